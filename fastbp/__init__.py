@@ -1,0 +1,21 @@
+"""fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
+
+from fastbp.activations import ACTIVATIONS
+from fastbp.gradcheck import GradcheckReport, gradcheck
+from fastbp.init import INITIALISERS
+from fastbp.network import Network, Trace
+from fastbp.spec import LOSSES, NetworkSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALISERS",
+    "LOSSES",
+    "GradcheckReport",
+    "Network",
+    "NetworkSpec",
+    "Trace",
+    "__version__",
+    "gradcheck",
+]

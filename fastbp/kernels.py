@@ -1,0 +1,241 @@
+"""Compiled forward and backward passes of an MLP, in place, on the arrays built by lowering.
+
+Every kernel is a plain function of arrays and integers.  Inputs come first, then the parameter
+buffer and the offset tables, then the outputs and workspaces it writes; each returns None (or a
+scalar loss).  Nothing is allocated inside the loops.  ``use_blas`` selects ``np.dot`` (BLAS) for
+the three matrix products instead of the explicit loops; both paths are tested against the
+reference.
+
+Notation (one row i of a batch of m; layer k = 1..r):
+    z[k] = W[k] a[k−1] + b[k],    a[k] = σ(z[k]),    a[0] = x
+    dJ/dz[r] = prediction − target                  (matched loss/output pairs)
+    dJ/da[k] = W[k+1]ᵀ dJ/dz[k+1],  dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k])
+    dJ/dW[k] = dJ/dz[k] a[k−1]ᵀ,    dJ/db[k] = dJ/dz[k]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastbp._jit import jit
+from fastbp.activations import act, act_prime, sigmoid, softplus
+
+SQUARED = 0
+SOFTMAX_CE = 1
+LOGISTIC = 2
+
+
+@jit
+def block(buf, u_off, widths, k, m):
+    """View of layer k (1-based) in a flat workspace for a batch of m rows: shape (m, n_k)."""
+    return buf[m * u_off[k - 1] : m * u_off[k]].reshape((m, widths[k]))
+
+
+@jit
+def weights(params, w_off, widths, k):
+    """View of W[k] (n_k × n_{k−1}, row-major) inside the flat parameter buffer."""
+    n_out = widths[k]
+    n_in = widths[k - 1]
+    return params[w_off[k - 1] : w_off[k - 1] + n_out * n_in].reshape((n_out, n_in))
+
+
+@jit
+def biases(params, b_off, widths, k):
+    """View of b[k] inside the flat parameter buffer."""
+    return params[b_off[k - 1] : b_off[k - 1] + widths[k]]
+
+
+@jit
+def affine(A_prev, W, b, Z, use_blas):
+    """Z = A_prev Wᵀ + b, i.e. z[k] = W[k] a[k−1] + b[k] for every row.  Writes Z."""
+    m, n_out = Z.shape
+    n_in = W.shape[1]
+    if use_blas:
+        np.dot(A_prev, W.T, Z)
+        for i in range(m):
+            for j in range(n_out):
+                Z[i, j] += b[j]
+    else:
+        for i in range(m):
+            for j in range(n_out):
+                s = b[j]
+                for p in range(n_in):
+                    s += W[j, p] * A_prev[i, p]
+                Z[i, j] = s
+
+
+@jit
+def activate(code, Z, A):
+    """a = σ(z) elementwise for hidden activation ``code``.  Writes A."""
+    m, n = Z.shape
+    for i in range(m):
+        for j in range(n):
+            A[i, j] = act(code, Z[i, j])
+
+
+@jit
+def output_transform(out_kind, Z, A):
+    """Prediction a[r] from z[r]: identity, row-wise softmax, or elementwise sigmoid.  Writes A."""
+    m, n = Z.shape
+    for i in range(m):
+        if out_kind == SOFTMAX_CE:
+            zmax = Z[i, 0]
+            for j in range(1, n):
+                zmax = max(zmax, Z[i, j])
+            total = 0.0
+            for j in range(n):
+                e = math.exp(Z[i, j] - zmax)
+                A[i, j] = e
+                total += e
+            inv = 1.0 / total
+            for j in range(n):
+                A[i, j] *= inv
+        elif out_kind == LOGISTIC:
+            for j in range(n):
+                A[i, j] = sigmoid(Z[i, j])
+        else:
+            for j in range(n):
+                A[i, j] = Z[i, j]
+
+
+@jit
+def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas):
+    """Forward pass for the m = X.shape[0] rows of X.
+
+    Writes z[k] into the Z workspace and a[k] into the A workspace for k = 1..r; the output block
+    of A holds the prediction (identity, softmax probabilities, or sigmoid probabilities).
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        W = weights(params, w_off, widths, k)
+        b = biases(params, b_off, widths, k)
+        Zk = block(Z, u_off, widths, k, m)
+        Ak = block(A, u_off, widths, k, m)
+        if k == 1:
+            affine(X, W, b, Zk, use_blas)
+        else:
+            affine(block(A, u_off, widths, k - 1, m), W, b, Zk, use_blas)
+        if k < r:
+            activate(acts[k - 1], Zk, Ak)
+        else:
+            output_transform(out_kind, Zk, Ak)
+
+
+@jit
+def loss_sum(Y, Z_r, A_r, out_kind):
+    """Σ_i J_i over the rows of the output block, for the loss paired with ``out_kind``.
+
+    squared: J_i = ½‖a − y‖²; softmax cross-entropy: J_i = Σ_j y_j (logsumexp(z) − z_j);
+    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j.  All evaluated in a numerically stable form.
+    """
+    m, n = Z_r.shape
+    total = 0.0
+    for i in range(m):
+        if out_kind == SOFTMAX_CE:
+            zmax = Z_r[i, 0]
+            for j in range(1, n):
+                zmax = max(zmax, Z_r[i, j])
+            s = 0.0
+            for j in range(n):
+                s += math.exp(Z_r[i, j] - zmax)
+            lse = zmax + math.log(s)
+            for j in range(n):
+                if Y[i, j] != 0.0:
+                    total += Y[i, j] * (lse - Z_r[i, j])
+        elif out_kind == LOGISTIC:
+            for j in range(n):
+                total += softplus(Z_r[i, j]) - Y[i, j] * Z_r[i, j]
+        else:
+            for j in range(n):
+                d = A_r[i, j] - Y[i, j]
+                total += 0.5 * d * d
+    return total
+
+
+@jit
+def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
+    """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
+    m, n_out = dZ.shape
+    n_in = A_prev.shape[1]
+    if use_blas:
+        np.dot(dZ.T, A_prev, gW)
+        for j in range(n_out):
+            for p in range(n_in):
+                gW[j, p] *= scale
+    else:
+        gW[:] = 0.0
+        for i in range(m):
+            for j in range(n_out):
+                d = scale * dZ[i, j]
+                for p in range(n_in):
+                    gW[j, p] += d * A_prev[i, p]
+    for j in range(n_out):
+        s = 0.0
+        for i in range(m):
+            s += dZ[i, j]
+        gb[j] = scale * s
+
+
+@jit
+def backprop_linear(dZ, W, dA_prev, use_blas):
+    """dJ/da[k−1] = W[k]ᵀ dJ/dz[k] for every row, i.e. dA_prev = dZ W.  Overwrites dA_prev."""
+    m, n_out = dZ.shape
+    n_in = W.shape[1]
+    if use_blas:
+        np.dot(dZ, W, dA_prev)
+    else:
+        for i in range(m):
+            for p in range(n_in):
+                dA_prev[i, p] = 0.0
+            for j in range(n_out):
+                d = dZ[i, j]
+                for p in range(n_in):
+                    dA_prev[i, p] += d * W[j, p]
+
+
+@jit
+def backprop_activation(code, Z, A, dA, dZ):
+    """dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k]).  Writes dZ."""
+    m, n = Z.shape
+    for i in range(m):
+        for j in range(n):
+            dZ[i, j] = dA[i, j] * act_prime(code, Z[i, j], A[i, j])
+
+
+@jit
+def backward(
+    X, Y, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas
+):
+    """Backward pass after :func:`forward` on the same X; writes the gradient of scale · Σ_i J_i.
+
+    Writes dJ_i/dz[k] (per example, unscaled) into dZ for k = 1..r, dJ_i/da[k] into dA for
+    k = 1..r−1, and overwrites ``grad`` (parameter layout) with scale · Σ_i ∇J_i; use
+    scale = 1/m for the gradient of the mean loss.
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    dZr = block(dZ, u_off, widths, r, m)
+    Ar = block(A, u_off, widths, r, m)
+    for i in range(m):
+        for j in range(widths[r]):
+            dZr[i, j] = Ar[i, j] - Y[i, j]
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        gW = weights(grad, w_off, widths, k)
+        gb = biases(grad, b_off, widths, k)
+        if k == 1:
+            weight_gradient(dZk, X, gW, gb, scale, use_blas)
+        else:
+            weight_gradient(dZk, block(A, u_off, widths, k - 1, m), gW, gb, scale, use_blas)
+            dA_prev = block(dA, u_off, widths, k - 1, m)
+            backprop_linear(dZk, weights(params, w_off, widths, k), dA_prev, use_blas)
+            backprop_activation(
+                acts[k - 2],
+                block(Z, u_off, widths, k - 1, m),
+                block(A, u_off, widths, k - 1, m),
+                dA_prev,
+                block(dZ, u_off, widths, k - 1, m),
+            )

@@ -1,0 +1,248 @@
+"""Network: a lowered spec with its parameter buffer, workspaces and the public passes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastbp import kernels
+from fastbp.init import INITIALISERS
+from fastbp.lowering import Plan, Workspace, lower
+from fastbp.spec import NetworkSpec
+from fastbp.validate import as_features, as_params, as_targets
+
+#: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
+#: use the explicit loops, which win when the call overhead of BLAS dominates.
+BLAS_MIN_ROWS = 16
+
+#: Forward, loss and gradient process at most this many rows per kernel call, so that the
+#: workspaces stay small whatever n is; the gradient of the mean is accumulated across chunks.
+CHUNK_ROWS = 2048
+
+
+@dataclass
+class Trace:
+    """Per-layer quantities of one forward/backward pass (copies, indexed by layer k = 0..r).
+
+    ``z[k]``, ``a[k]`` and ``dJ_dz[k]`` are (n, n_k) arrays for k = 1..r (``a[0]`` is X and
+    ``z[0]``, ``dJ_dz[0]`` are None); ``dJ_da[k]`` exists for hidden layers k = 1..r−1 (None at 0
+    and r).  dJ_dz and dJ_da are per-example derivatives dJ_i/dz; ``loss`` is the mean loss and
+    ``grad`` the gradient of the mean in parameter layout.
+    """
+
+    z: list
+    a: list
+    dJ_dz: list
+    dJ_da: list
+    loss: float
+    grad: np.ndarray
+
+
+class Network:
+    """A multilayer perceptron whose parameters live in one flat buffer.
+
+    Parameters
+    ----------
+    spec:
+        The :class:`NetworkSpec` to build.
+    init:
+        Initialiser name from :data:`fastbp.init.INITIALISERS` (default ``"xavier_normal"``:
+        Var(w) = 2 / (n_in + n_out)); biases start at 0.
+    seed:
+        Seed (or ``np.random.Generator``) for the initialiser; the same seed gives bit-identical
+        parameters.
+
+    The parameter layout is ``[W[1] | b[1] | ... | W[r] | b[r]]`` with each W[k] of shape
+    (n_k, n_{k−1}) stored row-major; :meth:`layer` returns views into :attr:`params`.
+    """
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        init: str = "xavier_normal",
+        seed: int | np.random.Generator | None = 0,
+    ) -> None:
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        if init not in INITIALISERS:
+            raise ValueError(f"init = {init!r} is unknown; allowed: {sorted(INITIALISERS)}")
+        self.spec = spec
+        self.plan: Plan = lower(spec)
+        self.init = init
+        self.seed = seed
+        dtype = spec.np_dtype
+        self._params = np.zeros(self.plan.n_params, dtype=dtype)
+        self._grad = np.zeros(self.plan.n_params, dtype=dtype)
+        self._grad_chunk = np.zeros(self.plan.n_params, dtype=dtype)
+        self._ws = Workspace(self.plan.n_units, 1, dtype)
+        self._lock = threading.Lock()
+        self._blas_min_rows = BLAS_MIN_ROWS
+        self._chunk_rows = CHUNK_ROWS
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        initialiser = INITIALISERS[init]
+        for k in range(1, spec.n_layers + 1):
+            W, b = self.layer(k)
+            W[...] = initialiser(rng, spec.widths[k - 1], spec.widths[k])
+            b[...] = 0
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def params(self) -> np.ndarray:
+        """The flat parameter buffer itself (writes change the network)."""
+        return self._params
+
+    @params.setter
+    def params(self, value: np.ndarray) -> None:
+        self._params[...] = as_params(value, self.plan.n_params, self.spec.np_dtype)
+
+    @property
+    def n_params(self) -> int:
+        return self.plan.n_params
+
+    def layer(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` of layer k = 1..r as views into :attr:`params`; W has shape (n_k, n_{k−1})."""
+        r = self.spec.n_layers
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= r:
+            raise ValueError(f"layer index k must be an integer in 1..{r}, got {k!r}")
+        p = self.plan
+        n_out, n_in = int(p.widths[k]), int(p.widths[k - 1])
+        w0, b0 = int(p.w_off[k - 1]), int(p.b_off[k - 1])
+        W = self._params[w0 : w0 + n_out * n_in].reshape(n_out, n_in)
+        return W, self._params[b0 : b0 + n_out]
+
+    def copy(self) -> Network:
+        """An independent network with the same spec and parameters."""
+        other = Network(self.spec, init="zeros")
+        other.init, other.seed = self.init, self.seed
+        other._params[...] = self._params
+        return other
+
+    # ------------------------------------------------------------------ passes
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        # The workspaces are shared by every call on this network: refuse concurrent use.
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(
+                "this Network is already running a pass in another thread; use one Network per "
+                "thread (net.copy()) or serialise the calls"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _check_params(self) -> None:
+        if not np.isfinite(self._params).all():
+            raise ValueError("the network's parameters contain NaN or inf; reinitialise or reload")
+
+    def _forward_chunk(self, X: np.ndarray) -> None:
+        p, ws = self.plan, self._ws
+        ws.ensure(X.shape[0])
+        kernels.forward(
+            X, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
+        )  # fmt: skip
+
+    def _backward_chunk(self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float) -> None:
+        p, ws = self.plan, self._ws
+        kernels.backward(
+            X, Y, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows,
+        )  # fmt: skip
+
+    def _output_block(self, buf: np.ndarray, m: int) -> np.ndarray:
+        return self._ws.layer(buf, self.plan, self.spec.n_layers, m)
+
+    def _chunks(self, n: int) -> Iterator[slice]:
+        for lo in range(0, n, self._chunk_rows):
+            yield slice(lo, min(n, lo + self._chunk_rows))
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Predictions for the rows of X, shape (n, nr).
+
+        Identity outputs for ``squared``, class probabilities (softmax) for
+        ``softmax_cross_entropy``, and per-output probabilities (sigmoid) for ``logistic``.
+        """
+        X = as_features(X, self.spec)
+        out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
+        with self._exclusive():
+            self._check_params()
+            for s in self._chunks(X.shape[0]):
+                self._forward_chunk(X[s])
+                out[s] = self._output_block(self._ws.A, s.stop - s.start)
+        return out
+
+    def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """Mean over the n examples of the per-example loss J_i."""
+        X = as_features(X, self.spec)
+        Y = as_targets(Y, self.spec, X.shape[0])
+        with self._exclusive():
+            self._check_params()
+            return self._loss_unchecked(X, Y)
+
+    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+        total = 0.0
+        for s in self._chunks(X.shape[0]):
+            m = s.stop - s.start
+            self._forward_chunk(X[s])
+            total += kernels.loss_sum(
+                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                self.plan.out_kind,
+            )  # fmt: skip
+        return total / X.shape[0]
+
+    def loss_and_gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy)."""
+        X = as_features(X, self.spec)
+        Y = as_targets(Y, self.spec, X.shape[0])
+        with self._exclusive():
+            self._check_params()
+            J = self._loss_and_gradient_unchecked(X, Y)
+            return J, self._grad.copy()
+
+    def _loss_and_gradient_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+        n = X.shape[0]
+        total = 0.0
+        for idx, s in enumerate(self._chunks(n)):
+            m = s.stop - s.start
+            self._forward_chunk(X[s])
+            total += kernels.loss_sum(
+                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                self.plan.out_kind,
+            )  # fmt: skip
+            if idx == 0:
+                self._backward_chunk(X[s], Y[s], self._grad, 1.0 / n)
+            else:
+                self._backward_chunk(X[s], Y[s], self._grad_chunk, 1.0 / n)
+                self._grad += self._grad_chunk
+        return total / n
+
+    def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
+        """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
+        X = as_features(X, self.spec)
+        Y = as_targets(Y, self.spec, X.shape[0])
+        m, r = X.shape[0], self.spec.n_layers
+        with self._exclusive():
+            self._check_params()
+            self._ws.ensure(m)
+            self._forward_chunk(X)
+            ws, p = self._ws, self.plan
+            J = kernels.loss_sum(
+                Y, self._output_block(ws.Z, m), self._output_block(ws.A, m), p.out_kind
+            )
+            self._backward_chunk(X, Y, self._grad, 1.0 / m)
+            z = [None] + [ws.layer(ws.Z, p, k, m).copy() for k in range(1, r + 1)]
+            a = [X.copy()] + [ws.layer(ws.A, p, k, m).copy() for k in range(1, r + 1)]
+            dz = [None] + [ws.layer(ws.dZ, p, k, m).copy() for k in range(1, r + 1)]
+            da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
+            return Trace(z, a, dz, da, J / m, self._grad.copy())
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.spec!r}, n_params={self.n_params}, init={self.init!r}, "
+            f"seed={self.seed!r})"
+        )

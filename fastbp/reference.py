@@ -1,0 +1,202 @@
+"""Pure-Python backpropagation: the lecture's equations, line by line.
+
+Python floats in nested lists, always float64, explicit loops over i and j, and no numpy in the
+arithmetic.  It is slow on purpose: it is the yardstick every compiled kernel is checked against.
+It takes the same flat parameter layout as the compiled code (W[1], b[1], ..., W[r], b[r], each W
+row-major), so tests compare like for like.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEAKY_SLOPE = 0.01
+
+
+def sigma(name: str, z: float) -> float:
+    """Hidden activation σ(z)."""
+    if name == "relu":
+        return z if z > 0 else 0.0
+    if name == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    if name == "tanh":
+        return math.tanh(z)
+    if name == "softplus":
+        return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    if name == "leaky_relu":
+        return z if z > 0 else LEAKY_SLOPE * z
+    if name == "identity":
+        return z
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def sigma_prime(name: str, z: float) -> float:
+    """σ'(z), written from the definition of each activation (not from σ(z) itself)."""
+    if name == "relu":
+        return 1.0 if z > 0 else 0.0
+    if name == "sigmoid":
+        s = sigma("sigmoid", z)
+        return s * (1.0 - s)
+    if name == "tanh":
+        return 1.0 - math.tanh(z) ** 2
+    if name == "softplus":
+        return sigma("sigmoid", z)
+    if name == "leaky_relu":
+        return 1.0 if z > 0 else LEAKY_SLOPE
+    if name == "identity":
+        return 1.0
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def unpack(params: Sequence[float], widths: Sequence[int]) -> tuple[list, list]:
+    """Flat parameters -> W[1..r] (lists of rows) and b[1..r]; index 0 is unused (None)."""
+    W: list = [None]
+    b: list = [None]
+    pos = 0
+    for k in range(1, len(widths)):
+        rows = []
+        for _ in range(widths[k]):
+            rows.append([float(params[pos + p]) for p in range(widths[k - 1])])
+            pos += widths[k - 1]
+        W.append(rows)
+        b.append([float(params[pos + j]) for j in range(widths[k])])
+        pos += widths[k]
+    return W, b
+
+
+def pack(dJ_dW: list, dJ_db: list) -> list[float]:
+    """Inverse of :func:`unpack` for gradients: the flat list in parameter layout."""
+    flat: list[float] = []
+    for k in range(1, len(dJ_dW)):
+        for row in dJ_dW[k]:
+            flat.extend(row)
+        flat.extend(dJ_db[k])
+    return flat
+
+
+def output(loss: str, z: list[float]) -> list[float]:
+    """Prediction from the output pre-activation: identity, softmax or sigmoid."""
+    if loss == "squared":
+        return list(z)
+    if loss == "logistic":
+        return [sigma("sigmoid", v) for v in z]
+    zmax = max(z)
+    e = [math.exp(v - zmax) for v in z]
+    total = sum(e)
+    return [v / total for v in e]
+
+
+def example_loss(loss: str, z: list[float], a: list[float], y: list[float]) -> float:
+    """J for one example: ½‖a − y‖², −Σ y log softmax(z), or Σ binary cross-entropy."""
+    if loss == "squared":
+        return 0.5 * sum((a[j] - y[j]) ** 2 for j in range(len(y)))
+    if loss == "logistic":
+        # −[y log s + (1 − y) log(1 − s)] with s = sigmoid(z) equals softplus(z) − y z.
+        return sum(sigma("softplus", z[j]) - y[j] * z[j] for j in range(len(y)))
+    zmax = max(z)
+    log_sum_exp = zmax + math.log(sum(math.exp(v - zmax) for v in z))
+    return sum(y[j] * (log_sum_exp - z[j]) for j in range(len(y)) if y[j] != 0.0)
+
+
+@dataclass
+class Pass:
+    """Everything one reference pass computes over a batch.
+
+    ``z[i][k]``, ``a[i][k]``, ``dJ_dz[i][k]``, ``dJ_da[i][k]`` are lists for example i and layer k
+    (a[i][0] is the input; dJ_da[i][k] exists for hidden layers 1..r−1; dJ_dz is per example,
+    i.e. dJ_i/dz).  ``loss`` is the mean loss and ``grad`` its gradient in parameter layout.
+    """
+
+    loss: float
+    grad: list[float]
+    z: list
+    a: list
+    dJ_dz: list
+    dJ_da: list
+
+
+def loss_and_gradient(
+    params: Sequence[float],
+    widths: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    X: Sequence[Sequence[float]],
+    Y: Sequence[Sequence[float]],
+) -> Pass:
+    """Mean loss over the examples of X, Y and its gradient by backpropagation."""
+    r = len(widths) - 1
+    W, b = unpack(params, widths)
+    m = len(X)
+    dJ_dW = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
+    dJ_db = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    total = 0.0
+    Zs, As, dZs, dAs = [], [], [], []
+    for x, y_row in zip(X, Y, strict=True):
+        y = [float(v) for v in y_row]
+        # Forward: z[k] = W[k] a[k-1] + b[k],  a[k] = σ(z[k]).
+        a: list = [[float(v) for v in x]]
+        z: list = [None]
+        for k in range(1, r + 1):
+            z_k = [
+                b[k][j] + sum(W[k][j][p] * a[k - 1][p] for p in range(widths[k - 1]))
+                for j in range(widths[k])
+            ]
+            z.append(z_k)
+            if k < r:
+                a.append([sigma(activations[k - 1], v) for v in z_k])
+            else:
+                a.append(output(loss, z_k))
+        total += example_loss(loss, z[r], a[r], y)
+
+        # Backward.  For each matched loss/output pair (squared/identity, cross-entropy/softmax,
+        # binary cross-entropy/sigmoid) the output Jacobian cancels against the loss derivative,
+        # so dJ/dz[r] is simply prediction − target, i.e. −(y − a[r]).
+        dJ_dz: list = [None] * (r + 1)
+        dJ_da: list = [None] * (r + 1)
+        dJ_dz[r] = [-(y[j] - a[r][j]) for j in range(widths[r])]
+        for k in range(r, 0, -1):
+            # dJ/dW[k] = dJ/dz[k] a[k-1]^T,  dJ/db[k] = dJ/dz[k]  (summed, then averaged).
+            for j in range(widths[k]):
+                for p in range(widths[k - 1]):
+                    dJ_dW[k][j][p] += dJ_dz[k][j] * a[k - 1][p]
+                dJ_db[k][j] += dJ_dz[k][j]
+            if k > 1:
+                # dJ/da[k-1] = W[k]^T dJ/dz[k],  dJ/dz[k-1] = dJ/da[k-1] ⊙ σ'(z[k-1]).
+                dJ_da[k - 1] = [
+                    sum(W[k][j][p] * dJ_dz[k][j] for j in range(widths[k]))
+                    for p in range(widths[k - 1])
+                ]
+                dJ_dz[k - 1] = [
+                    dJ_da[k - 1][p] * sigma_prime(activations[k - 2], z[k - 1][p])
+                    for p in range(widths[k - 1])
+                ]
+        Zs.append(z)
+        As.append(a)
+        dZs.append(dJ_dz)
+        dAs.append(dJ_da)
+    for k in range(1, r + 1):
+        for j in range(widths[k]):
+            for p in range(widths[k - 1]):
+                dJ_dW[k][j][p] /= m
+            dJ_db[k][j] /= m
+    return Pass(total / m, pack(dJ_dW, dJ_db), Zs, As, dZs, dAs)
+
+
+def sgd_epoch(
+    params: Sequence[float],
+    widths: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    X: Sequence[Sequence[float]],
+    Y: Sequence[Sequence[float]],
+    lr: float,
+    order: Sequence[int] | None = None,
+) -> list[float]:
+    """One epoch of per-example SGD as the lecture states it: θ ← θ − α ∇J_i(θ) for each i."""
+    theta = [float(v) for v in params]
+    for i in order if order is not None else range(len(X)):
+        g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]]).grad
+        theta = [theta[q] - lr * g[q] for q in range(len(theta))]
+    return theta

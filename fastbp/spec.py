@@ -1,0 +1,179 @@
+"""NetworkSpec: what a multilayer perceptron is, validated once, before anything is allocated."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastbp.activations import ACTIVATIONS
+
+#: loss name -> (integer code, output activation it pairs with).
+LOSSES: dict[str, tuple[int, str]] = {
+    "squared": (0, "identity"),
+    "softmax_cross_entropy": (1, "softmax"),
+    "logistic": (2, "sigmoid"),
+}
+SQUARED, SOFTMAX_CE, LOGISTIC = 0, 1, 2
+
+DTYPES = ("float32", "float64")
+
+#: Refuse specs whose parameter buffer alone would exceed this many bytes (a typo guard; the
+#: workspaces scale with batch capacity and are checked when they are allocated).
+MAX_PARAM_BYTES = 16 * 2**30
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A multilayer perceptron: layer widths, hidden activations, loss and dtype.
+
+    Parameters
+    ----------
+    widths:
+        ``[n0, n1, ..., nr]``: n0 inputs, hidden widths, nr outputs (at least two entries).
+    activations:
+        One name per hidden layer (``len(widths) - 2`` names), each from
+        :data:`fastbp.activations.ACTIVATIONS`.  A single string is repeated for every hidden layer.
+    loss:
+        ``"squared"`` (identity output, J = ½‖a[r] − y‖²), ``"softmax_cross_entropy"`` (softmax
+        output, J = −Σ y log softmax(z[r])) or ``"logistic"`` (sigmoid outputs, binary
+        cross-entropy).  For all three dJ/dz[r] = prediction − target.
+    dtype:
+        ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
+    """
+
+    widths: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str = "squared"
+    dtype: str = "float64"
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        activations: Sequence[str] | str = (),
+        loss: str = "squared",
+        dtype: str | type | np.dtype = "float64",
+    ) -> None:
+        widths_t = _check_widths(widths)
+        n_hidden = len(widths_t) - 2
+        if isinstance(activations, str):
+            activations = [activations] * n_hidden
+        try:
+            acts = tuple(activations)
+        except TypeError:
+            raise ValueError(
+                f"activations must be a list of names, got {type(activations).__name__}"
+            ) from None
+        if len(acts) != n_hidden:
+            raise ValueError(
+                f"activations must have one name per hidden layer: widths {list(widths_t)} has "
+                f"{n_hidden} hidden layer(s), got {len(acts)} activation(s)"
+            )
+        for i, name in enumerate(acts):
+            if name not in ACTIVATIONS:
+                raise ValueError(
+                    f"activations[{i}] = {name!r} is unknown; allowed: {sorted(ACTIVATIONS)}"
+                )
+        if loss not in LOSSES:
+            raise ValueError(f"loss = {loss!r} is unknown; allowed: {sorted(LOSSES)}")
+        if loss == "softmax_cross_entropy" and widths_t[-1] < 2:
+            raise ValueError(
+                "loss = 'softmax_cross_entropy' needs at least 2 outputs (widths[-1] >= 2); "
+                "use loss='logistic' for a single binary output"
+            )
+        try:
+            dt = np.dtype(dtype).name
+        except TypeError:
+            dt = str(dtype)
+        if dt not in DTYPES:
+            raise ValueError(f"dtype = {dtype!r} is not supported; allowed: {list(DTYPES)}")
+        n_bytes = count_params(widths_t) * np.dtype(dt).itemsize
+        if n_bytes > MAX_PARAM_BYTES:
+            raise ValueError(
+                f"widths {list(widths_t)} need {n_bytes / 2**30:.1f} GiB for the parameters alone "
+                f"(limit {MAX_PARAM_BYTES / 2**30:.0f} GiB)"
+            )
+        object.__setattr__(self, "widths", widths_t)
+        object.__setattr__(self, "activations", acts)
+        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "dtype", dt)
+
+    @property
+    def n_layers(self) -> int:
+        """r, the number of weight layers."""
+        return len(self.widths) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.widths[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def n_params(self) -> int:
+        """Total number of weights and biases."""
+        return count_params(self.widths)
+
+    @property
+    def output_activation(self) -> str:
+        """The output activation implied by the loss."""
+        return LOSSES[self.loss][1]
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description (used by the file format)."""
+        return {
+            "widths": list(self.widths),
+            "activations": list(self.activations),
+            "loss": self.loss,
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetworkSpec:
+        """Inverse of :meth:`to_dict`; validates like the constructor."""
+        if not isinstance(d, dict):
+            raise ValueError(f"spec must be a mapping, got {type(d).__name__}")
+        missing = {"widths", "activations", "loss", "dtype"} - set(d)
+        if missing:
+            raise ValueError(f"spec is missing field(s) {sorted(missing)}")
+        return cls(d["widths"], d["activations"], d["loss"], d["dtype"])
+
+    def __repr__(self) -> str:
+        return (
+            f"NetworkSpec(widths={list(self.widths)}, activations={list(self.activations)}, "
+            f"loss={self.loss!r}, dtype={self.dtype!r})"
+        )
+
+
+def count_params(widths: Sequence[int]) -> int:
+    """Σ_k n_k (n_{k−1} + 1): weights plus biases of every layer."""
+    return sum(widths[k] * (widths[k - 1] + 1) for k in range(1, len(widths)))
+
+
+def _check_widths(widths: object) -> tuple[int, ...]:
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise ValueError(f"widths must be a list of positive integers, got {widths!r}")
+    out = []
+    for i, w in enumerate(widths):
+        if isinstance(w, (bool, np.bool_)):
+            raise ValueError(f"widths[{i}] = {w!r} must be a positive integer")
+        try:
+            w_int = operator.index(w)
+        except TypeError:
+            raise ValueError(f"widths[{i}] = {w!r} must be a positive integer") from None
+        if w_int < 1:
+            raise ValueError(f"widths[{i}] = {w_int} must be >= 1")
+        out.append(int(w_int))
+    if len(out) < 2:
+        raise ValueError(
+            f"widths must list at least an input and an output width, e.g. [8, 1]; got {out}"
+        )
+    return tuple(out)
