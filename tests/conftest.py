@@ -1,0 +1,89 @@
+"""Shared fixtures, tolerances and random architectures for the fastbp test suite.
+
+Tolerances (stated once, per dtype, with the reason)
+----------------------------------------------------
+* ``TOL["float64"]``: compiled float64 kernels against the float64 pure-Python reference differ
+  only by summation order (BLAS blocking, fastmath reassociation) -> rtol 1e-10, with an absolute
+  floor of 1e-12 times the magnitude of the compared quantity for entries that cancel to ~0.
+* ``TOL["float32"]``: float32 kernels against the float64 reference carry float32 rounding
+  (eps 6e-8) accumulated over sums of up to 64 terms and up to 5 layers -> rtol 2e-4, with an
+  absolute floor of 2e-5 times the magnitude of the compared quantity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastbp as fb
+
+TOL = {"float64": (1e-10, 1e-12), "float32": (2e-4, 2e-5)}
+
+ACTIVATION_NAMES = sorted(fb.ACTIVATIONS)
+LOSS_NAMES = sorted(fb.LOSSES)
+DTYPES = ["float64", "float32"]
+
+
+def assert_close(actual, desired, dtype: str, what: str = "") -> None:
+    """Compare with the per-dtype tolerance; the absolute floor scales with max |desired|."""
+    actual = np.asarray(actual, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    rtol, atol = TOL[dtype]
+    scale = max(1.0, float(np.max(np.abs(desired)))) if desired.size else 1.0
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+@pytest.fixture
+def seed() -> int:
+    """The one seed the suite draws its random data from (change it to explore)."""
+    return 0
+
+
+@pytest.fixture
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def make_targets(spec: fb.NetworkSpec, m: int, rng: np.random.Generator):
+    """Targets in the form each loss accepts: (public Y, dense (m, nr) Y for the reference)."""
+    nr = spec.n_outputs
+    if spec.loss == "softmax_cross_entropy":
+        labels = rng.integers(0, nr, size=m)
+        return labels, np.eye(nr)[labels]
+    if spec.loss == "logistic":
+        Y = rng.uniform(size=(m, nr))
+        return Y, Y
+    Y = rng.normal(size=(m, nr))
+    return Y, Y
+
+
+def random_case(case: int):
+    """Architecture number ``case``: depth 1–5, widths 1–64, cycling every activation × loss.
+
+    Returns (spec, m).  Widths lean small so that the pure-Python reference stays fast, but every
+    case set includes 64-wide layers.
+    """
+    rng = np.random.default_rng(1000 + case)
+    act = ACTIVATION_NAMES[case % len(ACTIVATION_NAMES)]
+    loss = LOSS_NAMES[(case // len(ACTIVATION_NAMES)) % len(LOSS_NAMES)]
+    dtype = DTYPES[case % 2]
+    r = int(rng.integers(1, 6))
+    choices = [1, 2, 3, 5, 8, 13, 21, 64]
+    widths = [int(rng.choice(choices)) for _ in range(r + 1)]
+    if loss == "softmax_cross_entropy":
+        widths[-1] = max(widths[-1], 2)
+    if case % 5 == 0 and r > 1:
+        widths[int(rng.integers(1, r))] = 64
+    # Mixed activations on some cases, so per-layer codes are exercised.
+    acts = [act if (k + case) % 3 else ACTIVATION_NAMES[(case + k) % 6] for k in range(r - 1)]
+    m = 1 if case % 3 == 0 else int(rng.integers(2, 40))
+    return fb.NetworkSpec(widths, acts, loss, dtype), m
+
+
+def random_network(spec: fb.NetworkSpec, rng: np.random.Generator) -> fb.Network:
+    """A network with Xavier weights and random nonzero biases (keeps ReLU inputs off 0)."""
+    net = fb.Network(spec, seed=int(rng.integers(2**31)))
+    for k in range(1, spec.n_layers + 1):
+        _, b = net.layer(k)
+        b[...] = rng.uniform(0.05, 0.3, size=b.shape) * rng.choice([-1, 1], size=b.shape)
+    return net
