@@ -32,10 +32,12 @@ def test_three_two_one_by_hand(dtype: str, source: str) -> None:
     # dJ/dz[1] = dJ/da[1] ⊙ relu'(z[1]) = [-0.17, 0.136] ⊙ [1, 1] = [-0.17, 0.136]
     # dJ/dW[1] = dJ/dz[1] xᵀ = [[-0.17, -0.34, -0.51], [0.136, 0.272, 0.408]]
     # dJ/db[1] = [-0.17, 0.136]
+    # fmt: off
     expected_grad = [-0.17, -0.34, -0.51, 0.136, 0.272, 0.408,  # W[1]
                      -0.17, 0.136,                              # b[1]
                      -0.476, -0.204,                            # W[2]
-                     -0.34]                                     # b[2]  # fmt: skip
+                     -0.34]                                     # b[2]
+    # fmt: on
     if source == "compiled":
         t = net.trace(x, y)
         J, g, z1, z2, dz1 = t.loss, t.grad, t.z[1][0], t.z[2][0], t.dJ_dz[1][0]
