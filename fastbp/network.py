@@ -12,7 +12,11 @@ import numpy as np
 from fastbp import kernels
 from fastbp.init import INITIALISERS
 from fastbp.lowering import Plan, Workspace, lower
+from fastbp.optim import Optimizer, Schedule
 from fastbp.spec import NetworkSpec
+from fastbp.train import History
+from fastbp.train import fit as _fit
+from fastbp.train import score as _score
 from fastbp.validate import as_features, as_params, as_targets
 
 #: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
@@ -82,6 +86,10 @@ class Network:
         self._lock = threading.Lock()
         self._blas_min_rows = BLAS_MIN_ROWS
         self._chunk_rows = CHUNK_ROWS
+        #: Optimizer (settings and state) of the last :meth:`fit`, or None.
+        self.optimizer: Optimizer | None = None
+        #: :class:`History` of the last :meth:`fit`, or None.
+        self.history: History | None = None
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         initialiser = INITIALISERS[init]
         for k in range(1, spec.n_layers + 1):
@@ -168,12 +176,15 @@ class Network:
         ``softmax_cross_entropy``, and per-output probabilities (sigmoid) for ``logistic``.
         """
         X = as_features(X, self.spec)
-        out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
         with self._exclusive():
             self._check_params()
-            for s in self._chunks(X.shape[0]):
-                self._forward_chunk(X[s])
-                out[s] = self._output_block(self._ws.A, s.stop - s.start)
+            return self._forward_unchecked(X)
+
+    def _forward_unchecked(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
+        for s in self._chunks(X.shape[0]):
+            self._forward_chunk(X[s])
+            out[s] = self._output_block(self._ws.A, s.stop - s.start)
         return out
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
@@ -240,6 +251,93 @@ class Network:
             dz = [None] + [ws.layer(ws.dZ, p, k, m).copy() for k in range(1, r + 1)]
             da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
             return Trace(z, a, dz, da, J / m, self._grad.copy())
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        epochs: int = 20,
+        batch_size: int = 1,
+        optimizer: str | Optimizer = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        l2: float = 0.0,
+        schedule: str | Schedule = "constant",
+        shuffle: bool = True,
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        patience: int = 5,
+        min_delta: float = 0.0,
+        seed: int | None = 0,
+        progress: bool = True,
+        warm_start: bool = False,
+    ) -> History:
+        """Train in place with whole epochs inside compiled calls; returns the :class:`History`.
+
+        Parameters
+        ----------
+        epochs: number of passes over the training data (0 is allowed and does nothing).
+        batch_size: 1 is per-example SGD; larger values average the gradient over each batch of
+            consecutive examples of the epoch's order (the last batch may be shorter).
+        optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, or a
+            :class:`fastbp.optim.Optimizer` (for Adam's β1, β2, ε).
+        lr: the learning rate α (> 0); ``schedule`` changes it per epoch: ``"constant"``,
+            ``"invscaling"``, ``"step"``, ``"cosine"`` or a :class:`fastbp.optim.Schedule`.
+        momentum: μ for ``momentum`` and ``nesterov``.
+        l2: λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F on weights only (biases are not penalised); its
+            gradient λ W[k] is added to every step's gradient.
+        shuffle: draw a new order each epoch from the seeded generator; ``False`` keeps the data
+            order, so ``fit(X, Y, batch_size=1, optimizer="sgd", shuffle=False)`` is exactly the
+            lecture's θ ← θ − α ∇J_i(θ) for i = 1..n, in order.
+        validation_fraction: hold out this fraction (a seeded random subset) to measure
+            ``val_loss`` and ``val_score`` after every epoch.
+        early_stopping: stop when the validation loss has not improved by more than ``min_delta``
+            for ``patience`` epochs, and restore the parameters of the best epoch.
+        seed: seeds shuffling and the validation split; with the same seed, data and parameters,
+            fit gives bit-identical results (on one thread).
+        progress: show a progress bar (tqdm if installed, else one line per epoch on stderr).
+        warm_start: continue with the optimizer state of the previous fit (or of a loaded file)
+            instead of starting from zero velocity/moments.
+
+        Raises :class:`fastbp.FitDivergedError` if the loss or a parameter becomes NaN/inf; the
+        parameters of the end of the last good epoch are restored first.  Ctrl-C restores the
+        same snapshot and returns the history with ``interrupted=True``.
+        """
+        return _fit(
+            self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+            momentum=momentum, l2=l2, schedule=schedule, shuffle=shuffle,
+            validation_fraction=validation_fraction, early_stopping=early_stopping,
+            patience=patience, min_delta=min_delta, seed=seed, progress=progress,
+            warm_start=warm_start,
+        )  # fmt: skip
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
+        if self.spec.loss == "squared":
+            raise ValueError("predict_proba needs a classification loss; this network is 'squared'")
+        return self.forward(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Regression outputs (n, nr); class labels (n,) for softmax; 0/1 labels for logistic.
+
+        For ``logistic`` the result has shape (n,) when there is one output, else (n, nr).
+        """
+        out = self.forward(X)
+        if self.spec.loss == "softmax_cross_entropy":
+            return out.argmax(axis=1)
+        if self.spec.loss == "logistic":
+            labels = (out >= 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return out
+
+    def score(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score)."""
+        X = as_features(X, self.spec)
+        Y = as_targets(Y, self.spec, X.shape[0])
+        with self._exclusive():
+            self._check_params()
+            return _score(self.spec.loss, self._forward_unchecked(X), Y)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,137 @@
+"""Optimizers and learning-rate schedules: small classes holding settings and state.
+
+The update formulas themselves live in the stateless kernel :func:`fastbp.epochs.apply_update`;
+these classes only own the state arrays (velocity, Adam moments, step count) between calls, so
+that training can be saved and resumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastbp import epochs
+from fastbp.validate import positive_float, positive_int
+
+OPTIMIZERS = {
+    "sgd": epochs.SGD,
+    "momentum": epochs.MOMENTUM,
+    "nesterov": epochs.NESTEROV,
+    "adam": epochs.ADAM,
+}
+SCHEDULES = ("constant", "invscaling", "step", "cosine")
+
+
+@dataclass
+class Optimizer:
+    """Optimizer settings plus state.
+
+    ``name`` is one of ``sgd``, ``momentum``, ``nesterov``, ``adam``; ``momentum`` is μ for the
+    momentum methods; ``beta1``, ``beta2``, ``eps`` are Adam's (Kingma & Ba defaults).  State
+    (``s1``: velocity or first moment, ``s2``: second moment, ``step``: number of updates) is
+    allocated by :meth:`reset` with the parameter dtype.
+    """
+
+    name: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    s1: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
+    s2: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
+    step: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer = {self.name!r} is unknown; allowed: {list(OPTIMIZERS)}")
+        self.momentum = positive_float(self.momentum, "momentum", allow_zero=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        for attr in ("beta1", "beta2"):
+            v = positive_float(getattr(self, attr), attr, allow_zero=True)
+            if v >= 1:
+                raise ValueError(f"{attr} must be in [0, 1), got {v}")
+            setattr(self, attr, v)
+        self.eps = positive_float(self.eps, "eps")
+
+    @property
+    def code(self) -> int:
+        return OPTIMIZERS[self.name]
+
+    def reset(self, n_params: int, dtype: np.dtype) -> None:
+        """Fresh state for a parameter buffer of ``n_params`` entries."""
+        size = n_params if self.name != "sgd" else 1
+        self.s1 = np.zeros(size, dtype=dtype)
+        self.s2 = np.zeros(n_params if self.name == "adam" else 1, dtype=dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+
+    def compatible(self, n_params: int, dtype: np.dtype) -> bool:
+        """Whether the current state fits a buffer of that size and dtype."""
+        want1 = n_params if self.name != "sgd" else 1
+        want2 = n_params if self.name == "adam" else 1
+        return self.s1.shape == (want1,) and self.s2.shape == (want2,) and self.s1.dtype == dtype
+
+    def settings(self) -> dict:
+        """JSON-ready settings (no state)."""
+        return {
+            "name": self.name,
+            "momentum": self.momentum,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "eps": self.eps,
+        }
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"s1": self.s1, "s2": self.s2, "step": self.step}
+
+    def load_state(self, arrays: dict[str, np.ndarray], n_params: int, dtype: np.dtype) -> None:
+        """Restore state saved by :meth:`state_arrays`, checking shapes and dtype."""
+        try:
+            s1, s2, step = arrays["s1"], arrays["s2"], arrays["step"]
+        except KeyError as exc:
+            raise ValueError(f"optimizer state is missing {exc.args[0]!r}") from None
+        self.s1, self.s2 = np.array(s1, dtype=dtype), np.array(s2, dtype=dtype)
+        self.step = np.array(step, dtype=np.int64).reshape(1)
+        if not self.compatible(n_params, np.dtype(dtype)) or not (
+            np.isfinite(self.s1).all() and np.isfinite(self.s2).all()
+        ):
+            raise ValueError(f"optimizer state does not fit a {self.name!r} optimizer here")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Learning rate per epoch e = 0, 1, ... (constant within an epoch).
+
+    * ``constant``:   α_e = α
+    * ``invscaling``: α_e = α / (e + 1)^power_t
+    * ``step``:       α_e = α · gamma^⌊e / step_size⌋
+    * ``cosine``:     α_e = α_min + ½ (α − α_min)(1 + cos(π e / E)), E = number of epochs of the fit
+    """
+
+    name: str = "constant"
+    power_t: float = 0.5
+    step_size: int = 10
+    gamma: float = 0.5
+    lr_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in SCHEDULES:
+            raise ValueError(f"schedule = {self.name!r} is unknown; allowed: {list(SCHEDULES)}")
+        positive_float(self.power_t, "power_t", allow_zero=True)
+        positive_int(self.step_size, "step_size")
+        positive_float(self.gamma, "gamma")
+        positive_float(self.lr_min, "lr_min", allow_zero=True)
+
+    def rate(self, lr: float, epoch: int, epochs: int) -> float:
+        """α for epoch ``epoch`` (0-based) of a fit lasting ``epochs`` epochs."""
+        if self.name == "invscaling":
+            return lr / (epoch + 1) ** self.power_t
+        if self.name == "step":
+            return lr * self.gamma ** (epoch // self.step_size)
+        if self.name == "cosine":
+            return self.lr_min + 0.5 * (lr - self.lr_min) * (
+                1 + math.cos(math.pi * epoch / max(epochs, 1))
+            )
+        return lr

@@ -1,0 +1,312 @@
+"""Training driver: a Python loop over epochs around compiled epoch kernels.
+
+Per epoch: one compiled call per chunk of examples (one chunk unless the epoch is very long),
+then the checks that need Python: non-finite parameters, validation loss, early stopping, the
+progress bar.  Faults never leave broken parameters behind:
+
+* divergence (a non-finite loss or parameter) restores the parameters and optimizer state of the
+  end of the last good epoch and raises :class:`FitDivergedError`;
+* Ctrl-C (KeyboardInterrupt) restores the same snapshot and returns the history so far with
+  ``history.interrupted = True``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from fastbp import epochs as ek
+from fastbp.optim import Optimizer, Schedule
+from fastbp.validate import as_features, as_targets, positive_float, positive_int
+
+#: Maximum examples per compiled call; Ctrl-C is noticed between calls.
+CHUNK_EXAMPLES = 1 << 16
+
+
+class FitDivergedError(ValueError):
+    """Training produced a non-finite loss or parameter; the network was restored.
+
+    Attributes: ``epoch`` (1-based epoch that diverged) and ``history`` (the epochs completed).
+    """
+
+    def __init__(self, message: str, epoch: int, history: History) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+@dataclass
+class History:
+    """What :meth:`Network.fit` measured, one entry per completed epoch.
+
+    ``loss`` is the mean training loss over the epoch's steps (each example's loss is taken
+    just before the update that uses it, as scikit-learn's ``loss_curve_``); ``val_loss`` and
+    ``val_score`` are measured on the validation split after the epoch (NaN without one);
+    ``lr`` is the learning rate used; ``examples_per_s`` the training throughput.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    examples_per_s: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    interrupted: bool = False
+    diverged: bool = False
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
+        flags = [n for n in ("interrupted", "diverged", "stopped_early") if getattr(self, n)]
+        return f"History({len(self)} epochs{last}{', ' + ', '.join(flags) if flags else ''})"
+
+
+def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
+    """R² (averaged over outputs) for ``squared``; accuracy for the classification losses.
+
+    ``Y_pred`` is the network output (probabilities for classification); ``Y_true`` is the dense
+    (n, nr) target.  For ``logistic`` with several outputs, an example counts as correct only if
+    every output is (subset accuracy, as scikit-learn's ``accuracy_score``).
+    """
+    if loss == "squared":
+        ss_res = ((Y_true - Y_pred) ** 2).sum(axis=0, dtype=np.float64)
+        ss_tot = ((Y_true - Y_true.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+        return float(r2.mean())
+    if loss == "softmax_cross_entropy":
+        return float(np.mean(Y_pred.argmax(axis=1) == Y_true.argmax(axis=1)))
+    return float(np.mean(np.all((Y_pred >= 0.5) == (Y_true >= 0.5), axis=1)))
+
+
+class _Progress:
+    """tqdm progress bar over epochs when tqdm is installed; one line per epoch otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.total = total
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, unit="epoch", desc="fit", leave=True, file=sys.stderr)
+
+    def update(self, epoch: int, stats: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        text = {k: f"{v:.4g}" for k, v in stats.items() if not math.isnan(v)}
+        if self.bar is not None:
+            self.bar.set_postfix(text, refresh=False)
+            self.bar.update(1)
+        else:
+            items = " ".join(f"{k}={v}" for k, v in text.items())
+            print(f"epoch {epoch}/{self.total} {items}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def fit(
+    net,
+    X,
+    Y,
+    epochs: int = 20,
+    batch_size: int = 1,
+    optimizer: str | Optimizer = "sgd",
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    l2: float = 0.0,
+    schedule: str | Schedule = "constant",
+    shuffle: bool = True,
+    validation_fraction: float = 0.0,
+    early_stopping: bool = False,
+    patience: int = 5,
+    min_delta: float = 0.0,
+    seed: int | None = 0,
+    progress: bool = True,
+    warm_start: bool = False,
+) -> History:
+    """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters."""
+    spec = net.spec
+    X = as_features(X, spec)
+    Y = as_targets(Y, spec, X.shape[0])
+    epochs = positive_int(epochs, "epochs", minimum=0)
+    lr = positive_float(lr, "lr")
+    l2 = positive_float(l2, "l2", allow_zero=True)
+    patience = positive_int(patience, "patience")
+    min_delta = positive_float(min_delta, "min_delta", allow_zero=True)
+    shuffle = _check_bool(shuffle, "shuffle")
+    early_stopping = _check_bool(early_stopping, "early_stopping")
+    progress = _check_bool(progress, "progress")
+    validation_fraction = positive_float(validation_fraction, "validation_fraction", True)
+    if validation_fraction >= 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if early_stopping and validation_fraction == 0:
+        raise ValueError("early_stopping=True needs validation_fraction > 0 (e.g. 0.1)")
+    if isinstance(schedule, str):
+        schedule = Schedule(schedule)
+    elif not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a name or a fastbp.optim.Schedule, got {schedule!r}")
+    if isinstance(optimizer, str):
+        optimizer = Optimizer(optimizer, momentum=momentum)
+    elif not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
+    if isinstance(seed, (bool, np.bool_)) or not (
+        seed is None or isinstance(seed, (int, np.integer))
+    ):
+        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    rng = np.random.default_rng(seed)
+
+    n = X.shape[0]
+    train_idx = np.arange(n, dtype=np.int64)
+    X_val = Y_val = None
+    if validation_fraction > 0:
+        n_val = max(1, int(round(validation_fraction * n)))
+        if n - n_val < 1:
+            raise ValueError(f"validation_fraction={validation_fraction} leaves no training data")
+        perm = rng.permutation(n)
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:]).astype(np.int64)
+        X_val, Y_val = X[val_idx], Y[val_idx]
+    n_train = train_idx.shape[0]
+    batch_size = positive_int(batch_size, "batch_size")
+    if batch_size > n_train:
+        raise ValueError(
+            f"batch_size must be between 1 and the number of training examples ({n_train}), "
+            f"got {batch_size}"
+        )
+
+    dtype = spec.np_dtype
+    if not (warm_start and net.optimizer is not None and net.optimizer.name == optimizer.name
+            and net.optimizer.compatible(net.n_params, dtype)):  # fmt: skip
+        optimizer.reset(net.n_params, dtype)
+    else:
+        optimizer.s1, optimizer.s2, optimizer.step = (
+            net.optimizer.s1,
+            net.optimizer.s2,
+            net.optimizer.step,
+        )
+    net.optimizer = optimizer
+    history = History()
+    net.history = history
+
+    with net._exclusive():
+        net._check_params()
+        _run_epochs(
+            net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2, schedule,
+            shuffle, early_stopping, patience, min_delta, rng, progress, history,
+        )  # fmt: skip
+    return history
+
+
+def _run_epochs(
+    net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
+    shuffle, early_stopping, patience, min_delta, rng, progress, history,
+):  # fmt: skip
+    p, ws, spec = net.plan, net._ws, net.spec
+    dtype = spec.np_dtype
+    per_example = batch_size == 1 and opt.name == "sgd"
+    ws.ensure(batch_size)
+    Xb = np.zeros((batch_size, spec.n_inputs), dtype=dtype)
+    Yb = np.zeros((batch_size, spec.n_outputs), dtype=dtype)
+    info = np.zeros(3, dtype=np.float64)
+    chunk = max(batch_size, (CHUNK_EXAMPLES // batch_size) * batch_size)
+
+    good_params = net.params.copy()
+    good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
+    best_val, best_params, bad_epochs = math.inf, None, 0
+    bar = _Progress(epochs, progress)
+
+    def restore() -> None:
+        net.params[...] = good_params
+        for k, v in good_state.items():
+            getattr(opt, k)[...] = v
+
+    try:
+        for e in range(epochs):
+            lr = schedule.rate(lr0, e, epochs)
+            order = rng.permutation(train_idx) if shuffle else train_idx
+            info[:] = 0
+            t0 = time.perf_counter()
+            for lo in range(0, order.shape[0], chunk):
+                part = order[lo : lo + chunk]
+                if per_example:
+                    ek.sgd_example_epoch(
+                        X, Y, part, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+                        p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
+                    )  # fmt: skip
+                else:
+                    ek.minibatch_epoch(
+                        X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
+                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad,
+                        p.weight_mask, l2, net._blas_min_rows, opt.code, lr, opt.momentum,
+                        opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
+                    )  # fmt: skip
+                if info[2] != 0 or ek.count_nonfinite(net.params) > 0:
+                    restore()
+                    history.diverged = True
+                    raise FitDivergedError(
+                        f"training diverged in epoch {e + 1} (learning rate {lr:g}): the loss or "
+                        f"the parameters became NaN/inf. The parameters of the end of epoch {e} "
+                        f"were restored; try a smaller learning rate (e.g. lr={lr0 / 10:g}).",
+                        epoch=e + 1,
+                        history=history,
+                    )
+            seconds = time.perf_counter() - t0
+            train_loss = info[0] / max(info[1], 1)
+            val_loss = val_score = math.nan
+            if X_val is not None:
+                val_loss = net._loss_unchecked(X_val, Y_val)
+                val_score = score(spec.loss, net._forward_unchecked(X_val), Y_val)
+            good_params[...] = net.params
+            for k, v in opt.state_arrays().items():
+                good_state[k][...] = v
+            history.epoch.append(e + 1)
+            history.loss.append(float(train_loss))
+            history.val_loss.append(float(val_loss))
+            history.val_score.append(float(val_score))
+            history.lr.append(float(lr))
+            history.seconds.append(seconds)
+            history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
+            bar.update(e + 1, {"loss": train_loss, "val_loss": val_loss, "lr": lr})
+            if early_stopping:
+                if val_loss < best_val - min_delta:
+                    best_val, bad_epochs, history.best_epoch = val_loss, 0, e + 1
+                    best_params = net.params.copy()
+                else:
+                    bad_epochs += 1
+                    if bad_epochs >= patience:
+                        history.stopped_early = True
+                        break
+    except KeyboardInterrupt:
+        restore()
+        history.interrupted = True
+    finally:
+        bar.close()
+    if early_stopping and best_params is not None and not history.interrupted:
+        net.params[...] = best_params
