@@ -1,15 +1,19 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
+from fastbp import optim, train
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
 from fastbp.network import Network, Trace
 from fastbp.spec import LOSSES, NetworkSpec
+from fastbp.train import FitDivergedError, History
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "FitDivergedError",
+    "History",
     "INITIALISERS",
     "LOSSES",
     "GradcheckReport",
@@ -18,4 +22,6 @@ __all__ = [
     "Trace",
     "__version__",
     "gradcheck",
+    "optim",
+    "train",
 ]

@@ -193,10 +193,24 @@ def sgd_epoch(
     Y: Sequence[Sequence[float]],
     lr: float,
     order: Sequence[int] | None = None,
+    l2: float = 0.0,
 ) -> list[float]:
-    """One epoch of per-example SGD as the lecture states it: θ ← θ − α ∇J_i(θ) for each i."""
+    """One epoch of per-example SGD as the lecture states it: θ ← θ − α ∇J_i(θ) for each i.
+
+    With ``l2`` = λ > 0 the step uses ∇(J_i + (λ/2) Σ_k ‖W[k]‖²), i.e. adds λ W to weights only.
+    """
     theta = [float(v) for v in params]
+    is_weight = weight_mask(widths)
     for i in order if order is not None else range(len(X)):
         g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]]).grad
-        theta = [theta[q] - lr * g[q] for q in range(len(theta))]
+        theta = [theta[q] - lr * (g[q] + l2 * is_weight[q] * theta[q]) for q in range(len(theta))]
     return theta
+
+
+def weight_mask(widths: Sequence[int]) -> list[float]:
+    """1.0 for each weight and 0.0 for each bias, in parameter layout."""
+    mask: list[float] = []
+    for k in range(1, len(widths)):
+        mask.extend([1.0] * (widths[k] * widths[k - 1]))
+        mask.extend([0.0] * widths[k])
+    return mask
