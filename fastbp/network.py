@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from fastbp import kernels
 from fastbp.init import INITIALISERS
+from fastbp.io import ModelFileError, load_model, save_model
 from fastbp.lowering import Plan, Workspace, lower
 from fastbp.optim import Optimizer, Schedule
 from fastbp.spec import NetworkSpec
@@ -90,6 +93,9 @@ class Network:
         self.optimizer: Optimizer | None = None
         #: :class:`History` of the last :meth:`fit`, or None.
         self.history: History | None = None
+        #: Extra arrays and metadata stored with the network in its file (see :meth:`save`).
+        self.extras: dict[str, np.ndarray] = {}
+        self.metadata: dict | None = None
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         initialiser = INITIALISERS[init]
         for k in range(1, spec.n_layers + 1):
@@ -338,6 +344,58 @@ class Network:
         with self._exclusive():
             self._check_params()
             return _score(self.spec.loss, self._forward_unchecked(X), Y)
+
+    # ------------------------------------------------------------------ files
+    def save(
+        self,
+        path: str | os.PathLike,
+        arrays: dict[str, np.ndarray] | None = None,
+        metadata: dict | None = None,
+        include_optimizer_state: bool = True,
+    ) -> Path:
+        """Write the network to ``path`` atomically (see :mod:`fastbp.io` for the format).
+
+        The file holds the spec, the parameters, the last fit's optimizer settings and history,
+        and, unless ``include_optimizer_state`` is False, the optimizer state, so that
+        ``Network.load(path).fit(..., warm_start=True)`` resumes training.  ``arrays`` are extra
+        named numeric arrays stored alongside (e.g. a feature standardiser) and ``metadata`` a
+        JSON-ready dict; both come back from :meth:`load` as ``net.extras`` and ``net.metadata``.
+        No pickle is written or read.
+        """
+        opt = self.optimizer
+        return save_model(
+            path, self.spec, self._params, init=self.init, seed=self.seed,
+            optimizer=None if opt is None else opt.settings(),
+            history=None if self.history is None else self.history.to_dict(),
+            arrays=arrays,
+            optimizer_state=opt.state_arrays() if opt is not None and include_optimizer_state
+            else None,
+            metadata=metadata,
+        )  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Network:
+        """Read a file written by :meth:`save` (``allow_pickle=False``; every key, dtype and shape
+        is checked against the spec; anything else raises :class:`fastbp.io.ModelFileError`)."""
+        loaded = load_model(path)
+        net = cls(loaded.spec, init="zeros")
+        net._params[...] = loaded.params
+        net.init, net.seed = loaded.init, loaded.seed
+        if loaded.history is not None:
+            net.history = History.from_dict(loaded.history)
+        if loaded.optimizer is not None:
+            try:
+                opt = Optimizer(**loaded.optimizer)
+                if loaded.optimizer_state is not None:
+                    opt.load_state(loaded.optimizer_state, net.n_params, net.spec.np_dtype)
+                else:
+                    opt.reset(net.n_params, net.spec.np_dtype)
+            except (TypeError, ValueError) as exc:
+                raise ModelFileError(f"{os.fspath(path)}: bad optimizer record: {exc}") from None
+            net.optimizer = opt
+        net.extras = dict(loaded.arrays)
+        net.metadata = loaded.metadata
+        return net
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,514 @@
+"""The ``fastbp`` command line: train, predict, info, gradcheck, curvature, warmup.
+
+User errors (bad arguments, unreadable files, invalid data) print one line on stderr and exit
+with status 2, without a traceback.  A diverged training run exits with status 1; Ctrl-C during
+training keeps the last completed epoch, saves it if ``--out`` was given, and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A user error that the CLI reports in one line (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers like 64,64, got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return v
+
+
+#: Defaults of ``fastbp train`` per dataset (anything given on the command line wins).  digits:
+#: the lecture's per-example SGD; diabetes (442 noisy rows): a small tanh network, so that it
+#: does not overfit; files: the digits preset.
+PRESETS = {
+    "digits": {"hidden": [64, 64], "activation": "relu", "epochs": 30, "lr": 0.01},
+    "diabetes": {"hidden": [16], "activation": "tanh", "epochs": 100, "lr": 0.001},
+    "file": {"hidden": [64, 64], "activation": "relu", "epochs": 30, "lr": 0.01},
+}
+
+
+def _describe(preset: dict) -> str:
+    hidden = ",".join(str(w) for w in preset["hidden"])
+    return (
+        f"--hidden {hidden} --activation {preset['activation']} --epochs {preset['epochs']} "
+        f"--lr {preset['lr']}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fastbp import ACTIVATIONS, LOSSES, __version__
+    from fastbp.optim import OPTIMIZERS, SCHEDULES
+
+    parser = _Parser(prog="fastbp", description="Train and check MLPs with compiled backprop.")
+    parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser(
+        "train",
+        help="train a network on a bundled dataset or a file (main job)",
+        description="Train an MLP. Options left out come from a per-dataset preset: "
+        + "; ".join(f"{name}: {_describe(p)}" for name, p in PRESETS.items())
+        + ". Features (and regression targets) are standardised with training-set statistics, "
+        "which are saved with the model.",
+    )
+    t.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, diabetes, or a path to a .csv/.npz file (default: digits)",
+    )
+    t.add_argument(
+        "--target-column", type=int, default=-1, help="target column of a CSV file (default: last)"
+    )
+    t.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default=None,
+        help="task of a file dataset (default: inferred, see fastbp.datasets)",
+    )
+    t.add_argument(
+        "--hidden",
+        type=_int_list,
+        default=None,
+        help="hidden layer widths, comma-separated (default: from the preset)",
+    )
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
+    t.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        default=None,
+        help="default: softmax_cross_entropy for classification, squared otherwise",
+    )
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    t.add_argument("--init", default="xavier_normal")
+    t.add_argument("--epochs", type=_nonnegative_int, default=None)
+    t.add_argument("--batch-size", type=_positive_int, default=1)
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    t.add_argument("--lr", type=_positive_float, default=None)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument("--schedule", choices=list(SCHEDULES), default="constant")
+    t.add_argument("--test-fraction", type=_fraction, default=0.2)
+    t.add_argument("--validation-fraction", type=_fraction, default=0.0)
+    t.add_argument("--early-stopping", action="store_true")
+    t.add_argument("--patience", type=_positive_int, default=5)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, default=None, help="save the trained model here")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("predict", help="predict with a saved model")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help=".csv/.npz with the model's input columns (plus a target column to score)",
+    )
+    p.add_argument("--target-column", type=int, default=-1)
+    p.add_argument("--out", type=Path, default=None, help="write predictions as CSV here")
+
+    i = sub.add_parser("info", help="describe a saved model")
+    i.add_argument("model", type=Path)
+    i.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("gradcheck", help="backprop vs finite differences on a random network")
+    g.add_argument("--widths", type=_int_list, default=[8, 16, 1])
+    g.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
+    g.add_argument("--loss", choices=sorted(LOSSES), default="squared")
+    g.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    g.add_argument("--batch", type=_positive_int, default=16)
+    g.add_argument("--max-params", type=_positive_int, default=2000)
+    g.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("curvature", help="sharpness and Hessian trace of a saved model")
+    c.add_argument("--model", type=Path, required=True)
+    c.add_argument("--dataset", default="digits")
+    c.add_argument("--target-column", type=int, default=-1)
+    c.add_argument("--iters", type=_positive_int, default=100)
+    c.add_argument("--samples", type=_positive_int, default=50)
+    c.add_argument("--max-examples", type=_positive_int, default=2000)
+    c.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser("warmup", help="compile every kernel for both dtypes (cached on disk)")
+    return parser
+
+
+# --------------------------------------------------------------------------- data helpers
+def _load_dataset(name: str, target_column: int = -1, task: str | None = None, dtype="float64"):
+    from fastbp import datasets
+
+    if name == "digits":
+        return datasets.load_digits(dtype)
+    if name == "diabetes":
+        return datasets.load_diabetes(dtype)
+    path = Path(name)
+    if not path.exists():
+        raise UsageError(f"dataset {name!r} is neither 'digits', 'diabetes' nor an existing file")
+    return datasets.load_file(path, target_column=target_column, task=task, dtype=dtype)
+
+
+def _model_scalers(arrays: dict) -> tuple:
+    from fastbp.datasets import Standardizer
+
+    x_scaler = y_scaler = None
+    if "x_mean" in arrays:
+        x_scaler = Standardizer.from_arrays({"mean": arrays["x_mean"], "scale": arrays["x_scale"]})
+    if "y_mean" in arrays:
+        y_scaler = Standardizer.from_arrays({"mean": arrays["y_mean"], "scale": arrays["y_scale"]})
+    return x_scaler, y_scaler
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    import fastbp as fb
+    from fastbp.datasets import Standardizer, train_test_split
+
+    preset = PRESETS.get(args.dataset, PRESETS["file"])
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    data = _load_dataset(args.dataset, args.target_column, args.task, args.dtype)
+    classification = data.task == "classification"
+    loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
+    n_classes = len(data.target_names)
+    if classification and loss == "squared":
+        raise UsageError("--loss squared needs a regression dataset")
+    if not classification and loss != "squared":
+        raise UsageError(f"--loss {loss} needs a classification dataset")
+    if loss == "logistic" and n_classes != 2:
+        raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        data.X, data.y, test_fraction=args.test_fraction, seed=args.seed, stratify=classification
+    )
+    x_scaler = Standardizer().fit(X_tr)
+    X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
+    arrays = {"x_mean": x_scaler.mean_, "x_scale": x_scaler.scale_}
+    y_scaler = None
+    if not classification:
+        y_scaler = Standardizer().fit(y_tr)
+        y_tr = y_scaler.transform(y_tr)
+        arrays.update(y_mean=y_scaler.mean_, y_scale=y_scaler.scale_)
+    n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
+    spec = fb.NetworkSpec(
+        [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
+        args.dtype,
+    )  # fmt: skip
+    net = fb.Network(spec, init=args.init, seed=args.seed)
+    print(f"fastbp: {data!r}\nfastbp: {net!r}", file=sys.stderr)
+    t0 = time.perf_counter()
+    exit_code = 0
+    try:
+        hist = net.fit(
+            X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+            lr=args.lr, momentum=args.momentum, l2=args.l2, schedule=args.schedule,
+            validation_fraction=args.validation_fraction, early_stopping=args.early_stopping,
+            patience=args.patience, seed=args.seed, progress=not args.no_progress,
+        )  # fmt: skip
+    except fb.FitDivergedError as exc:
+        print(f"fastbp: {exc}", file=sys.stderr)
+        hist, exit_code = exc.history, 1
+    seconds = time.perf_counter() - t0
+    if hist.interrupted:
+        print(f"fastbp: interrupted; keeping the {len(hist)} completed epoch(s)", file=sys.stderr)
+        exit_code = 130
+
+    def evaluate(X: np.ndarray, y: np.ndarray) -> float:
+        if classification:
+            return net.score(X, y)
+        pred = y_scaler.inverse_transform(net.predict(X)[:, 0])
+        return fb.train.score("squared", pred.reshape(-1, 1), y.reshape(-1, 1))
+
+    summary = {
+        "dataset": data.name,
+        "task": data.task,
+        "metric": "accuracy" if classification else "r2",
+        "train_score": evaluate(X_tr, _original(y_tr, y_scaler)),
+        "test_score": evaluate(X_te, y_te),
+        "epochs": len(hist),
+        "seconds": seconds,
+        "examples_per_s": float(np.median(hist.examples_per_s)) if len(hist) else 0.0,
+        "final_loss": hist.loss[-1] if len(hist) else None,
+        "n_params": net.n_params,
+        "interrupted": hist.interrupted,
+        "diverged": hist.diverged,
+    }
+    if args.out is not None:
+        net.save(
+            args.out,
+            arrays=arrays,
+            metadata={
+                "dataset": data.name,
+                "task": data.task,
+                "target_names": list(data.target_names),
+            },
+        )
+        summary["model"] = str(args.out)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        m = summary["metric"]
+        print(
+            f"{data.name}: train {m} {summary['train_score']:.4f}, test {m} "
+            f"{summary['test_score']:.4f} | {summary['epochs']} epochs in {seconds:.2f} s "
+            f"(compile included), {summary['examples_per_s']:,.0f} examples/s (median epoch)"
+            + (f" | saved {args.out}" if args.out is not None else "")
+        )
+    return exit_code
+
+
+def _original(y: np.ndarray, y_scaler) -> np.ndarray:
+    return y if y_scaler is None else y_scaler.inverse_transform(y)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import fastbp as fb
+    from fastbp.io import load_model
+
+    net = fb.Network.load(args.model)
+    meta = load_model(args.model).metadata or {}
+    x_scaler, y_scaler = _model_scalers(net.extras)
+    n0 = net.spec.n_inputs
+    X, y = _read_features(args.data, n0, args.target_column, net.spec.dtype)
+    Xs = X if x_scaler is None else x_scaler.transform(X)
+    if net.spec.loss == "squared":
+        pred = net.predict(Xs)
+        if y_scaler is not None:
+            pred = y_scaler.inverse_transform(pred[:, 0]).reshape(-1, 1)
+        rows = pred
+    else:
+        labels = net.predict(Xs)
+        names = meta.get("target_names")
+        rows = np.array([names[v] for v in labels]) if names else labels
+    out = sys.stdout if args.out is None else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for row in np.atleast_1d(rows):
+            out.write(",".join(str(v) for v in np.atleast_1d(row)) + "\n")
+    finally:
+        if args.out is not None:
+            out.close()
+    if y is not None:
+        if net.spec.loss == "squared":
+            score = fb.train.score("squared", rows, y.reshape(-1, 1))
+            print(f"fastbp: r2 {score:.4f} on {len(y)} rows", file=sys.stderr)
+        else:
+            truth = [_label_text(v) for v in y]
+            predicted = [_label_text(v) for v in rows]
+            accuracy = np.mean([a == b for a, b in zip(predicted, truth, strict=True)])
+            print(f"fastbp: accuracy {accuracy:.4f} on {len(y)} rows", file=sys.stderr)
+    return 0
+
+
+def _label_text(value: object) -> str:
+    """A class label as text, with whole floats written as integers (3.0 -> "3")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_features(path: Path, n0: int, target_column: int, dtype: str):
+    """Rows of model inputs from a .csv/.npz; a file with one extra column carries a target."""
+    from fastbp import datasets
+
+    if not path.exists():
+        raise UsageError(f"--data {path}: no such file")
+    if path.suffix == ".npz":
+        data = datasets.load_file(path, dtype=dtype)
+        X, y = data.X, _targets_as_text(data)
+    else:
+        data = datasets.load_file(path, target_column=target_column, dtype=dtype,
+                                  task="regression")  # fmt: skip
+        if data.n_features == n0 - 1:  # the file has no target: its "target" is a feature
+            X = _csv_matrix(path, dtype)
+            y = None
+        else:
+            X, y = data.X, data.y
+    if X.shape[1] != n0:
+        raise UsageError(f"--data {path} has {X.shape[1]} feature columns; the model takes {n0}")
+    return X, y
+
+
+def _csv_matrix(path: Path, dtype: str) -> np.ndarray:
+    from fastbp import datasets
+
+    data = datasets.load_file(path, target_column=-1, dtype=dtype, task="regression")
+    return np.ascontiguousarray(np.column_stack([data.X, data.y]), dtype=dtype)
+
+
+def _targets_as_text(data):
+    if data.task == "classification":
+        return np.array([data.target_names[v] for v in data.y])
+    return data.y
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from fastbp.io import read_header
+
+    header = read_header(args.model)
+    if args.json:
+        print(json.dumps(header, indent=2))
+        return 0
+    spec = header["spec"]
+    hist = header.get("history") or {}
+    print(f"model        {args.model}")
+    print(f"format       {header['format']} v{header['format_version']} "
+          f"(fastbp {header['fastbp_version']}, created {header['created']})")  # fmt: skip
+    print(f"widths       {spec['widths']}")
+    print(f"activations  {spec['activations']}")
+    print(f"loss         {spec['loss']}")
+    print(f"dtype        {spec['dtype']}")
+    print(f"parameters   {header['n_params']:,}")
+    print(f"init, seed   {header['init']}, {header['seed']}")
+    print(f"optimizer    {header['optimizer']}")
+    if hist.get("epoch"):
+        print(f"trained      {len(hist['epoch'])} epochs, final loss {hist['loss'][-1]:.6g}"
+              + (" (interrupted)" if hist.get("interrupted") else ""))  # fmt: skip
+    if header.get("metadata"):
+        print(f"metadata     {header['metadata']}")
+    if header.get("arrays"):
+        print(f"arrays       {header['arrays']}")
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    import fastbp as fb
+
+    widths = args.widths
+    if len(widths) < 2:
+        raise UsageError("--widths needs at least an input and an output width, e.g. 8,16,1")
+    spec = fb.NetworkSpec(widths, [args.activation] * (len(widths) - 2), args.loss, args.dtype)
+    net = fb.Network(spec, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    for k in range(1, spec.n_layers + 1):  # random nonzero biases keep ReLU off its kink
+        net.layer(k)[1][...] = rng.uniform(0.05, 0.3, size=widths[k])
+    X = rng.normal(size=(args.batch, widths[0]))
+    if args.loss == "softmax_cross_entropy":
+        Y = rng.integers(0, widths[-1], size=args.batch)
+    elif args.loss == "logistic":
+        Y = rng.uniform(size=(args.batch, widths[-1]))
+    else:
+        Y = rng.normal(size=(args.batch, widths[-1]))
+    report = fb.gradcheck(net, X, Y, max_params=args.max_params, seed=args.seed)
+    print(f"{spec!r}\n{report}")
+    return 0 if report.passed else 1
+
+
+def cmd_curvature(args: argparse.Namespace) -> int:
+    import fastbp as fb
+    from fastbp.curvature import curvature_report
+
+    net = fb.Network.load(args.model)
+    data = _load_dataset(args.dataset, args.target_column, None, net.spec.dtype)
+    x_scaler, y_scaler = _model_scalers(net.extras)
+    X = data.X if x_scaler is None else x_scaler.transform(data.X)
+    y = data.y if y_scaler is None else y_scaler.transform(data.y)
+    if X.shape[1] != net.spec.n_inputs:
+        raise UsageError(
+            f"dataset {data.name!r} has {X.shape[1]} features; the model takes {net.spec.n_inputs}"
+        )
+    X, y = X[: args.max_examples], y[: args.max_examples]
+    rep = curvature_report(net, X, y, iters=args.iters, samples=args.samples, seed=args.seed)
+    for key, value in rep.items():
+        print(f"{key:<18} {value}")
+    return 0
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from fastbp.warmup import warmup
+
+    for dtype, seconds in warmup().items():
+        print(f"{dtype}: {seconds:.2f} s")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "info": cmd_info,
+    "gradcheck": cmd_gradcheck,
+    "curvature": cmd_curvature,
+    "warmup": cmd_warmup,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fastbp`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ValueError, TypeError, OSError) as exc:
+        print(f"fastbp {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fastbp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
