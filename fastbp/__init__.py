@@ -1,12 +1,13 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
-from fastbp import optim, train
+from fastbp import datasets, io, optim, train
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
 from fastbp.network import Network, Trace
 from fastbp.spec import LOSSES, NetworkSpec
 from fastbp.train import FitDivergedError, History
+from fastbp.warmup import warmup
 
 __version__ = "0.1.0"
 
@@ -21,7 +22,10 @@ __all__ = [
     "NetworkSpec",
     "Trace",
     "__version__",
+    "datasets",
+    "io",
     "gradcheck",
     "optim",
     "train",
+    "warmup",
 ]

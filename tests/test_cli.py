@@ -1,0 +1,151 @@
+"""The fastbp command line, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastbp import datasets
+from fastbp.cli import main
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run(
+        [sys.executable, "-m", "fastbp.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_default_train_is_the_main_job_and_reaches_96_percent(tmp_path: Path) -> None:
+    """`fastbp train` with no options: digits, seeded 80/20 split, >= 96 % test accuracy."""
+    out = tmp_path / "digits.fastbp"
+    proc = run_cli("train", "--json", "--no-progress", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["dataset"] == "digits" and summary["metric"] == "accuracy"
+    assert summary["test_score"] >= 0.96, summary
+    assert summary["epochs"] == 30 and out.exists()
+
+
+@pytest.mark.slow
+def test_diabetes_beats_a_constant_predictor(capsys) -> None:
+    assert main(["train", "--dataset", "diabetes", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["metric"] == "r2" and summary["test_score"] >= 0.4, summary
+
+
+def test_progress_bar_and_summary_are_printed(capsys) -> None:
+    assert main(["train", "--epochs", "2", "--hidden", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "digits: train accuracy" in captured.out
+    assert "2/2" in captured.err  # the progress display
+
+
+def test_train_predict_info_round_trip(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.fastbp"
+    assert main(["train", "--dataset", "diabetes", "--epochs", "5", "--no-progress",
+                 "--out", str(model)]) == 0  # fmt: skip
+    capsys.readouterr()
+    data = datasets.load_diabetes()
+    csv = tmp_path / "rows.csv"
+    np.savetxt(csv, data.X[:7], delimiter=",")
+    assert main(["predict", "--model", str(model), "--data", str(csv)]) == 0
+    preds = [float(v) for v in capsys.readouterr().out.split()]
+    assert len(preds) == 7 and 25 < np.mean(preds) < 350  # in the target's original units
+    labelled = tmp_path / "labelled.csv"
+    np.savetxt(labelled, np.column_stack([data.X[:7], data.y[:7]]), delimiter=",")
+    out_csv = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(model), "--data", str(labelled),
+                 "--out", str(out_csv)]) == 0  # fmt: skip
+    assert "r2" in capsys.readouterr().err
+    np.testing.assert_allclose(np.loadtxt(out_csv), preds)
+    assert main(["info", str(model)]) == 0
+    info = capsys.readouterr().out
+    assert "widths       [10, 16, 1]" in info and "trained      5 epochs" in info
+    assert main(["info", str(model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["spec"]["loss"] == "squared"
+
+
+def test_predict_reports_accuracy_with_class_names(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "d.fastbp"
+    assert main(["train", "--epochs", "3", "--no-progress", "--out", str(model)]) == 0
+    capsys.readouterr()
+    d = datasets.load_digits()
+    csv = tmp_path / "digits.csv"
+    np.savetxt(csv, np.column_stack([d.X[:50], d.y[:50]]), delimiter=",", fmt="%g")
+    assert main(["predict", "--model", str(model), "--data", str(csv)]) == 0
+    captured = capsys.readouterr()
+    assert set(captured.out.split()) <= {str(k) for k in range(10)}
+    accuracy = float(captured.err.split("accuracy")[1].split()[0])
+    assert accuracy > 0.8
+
+
+@pytest.mark.parametrize(
+    ("loss", "activation"), [("squared", "tanh"), ("softmax_cross_entropy", "relu"),
+                             ("logistic", "sigmoid")],
+)  # fmt: skip
+def test_gradcheck_command(loss: str, activation: str, capsys) -> None:
+    assert main(["gradcheck", "--widths", "5,7,3", "--loss", loss, "--activation", activation]) == 0
+    assert "gradcheck PASSED" in capsys.readouterr().out
+
+
+def test_train_on_a_csv_file(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    path = tmp_path / "two.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", fmt="%.6f")
+    assert main(["train", "--dataset", str(path), "--epochs", "20", "--no-progress",
+                 "--loss", "logistic", "--hidden", "8", "--json"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["task"] == "classification" and summary["test_score"] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["train", "--epochs", "-1"], "--epochs"),
+        (["train", "--lr", "0"], "--lr"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--hidden", "64,x"], "--hidden"),
+        (["train", "--hidden", "0"], "--hidden"),
+        (["train", "--batch-size", "0"], "--batch-size"),
+        (["train", "--optimizer", "rmsprop"], "--optimizer"),
+        (["train", "--dataset", "missing.csv"], "neither 'digits', 'diabetes' nor an existing"),
+        (["train", "--batch-size", "5000", "--no-progress"], "batch_size must be between"),
+        (["train", "--dataset", "diabetes", "--loss", "logistic"], "needs a classification"),
+        (["train", "--momentum", "1.5", "--optimizer", "momentum"], "momentum must be in"),
+        (["predict", "--model", "nope.fastbp", "--data", "x.csv"], "No such file"),
+        (["info", "nope.fastbp"], "No such file"),
+        (["gradcheck", "--widths", "4"], "at least an input and an output"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], match: str) -> None:
+    proc = run_cli(*argv)
+    assert proc.returncode == 2, proc
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("fastbp")]
+    assert any(match in ln for ln in lines), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("error") == 1
+
+
+def test_hostile_model_file_is_refused_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "evil.fastbp"
+    bad.write_bytes(b"\x80\x04\x95not really a model")
+    proc = run_cli("info", str(bad))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "pickle" in proc.stderr.lower() or "not a fastbp model" in proc.stderr
+
+
+def test_no_command_prints_help(capsys) -> None:
+    assert main([]) == 2
+    assert "train" in capsys.readouterr().out
