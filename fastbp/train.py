@@ -215,7 +215,9 @@ def fit(
     history = History()
     net.history = history
 
-    with net._exclusive():
+    # Overflow is detected and handled as divergence; keep numpy from also warning about it
+    # when the kernels run as plain Python (NUMBA_DISABLE_JIT=1).
+    with net._exclusive(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         net._check_params()
         _run_epochs(
             net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2, schedule,
