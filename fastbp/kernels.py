@@ -2,9 +2,9 @@
 
 Every kernel is a plain function of arrays and integers.  Inputs come first, then the parameter
 buffer and the offset tables, then the outputs and workspaces it writes; each returns None (or a
-scalar loss).  Nothing is allocated inside the loops.  ``use_blas`` selects ``np.dot`` (BLAS) for
-the three matrix products instead of the explicit loops; both paths are tested against the
-reference.
+scalar loss).  Nothing is allocated inside the loops.  ``use_blas`` selects the products of
+:mod:`fastbp._blas` (BLAS ``np.dot`` when SciPy is installed) for the three matrix products
+instead of the explicit loops; both paths are tested against the reference.
 
 Notation (one row i of a batch of m; layer k = 1..r):
     z[k] = W[k] a[k−1] + b[k],    a[k] = σ(z[k]),    a[0] = x
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
 from fastbp._jit import jit
 from fastbp.activations import act, act_prime, sigmoid, softplus
 
@@ -53,7 +52,7 @@ def affine(A_prev, W, b, Z, use_blas):
     m, n_out = Z.shape
     n_in = W.shape[1]
     if use_blas:
-        np.dot(A_prev, W.T, Z)
+        matmul_nt(A_prev, W, Z)
         for i in range(m):
             for j in range(n_out):
                 Z[i, j] += b[j]
@@ -161,7 +160,7 @@ def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
     m, n_out = dZ.shape
     n_in = A_prev.shape[1]
     if use_blas:
-        np.dot(dZ.T, A_prev, gW)
+        matmul_tn(dZ, A_prev, gW)
         for j in range(n_out):
             for p in range(n_in):
                 gW[j, p] *= scale
@@ -185,7 +184,7 @@ def backprop_linear(dZ, W, dA_prev, use_blas):
     m, n_out = dZ.shape
     n_in = W.shape[1]
     if use_blas:
-        np.dot(dZ, W, dA_prev)
+        matmul_nn(dZ, W, dA_prev)
     else:
         for i in range(m):
             for p in range(n_in):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fastbp import kernels
+from fastbp._blas import HAVE_BLAS
 from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
 from fastbp.lowering import Plan, Workspace, lower
@@ -23,8 +24,9 @@ from fastbp.train import score as _score
 from fastbp.validate import as_features, as_params, as_targets
 
 #: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
-#: use the explicit loops, which win when the call overhead of BLAS dominates.
-BLAS_MIN_ROWS = 16
+#: use the explicit loops, which win when the call overhead of BLAS dominates.  Without SciPy
+#: (which Numba needs to reach BLAS) every batch uses the loops.
+BLAS_MIN_ROWS = 16 if HAVE_BLAS else 2**62
 
 #: Forward, loss and gradient process at most this many rows per kernel call, so that the
 #: workspaces stay small whatever n is; the gradient of the mean is accumulated across chunks.
