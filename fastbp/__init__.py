@@ -1,6 +1,6 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
-from fastbp import datasets, io, optim, train
+from fastbp import curvature, datasets, hessian, io, optim, train
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
@@ -22,7 +22,9 @@ __all__ = [
     "NetworkSpec",
     "Trace",
     "__version__",
+    "curvature",
     "datasets",
+    "hessian",
     "io",
     "gradcheck",
     "optim",

@@ -60,6 +60,13 @@ def _nonnegative_int(text: str) -> int:
     return v
 
 
+def _at_least_two(text: str) -> int:
+    v = _positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
+    return v
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -188,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", default="digits")
     c.add_argument("--target-column", type=int, default=-1)
     c.add_argument("--iters", type=_positive_int, default=100)
-    c.add_argument("--samples", type=_positive_int, default=50)
+    c.add_argument(
+        "--samples",
+        type=_at_least_two,
+        default=50,
+        help="Hutchinson probes for the trace (>= 2, for a standard error)",
+    )
     c.add_argument("--max-examples", type=_positive_int, default=2000)
     c.add_argument("--seed", type=int, default=0)
 

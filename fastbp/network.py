@@ -260,6 +260,25 @@ class Network:
             da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
             return Trace(z, a, dz, da, J / m, self._grad.copy())
 
+    # ------------------------------------------------------------------ curvature
+    def hvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """H v for the exact Hessian H of the mean loss, by Pearlmutter's R-operator in O(N).
+
+        ``v`` and the result have the parameter layout.  See :func:`fastbp.hessian.hvp`.
+        """
+        from fastbp.hessian import hvp
+
+        return hvp(self, X, Y, v)
+
+    def gnvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """G v for the generalised Gauss-Newton matrix G = Jᵀ H_loss J (positive semidefinite).
+
+        See :func:`fastbp.hessian.gnvp`.
+        """
+        from fastbp.hessian import gnvp
+
+        return gnvp(self, X, Y, v)
+
     # ------------------------------------------------------------------ training
     def fit(
         self,

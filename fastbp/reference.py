@@ -214,3 +214,173 @@ def weight_mask(widths: Sequence[int]) -> list[float]:
         mask.extend([1.0] * (widths[k] * widths[k - 1]))
         mask.extend([0.0] * widths[k])
     return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# Curvature: Hessian- and Gauss-Newton-vector products by Pearlmutter's R-operator,
+# R{f} = d/dt f(θ + t v) at t = 0, applied line by line to the forward and backward passes.
+
+
+def sigma_second(name: str, z: float) -> float:
+    """σ''(z), written from the definition of each activation."""
+    if name in ("relu", "leaky_relu", "identity"):
+        return 0.0
+    if name == "sigmoid":
+        s = sigma("sigmoid", z)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    if name == "tanh":
+        t = math.tanh(z)
+        return -2.0 * t * (1.0 - t * t)
+    if name == "softplus":
+        s = sigma("sigmoid", z)
+        return s * (1.0 - s)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def output_r(loss: str, a: list[float], Rz: list[float]) -> list[float]:
+    """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]}: identity, sigmoid or softmax Jacobian times R{z[r]}."""
+    if loss == "squared":
+        return list(Rz)
+    if loss == "logistic":
+        return [a[j] * (1.0 - a[j]) * Rz[j] for j in range(len(a))]
+    a_dot_Rz = sum(a[j] * Rz[j] for j in range(len(a)))
+    return [a[j] * (Rz[j] - a_dot_Rz) for j in range(len(a))]
+
+
+def r_forward(
+    W: list, b: list, V: list, Vb: list, widths: Sequence[int], activations: Sequence[str],
+    loss: str, x: Sequence[float],
+) -> tuple[list, list, list, list]:  # fmt: skip
+    """Forward pass and its R-image for one example: lists z, a, Rz, Ra indexed by layer k."""
+    r = len(widths) - 1
+    a: list = [[float(v) for v in x]]
+    z: list = [None]
+    Ra: list = [[0.0] * widths[0]]
+    Rz: list = [None]
+    for k in range(1, r + 1):
+        # z[k] = W[k] a[k-1] + b[k],  R{z[k]} = W[k] R{a[k-1]} + V[k] a[k-1] + Vb[k].
+        z_k = [
+            b[k][j] + sum(W[k][j][p] * a[k - 1][p] for p in range(widths[k - 1]))
+            for j in range(widths[k])
+        ]
+        Rz_k = [
+            Vb[k][j]
+            + sum(
+                W[k][j][p] * Ra[k - 1][p] + V[k][j][p] * a[k - 1][p] for p in range(widths[k - 1])
+            )
+            for j in range(widths[k])
+        ]
+        z.append(z_k)
+        Rz.append(Rz_k)
+        if k < r:
+            # a[k] = σ(z[k]),  R{a[k]} = σ'(z[k]) R{z[k]}.
+            a.append([sigma(activations[k - 1], v) for v in z_k])
+            Ra.append([sigma_prime(activations[k - 1], z_k[j]) * Rz_k[j] for j in range(widths[k])])
+        else:
+            a.append(output(loss, z_k))
+            Ra.append(output_r(loss, a[k], Rz_k))
+    return z, a, Rz, Ra
+
+
+def hvp(
+    params: Sequence[float],
+    widths: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    X: Sequence[Sequence[float]],
+    Y: Sequence[Sequence[float]],
+    v: Sequence[float],
+) -> list[float]:
+    """H v, H the Hessian of the mean loss over X, Y, by the R-operator on backpropagation."""
+    r = len(widths) - 1
+    W, b = unpack(params, widths)
+    V, Vb = unpack(v, widths)
+    m = len(X)
+    RdJ_dW = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
+    RdJ_db = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    for x, y_row in zip(X, Y, strict=True):
+        y = [float(v) for v in y_row]
+        z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
+
+        # Backward and its R-image.  dJ/dz[r] = a[r] − y for each matched loss/output pair, so
+        # R{dJ/dz[r]} = R{a[r]}, which r_forward already holds.
+        dJ_dz: list = [None] * (r + 1)
+        dJ_da: list = [None] * (r + 1)
+        RdJ_dz: list = [None] * (r + 1)
+        RdJ_da: list = [None] * (r + 1)
+        dJ_dz[r] = [a[r][j] - y[j] for j in range(widths[r])]
+        RdJ_dz[r] = list(Ra[r])
+        for k in range(r, 0, -1):
+            # R{dJ/dW[k]} = R{dJ/dz[k]} a[k-1]^T + dJ/dz[k] R{a[k-1]}^T,  R{dJ/db[k]} = R{dJ/dz[k]}.
+            for j in range(widths[k]):
+                for p in range(widths[k - 1]):
+                    RdJ_dW[k][j][p] += RdJ_dz[k][j] * a[k - 1][p] + dJ_dz[k][j] * Ra[k - 1][p]
+                RdJ_db[k][j] += RdJ_dz[k][j]
+            if k > 1:
+                # dJ/da[k-1] = W[k]^T dJ/dz[k],
+                # R{dJ/da[k-1]} = W[k]^T R{dJ/dz[k]} + V[k]^T dJ/dz[k].
+                dJ_da[k - 1] = [
+                    sum(W[k][j][p] * dJ_dz[k][j] for j in range(widths[k]))
+                    for p in range(widths[k - 1])
+                ]
+                RdJ_da[k - 1] = [
+                    sum(
+                        W[k][j][p] * RdJ_dz[k][j] + V[k][j][p] * dJ_dz[k][j]
+                        for j in range(widths[k])
+                    )
+                    for p in range(widths[k - 1])
+                ]
+                # dJ/dz[k-1] = dJ/da[k-1] σ'(z[k-1]),
+                # R{dJ/dz[k-1]} = R{dJ/da[k-1]} σ'(z[k-1]) + dJ/da[k-1] σ''(z[k-1]) R{z[k-1]}.
+                name = activations[k - 2]
+                dJ_dz[k - 1] = [
+                    dJ_da[k - 1][p] * sigma_prime(name, z[k - 1][p]) for p in range(widths[k - 1])
+                ]
+                RdJ_dz[k - 1] = [
+                    RdJ_da[k - 1][p] * sigma_prime(name, z[k - 1][p])
+                    + dJ_da[k - 1][p] * sigma_second(name, z[k - 1][p]) * Rz[k - 1][p]
+                    for p in range(widths[k - 1])
+                ]
+    return [g / m for g in pack(RdJ_dW, RdJ_db)]
+
+
+def gnvp(
+    params: Sequence[float],
+    widths: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    X: Sequence[Sequence[float]],
+    Y: Sequence[Sequence[float]],
+    v: Sequence[float],
+) -> list[float]:
+    """G v, G = (1/m) Σ_i J_i^T H_loss J_i the generalised Gauss-Newton matrix of the mean loss.
+
+    J_i v = R{z[r]} comes from the R-forward pass, H_loss R{z[r]} = R{a[r]}, and J_i^T
+    backpropagates it like an ordinary dJ/dz[r]: linearly, with no σ'' and no V term.  Y is not
+    used (G does not depend on the targets) but is taken for symmetry with :func:`hvp`.
+    """
+    r = len(widths) - 1
+    W, b = unpack(params, widths)
+    V, Vb = unpack(v, widths)
+    m = len(X)
+    Gv_W = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
+    Gv_b = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    for x, _ in zip(X, Y, strict=True):
+        z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
+        RdJ_dz: list = [None] * (r + 1)
+        RdJ_dz[r] = list(Ra[r])
+        for k in range(r, 0, -1):
+            for j in range(widths[k]):
+                for p in range(widths[k - 1]):
+                    Gv_W[k][j][p] += RdJ_dz[k][j] * a[k - 1][p]
+                Gv_b[k][j] += RdJ_dz[k][j]
+            if k > 1:
+                RdJ_da = [
+                    sum(W[k][j][p] * RdJ_dz[k][j] for j in range(widths[k]))
+                    for p in range(widths[k - 1])
+                ]
+                RdJ_dz[k - 1] = [
+                    RdJ_da[p] * sigma_prime(activations[k - 2], z[k - 1][p])
+                    for p in range(widths[k - 1])
+                ]
+    return [g / m for g in pack(Gv_W, Gv_b)]

@@ -1,0 +1,269 @@
+"""The curvature tools: sharpness, Hessian trace and a SciPy adapter, all from H v in O(N).
+
+None of them forms the N × N Hessian.  Each is built on :func:`fastbp.hessian.hvp`, whose cost is
+a small constant number of gradient evaluations, so
+
+* :func:`sharpness` (Lanczos) costs one H v per iteration,
+* :func:`hutchinson_trace` costs one H v per probe,
+* :func:`scipy_objective` gives ``fun``, ``jac`` and ``hessp`` for the second-order methods of
+  ``scipy.optimize.minimize`` (``"Newton-CG"``, ``"trust-ncg"``, ``"trust-krylov"``), and
+  :func:`minimize` runs one of them on a network.
+
+All of them refer to the mean loss J(θ) = (1/n) Σ_i J_i(θ) over the X, Y they are given.  SciPy is
+optional: only :func:`minimize` imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from fastbp.hessian import hvp
+from fastbp.network import Network
+from fastbp.validate import as_features, as_params, as_targets, positive_float, positive_int
+
+#: ``which`` values of :func:`sharpness`.
+WHICH = ("magnitude", "largest")
+
+
+def _check_net(net: object) -> Network:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
+    return net
+
+
+def sharpness(
+    net: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    iters: int = 100,
+    tol: float = 1e-6,
+    seed: int = 0,
+    *,
+    which: str = "magnitude",
+) -> tuple[float, np.ndarray]:
+    """Extreme eigenvalue of the Hessian of the mean loss, and its unit eigenvector.
+
+    Method: Lanczos iteration on v ↦ H v with full reorthogonalisation, from a seeded Gaussian
+    start vector.  After step j the tridiagonal T_j has Ritz pairs (θ, s); the one selected by
+    ``which`` is accepted when its residual ‖H u − θ u‖ = β_j |s_j| ≤ ``tol`` · |θ|, when the
+    Krylov space is exhausted (j = N), or after ``iters`` steps (then the best Ritz pair so far is
+    returned; no warning is raised).
+
+    ``which="magnitude"`` (default) returns the eigenvalue of largest magnitude, with its sign: H is
+    symmetric but indefinite away from a minimum, and when its most negative eigenvalue is larger
+    in magnitude than its largest positive one the result is that negative eigenvalue.
+    ``which="largest"`` returns the largest algebraic eigenvalue λ_max (the "sharpness" of the
+    edge-of-stability literature: gradient descent with step α is locally stable only if
+    λ_max < 2/α), which may be negative or zero.
+
+    Returns ``(eigenvalue, eigenvector)``: a Python float and a float64 unit vector in the
+    parameter layout (its sign is arbitrary).  Each step costs one :func:`fastbp.hessian.hvp`
+    over all of X; the Lanczos basis takes ``min(iters, N)`` float64 vectors of N entries.  For a
+    float32 network the H v products carry float32 rounding, so a ``tol`` below about 1e-5 is
+    usually not reached and the loop runs ``iters`` steps.
+    """
+    net = _check_net(net)
+    X = as_features(X, net.spec)
+    Y = as_targets(Y, net.spec, X.shape[0])
+    iters = positive_int(iters, "iters")
+    tol = positive_float(tol, "tol")
+    if which not in WHICH:
+        raise ValueError(f"which = {which!r} is unknown; allowed: {list(WHICH)}")
+    value, vector, _ = _lanczos(lambda q: hvp(net, X, Y, q), net.n_params, iters, tol, seed, which)
+    return value, vector
+
+
+def _lanczos(
+    matvec: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    iters: int,
+    tol: float,
+    seed: int,
+    which: str,
+) -> tuple[float, np.ndarray, int]:
+    """Lanczos with full reorthogonalisation; returns (Ritz value, unit Ritz vector, steps)."""
+    rng = np.random.default_rng(seed)
+    steps = min(iters, n)
+    Q = np.empty((steps, n), dtype=np.float64)
+    alpha = np.zeros(steps)
+    beta = np.zeros(steps)
+    q = rng.standard_normal(n)
+    q /= np.linalg.norm(q)
+    for j in range(steps):
+        Q[j] = q
+        w = np.asarray(matvec(q), dtype=np.float64)
+        alpha[j] = w @ q
+        w -= alpha[j] * q
+        if j > 0:
+            w -= beta[j - 1] * Q[j - 1]
+        # Twice is enough (Kahan): keeps the basis orthogonal to working precision.
+        for _ in range(2):
+            w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
+        beta[j] = np.linalg.norm(w)
+        T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
+        theta, S = np.linalg.eigh(T)
+        pick = int(np.argmax(np.abs(theta))) if which == "magnitude" else int(np.argmax(theta))
+        residual = beta[j] * abs(S[j, pick])
+        scale = max(abs(theta[pick]), float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
+        exhausted = beta[j] <= 1e-12 * scale or j + 1 == n
+        if residual <= tol * scale or exhausted or j + 1 == steps:
+            vector = Q[: j + 1].T @ S[:, pick]
+            vector /= np.linalg.norm(vector)
+            return float(theta[pick]), vector, j + 1
+        q = w / beta[j]
+    raise AssertionError("unreachable: the loop returns on its last step")  # pragma: no cover
+
+
+def hutchinson_trace(
+    net: Network, X: np.ndarray, Y: np.ndarray, samples: int = 100, seed: int = 0
+) -> tuple[float, float]:
+    """Hutchinson's estimate of trace(H), H the Hessian of the mean loss, and its standard error.
+
+    With Rademacher probes z (entries ±1 with probability ½, seeded), E[zᵀ H z] = trace(H) and
+    Var[zᵀ H z] = 2 Σ_{p≠q} H_pq²; the estimate is the mean of ``samples`` values zᵀ H z, and the
+    standard error is their sample standard deviation (ddof = 1) divided by √samples.  Costs
+    ``samples`` calls of :func:`fastbp.hessian.hvp` over all of X.  Returns two Python floats.
+    """
+    net = _check_net(net)
+    X = as_features(X, net.spec)
+    Y = as_targets(Y, net.spec, X.shape[0])
+    samples = positive_int(samples, "samples", minimum=2)
+    rng = np.random.default_rng(seed)
+    values = np.empty(samples)
+    for s in range(samples):
+        z = 2.0 * rng.integers(0, 2, size=net.n_params) - 1.0
+        values[s] = z @ np.asarray(hvp(net, X, Y, z), dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(samples))
+
+
+def curvature_report(
+    net: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    iters: int = 100,
+    samples: int = 100,
+    seed: int = 0,
+) -> dict:
+    """Sharpness and Hessian trace of the mean loss over X, Y, for printing (``fastbp curvature``).
+
+    Returns a dict with ``sharpness`` (largest-magnitude eigenvalue of H, from :func:`sharpness`
+    with ``iters`` Lanczos steps), ``trace`` and ``trace_std_error`` (from
+    :func:`hutchinson_trace` with ``samples`` probes), ``n_params``, ``n_examples`` and
+    ``seconds`` (wall time of both computations).  ``seed`` seeds both.
+    """
+    net = _check_net(net)
+    X = as_features(X, net.spec)
+    Y = as_targets(Y, net.spec, X.shape[0])
+    start = time.perf_counter()
+    value, _ = sharpness(net, X, Y, iters=iters, seed=seed)
+    trace, std_error = hutchinson_trace(net, X, Y, samples=samples, seed=seed)
+    return {
+        "sharpness": value,
+        "trace": trace,
+        "trace_std_error": std_error,
+        "n_params": net.n_params,
+        "n_examples": int(X.shape[0]),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def scipy_objective(
+    net: Network, X: np.ndarray, Y: np.ndarray
+) -> tuple[
+    Callable[[np.ndarray], float],
+    Callable[[np.ndarray], np.ndarray],
+    Callable[[np.ndarray, np.ndarray], np.ndarray],
+]:
+    """``(fun, jac, hessp)`` on flat float64 parameter vectors, for ``scipy.optimize.minimize``.
+
+    ``fun(theta)`` is the mean loss J(θ), ``jac(theta)`` its gradient and ``hessp(theta, p)`` the
+    exact Hessian-vector product H(θ) p, all as float64 (a Python float for ``fun``).  Use them
+    as ``minimize(fun, net.params.astype(float), jac=jac, hessp=hessp, method="Newton-CG")``
+    (also ``"trust-ncg"`` and ``"trust-krylov"``).
+
+    Each call loads θ into the network, evaluates, and restores the previous parameters before it
+    returns, so the network is unchanged afterwards; copy the result into ``net.params`` yourself
+    (or use :func:`minimize`).  X and Y are validated once here.  ``fun`` and ``jac`` share one
+    ``loss_and_gradient`` call when asked about the same θ one after the other.  For a float32
+    network θ is rounded to float32 and the results carry float32 rounding; prefer float64 for
+    Newton-type methods.  The callables use the network's workspaces: do not call them from
+    several threads at once.
+    """
+    net = _check_net(net)
+    X = as_features(X, net.spec)
+    Y = as_targets(Y, net.spec, X.shape[0])
+    n = net.n_params
+    last: dict = {"theta": None, "loss": 0.0, "grad": None}
+
+    @contextmanager
+    def loaded(theta: np.ndarray) -> Iterator[None]:
+        theta = as_params(theta, n, net.spec.np_dtype, name="theta")
+        saved = net.params.copy()
+        net.params[...] = theta
+        try:
+            yield
+        finally:
+            net.params[...] = saved
+
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.asarray(theta)
+        if last["theta"] is None or not np.array_equal(last["theta"], theta):
+            with loaded(theta):
+                loss, grad = net.loss_and_gradient(X, Y)
+            last.update(theta=theta.copy(), loss=float(loss), grad=grad.astype(np.float64))
+        return last["loss"], last["grad"]
+
+    def fun(theta: np.ndarray) -> float:
+        return loss_and_gradient(theta)[0]
+
+    def jac(theta: np.ndarray) -> np.ndarray:
+        return loss_and_gradient(theta)[1].copy()
+
+    def hessp(theta: np.ndarray, p: np.ndarray) -> np.ndarray:
+        p = as_params(p, n, net.spec.np_dtype, name="p")
+        with loaded(theta):
+            return hvp(net, X, Y, p).astype(np.float64)
+
+    return fun, jac, hessp
+
+
+def _scipy_optimize():
+    try:
+        import scipy.optimize
+    except ImportError as exc:
+        raise ImportError(
+            "fastbp.curvature.minimize needs SciPy, which fastbp does not install by default; "
+            "install it with `pip install scipy`"
+        ) from exc
+    return scipy.optimize
+
+
+def minimize(
+    net: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    method: str = "Newton-CG",
+    **kwargs,
+):
+    """Minimise the mean loss with ``scipy.optimize.minimize`` and exact H v products.
+
+    ``method`` is one that uses ``hessp``: ``"Newton-CG"``, ``"trust-ncg"`` or ``"trust-krylov"``;
+    ``kwargs`` go to ``scipy.optimize.minimize`` (e.g. ``options={"maxiter": 50}``, ``callback``).
+    Starts from the current ``net.params``, sets ``net.params`` to the result's ``x`` and returns
+    SciPy's ``OptimizeResult``.  Needs SciPy (``pip install scipy``).
+    """
+    allowed = ("Newton-CG", "trust-ncg", "trust-krylov")
+    if method not in allowed:
+        raise ValueError(f"method = {method!r} does not use Hessian products; allowed: {allowed}")
+    optimize = _scipy_optimize()
+    fun, jac, hessp = scipy_objective(net, X, Y)
+    result = optimize.minimize(
+        fun, net.params.astype(np.float64), jac=jac, hessp=hessp, method=method, **kwargs
+    )
+    net.params = result.x
+    return result

@@ -1,0 +1,296 @@
+"""Compiled R-operator passes: Hessian-vector and Gauss-Newton-vector products in O(N).
+
+Pearlmutter's R-operator is the directional derivative along a parameter direction v,
+R{f} = d/dt f(θ + t v) at t = 0.  V[k] and Vb[k] are the blocks of v laid out like W[k] and b[k].
+Applied to the forward pass (one row; layer k = 1..r; R{a[0]} = 0) it gives
+
+    R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k],     R{a[k]} = σ'(z[k]) ⊙ R{z[k]}
+
+and at the output R{a[r]} = (∂a[r]/∂z[r]) R{z[r]}: R{z} (identity), a(1 − a) R{z} (sigmoid),
+a ⊙ (R{z} − aᵀR{z}) (softmax).  Since dJ/dz[r] = a[r] − y for all three losses,
+R{dJ/dz[r]} = R{a[r]}.  Applied to the backward pass it gives the Hessian-vector product:
+
+    R{dJ/da[k−1]} = W[k]ᵀ R{dJ/dz[k]} + V[k]ᵀ dJ/dz[k]
+    R{dJ/dz[k]}   = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]}
+    R{dJ/dW[k]}   = R{dJ/dz[k]} a[k−1]ᵀ + dJ/dz[k] R{a[k−1]}ᵀ,   R{dJ/db[k]} = R{dJ/dz[k]}
+
+:func:`hvp_backward` computes the ordinary dJ/dz, dJ/da in the same sweep (reading W[k] once for
+both in the loop path) and never forms the gradient, which H v does not need.  For the generalised
+Gauss-Newton product G v = Jᵀ H_loss J v the same R{dJ/dz[r]} = H_loss R{z[r]} is backpropagated
+linearly (no σ'' term, no V term) with the ordinary backward helpers of kernels.py.
+
+Kernels follow kernels.py: inputs first, then parameters, direction and offset tables, outputs and
+workspaces last; each returns None.  The R-workspaces RZ, RA, RdZ, RdA have the layout of
+lowering.Workspace.  ``use_blas`` selects the :mod:`fastbp._blas` products, as in kernels.py.
+"""
+
+from __future__ import annotations
+
+from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
+from fastbp._jit import jit
+from fastbp.activations import act_prime, act_second
+from fastbp.kernels import (
+    LOGISTIC,
+    SOFTMAX_CE,
+    affine,
+    backprop_activation,
+    backprop_linear,
+    biases,
+    block,
+    weight_gradient,
+    weights,
+)
+
+
+@jit
+def r_affine(A_prev, RA_prev, W, V, Vb, RZ, scratch, use_blas):
+    """R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k] for every row.
+
+    Writes RZ; ``scratch`` (same shape as RZ) is overwritten in the BLAS path.
+    """
+    m, n_out = RZ.shape
+    n_in = W.shape[1]
+    if use_blas:
+        matmul_nt(A_prev, V, RZ)
+        matmul_nt(RA_prev, W, scratch)
+        for i in range(m):
+            for j in range(n_out):
+                RZ[i, j] += scratch[i, j] + Vb[j]
+    else:
+        for i in range(m):
+            for j in range(n_out):
+                s = Vb[j]
+                for p in range(n_in):
+                    s += W[j, p] * RA_prev[i, p] + V[j, p] * A_prev[i, p]
+                RZ[i, j] = s
+
+
+@jit
+def r_activate(code, Z, A, RZ, RA):
+    """R{a[k]} = σ'(z[k]) ⊙ R{z[k]} for hidden activation ``code``.  Writes RA."""
+    m, n = Z.shape
+    for i in range(m):
+        for j in range(n):
+            RA[i, j] = act_prime(code, Z[i, j], A[i, j]) * RZ[i, j]
+
+
+@jit
+def r_output_transform(out_kind, A, RZ, RA):
+    """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]} = H_loss R{z[r]}.  Writes RA.
+
+    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z}).
+    """
+    m, n = A.shape
+    for i in range(m):
+        if out_kind == SOFTMAX_CE:
+            s = 0.0
+            for j in range(n):
+                s += A[i, j] * RZ[i, j]
+            for j in range(n):
+                RA[i, j] = A[i, j] * (RZ[i, j] - s)
+        elif out_kind == LOGISTIC:
+            for j in range(n):
+                RA[i, j] = A[i, j] * (1.0 - A[i, j]) * RZ[i, j]
+        else:
+            for j in range(n):
+                RA[i, j] = RZ[i, j]
+
+
+@jit
+def r_forward(
+    X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA, scratch, use_blas
+):
+    """R-forward pass along direction ``v`` after :func:`fastbp.kernels.forward` on the same X.
+
+    Writes R{z[k]} into RZ and R{a[k]} into RA for k = 1..r; the output block of RA holds
+    R{a[r]} = H_loss R{z[r]} = R{dJ/dz[r]}.  ``scratch`` is a flat workspace of the same size
+    (the R{dJ/dz} buffer) whose blocks are overwritten.
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        V = weights(v, w_off, widths, k)
+        Vb = biases(v, b_off, widths, k)
+        RZk = block(RZ, u_off, widths, k, m)
+        if k == 1:
+            # R{a[0]} = 0: R{z[1]} = V[1] x + Vb[1].
+            affine(X, V, Vb, RZk, use_blas)
+        else:
+            r_affine(
+                block(A, u_off, widths, k - 1, m),
+                block(RA, u_off, widths, k - 1, m),
+                weights(params, w_off, widths, k),
+                V,
+                Vb,
+                RZk,
+                block(scratch, u_off, widths, k, m),
+                use_blas,
+            )
+        RAk = block(RA, u_off, widths, k, m)
+        if k < r:
+            Zk = block(Z, u_off, widths, k, m)
+            r_activate(acts[k - 1], Zk, block(A, u_off, widths, k, m), RZk, RAk)
+        else:
+            r_output_transform(out_kind, block(A, u_off, widths, k, m), RZk, RAk)
+
+
+@jit
+def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scratch_W, scale, use_blas):
+    """R{dJ/dW[k]} = scale · Σ_i (R{dJ/dz_i} a_i[k−1]ᵀ + dJ/dz_i R{a_i[k−1]}ᵀ), R{dJ/db[k]} too.
+
+    Overwrites out_W and out_b (with scale · Σ_i R{dJ/dz_i}); ``scratch_W`` (shape of out_W) is
+    overwritten in the BLAS path.
+    """
+    m, n_out = RdZ.shape
+    n_in = A_prev.shape[1]
+    if use_blas:
+        matmul_tn(RdZ, A_prev, out_W)
+        matmul_tn(dZ, RA_prev, scratch_W)
+        for j in range(n_out):
+            for p in range(n_in):
+                out_W[j, p] = scale * (out_W[j, p] + scratch_W[j, p])
+    else:
+        out_W[:] = 0.0
+        for i in range(m):
+            for j in range(n_out):
+                rd = scale * RdZ[i, j]
+                d = scale * dZ[i, j]
+                for p in range(n_in):
+                    out_W[j, p] += rd * A_prev[i, p] + d * RA_prev[i, p]
+    for j in range(n_out):
+        s = 0.0
+        for i in range(m):
+            s += RdZ[i, j]
+        out_b[j] = scale * s
+
+
+@jit
+def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, scratch, use_blas):
+    """dJ/da[k−1] = W[k]ᵀ dJ/dz[k] and R{dJ/da[k−1]} = W[k]ᵀ R{dJ/dz[k]} + V[k]ᵀ dJ/dz[k].
+
+    Overwrites dA_prev and RdA_prev for every row; ``scratch`` (shape of RdA_prev) is overwritten
+    in the BLAS path.  The loop path reads W[k] once for both products.
+    """
+    m, n_out = RdZ.shape
+    n_in = W.shape[1]
+    if use_blas:
+        matmul_nn(dZ, W, dA_prev)
+        matmul_nn(RdZ, W, RdA_prev)
+        matmul_nn(dZ, V, scratch)
+        for i in range(m):
+            for p in range(n_in):
+                RdA_prev[i, p] += scratch[i, p]
+    else:
+        for i in range(m):
+            for p in range(n_in):
+                dA_prev[i, p] = 0.0
+                RdA_prev[i, p] = 0.0
+            for j in range(n_out):
+                d = dZ[i, j]
+                rd = RdZ[i, j]
+                for p in range(n_in):
+                    dA_prev[i, p] += d * W[j, p]
+                    RdA_prev[i, p] += rd * W[j, p] + d * V[j, p]
+
+
+@jit
+def r_backprop_activation(code, Z, A, dA, RZ, RdA, RdZ):
+    """R{dJ/dz[k]} = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]}.  Writes RdZ."""
+    m, n = Z.shape
+    for i in range(m):
+        for j in range(n):
+            z = Z[i, j]
+            a = A[i, j]
+            curvature = dA[i, j] * act_second(code, z, a) * RZ[i, j]
+            RdZ[i, j] = RdA[i, j] * act_prime(code, z, a) + curvature
+
+
+@jit
+def hvp_backward(
+    X, Y, params, v, widths, acts, w_off, b_off, u_off,
+    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale, use_blas,
+):  # fmt: skip
+    """Backward pass and its R-image: ``out`` = scale · Σ_i H_i v, H_i = ∇²J_i.
+
+    Needs Z, A (kernels.forward) and RZ, RA (:func:`r_forward`) for the same X.  Writes
+    dJ_i/dz[k], dJ_i/da[k] into dZ, dA (as kernels.backward does, but without forming the
+    gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into RdZ, RdA, and overwrites
+    ``out`` (parameter layout); ``scratch`` (parameter-sized) is overwritten.  scale = 1/n gives
+    H v for the mean loss.
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    # dJ/dz[r] = a[r] − y, so R{dJ/dz[r]} = R{a[r]}.
+    dZ_r = block(dZ, u_off, widths, r, m)
+    RdZ_r = block(RdZ, u_off, widths, r, m)
+    A_r = block(A, u_off, widths, r, m)
+    RA_r = block(RA, u_off, widths, r, m)
+    for i in range(m):
+        for j in range(widths[r]):
+            dZ_r[i, j] = A_r[i, j] - Y[i, j]
+            RdZ_r[i, j] = RA_r[i, j]
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        RdZk = block(RdZ, u_off, widths, k, m)
+        out_W = weights(out, w_off, widths, k)
+        out_b = biases(out, b_off, widths, k)
+        if k == 1:
+            # R{a[0]} = 0: only the R{dJ/dz[1]} xᵀ term remains.
+            weight_gradient(RdZk, X, out_W, out_b, scale, use_blas)
+            continue
+        A_prev = block(A, u_off, widths, k - 1, m)
+        Z_prev = block(Z, u_off, widths, k - 1, m)
+        dA_prev = block(dA, u_off, widths, k - 1, m)
+        RdA_prev = block(RdA, u_off, widths, k - 1, m)
+        dZ_prev = block(dZ, u_off, widths, k - 1, m)
+        RdZ_prev = block(RdZ, u_off, widths, k - 1, m)
+        r_weight_gradient(
+            RdZk, A_prev, dZk, block(RA, u_off, widths, k - 1, m),
+            out_W, out_b, weights(scratch, w_off, widths, k), scale, use_blas,
+        )  # fmt: skip
+        # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
+        r_backprop_linear(
+            dZk, RdZk, weights(params, w_off, widths, k), weights(v, w_off, widths, k),
+            dA_prev, RdA_prev, RdZ_prev, use_blas,
+        )  # fmt: skip
+        code = acts[k - 2]
+        backprop_activation(code, Z_prev, A_prev, dA_prev, dZ_prev)
+        r_backprop_activation(
+            code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m), RdA_prev, RdZ_prev
+        )
+
+
+@jit
+def gnvp_backward(
+    X, params, widths, acts, w_off, b_off, u_off, Z, A, RA, RdZ, RdA, out, scale, use_blas
+):
+    """Linear backward pass of R{dz[r]} = H_loss J v: ``out`` = scale · Σ_i J_iᵀ H_loss,i J_i v.
+
+    R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙ σ'(z[k−1]) and G v = scale · Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and
+    Σ_i R{dz_i[k]} for the biases).  Needs Z, A (kernels.forward) and RA (:func:`r_forward`);
+    writes RdZ, RdA and overwrites ``out`` (parameter layout).
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    RdZ_r = block(RdZ, u_off, widths, r, m)
+    RA_r = block(RA, u_off, widths, r, m)
+    for i in range(m):
+        for j in range(widths[r]):
+            RdZ_r[i, j] = RA_r[i, j]
+    for k in range(r, 0, -1):
+        RdZk = block(RdZ, u_off, widths, k, m)
+        out_W = weights(out, w_off, widths, k)
+        out_b = biases(out, b_off, widths, k)
+        if k == 1:
+            weight_gradient(RdZk, X, out_W, out_b, scale, use_blas)
+        else:
+            weight_gradient(RdZk, block(A, u_off, widths, k - 1, m), out_W, out_b, scale, use_blas)
+            RdA_prev = block(RdA, u_off, widths, k - 1, m)
+            backprop_linear(RdZk, weights(params, w_off, widths, k), RdA_prev, use_blas)
+            backprop_activation(
+                acts[k - 2],
+                block(Z, u_off, widths, k - 1, m),
+                block(A, u_off, widths, k - 1, m),
+                RdA_prev,
+                block(RdZ, u_off, widths, k - 1, m),
+            )
