@@ -21,12 +21,14 @@ import math
 import numpy as np
 
 from fastbp._jit import jit
-from fastbp.activations import act_prime
+from fastbp.activations import RELU, act_prime
 from fastbp.kernels import (
     backward,
     biases,
     block,
+    example_loss,
     forward,
+    forward_example,
     loss_sum,
     weights,
 )
@@ -38,29 +40,46 @@ ADAM = 3
 
 
 @jit
+def backprop_activation_vec(code, z, a, da, dz):
+    """dz = da ⊙ σ'(z) for one example's layer (branch outside the loop)."""
+    n = z.shape[0]
+    if code == RELU:
+        for p in range(n):
+            dz[p] = da[p] if z[p] > 0 else 0.0
+    else:
+        for p in range(n):
+            dz[p] = da[p] * act_prime(code, z[p], a[p])
+
+
+@jit
 def sgd_example_epoch(
     X, Y, order, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA, lr, l2, info
 ):
-    """Per-example SGD over ``order`` (see the module docstring).  Updates params in place."""
+    """Per-example SGD over ``order`` (see the module docstring).  Updates params in place.
+
+    Backward and update share one pass over each row of W[k] (read old row, accumulate
+    dJ/da[k−1], write new row), which halves the memory traffic on W.  Rows whose dJ/dz is
+    exactly 0 (dead ReLU units) are skipped when l2 = 0: their update is exactly zero, and so is
+    their contribution to dJ/da[k−1].
+    """
     r = widths.shape[0] - 1
+    n_last = widths[r]
+    last = u_off[r - 1]
     total = 0.0
     done = 0
     decay = 1.0 - lr * l2
     for t in range(order.shape[0]):
         i = order[t]
-        x = X[i : i + 1]
-        forward(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, False)
-        J = loss_sum(Y[i : i + 1], block(Z, u_off, widths, r, 1), block(A, u_off, widths, r, 1),
-                     out_kind)  # fmt: skip
+        forward_example(X[i], params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+        J = example_loss(out_kind, Z, A, last, n_last, Y, i)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += 1
-        dz = dZ[u_off[r - 1] : u_off[r]]
-        a_out = A[u_off[r - 1] : u_off[r]]
-        for j in range(widths[r]):
-            dz[j] = a_out[j] - Y[i, j]
+        # dJ/dz[r] = prediction - target.
+        for j in range(n_last):
+            dZ[last + j] = A[last + j] - Y[i, j]
         for k in range(r, 0, -1):
             n_out = widths[k]
             n_in = widths[k - 1]
@@ -68,34 +87,42 @@ def sgd_example_epoch(
             b = biases(params, b_off, widths, k)
             dz = dZ[u_off[k - 1] : u_off[k]]
             if k > 1:
-                # dJ/da[k-1] = W[k]^T dJ/dz[k], with the old W[k].
+                # One pass over W[k] per row j: read the old W[k][j, :] into
+                # dJ/da[k-1] += W[k][j, :] dJ/dz[k][j], then write the updated row
+                # W[k][j, :] - lr (dJ/dz[k][j] a[k-1] + l2 W[k][j, :]).
                 da = dA[u_off[k - 2] : u_off[k - 1]]
-                for p in range(n_in):
-                    da[p] = 0.0
+                a_prev = A[u_off[k - 2] : u_off[k - 1]]
+                da[:] = 0.0
                 for j in range(n_out):
                     d = dz[j]
-                    for p in range(n_in):
-                        da[p] += W[j, p] * d
-                a_prev = A[u_off[k - 2] : u_off[k - 1]]
-            else:
-                a_prev = X[i]
-            # W[k] <- W[k] - lr (dJ/dz[k] a[k-1]^T + l2 W[k]);  b[k] <- b[k] - lr dJ/dz[k].
-            for j in range(n_out):
-                step = lr * dz[j]
-                if l2 != 0.0:
-                    for p in range(n_in):
-                        W[j, p] = decay * W[j, p] - step * a_prev[p]
-                else:
-                    for p in range(n_in):
-                        W[j, p] -= step * a_prev[p]
-                b[j] -= step
-            if k > 1:
+                    step = lr * d
+                    if l2 != 0.0:
+                        for p in range(n_in):
+                            w = W[j, p]
+                            da[p] += w * d
+                            W[j, p] = decay * w - step * a_prev[p]
+                    elif d != 0.0:
+                        for p in range(n_in):
+                            w = W[j, p]
+                            da[p] += w * d
+                            W[j, p] = w - step * a_prev[p]
+                    b[j] -= step
                 # dJ/dz[k-1] = dJ/da[k-1] ⊙ σ'(z[k-1]).
-                code = acts[k - 2]
-                z_prev = Z[u_off[k - 2] : u_off[k - 1]]
-                dz_prev = dZ[u_off[k - 2] : u_off[k - 1]]
-                for p in range(n_in):
-                    dz_prev[p] = da[p] * act_prime(code, z_prev[p], a_prev[p])
+                backprop_activation_vec(
+                    acts[k - 2], Z[u_off[k - 2] : u_off[k - 1]], a_prev, da,
+                    dZ[u_off[k - 2] : u_off[k - 1]],
+                )  # fmt: skip
+            else:
+                x = X[i]
+                for j in range(n_out):
+                    step = lr * dz[j]
+                    if l2 != 0.0:
+                        for p in range(n_in):
+                            W[j, p] = decay * W[j, p] - step * x[p]
+                    elif step != 0.0:
+                        for p in range(n_in):
+                            W[j, p] -= step * x[p]
+                    b[j] -= step
     info[0] += total
     info[1] += done
 

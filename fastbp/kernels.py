@@ -19,7 +19,7 @@ import math
 
 from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
 from fastbp._jit import jit
-from fastbp.activations import act, act_prime, sigmoid, softplus
+from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
 
 SQUARED = 0
 SOFTMAX_CE = 1
@@ -124,33 +124,77 @@ def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_bl
 
 
 @jit
-def loss_sum(Y, Z_r, A_r, out_kind):
-    """Σ_i J_i over the rows of the output block, for the loss paired with ``out_kind``.
+def activate_vec(code, z, a):
+    """a = σ(z) for one example's layer (the activation branch is outside the loop)."""
+    n = z.shape[0]
+    if code == RELU:
+        for j in range(n):
+            a[j] = z[j] if z[j] > 0 else 0.0
+    else:
+        for j in range(n):
+            a[j] = act(code, z[j])
+
+
+@jit
+def forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A):
+    """Forward pass of one example x (1-D): the per-example fast path of :func:`forward`.
+
+    Writes z[k], a[k] at Z[u_off[k−1]:u_off[k]], A[...] (the batch layout with m = 1).
+    """
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        W = weights(params, w_off, widths, k)
+        b = biases(params, b_off, widths, k)
+        z = Z[u_off[k - 1] : u_off[k]]
+        a_prev = x if k == 1 else A[u_off[k - 2] : u_off[k - 1]]
+        for j in range(widths[k]):
+            s = b[j]
+            for p in range(widths[k - 1]):
+                s += W[j, p] * a_prev[p]
+            z[j] = s
+        if k < r:
+            activate_vec(acts[k - 1], z, A[u_off[k - 1] : u_off[k]])
+        else:
+            output_transform(out_kind, z.reshape((1, widths[r])),
+                             A[u_off[k - 1] : u_off[k]].reshape((1, widths[r])))  # fmt: skip
+
+
+@jit
+def example_loss(out_kind, z, a, lo, n, Y, i):
+    """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
 
     squared: J_i = ½‖a − y‖²; softmax cross-entropy: J_i = Σ_j y_j (logsumexp(z) − z_j);
     logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j.  All evaluated in a numerically stable form.
     """
+    total = 0.0
+    if out_kind == SOFTMAX_CE:
+        zmax = z[lo]
+        for j in range(1, n):
+            zmax = max(zmax, z[lo + j])
+        s = 0.0
+        for j in range(n):
+            s += math.exp(z[lo + j] - zmax)
+        lse = zmax + math.log(s)
+        for j in range(n):
+            if Y[i, j] != 0.0:
+                total += Y[i, j] * (lse - z[lo + j])
+    elif out_kind == LOGISTIC:
+        for j in range(n):
+            total += softplus(z[lo + j]) - Y[i, j] * z[lo + j]
+    else:
+        for j in range(n):
+            d = a[lo + j] - Y[i, j]
+            total += 0.5 * d * d
+    return total
+
+
+@jit
+def loss_sum(Y, Z_r, A_r, out_kind):
+    """Σ_i J_i over the rows of the output block (see :func:`example_loss`)."""
     m, n = Z_r.shape
     total = 0.0
     for i in range(m):
-        if out_kind == SOFTMAX_CE:
-            zmax = Z_r[i, 0]
-            for j in range(1, n):
-                zmax = max(zmax, Z_r[i, j])
-            s = 0.0
-            for j in range(n):
-                s += math.exp(Z_r[i, j] - zmax)
-            lse = zmax + math.log(s)
-            for j in range(n):
-                if Y[i, j] != 0.0:
-                    total += Y[i, j] * (lse - Z_r[i, j])
-        elif out_kind == LOGISTIC:
-            for j in range(n):
-                total += softplus(Z_r[i, j]) - Y[i, j] * Z_r[i, j]
-        else:
-            for j in range(n):
-                d = A_r[i, j] - Y[i, j]
-                total += 0.5 * d * d
+        total += example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
     return total
 
 
