@@ -149,3 +149,16 @@ def test_hostile_model_file_is_refused_cleanly(tmp_path: Path) -> None:
 def test_no_command_prints_help(capsys) -> None:
     assert main([]) == 2
     assert "train" in capsys.readouterr().out
+
+
+def test_curvature_command(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "m.fastbp"
+    assert main(["train", "--dataset", "diabetes", "--epochs", "3", "--no-progress",
+                 "--out", str(model)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["curvature", "--model", str(model), "--dataset", "diabetes", "--iters", "20",
+                 "--samples", "8"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "sharpness" in out and "trace" in out
+    sharp = float(out.split("sharpness")[1].split()[0])
+    assert np.isfinite(sharp) and sharp != 0
