@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import math
 
-from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
+from fastbp._blas import (
+    loop_matmul_nn,
+    loop_matmul_nt,
+    loop_matmul_tn,
+    matmul_nn,
+    matmul_nt,
+    matmul_tn,
+)
 from fastbp._jit import jit
 from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
 
@@ -49,20 +56,14 @@ def biases(params, b_off, widths, k):
 @jit
 def affine(A_prev, W, b, Z, use_blas):
     """Z = A_prev Wᵀ + b, i.e. z[k] = W[k] a[k−1] + b[k] for every row.  Writes Z."""
-    m, n_out = Z.shape
-    n_in = W.shape[1]
     if use_blas:
         matmul_nt(A_prev, W, Z)
-        for i in range(m):
-            for j in range(n_out):
-                Z[i, j] += b[j]
     else:
-        for i in range(m):
-            for j in range(n_out):
-                s = b[j]
-                for p in range(n_in):
-                    s += W[j, p] * A_prev[i, p]
-                Z[i, j] = s
+        loop_matmul_nt(A_prev, W, Z)
+    m, n_out = Z.shape
+    for i in range(m):
+        for j in range(n_out):
+            Z[i, j] += b[j]
 
 
 @jit
@@ -201,20 +202,15 @@ def loss_sum(Y, Z_r, A_r, out_kind):
 @jit
 def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
     """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
-    m, n_out = dZ.shape
-    n_in = A_prev.shape[1]
     if use_blas:
         matmul_tn(dZ, A_prev, gW)
-        for j in range(n_out):
-            for p in range(n_in):
-                gW[j, p] *= scale
     else:
-        gW[:] = 0.0
-        for i in range(m):
-            for j in range(n_out):
-                d = scale * dZ[i, j]
-                for p in range(n_in):
-                    gW[j, p] += d * A_prev[i, p]
+        loop_matmul_tn(dZ, A_prev, gW)
+    m, n_out = dZ.shape
+    n_in = A_prev.shape[1]
+    for j in range(n_out):
+        for p in range(n_in):
+            gW[j, p] *= scale
     for j in range(n_out):
         s = 0.0
         for i in range(m):
@@ -225,18 +221,10 @@ def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
 @jit
 def backprop_linear(dZ, W, dA_prev, use_blas):
     """dJ/da[k−1] = W[k]ᵀ dJ/dz[k] for every row, i.e. dA_prev = dZ W.  Overwrites dA_prev."""
-    m, n_out = dZ.shape
-    n_in = W.shape[1]
     if use_blas:
         matmul_nn(dZ, W, dA_prev)
     else:
-        for i in range(m):
-            for p in range(n_in):
-                dA_prev[i, p] = 0.0
-            for j in range(n_out):
-                d = dZ[i, j]
-                for p in range(n_in):
-                    dA_prev[i, p] += d * W[j, p]
+        loop_matmul_nn(dZ, W, dA_prev)
 
 
 @jit
