@@ -1,6 +1,6 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
-from fastbp import curvature, datasets, hessian, io, optim, train
+from fastbp import curvature, datasets, diagnostics, hessian, io, optim, train
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
@@ -24,6 +24,7 @@ __all__ = [
     "__version__",
     "curvature",
     "datasets",
+    "diagnostics",
     "hessian",
     "io",
     "gradcheck",

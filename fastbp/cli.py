@@ -11,12 +11,16 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 EXIT_USAGE = 2
+
+#: ``fastbp gradcheck`` refuses a --batch whose random X and Y would take more than this.
+MAX_GRADCHECK_DATA_BYTES = 2**30
 
 
 class UsageError(Exception):
@@ -161,10 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-fraction", type=_fraction, default=0.0)
     t.add_argument("--early-stopping", action="store_true")
     t.add_argument("--patience", type=_positive_int, default=5)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_nonnegative_int, default=0)
     t.add_argument("--out", type=Path, default=None, help="save the trained model here")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="record per-layer gradient diagnostics and plot the history here (needs matplotlib)",
+    )
 
     p = sub.add_parser("predict", help="predict with a saved model")
     p.add_argument("--model", type=Path, required=True)
@@ -188,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     g.add_argument("--batch", type=_positive_int, default=16)
     g.add_argument("--max-params", type=_positive_int, default=2000)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_nonnegative_int, default=0)
 
     c = sub.add_parser("curvature", help="sharpness and Hessian trace of a saved model")
     c.add_argument("--model", type=Path, required=True)
@@ -202,9 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="Hutchinson probes for the trace (>= 2, for a standard error)",
     )
     c.add_argument("--max-examples", type=_positive_int, default=2000)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=_nonnegative_int, default=0)
 
     sub.add_parser("warmup", help="compile every kernel for both dtypes (cached on disk)")
+
+    lec = sub.add_parser(
+        "lecture",
+        help="rerun the backprop lecture's claims as experiments (plots + JSON)",
+        description="One experiment per claim of the backpropagation lecture (see "
+        "fastbp.lecture): a backprop_cost, b hvp_cost, c zero_init, d vanishing, e lemmas, f sgd. "
+        "Each writes <letter>_<name>.json and .png to --out and prints a one-line verdict; the "
+        "exit status is 1 if a claim did not hold.",
+    )
+    lec.add_argument("--out", type=Path, required=True, help="folder for the PNG and JSON files")
+    lec.add_argument("--quick", action="store_true", help="smaller sweeps, fewer epochs")
+    lec.add_argument("--only", default=None, help="comma-separated letters or names, e.g. c,e")
+    lec.add_argument("--seed", type=_nonnegative_int, default=0)
+    lec.add_argument("--no-plot", action="store_true", help="write only the JSON files")
     return parser
 
 
@@ -222,21 +247,56 @@ def _load_dataset(name: str, target_column: int = -1, task: str | None = None, d
     return datasets.load_file(path, target_column=target_column, task=task, dtype=dtype)
 
 
-def _model_scalers(arrays: dict) -> tuple:
+def _model_scalers(net, model: Path) -> tuple:
+    """The feature and target standardisers saved with a model by ``fastbp train``, checked."""
     from fastbp.datasets import Standardizer
 
-    x_scaler = y_scaler = None
-    if "x_mean" in arrays:
-        x_scaler = Standardizer.from_arrays({"mean": arrays["x_mean"], "scale": arrays["x_scale"]})
-    if "y_mean" in arrays:
-        y_scaler = Standardizer.from_arrays({"mean": arrays["y_mean"], "scale": arrays["y_scale"]})
-    return x_scaler, y_scaler
+    arrays = net.extras
+    scalers = []
+    for prefix, width in (("x", net.spec.n_inputs), ("y", 1)):
+        if f"{prefix}_mean" not in arrays and f"{prefix}_scale" not in arrays:
+            scalers.append(None)
+            continue
+        try:
+            scaler = Standardizer.from_arrays(
+                {"mean": arrays.get(f"{prefix}_mean"), "scale": arrays.get(f"{prefix}_scale")}
+            )
+        except ValueError as exc:
+            raise UsageError(
+                f"model {model}: bad {prefix}_mean/{prefix}_scale arrays: {exc}"
+            ) from None
+        if scaler.n_features != width or (prefix == "y" and net.spec.loss != "squared"):
+            raise UsageError(
+                f"model {model}: {prefix}_mean/{prefix}_scale hold {scaler.n_features} column(s), "
+                f"which does not fit the model {net.spec!r}"
+            )
+        scalers.append(scaler)
+    return tuple(scalers)
+
+
+def _class_names(meta: dict, net, model: Path) -> list[str] | None:
+    """``target_names`` from a model's metadata, checked against its classes (None if absent)."""
+    names = meta.get("target_names")
+    if names is None or (net.spec.loss == "logistic" and net.spec.n_outputs > 1):
+        return None
+    n_classes = 2 if net.spec.loss == "logistic" else net.spec.n_outputs
+    if (
+        not isinstance(names, list)
+        or len(names) != n_classes
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise UsageError(
+            f"model {model}: metadata target_names must be a list of {n_classes} class names, "
+            f"got {names!r:.80}"
+        )
+    return names
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     import fastbp as fb
     from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.diagnostics import GradientWarning
 
     preset = PRESETS.get(args.dataset, PRESETS["file"])
     for key, value in preset.items():
@@ -269,19 +329,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.dtype,
     )  # fmt: skip
     net = fb.Network(spec, init=args.init, seed=args.seed)
+    if args.plot is not None:  # before training, so that a mistake here costs no time
+        _require_matplotlib()
+        if not args.plot.parent.is_dir():
+            raise UsageError(f"--plot {args.plot}: directory {args.plot.parent} does not exist")
     print(f"fastbp: {data!r}\nfastbp: {net!r}", file=sys.stderr)
     t0 = time.perf_counter()
     exit_code = 0
     try:
-        hist = net.fit(
-            X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-            lr=args.lr, momentum=args.momentum, l2=args.l2, schedule=args.schedule,
-            validation_fraction=args.validation_fraction, early_stopping=args.early_stopping,
-            patience=args.patience, seed=args.seed, progress=not args.no_progress,
-        )  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GradientWarning)
+            hist = net.fit(
+                X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size,
+                optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, l2=args.l2,
+                schedule=args.schedule, validation_fraction=args.validation_fraction,
+                early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
+                progress=not args.no_progress, diagnostics=args.plot is not None,
+            )  # fmt: skip
     except fb.FitDivergedError as exc:
         print(f"fastbp: {exc}", file=sys.stderr)
         hist, exit_code = exc.history, 1
+    for w in caught:  # the gradient check's warning, as one line
+        print(f"fastbp: warning: {w.message}", file=sys.stderr)
     seconds = time.perf_counter() - t0
     if hist.interrupted:
         print(f"fastbp: interrupted; keeping the {len(hist)} completed epoch(s)", file=sys.stderr)
@@ -318,6 +387,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             },
         )
         summary["model"] = str(args.out)
+    if args.plot is not None:
+        from fastbp.plot import plot_history
+
+        plot_history(hist, args.plot)
+        summary["plot"] = str(args.plot)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -327,8 +401,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{summary['test_score']:.4f} | {summary['epochs']} epochs in {seconds:.2f} s "
             f"(compile included), {summary['examples_per_s']:,.0f} examples/s (median epoch)"
             + (f" | saved {args.out}" if args.out is not None else "")
+            + (f" | plot {args.plot}" if args.plot is not None else "")
         )
     return exit_code
+
+
+def _require_matplotlib() -> None:
+    from fastbp.plot import require_matplotlib
+
+    try:
+        require_matplotlib()
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _original(y: np.ndarray, y_scaler) -> np.ndarray:
@@ -337,11 +421,10 @@ def _original(y: np.ndarray, y_scaler) -> np.ndarray:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     import fastbp as fb
-    from fastbp.io import load_model
 
     net = fb.Network.load(args.model)
-    meta = load_model(args.model).metadata or {}
-    x_scaler, y_scaler = _model_scalers(net.extras)
+    meta = net.metadata if isinstance(net.metadata, dict) else {}
+    x_scaler, y_scaler = _model_scalers(net, args.model)
     n0 = net.spec.n_inputs
     X, y = _read_features(args.data, n0, args.target_column, net.spec.dtype)
     Xs = X if x_scaler is None else x_scaler.transform(X)
@@ -352,7 +435,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = pred
     else:
         labels = net.predict(Xs)
-        names = meta.get("target_names")
+        names = _class_names(meta, net, args.model)
         rows = np.array([names[v] for v in labels]) if names else labels
     out = sys.stdout if args.out is None else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     try:
@@ -434,9 +517,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"parameters   {header['n_params']:,}")
     print(f"init, seed   {header['init']}, {header['seed']}")
     print(f"optimizer    {header['optimizer']}")
-    if hist.get("epoch"):
-        print(f"trained      {len(hist['epoch'])} epochs, final loss {hist['loss'][-1]:.6g}"
-              + (" (interrupted)" if hist.get("interrupted") else ""))  # fmt: skip
+    epochs, losses = hist.get("epoch"), hist.get("loss")
+    if isinstance(epochs, list) and epochs:  # the history is free-form JSON: print what fits
+        last = losses[-1] if isinstance(losses, list) and losses else None
+        final = f", final loss {last:.6g}" if isinstance(last, (int, float)) else ""
+        print(f"trained      {len(epochs)} epochs{final}"
+              + (" (interrupted)" if hist.get("interrupted") is True else ""))  # fmt: skip
     if header.get("metadata"):
         print(f"metadata     {header['metadata']}")
     if header.get("arrays"):
@@ -450,6 +536,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     widths = args.widths
     if len(widths) < 2:
         raise UsageError("--widths needs at least an input and an output width, e.g. 8,16,1")
+    data_bytes = args.batch * (widths[0] + widths[-1]) * 8
+    if data_bytes > MAX_GRADCHECK_DATA_BYTES:
+        raise UsageError(
+            f"--batch {args.batch} with widths {widths[0]} in and {widths[-1]} out needs "
+            f"{data_bytes / 2**30:.1f} GiB of random data (limit "
+            f"{MAX_GRADCHECK_DATA_BYTES / 2**30:.0f} GiB); use a smaller --batch"
+        )
     spec = fb.NetworkSpec(widths, [args.activation] * (len(widths) - 2), args.loss, args.dtype)
     net = fb.Network(spec, seed=args.seed)
     rng = np.random.default_rng(args.seed)
@@ -473,7 +566,12 @@ def cmd_curvature(args: argparse.Namespace) -> int:
 
     net = fb.Network.load(args.model)
     data = _load_dataset(args.dataset, args.target_column, None, net.spec.dtype)
-    x_scaler, y_scaler = _model_scalers(net.extras)
+    x_scaler, y_scaler = _model_scalers(net, args.model)
+    if data.X.shape[1] != net.spec.n_inputs:
+        raise UsageError(
+            f"dataset {data.name!r} has {data.X.shape[1]} features; the model takes "
+            f"{net.spec.n_inputs}"
+        )
     X = data.X if x_scaler is None else x_scaler.transform(data.X)
     y = data.y if y_scaler is None else y_scaler.transform(data.y)
     if X.shape[1] != net.spec.n_inputs:
@@ -495,6 +593,21 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lecture(args: argparse.Namespace) -> int:
+    from fastbp import lecture
+
+    chosen = lecture.select(args.only)  # a bad name is a usage error, before anything runs
+    if not args.no_plot:
+        _require_matplotlib()
+    outcomes = lecture.run(
+        [e.name for e in chosen], args.out, quick=args.quick, seed=args.seed,
+        plot=not args.no_plot, echo=print,
+    )  # fmt: skip
+    held = sum(o.holds for o in outcomes)
+    print(f"fastbp lecture: {held}/{len(outcomes)} claims held; files in {args.out}")
+    return 0 if held == len(outcomes) else 1
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
@@ -502,6 +615,7 @@ COMMANDS = {
     "gradcheck": cmd_gradcheck,
     "curvature": cmd_curvature,
     "warmup": cmd_warmup,
+    "lecture": cmd_lecture,
 }
 
 
@@ -516,6 +630,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         print(f"fastbp {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:  # e.g. a dataset too large for this machine
+        print(f"fastbp {args.command}: error: out of memory ({exc})", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fastbp: interrupted", file=sys.stderr)

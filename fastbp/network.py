@@ -21,7 +21,7 @@ from fastbp.spec import NetworkSpec
 from fastbp.train import History
 from fastbp.train import fit as _fit
 from fastbp.train import score as _score
-from fastbp.validate import as_features, as_params, as_targets
+from fastbp.validate import as_features, as_params, as_targets, check_seed
 
 #: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
 #: use the explicit loops, which win when the call overhead of BLAS dominates.  Without SciPy
@@ -77,8 +77,9 @@ class Network:
     ) -> None:
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
-        if init not in INITIALISERS:
+        if not isinstance(init, str) or init not in INITIALISERS:
             raise ValueError(f"init = {init!r} is unknown; allowed: {sorted(INITIALISERS)}")
+        check_seed(seed, "seed", allow_generator=True)
         self.spec = spec
         self.plan: Plan = lower(spec)
         self.init = init
@@ -113,7 +114,9 @@ class Network:
 
     @params.setter
     def params(self, value: np.ndarray) -> None:
-        self._params[...] = as_params(value, self.plan.n_params, self.spec.np_dtype)
+        value = as_params(value, self.plan.n_params, self.spec.np_dtype)
+        with self._exclusive():
+            self._params[...] = value
 
     @property
     def n_params(self) -> int:
@@ -134,7 +137,8 @@ class Network:
         """An independent network with the same spec and parameters."""
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
-        other._params[...] = self._params
+        with self._exclusive():
+            other._params[...] = self._params
         return other
 
     # ------------------------------------------------------------------ passes
@@ -153,7 +157,10 @@ class Network:
 
     def _check_params(self) -> None:
         if not np.isfinite(self._params).all():
-            raise ValueError("the network's parameters contain NaN or inf; reinitialise or reload")
+            raise ValueError(
+                "the network's parameters contain NaN or inf; they must be finite (reinitialise "
+                "the network or reload it from a file)"
+            )
 
     def _forward_chunk(self, X: np.ndarray) -> None:
         p, ws = self.plan, self._ws
@@ -244,21 +251,32 @@ class Network:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        m, r = X.shape[0], self.spec.n_layers
         with self._exclusive():
             self._check_params()
-            self._ws.ensure(m)
-            self._forward_chunk(X)
-            ws, p = self._ws, self.plan
-            J = kernels.loss_sum(
-                Y, self._output_block(ws.Z, m), self._output_block(ws.A, m), p.out_kind
-            )
-            self._backward_chunk(X, Y, self._grad, 1.0 / m)
-            z = [None] + [ws.layer(ws.Z, p, k, m).copy() for k in range(1, r + 1)]
-            a = [X.copy()] + [ws.layer(ws.A, p, k, m).copy() for k in range(1, r + 1)]
-            dz = [None] + [ws.layer(ws.dZ, p, k, m).copy() for k in range(1, r + 1)]
-            da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
-            return Trace(z, a, dz, da, J / m, self._grad.copy())
+            try:
+                self._ws.ensure(X.shape[0])
+            except ValueError as exc:
+                raise ValueError(
+                    f"X has {X.shape[0]} rows and trace() keeps z, a, dJ/dz and dJ/da for every "
+                    f"row at once: {exc}"
+                ) from None
+            return self._trace_unchecked(X, Y)
+
+    def _trace_unchecked(self, X: np.ndarray, Y: np.ndarray) -> Trace:
+        # Inputs already validated and the lock held (fit's per-epoch diagnostics call this).
+        m, r = X.shape[0], self.spec.n_layers
+        self._ws.ensure(m)
+        self._forward_chunk(X)
+        ws, p = self._ws, self.plan
+        J = kernels.loss_sum(
+            Y, self._output_block(ws.Z, m), self._output_block(ws.A, m), p.out_kind
+        )
+        self._backward_chunk(X, Y, self._grad, 1.0 / m)
+        z = [None] + [ws.layer(ws.Z, p, k, m).copy() for k in range(1, r + 1)]
+        a = [X.copy()] + [ws.layer(ws.A, p, k, m).copy() for k in range(1, r + 1)]
+        dz = [None] + [ws.layer(ws.dZ, p, k, m).copy() for k in range(1, r + 1)]
+        da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
+        return Trace(z, a, dz, da, J / m, self._grad.copy())
 
     # ------------------------------------------------------------------ curvature
     def hvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -299,6 +317,7 @@ class Network:
         seed: int | None = 0,
         progress: bool = True,
         warm_start: bool = False,
+        diagnostics: bool = False,
     ) -> History:
         """Train in place with whole epochs inside compiled calls; returns the :class:`History`.
 
@@ -326,6 +345,11 @@ class Network:
         progress: show a progress bar (tqdm if installed, else one line per epoch on stderr).
         warm_start: continue with the optimizer state of the previous fit (or of a loaded file)
             instead of starting from zero velocity/moments.
+        diagnostics: after every epoch, record per-layer gradient norms and activation
+            statistics (:mod:`fastbp.diagnostics`) on a fixed seeded subsample of at most 512
+            training rows in ``history.diagnostics``, and warn once
+            (:class:`fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
+            :data:`fastbp.diagnostics.GRADIENT_RATIO_BAND`.  Training itself is unchanged.
 
         Raises :class:`fastbp.FitDivergedError` if the loss or a parameter becomes NaN/inf; the
         parameters of the end of the last good epoch are restored first.  Ctrl-C restores the
@@ -336,7 +360,7 @@ class Network:
             momentum=momentum, l2=l2, schedule=schedule, shuffle=shuffle,
             validation_fraction=validation_fraction, early_stopping=early_stopping,
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
-            warm_start=warm_start,
+            warm_start=warm_start, diagnostics=diagnostics,
         )  # fmt: skip
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -384,15 +408,16 @@ class Network:
         No pickle is written or read.
         """
         opt = self.optimizer
-        return save_model(
-            path, self.spec, self._params, init=self.init, seed=self.seed,
-            optimizer=None if opt is None else opt.settings(),
-            history=None if self.history is None else self.history.to_dict(),
-            arrays=arrays,
-            optimizer_state=opt.state_arrays() if opt is not None and include_optimizer_state
-            else None,
-            metadata=metadata,
-        )  # fmt: skip
+        with self._exclusive():  # a save during another thread's fit would catch it mid-epoch
+            return save_model(
+                path, self.spec, self._params, init=self.init, seed=self.seed,
+                optimizer=None if opt is None else opt.settings(),
+                history=None if self.history is None else self.history.to_dict(),
+                arrays=arrays,
+                optimizer_state=opt.state_arrays() if opt is not None and include_optimizer_state
+                else None,
+                metadata=metadata,
+            )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
@@ -403,10 +428,19 @@ class Network:
         net._params[...] = loaded.params
         net.init, net.seed = loaded.init, loaded.seed
         if loaded.history is not None:
-            net.history = History.from_dict(loaded.history)
-        if loaded.optimizer is not None:
             try:
-                opt = Optimizer(**loaded.optimizer)
+                net.history = History.from_dict(loaded.history)
+            except (TypeError, ValueError) as exc:
+                raise ModelFileError(f"{os.fspath(path)}: bad history record: {exc}") from None
+        if loaded.optimizer is not None:
+            record, allowed = loaded.optimizer, {"name", "momentum", "beta1", "beta2", "eps"}
+            if set(record) - allowed or not isinstance(record.get("name"), str):
+                raise ModelFileError(
+                    f"{os.fspath(path)}: bad optimizer record: it must hold a 'name' and only the "
+                    f"settings {sorted(allowed)}, got {record!r:.120}"
+                )
+            try:
+                opt = Optimizer(**record)
                 if loaded.optimizer_state is not None:
                     opt.load_state(loaded.optimizer_state, net.n_params, net.spec.np_dtype)
                 else:

@@ -13,15 +13,21 @@ progress bar.  Faults never leave broken parameters behind:
 from __future__ import annotations
 
 import math
+import numbers
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from fastbp import epochs as ek
+from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.optim import Optimizer, Schedule
-from fastbp.validate import as_features, as_targets, positive_float, positive_int
+from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
 #: Maximum examples per compiled call; Ctrl-C is noticed between calls.
 CHUNK_EXAMPLES = 1 << 16
@@ -47,6 +53,9 @@ class History:
     just before the update that uses it, as scikit-learn's ``loss_curve_``); ``val_loss`` and
     ``val_score`` are measured on the validation split after the epoch (NaN without one);
     ``lr`` is the learning rate used; ``examples_per_s`` the training throughput.
+    ``diagnostics`` (only with ``fit(..., diagnostics=True)``) holds one dict per epoch from
+    :func:`fastbp.diagnostics.diagnostics_from_trace` (per-layer lists of floats, plus
+    ``epoch``), measured after the epoch on a fixed subsample of the training rows.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -60,14 +69,33 @@ class History:
     diverged: bool = False
     stopped_early: bool = False
     best_epoch: int | None = None
+    diagnostics: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, wrongly typed ones refused."""
+        if not isinstance(d, dict):
+            raise TypeError(f"history must be a mapping, got {type(d).__name__}")
+        known = cls.__dataclass_fields__
+        kwargs = {k: v for k, v in d.items() if k in known}
+        defaults = cls()
+        for key, value in kwargs.items():
+            default = getattr(defaults, key)
+            if isinstance(default, list):
+                numeric = key in _NUMERIC_HISTORY
+                want = "a list of numbers" if numeric else "a list"
+                ok = isinstance(value, list) and (not numeric or all(map(_is_number, value)))
+            elif isinstance(default, bool):
+                want, ok = "true or false", isinstance(value, bool)
+            else:  # best_epoch
+                want = "an integer or null"
+                ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            if not ok:
+                raise ValueError(f"history field {key!r} must be {want}, got {value!r:.80}")
+        return cls(**kwargs)
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -76,6 +104,13 @@ class History:
         last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
         flags = [n for n in ("interrupted", "diverged", "stopped_early") if getattr(self, n)]
         return f"History({len(self)} epochs{last}{', ' + ', '.join(flags) if flags else ''})"
+
+
+_NUMERIC_HISTORY = ("epoch", "loss", "val_loss", "val_score", "lr", "examples_per_s", "seconds")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
@@ -151,6 +186,7 @@ def fit(
     seed: int | None = 0,
     progress: bool = True,
     warm_start: bool = False,
+    diagnostics: bool = False,
 ) -> History:
     """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters."""
     spec = net.spec
@@ -164,6 +200,8 @@ def fit(
     shuffle = _check_bool(shuffle, "shuffle")
     early_stopping = _check_bool(early_stopping, "early_stopping")
     progress = _check_bool(progress, "progress")
+    warm_start = _check_bool(warm_start, "warm_start")
+    diagnostics = _check_bool(diagnostics, "diagnostics")
     validation_fraction = positive_float(validation_fraction, "validation_fraction", True)
     if validation_fraction >= 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
@@ -177,10 +215,7 @@ def fit(
         optimizer = Optimizer(optimizer, momentum=momentum)
     elif not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
-    if isinstance(seed, (bool, np.bool_)) or not (
-        seed is None or isinstance(seed, (int, np.integer))
-    ):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
 
     n = X.shape[0]
@@ -202,38 +237,87 @@ def fit(
         )
 
     dtype = spec.np_dtype
-    if not (warm_start and net.optimizer is not None and net.optimizer.name == optimizer.name
-            and net.optimizer.compatible(net.n_params, dtype)):  # fmt: skip
-        optimizer.reset(net.n_params, dtype)
-    else:
-        optimizer.s1, optimizer.s2, optimizer.step = (
-            net.optimizer.s1,
-            net.optimizer.s2,
-            net.optimizer.step,
-        )
-    net.optimizer = optimizer
-    history = History()
-    net.history = history
-
     # Overflow is detected and handled as divergence; keep numpy from also warning about it
     # when the kernels run as plain Python (NUMBA_DISABLE_JIT=1).
     with net._exclusive(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # Everything from here on changes the network, so it happens only once the network is
+        # ours: a fit refused because another thread is using the network, or because its
+        # parameters are not finite, leaves its optimizer and history as they were.
         net._check_params()
-        _run_epochs(
-            net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2, schedule,
-            shuffle, early_stopping, patience, min_delta, rng, progress, history,
-        )  # fmt: skip
+        # The kernels read X and Y while they update the parameters and optimizer state in place:
+        # data that is a view of those buffers (X = net.params.reshape(...)) is copied first.
+        own = [net.params]
+        if net.optimizer is not None:
+            own.extend(net.optimizer.state_arrays().values())
+        if any(np.may_share_memory(X, buf) for buf in own):
+            X = X.copy()
+        if any(np.may_share_memory(Y, buf) for buf in own):
+            Y = Y.copy()
+        if not (warm_start and net.optimizer is not None and net.optimizer.name == optimizer.name
+                and net.optimizer.compatible(net.n_params, dtype)):  # fmt: skip
+            optimizer.reset(net.n_params, dtype)
+        else:
+            optimizer.s1, optimizer.s2, optimizer.step = (
+                net.optimizer.s1,
+                net.optimizer.s2,
+                net.optimizer.step,
+            )
+        net.optimizer = optimizer
+        diag_data = None
+        if diagnostics:  # a fixed subsample, from its own generator: training draws unchanged
+            rows = train_idx[diagnostic_rows(n_train, seed)]
+            diag_data = (X[rows], Y[rows])
+        history = History()
+        net.history = history
+        with _ctrl_c_deferred() as ctrl_c:
+            _run_epochs(
+                net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
+                schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
+                diag_data, ctrl_c=ctrl_c,
+            )  # fmt: skip
+        if ctrl_c.is_set() and not history.interrupted:
+            history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
     return history
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[threading.Event]:
+    """While training, Ctrl-C (SIGINT) only sets the yielded event.
+
+    The epoch loop checks it after every compiled call and turns it into a KeyboardInterrupt
+    there, so that it can never land in the middle of the bookkeeping that snapshots a finished
+    epoch (parameters, optimizer state and history must agree) or of the restore itself.  Only
+    Python's default handler is replaced, and only in the main thread (signal handlers cannot be
+    set elsewhere, and Ctrl-C is delivered to the main thread anyway).
+    """
+    event = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+        except (ValueError, OSError):  # e.g. an embedded interpreter without signal support
+            previous = None
+    try:
+        yield event
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run_epochs(
     net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
-    shuffle, early_stopping, patience, min_delta, rng, progress, history,
+    shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
+    ctrl_c=None,
 ):  # fmt: skip
     p, ws, spec = net.plan, net._ws, net.spec
     dtype = spec.np_dtype
     per_example = batch_size == 1 and opt.name == "sgd"
-    ws.ensure(batch_size)
+    ctrl_c = threading.Event() if ctrl_c is None else ctrl_c
+    try:
+        ws.ensure(batch_size)
+    except ValueError as exc:
+        raise ValueError(f"batch_size={batch_size} is too large for this network: {exc}") from None
     Xb = np.zeros((batch_size, spec.n_inputs), dtype=dtype)
     Yb = np.zeros((batch_size, spec.n_outputs), dtype=dtype)
     info = np.zeros(3, dtype=np.float64)
@@ -242,6 +326,7 @@ def _run_epochs(
     good_params = net.params.copy()
     good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
     best_val, best_params, bad_epochs = math.inf, None, 0
+    warned = False
     bar = _Progress(epochs, progress)
 
     def restore() -> None:
@@ -251,7 +336,21 @@ def _run_epochs(
 
     try:
         for e in range(epochs):
-            lr = schedule.rate(lr0, e, epochs)
+            if ctrl_c.is_set():
+                raise KeyboardInterrupt
+            try:
+                lr = float(schedule.rate(lr0, e, epochs))
+            except OverflowError:
+                lr = math.inf
+            if not (math.isfinite(lr) and lr >= 0):
+                history.diverged = True
+                raise FitDivergedError(
+                    f"training diverged in epoch {e + 1}: the schedule {schedule.name!r} gave "
+                    f"the learning rate {lr!r}. The parameters of the end of epoch {e} were "
+                    f"kept; check the schedule's settings ({schedule!r}).",
+                    epoch=e + 1,
+                    history=history,
+                )
             order = rng.permutation(train_idx) if shuffle else train_idx
             info[:] = 0
             t0 = time.perf_counter()
@@ -279,6 +378,8 @@ def _run_epochs(
                         epoch=e + 1,
                         history=history,
                     )
+                if ctrl_c.is_set():
+                    raise KeyboardInterrupt
             seconds = time.perf_counter() - t0
             train_loss = info[0] / max(info[1], 1)
             val_loss = val_score = math.nan
@@ -296,6 +397,11 @@ def _run_epochs(
             history.seconds.append(seconds)
             history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
             bar.update(e + 1, {"loss": train_loss, "val_loss": val_loss, "lr": lr})
+            if diag_data is not None:  # after the epoch's timing, so it does not count in it
+                record = diagnostics_from_trace(net, net._trace_unchecked(*diag_data))
+                history.diagnostics.append({"epoch": e + 1, **record})
+                if not warned:  # once per fit, at the first epoch outside the band
+                    warned = warn_gradient_ratio(record, where=f"epoch {e + 1}: ", stacklevel=4)
             if early_stopping:
                 if val_loss < best_val - min_delta:
                     best_val, bad_epochs, history.best_epoch = val_loss, 0, e + 1
@@ -305,6 +411,8 @@ def _run_epochs(
                     if bad_epochs >= patience:
                         history.stopped_early = True
                         break
+        if ctrl_c.is_set():
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         restore()
         history.interrupted = True

@@ -1,0 +1,18 @@
+"""Claim d: gradients vanish through sigmoid chains (σ' ≤ ¼); much less with ReLU.
+
+Per-layer gradient norms at initialisation for 2..20 hidden layers; writes d_vanishing.json/.png.
+
+    python scripts/lecture/vanishing.py --out DIR [--quick] [--seed S] [--no-plot]
+
+A thin wrapper over fastbp.lecture.vanishing (same as ``fastbp lecture --only d``).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from fastbp.lecture import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(only="vanishing"))
