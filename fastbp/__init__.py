@@ -1,6 +1,6 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
-from fastbp import curvature, datasets, diagnostics, hessian, io, optim, train
+from fastbp import circuit, curvature, datasets, diagnostics, hessian, io, optim, train
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
@@ -22,6 +22,7 @@ __all__ = [
     "NetworkSpec",
     "Trace",
     "__version__",
+    "circuit",
     "curvature",
     "datasets",
     "diagnostics",
