@@ -71,6 +71,18 @@ def _at_least_two(text: str) -> int:
     return v
 
 
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return values
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -214,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--max-examples", type=_positive_int, default=2000)
     c.add_argument("--seed", type=_nonnegative_int, default=0)
+
+    ci = sub.add_parser(
+        "circuit",
+        help="value, gradient (and JVP/HVP) of an expression, compiled as a circuit",
+        description="Record an expression such as 'sin(x1 * x2) + exp(x3) / x1' (numbers, "
+        "x1..xl, + - * / **, and sin cos exp log sqrt tanh sigmoid relu softplus; several "
+        "outputs separated by commas) as a circuit, then print its value, gradient and a "
+        "finite-difference check at a point.",
+    )
+    ci.add_argument("expression", nargs="?", help="the expression (or use --load)")
+    ci.add_argument("--load", type=Path, default=None, help="a circuit saved with --save")
+    ci.add_argument("--at", type=_float_list, required=True, help="the point, e.g. 1,0,0")
+    ci.add_argument("--v", type=_float_list, default=None, help="direction for the JVP and HVP")
+    ci.add_argument("--output", type=int, default=0, help="which output to differentiate")
+    ci.add_argument("--check", action="store_true", help="raise at the first non-finite node")
+    ci.add_argument("--save", type=Path, default=None, help="save the circuit here")
 
     sub.add_parser("warmup", help="compile every kernel for both dtypes (cached on disk)")
 
@@ -585,6 +613,32 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_circuit(args: argparse.Namespace) -> int:
+    from fastbp import circuit as fc
+    from fastbp.circuit.expr import from_expression
+
+    if (args.expression is None) == (args.load is None):
+        raise UsageError("give either an expression or --load PATH, not both")
+    c = fc.Circuit.load(args.load) if args.load is not None else from_expression(args.expression)
+    x = np.asarray(args.at, dtype=np.float64)
+    if x.shape[0] != c.n_inputs:
+        raise UsageError(f"--at has {x.shape[0]} value(s); the circuit has {c.n_inputs} inputs")
+    if not 0 <= args.output < c.n_outputs:
+        raise UsageError(f"--output must be in 0..{c.n_outputs - 1}, got {args.output}")
+    print(repr(c))
+    print(f"value     {c.forward(x, check=args.check)}")
+    print(f"gradient  {c.gradient(x, output=args.output, check=args.check)}")
+    if args.v is not None:
+        print(f"jvp       {c.jvp(x, args.v, check=args.check)}")
+        print(f"hvp       {c.hvp(x, args.v, output=args.output, check=args.check)}")
+    if c.n_outputs == 1:
+        print(fc.gradcheck(c, x))
+    if args.save is not None:
+        c.save(args.save)
+        print(f"saved     {args.save}")
+    return 0
+
+
 def cmd_warmup(args: argparse.Namespace) -> int:
     from fastbp.warmup import warmup
 
@@ -616,6 +670,7 @@ COMMANDS = {
     "curvature": cmd_curvature,
     "warmup": cmd_warmup,
     "lecture": cmd_lecture,
+    "circuit": cmd_circuit,
 }
 
 
@@ -631,6 +686,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, OSError) as exc:
         print(f"fastbp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except FloatingPointError as exc:  # circuit --check found a non-finite value: not a usage error
+        print(f"fastbp {args.command}: {exc}", file=sys.stderr)
+        return 1
     except MemoryError as exc:  # e.g. a dataset too large for this machine
         print(f"fastbp {args.command}: error: out of memory ({exc})", file=sys.stderr)
         return EXIT_USAGE
