@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from fastbp._jit import jit
-from fastbp.activations import RELU, act_prime
 from fastbp.kernels import (
+    backprop_activation_vec,
     backward,
     biases,
     block,
@@ -37,18 +37,6 @@ SGD = 0
 MOMENTUM = 1
 NESTEROV = 2
 ADAM = 3
-
-
-@jit
-def backprop_activation_vec(code, z, a, da, dz):
-    """dz = da ⊙ σ'(z) for one example's layer (branch outside the loop)."""
-    n = z.shape[0]
-    if code == RELU:
-        for p in range(n):
-            dz[p] = da[p] if z[p] > 0 else 0.0
-    else:
-        for p in range(n):
-            dz[p] = da[p] * act_prime(code, z[p], a[p])
 
 
 @jit

@@ -161,6 +161,70 @@ def forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A
 
 
 @jit
+def all_finite(a):
+    """True when no entry of the flat array ``a`` is NaN or ±inf.
+
+    Σ a_q · 0 is 0 for finite entries and NaN as soon as one is NaN or inf (inf · 0 = NaN); the
+    fastmath flags leave out ``nnan``/``ninf``, so LLVM keeps the product but may vectorise the
+    sum.  Faster than ``np.isfinite(a).all()``, which allocates a boolean array.
+    """
+    acc = 0.0
+    for q in range(a.shape[0]):
+        acc += a[q] * 0.0
+    return acc == 0.0
+
+
+@jit
+def backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale):
+    """:func:`backward` for one example (1-D x and y) after :func:`forward_example`.
+
+    Writes dJ/dz[k], dJ/da[k] (flat, batch layout with m = 1) and overwrites ``grad`` with
+    scale · ∇J: one pass over each row of W[k] gives both dJ/dW[k][j, :] = dJ/dz[k][j] a[k−1]
+    and the contribution W[k][j, :] dJ/dz[k][j] to dJ/da[k−1].
+    """
+    r = widths.shape[0] - 1
+    last = u_off[r - 1]
+    for j in range(widths[r]):
+        dZ[last + j] = A[last + j] - y[j]
+    for k in range(r, 0, -1):
+        n_in = widths[k - 1]
+        W = weights(params, w_off, widths, k)
+        gW = weights(grad, w_off, widths, k)
+        gb = biases(grad, b_off, widths, k)
+        dz = dZ[u_off[k - 1] : u_off[k]]
+        a_prev = x if k == 1 else A[u_off[k - 2] : u_off[k - 1]]
+        if k > 1:
+            da = dA[u_off[k - 2] : u_off[k - 1]]
+            da[:] = 0.0
+        for j in range(widths[k]):
+            d = dz[j]
+            g = scale * d
+            gb[j] = g
+            for p in range(n_in):
+                gW[j, p] = g * a_prev[p]
+            if k > 1 and d != 0.0:
+                for p in range(n_in):
+                    da[p] += W[j, p] * d
+        if k > 1:
+            backprop_activation_vec(
+                acts[k - 2], Z[u_off[k - 2] : u_off[k - 1]], a_prev, da,
+                dZ[u_off[k - 2] : u_off[k - 1]],
+            )  # fmt: skip
+
+
+@jit
+def backprop_activation_vec(code, z, a, da, dz):
+    """dz = da ⊙ σ'(z) for one example's layer (branch outside the loop)."""
+    n = z.shape[0]
+    if code == RELU:
+        for p in range(n):
+            dz[p] = da[p] if z[p] > 0 else 0.0
+    else:
+        for p in range(n):
+            dz[p] = da[p] * act_prime(code, z[p], a[p])
+
+
+@jit
 def example_loss(out_kind, z, a, lo, n, Y, i):
     """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
 

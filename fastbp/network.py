@@ -156,7 +156,9 @@ class Network:
             self._lock.release()
 
     def _check_params(self) -> None:
-        if not np.isfinite(self._params).all():
+        with np.errstate(invalid="ignore"):  # inf * 0 when kernels run as Python (no JIT)
+            finite = kernels.all_finite(self._params)
+        if not finite:
             raise ValueError(
                 "the network's parameters contain NaN or inf; they must be finite (reinitialise "
                 "the network or reload it from a file)"
@@ -165,6 +167,12 @@ class Network:
     def _forward_chunk(self, X: np.ndarray) -> None:
         p, ws = self.plan, self._ws
         ws.ensure(X.shape[0])
+        if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
+            kernels.forward_example(
+                X[0], self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A,
+            )  # fmt: skip
+            return
         kernels.forward(
             X, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
@@ -172,6 +180,12 @@ class Network:
 
     def _backward_chunk(self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float) -> None:
         p, ws = self.plan, self._ws
+        if X.shape[0] == 1:
+            kernels.backward_example(
+                X[0], Y[0], self._params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale,
+            )  # fmt: skip
+            return
         kernels.backward(
             X, Y, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows,

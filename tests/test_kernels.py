@@ -108,3 +108,37 @@ def test_all_paths_cover_every_activation_and_loss() -> None:
     from conftest import ACTIVATION_NAMES, LOSS_NAMES
 
     assert {(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES} <= seen
+
+
+@pytest.mark.parametrize("case", range(0, N_CASES, 3))
+def test_batch_kernels_with_one_row_match_the_example_path(case: int) -> None:
+    """Network routes m = 1 to forward_example/backward_example; the batch kernels must agree
+    on a single row too (the minibatch epoch can end with a batch of one)."""
+    from fastbp import kernels
+
+    spec, _ = random_case(case)
+    rng = np.random.default_rng(case)
+    net = random_network(spec, rng)
+    X = rng.normal(size=(1, spec.n_inputs)).astype(spec.dtype)
+    _, Y = make_targets(spec, 1, rng)
+    Y = Y.astype(spec.dtype)
+    J_example, g_example = net.loss_and_gradient(X, Y)
+    p, ws = net.plan, net._ws
+    grad = np.zeros_like(net.params)
+    kernels.forward(X, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                    ws.Z, ws.A, False)  # fmt: skip
+    kernels.backward(X, Y, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                     ws.Z, ws.A, ws.dZ, ws.dA, grad, 1.0, False)  # fmt: skip
+    assert_close(grad, g_example, spec.dtype, f"{spec}")
+
+
+def test_all_finite_kernel() -> None:
+    from fastbp.kernels import all_finite
+
+    a = np.linspace(-1e300, 1e300, 1001)
+    assert all_finite(a) and all_finite(np.zeros(0, dtype=np.float32))
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b[517] = bad
+        with np.errstate(invalid="ignore"):
+            assert not all_finite(b)
