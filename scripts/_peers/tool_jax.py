@@ -1,0 +1,138 @@
+"""JAX on the CPU: a jitted SGD step called from Python per batch, or the whole epoch in one call.
+
+``variant="jit"``: ``step = jax.jit(θ, x, y ↦ θ − α ∇J(θ; x, y))`` (θ donated), called once per
+batch on batches put on the device beforehand.  ``variant="scan"``: ``lax.scan`` of the same step
+over the epoch's batches inside one jitted call.  float64 runs with ``jax_enable_x64``.
+W4 times ``jit(forward)`` and ``jit(value_and_grad(J))``; W5 times ``jit(jvp(grad(J)))``,
+forward-over-reverse, against the same ``value_and_grad``.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402  (after the x64 switch)
+from jax import lax  # noqa: E402
+
+from _peers.common import flatten, one_hot, unflatten  # noqa: E402
+
+LIBRARY = "jax"
+
+
+def setup(threads: int) -> None:
+    """Threads come from XLA_FLAGS, set by the parent before JAX loaded."""
+
+
+def versions() -> dict:
+    import jaxlib
+
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "devices": [str(d) for d in jax.devices()]}  # fmt: skip
+
+
+def loss_fn(job: dict):
+    if job["activation"] != "relu":
+        raise NotImplementedError("the jax peer implements ReLU hidden layers only")
+    softmax = job["loss"] == "softmax_cross_entropy"
+
+    def forward(params, x):
+        for W, b in params[:-1]:
+            x = jax.nn.relu(x @ W.T + b)
+        W, b = params[-1]
+        return x @ W.T + b
+
+    def loss(params, x, y):
+        z = forward(params, x)
+        if softmax:
+            return -jnp.sum(y * jax.nn.log_softmax(z, axis=1)) / x.shape[0]
+        return 0.5 * jnp.sum((z - y) ** 2) / x.shape[0]
+
+    return forward, loss
+
+
+def device_params(layers):
+    # Copies: the jitted step donates its parameter buffers.
+    return tuple((jnp.array(W, copy=True), jnp.array(b, copy=True)) for W, b in layers)
+
+
+def targets(job: dict, Y: np.ndarray, dtype) -> np.ndarray:
+    if job["loss"] == "softmax_cross_entropy":
+        return one_hot(Y, job["widths"][-1], dtype)
+    return np.ascontiguousarray(Y, dtype=dtype).reshape(Y.shape[0], -1)
+
+
+class Trainer:
+    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
+        _, loss = loss_fn(job)
+        lr, bs = job["lr"], job["batch_size"]
+        Y = targets(job, Y, X.dtype)
+        if X.shape[0] % bs:
+            raise ValueError("the jax peer needs n to be a multiple of the batch size")
+
+        def sgd(params, x, y):
+            g = jax.grad(loss)(params, x, y)
+            return jax.tree.map(lambda p, d: p - lr * d, params, g)
+
+        self.params_ = device_params(layers)
+        self.scan = job.get("variant") == "scan"
+        if self.scan:
+            nb = X.shape[0] // bs
+            self.Xb = jnp.asarray(X.reshape(nb, bs, X.shape[1]))
+            self.Yb = jnp.asarray(Y.reshape(nb, bs, Y.shape[1]))
+
+            def run(params, Xb, Yb):
+                return lax.scan(lambda p, xy: (sgd(p, *xy), None), params, (Xb, Yb))[0]
+
+            self.run = jax.jit(run, donate_argnums=0)
+        else:
+            self.batches = [(jnp.asarray(X[lo : lo + bs]), jnp.asarray(Y[lo : lo + bs]))
+                            for lo in range(0, X.shape[0], bs)]  # fmt: skip
+            self.step = jax.jit(sgd, donate_argnums=0)
+
+    def epoch(self) -> None:
+        p = self.params_
+        if self.scan:
+            p = self.run(p, self.Xb, self.Yb)
+        else:
+            step = self.step
+            for x, y in self.batches:
+                p = step(p, x, y)
+        self.params_ = jax.block_until_ready(p)
+
+    def params(self):
+        return [(np.array(W), np.array(b)) for W, b in self.params_]
+
+
+class GradOps:
+    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> None:
+        forward, loss = loss_fn(job)
+        self.p = device_params(layers)
+        self.v = device_params(unflatten(v, job["widths"]))
+        self.x = jnp.asarray(X)
+        self.y = jnp.asarray(targets(job, Y, X.dtype))
+        self._forward = jax.jit(forward)
+        self._vg = jax.jit(jax.value_and_grad(loss))
+
+        def hvp(p, v, x, y):
+            return jax.jvp(lambda q: jax.grad(loss)(q, x, y), (p,), (v,))[1]
+
+        self._hvp = jax.jit(hvp)
+        self.g = self.hv = None
+
+    def forward(self) -> None:
+        jax.block_until_ready(self._forward(self.p, self.x))
+
+    def loss_and_grad(self) -> None:
+        self.J, self.g = jax.block_until_ready(self._vg(self.p, self.x, self.y))
+
+    def hvp(self) -> None:
+        self.hv = jax.block_until_ready(self._hvp(self.p, self.v, self.x, self.y))
+
+    def grad_flat(self) -> np.ndarray:
+        return flatten([(np.asarray(W), np.asarray(b)) for W, b in self.g])
+
+    def hvp_flat(self) -> np.ndarray:
+        return flatten([(np.asarray(W), np.asarray(b)) for W, b in self.hv])

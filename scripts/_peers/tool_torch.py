@@ -1,0 +1,130 @@
+"""PyTorch eager: ``nn.Sequential`` + ``optim.SGD``, one zero_grad/forward/backward/step per batch.
+
+The squared loss is written as ``mse_loss(reduction="sum") · ½ / m`` (the mean over the batch of
+½‖a − y‖², fastbp's J; ``MSELoss()`` alone would be twice that for one output), the
+classification loss is ``cross_entropy`` on the labels (mean over the batch).  W5 uses
+``torch.func``: H v = jvp(grad(f), θ, v), forward-over-reverse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from _peers.common import flatten, unflatten
+
+LIBRARY = "torch"
+
+
+def setup(threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set (or parallel work has started)
+        pass
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(),
+            "mkl": torch.backends.mkl.is_available(),
+            "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
+def model(job: dict, layers) -> nn.Sequential:
+    if job["activation"] != "relu":
+        raise NotImplementedError("the torch peer implements ReLU hidden layers only")
+    dtype = getattr(torch, job["dtype"])
+    mods = []
+    for k, (W, b) in enumerate(layers):
+        lin = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+            lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+        mods.append(lin)
+        if k < len(layers) - 1:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+def loss_fn(job: dict):
+    if job["loss"] == "softmax_cross_entropy":
+        return F.cross_entropy
+    return lambda out, y: F.mse_loss(out, y, reduction="sum") * (0.5 / out.shape[0])
+
+
+def targets(job: dict, Y: np.ndarray) -> torch.Tensor:
+    if job["loss"] == "softmax_cross_entropy":
+        return torch.from_numpy(np.ascontiguousarray(Y, dtype=np.int64))
+    return torch.from_numpy(np.ascontiguousarray(Y).reshape(Y.shape[0], -1))
+
+
+def layer_params(net: nn.Sequential):
+    return [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
+
+
+class Trainer:
+    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
+        self.net = model(job, layers)
+        self.loss = loss_fn(job)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=job["lr"], momentum=0.0)
+        bs = job["batch_size"]
+        self.xs = torch.from_numpy(np.ascontiguousarray(X)).split(bs)
+        self.ys = targets(job, Y).split(bs)
+
+    def epoch(self) -> None:
+        net, opt, loss = self.net, self.opt, self.loss
+        for x, y in zip(self.xs, self.ys, strict=True):
+            opt.zero_grad()
+            loss(net(x), y).backward()
+            opt.step()
+
+    def params(self):
+        return [(W.detach().numpy().copy(), b.detach().numpy().copy())
+                for W, b in layer_params(self.net)]  # fmt: skip
+
+
+class GradOps:
+    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> None:
+        from torch.func import functional_call, grad, jvp
+
+        self.net = model(job, layers)
+        self.loss = loss_fn(job)
+        self.x = torch.from_numpy(np.ascontiguousarray(X))
+        self.y = targets(job, Y)
+        self.params = tuple(self.net.parameters())
+        names = tuple(name for name, _ in self.net.named_parameters())
+        theta = tuple(p.detach() for p in self.params)
+        tangent = tuple(torch.from_numpy(a) for pair in unflatten(v, job["widths"])
+                        for a in pair)  # fmt: skip
+
+        def f(p):
+            return self.loss(
+                functional_call(self.net, dict(zip(names, p, strict=True)), (self.x,)), self.y
+            )
+
+        grad_f = grad(f)
+        self._hvp = lambda: jvp(grad_f, (theta,), (tangent,))[1]
+        self.g = self.hv = None
+
+    def forward(self) -> None:
+        with torch.no_grad():
+            self.net(self.x)
+
+    def loss_and_grad(self) -> None:
+        J = self.loss(self.net(self.x), self.y)
+        self.g = torch.autograd.grad(J, self.params)
+
+    def hvp(self) -> None:
+        self.hv = self._hvp()
+
+    def _flat(self, tensors) -> np.ndarray:
+        arrays = [t.detach().numpy() for t in tensors]
+        return flatten(list(zip(arrays[0::2], arrays[1::2], strict=True)))
+
+    def grad_flat(self) -> np.ndarray:
+        return self._flat(self.g)
+
+    def hvp_flat(self) -> np.ndarray:
+        return self._flat(self.hv)

@@ -1,0 +1,163 @@
+"""scripts/bench_peers.py: a tiny end-to-end ``--quick`` run, and the correctness gate.
+
+The end-to-end run uses only fastbp and the plain-numpy peer, so it needs no optional package.
+The gate tests run the peer job functions in-process against fastbp references, with fake peers
+that make the classic mistakes (a squared loss without the ½, a doubled gradient).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastbp.workloads import W1, W2
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+import bench_peers  # noqa: E402
+from _peers import common, tool_numpy  # noqa: E402
+
+
+def train_job(workload, dtype: str, ref: Path) -> dict:
+    return {"workload": workload.name, "dtype": dtype, "widths": list(workload.widths),
+            "activation": workload.activation, "loss": workload.loss,
+            "batch_size": workload.batch_size, "lr": workload.lr, "ref": str(ref),
+            "repeats": 1}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def w1_job(tmp_path_factory) -> dict:
+    ref = tmp_path_factory.mktemp("bench") / "W1-float64.npz"
+    bench_peers.build_train_reference(W1, "float64", 16, ref)
+    return train_job(W1, "float64", ref)
+
+
+class MissingHalf:
+    """The numpy peer with J = ‖a − y‖² instead of ½‖a − y‖²: every step is twice fastbp's."""
+
+    class Trainer(tool_numpy.Trainer):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            self.lr *= 2
+
+
+class DoubledGradient:
+    """The numpy peer's gradient operations, reporting twice the true gradient."""
+
+    class GradOps(tool_numpy.GradOps):
+        def grad_flat(self) -> np.ndarray:
+            return 2 * super().grad_flat()
+
+
+def test_quick_run_writes_json_lines_and_a_ratio_table(tmp_path):
+    out = tmp_path / "results.jsonl"
+    cmd = [sys.executable, str(SCRIPTS / "bench_peers.py"), "--quick", "--workloads", "W1",
+           "--peers", "fastbp,numpy", "--dtypes", "float64", "--n-scale", "0.01",
+           "--rounds", "2", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    lines = [json.loads(text) for text in out.read_text().splitlines()]
+    by_tool = {(line["workload"], line["tool"]): line for line in lines}
+    peak = by_tool[("peak", "numpy.dot")]
+    assert peak["status"] == "ok" and peak["measurements"] == 2  # before and after W1
+    fast, peer = by_tool[("W1", "fastbp")], by_tool[("W1", "numpy")]
+    assert fast["status"] == "ok", fast
+    assert peer["status"] == "ok", peer
+    assert peer["gate_ok"] and peer["gate_err"] <= common.GATE_RTOL["float64"]
+    assert peer["rounds"] == 2 and len(peer["rates"]) == 2 * 3  # --quick: 3 per round
+    assert peer["rate"]["min"] <= peer["rate"]["median"] <= peer["rate"]["max"]
+    assert peer["fastbp_over_tool"] > 0 and fast["fastbp_over_tool"] == 1.0
+    assert peer["epoch_err"] < 1e-10  # one whole epoch matches fastbp's too
+    assert peer["threads"] == 1 and len(peer["cores"]) == 1
+
+    assert "fastbp / tool" in proc.stdout
+    row = next(text for text in proc.stdout.splitlines() if "| numpy |" in text)
+    assert row.startswith("| W1") and "×" in row
+
+
+def test_numpy_peer_passes_the_gate(w1_job):
+    res = common.run_train(w1_job, tool_numpy)
+    assert res["status"] == "ok", res
+    assert res["gate_err"] < 1e-12
+    assert res["epoch_err"] < 1e-12
+    assert len(res["rates"]) == 1
+
+
+def test_gate_rejects_a_wrong_gradient_and_times_nothing(w1_job):
+    res = common.run_train(w1_job, MissingHalf)
+    assert res["status"] == "WRONG"
+    assert not res["gate_ok"]
+    assert res["gate_err"] == pytest.approx(1.0, rel=1e-6)  # (2g − g) / g
+    assert "rates" not in res and "warmup_epoch_s" not in res
+
+
+def test_gradient_gate_rejects_a_wrong_gradient(tmp_path):
+    ref = tmp_path / "grad-float64.npz"
+    bench_peers.build_grad_reference("float64", ref)
+    job = {"workload": "W4", "dtype": "float64", "widths": list(W2.widths),
+           "activation": W2.activation, "loss": W2.loss, "ref": str(ref), "batches": [1, 128],
+           "repeats": 1, "min_seconds": 0.0}  # fmt: skip
+    good = common.run_grad(job, tool_numpy)
+    assert [r["status"] for r in good] == ["ok", "ok"], good
+    assert all(r["ratio"]["median"] > 0 for r in good)
+    bad = common.run_grad(job, DoubledGradient)
+    assert [r["status"] for r in bad] == ["WRONG", "WRONG"]
+    w5 = common.run_grad(dict(job, workload="W5"), tool_numpy)
+    assert [r["status"] for r in w5] == ["n/a", "n/a"]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "passes", "fails"), [("float64", 1e-9, 1e-5), ("float32", 1e-4, 1e-2)]
+)
+def test_gate_tolerances(dtype, passes, fails):
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=50)
+    assert common.check_close(g * (1 + passes), g, dtype).ok
+    assert not common.check_close(g * (1 + fails), g, dtype).ok
+    assert not common.check_close(np.full_like(g, np.nan), g, dtype).ok
+    assert not common.check_close(g[:-1], g, dtype).ok
+
+    p0 = rng.normal(size=50).astype(dtype)
+    lr = 1e-3
+    p1_ref = (p0 - lr * g).astype(dtype)
+    assert common.check_step(p0, p1_ref, p1_ref, lr, dtype).ok
+    assert not common.check_step(p0, (p0 - 2 * lr * g).astype(dtype), p1_ref, lr, dtype).ok
+    assert not common.check_step(p0, p1_ref[:-1], p1_ref, lr, dtype).ok
+
+
+def test_flat_layout_matches_fastbp():
+    net = W1.network("float64")
+    layers = common.unflatten(net.params, list(W1.widths))
+    for k, (W, b) in enumerate(layers, start=1):
+        Wk, bk = net.layer(k)
+        np.testing.assert_array_equal(W, Wk)
+        np.testing.assert_array_equal(b, bk)
+    np.testing.assert_array_equal(common.flatten(layers), net.params)
+    with pytest.raises(ValueError, match="entries"):
+        common.unflatten(net.params[:-1], list(W1.widths))
+
+
+def test_n_examples_is_a_multiple_of_the_batch_size():
+    from fastbp.workloads import W3
+
+    assert bench_peers.n_examples(W3, 0.1) == 768
+    assert bench_peers.n_examples(W3, 1e-6) == W3.batch_size
+    assert bench_peers.n_examples(W1, 1.0) == W1.n_examples
+
+
+def test_peer_names_and_aliases():
+    args = bench_peers.parse_args(["--peers", "numpy,jax,fastbp", "--quick"])
+    assert args.peers == ["fastbp", "numpy", "jax-jit", "jax-scan"]
+    assert args.repeats == 3 and args.n_scale == 0.1
+    assert "fastbp-kernel" not in bench_peers.parse_args([]).peers
+    with pytest.raises(SystemExit):
+        bench_peers.parse_args(["--peers", "tensorflow"])
