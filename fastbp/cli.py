@@ -1,4 +1,5 @@
-"""The ``fastbp`` command line: train, predict, info, gradcheck, curvature, warmup.
+"""The ``fastbp`` command line: train, predict, info, gradcheck, curvature, circuit, lecture,
+sweep, warmup.
 
 User errors (bad arguments, unreadable files, invalid data) print one line on stderr and exit
 with status 2, without a traceback.  A diverged training run exits with status 1; Ctrl-C during
@@ -258,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     lec.add_argument("--only", default=None, help="comma-separated letters or names, e.g. c,e")
     lec.add_argument("--seed", type=_nonnegative_int, default=0)
     lec.add_argument("--no-plot", action="store_true", help="write only the JSON files")
+
+    from fastbp.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -639,6 +644,12 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from fastbp.sweep import cmd_sweep as run_sweep
+
+    return run_sweep(args)
+
+
 def cmd_warmup(args: argparse.Namespace) -> int:
     from fastbp.warmup import warmup
 
@@ -671,6 +682,7 @@ COMMANDS = {
     "warmup": cmd_warmup,
     "lecture": cmd_lecture,
     "circuit": cmd_circuit,
+    "sweep": cmd_sweep,
 }
 
 

@@ -162,3 +162,24 @@ def test_curvature_command(tmp_path: Path, capsys) -> None:
     assert "sharpness" in out and "trace" in out
     sharp = float(out.split("sharpness")[1].split()[0])
     assert np.isfinite(sharp) and sharp != 0
+
+
+def test_sweep_command_is_wired(tmp_path: Path, capsys) -> None:
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"hidden": [[8], [16]], "epochs": 2}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["sweep", "--grid", str(grid), "--backend", "serial", "--out", str(out),
+                 "--no-progress", "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["configs"] == 2
+    assert (out / "best.fastbp").exists()
+    assert (
+        main(["predict", "--model", str(out / "best.fastbp"), "--data", str(_digits_csv(tmp_path))])
+        == 0
+    )
+
+
+def _digits_csv(tmp_path: Path) -> Path:
+    d = datasets.load_digits()
+    path = tmp_path / "rows.csv"
+    np.savetxt(path, d.X[:5], delimiter=",", fmt="%g")
+    return path

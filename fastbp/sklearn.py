@@ -1,0 +1,661 @@
+"""scikit-learn estimators backed by fastbp: :class:`MLPRegressor` and :class:`MLPClassifier`.
+
+This module imports scikit-learn (``pip install "fastbp[sklearn]"``); ``import fastbp`` does not.
+
+The estimators take scikit-learn's ``MLPRegressor``/``MLPClassifier`` parameters, with the same
+defaults, and follow the same training procedure: the same initialisation, validation split and
+shuffling (all drawn from ``random_state`` in the same order), the same minibatches, the same
+optimizer updates, the same stopping rule.  Each epoch runs inside fastbp's compiled kernels.
+For ``solver="sgd"`` a fastbp estimator and a scikit-learn one built with the same parameters and
+``random_state`` produce the same weights to rounding error.  The tests check this for a few
+epochs.  For ``solver="adam"`` they differ by the placement of ε (below).
+
+How the parameters map onto fastbp
+----------------------------------
+============================  ===================================================================
+scikit-learn parameter         fastbp
+============================  ===================================================================
+``hidden_layer_sizes``         ``NetworkSpec.widths = [n_features, *hidden_layer_sizes, n_out]``
+``activation``                 ``"logistic"`` → ``"sigmoid"``; ``"relu"``, ``"tanh"``,
+                               ``"identity"`` keep their names; fastbp's ``"softplus"`` and
+                               ``"leaky_relu"`` are accepted too
+``solver="sgd"``               ``momentum == 0`` → ``"sgd"``; otherwise ``"nesterov"`` if
+                               ``nesterovs_momentum`` else ``"momentum"`` (same update formulas:
+                               v ← μv − αg, θ ← θ + v, or θ ← θ + μv − αg for Nesterov)
+``solver="adam"``              ``"adam"`` with β1 = ``beta_1``, β2 = ``beta_2``, ε = ``epsilon``.
+                               scikit-learn adds ε to √v and fastbp to √v̂ = √(v/(1−β2^t)), so
+                               scikit-learn's ε is in effect ε·√(1−β2^t) in fastbp's formula.
+``solver="momentum"``,         fastbp's own names, with μ = ``momentum`` (not in scikit-learn)
+``"nesterov"``
+``alpha``                      ``l2 = alpha / batch_size`` per step (see below)
+``batch_size``                 ``"auto"`` = min(200, n_samples); values above n_samples are
+                               clipped with a warning, as in scikit-learn
+``learning_rate_init``         ``lr``
+``learning_rate``              ``"constant"``, ``"invscaling"`` (α = α0/(t+1)^power_t after each
+                               epoch, t = samples seen), ``"adaptive"`` (α/5 when the loss stalls);
+                               for the sgd solvers only, as in scikit-learn
+``max_iter``                   epochs
+``n_iter_no_change``, ``tol``  the stopping rule (fastbp's ``patience`` and ``min_delta``), with
+                               scikit-learn's semantics: stop when the training loss (or, with
+                               ``early_stopping``, the validation *score*) has not improved by
+                               ``tol`` for more than ``n_iter_no_change`` consecutive epochs
+``early_stopping``,            hold out ``validation_fraction`` (stratified for single-output
+``validation_fraction``        classification) and restore the best-scoring epoch at the end
+``shuffle``, ``random_state``  per-epoch permutation and initialisation, drawn from
+                               ``check_random_state(random_state)``
+``verbose``                    fastbp's progress bar (tqdm when installed)
+``momentum``                   μ
+``warm_start``                 continue from the fitted network (a new optimizer state, as in
+                               scikit-learn; ``partial_fit`` keeps the optimizer state)
+``dtype``                      fastbp only: ``"float64"`` (default) or ``"float32"``
+============================  ===================================================================
+
+**L2 penalty.**  scikit-learn adds (α / 2m)·Σ_k ‖W_k‖² to the mean loss of a batch of m examples,
+so each step's gradient gets (α/m)·W.  fastbp's ``l2`` = λ adds λ·W to the step's mean gradient,
+so the mapping is λ = α/m.  The last batch of an epoch can be shorter than the others.  It is
+then trained in its own compiled call with λ = α/m_last, which matches scikit-learn exactly.
+Biases are not penalised in either library.
+
+**Initialisation.**  As scikit-learn: W and b ~ U(±√(f/(n_in+n_out))), with f = 2 for the
+logistic activation and 6 otherwise, drawn from ``random_state`` in the same order.
+
+**Classifier outputs.**  The targets are binarised with ``LabelBinarizer``, so ``classes_`` may
+hold labels of any hashable, sortable type.  Binary problems use **one sigmoid output with the
+logistic loss**, as scikit-learn does, and ``coefs_[-1]`` has shape (n_hidden, 1).
+``predict_proba`` returns the columns [1 − p, p].  Multiclass problems use softmax with
+cross-entropy.  Multilabel indicator targets use one sigmoid output per label.
+
+**Fitted attributes.**  ``network_`` is the :class:`fastbp.Network`.  ``coefs_[k]`` is a
+transposed view of fastbp's W[k + 1], shape (n_in, n_out) as in scikit-learn, and
+``intercepts_[k]`` is a view of b[k + 1].  Writing to them changes the network.
+``loss_curve_`` holds scikit-learn's loss per epoch: for regression, the mean over outputs of
+½(ŷ − y)², which is fastbp's loss divided by the number of outputs.  It also includes the L2
+term, evaluated with the mean of ‖W‖² at the start and at the end of the epoch (scikit-learn
+evaluates it before every batch).  Also set: ``n_iter_``, ``t_``, ``loss_``, ``best_loss_``,
+``validation_scores_``, ``best_validation_score_``, ``n_features_in_``, ``n_outputs_``,
+``n_layers_``, ``out_activation_``, and for the classifier ``classes_``.
+
+**Not supported**: ``solver="lbfgs"``, ``sample_weight``, sparse input (densify it first) and
+scikit-learn's ``loss="poisson"``.
+
+**Pickling.**  A fitted estimator pickles its network as the spec, the parameters and the optimizer
+state.  It does not pickle the ``Network`` object, which holds a lock and its workspaces.
+``copy.deepcopy``, ``joblib`` and ``GridSearchCV(n_jobs=...)`` work through the same path.  For
+files meant to last, prefer ``est.network_.save(path)``: fastbp's own format, with no pickle.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import shuffle as sk_shuffle
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastbp.activations import ACTIVATIONS
+from fastbp.network import Network
+from fastbp.optim import Optimizer
+from fastbp.spec import NetworkSpec
+from fastbp.train import History, _Progress
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+#: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are).
+SKLEARN_ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+}
+
+#: Solvers: scikit-learn's two stochastic ones plus fastbp's momentum methods by name.
+SOLVERS = ("sgd", "adam", "momentum", "nesterov")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _fastbp_activation(activation: object) -> str:
+    if isinstance(activation, str):
+        if activation in SKLEARN_ACTIVATIONS:
+            return SKLEARN_ACTIVATIONS[activation]
+        if activation in ACTIVATIONS:
+            return activation
+    allowed = sorted(set(SKLEARN_ACTIVATIONS) | set(ACTIVATIONS))
+    raise ValueError(f"activation={activation!r} is not supported; allowed: {allowed}")
+
+
+def _number(value: object, name: str, lo: float, hi: float, lo_open=False, hi_open=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return v
+
+
+def _integer(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- pickling
+def _network_state(net: Network) -> dict:
+    """What a Network is, without its lock and workspaces (see the module docstring)."""
+    opt = net.optimizer
+    return {
+        "spec": net.spec.to_dict(),
+        "params": net.params.copy(),
+        "init": net.init,
+        "seed": net.seed if isinstance(net.seed, (int, np.integer, type(None))) else None,
+        "optimizer": None if opt is None else opt.settings(),
+        "optimizer_state": None if opt is None else {k: v.copy() for k, v in
+                                                     opt.state_arrays().items()},
+        "history": None if net.history is None else net.history.to_dict(),
+    }  # fmt: skip
+
+
+def _network_from_state(state: dict) -> Network:
+    net = Network(NetworkSpec.from_dict(state["spec"]), init="zeros")
+    net.params = state["params"]
+    net.init, net.seed = state["init"], state["seed"]
+    if state["optimizer"] is not None:
+        opt = Optimizer(**state["optimizer"])
+        opt.load_state(state["optimizer_state"], net.n_params, net.spec.np_dtype)
+        net.optimizer = opt
+    if state["history"] is not None:
+        net.history = History.from_dict(state["history"])
+    return net
+
+
+# ----------------------------------------------------------------------------- base class
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, training loop and pickling of the two estimators."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dtype="float64",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+
+    # -------------------------------------------------------------- parameters
+    def _check_settings(self) -> None:
+        """Validate the constructor parameters (at fit time, as scikit-learn requires)."""
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, (numbers.Integral, np.integer)) and not isinstance(hidden, bool):
+            hidden = [hidden]
+        try:
+            hidden = list(hidden)
+        except TypeError:
+            raise TypeError(
+                f"hidden_layer_sizes must be an integer or a sequence of integers, got {hidden!r}"
+            ) from None
+        for h in hidden:
+            if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral) or h <= 0:
+                raise ValueError(f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes}")
+        self._hidden = [int(h) for h in hidden]
+        self._act = _fastbp_activation(self.activation)
+        if self.solver not in SOLVERS:
+            hint = " (fastbp has no L-BFGS; use 'adam' or 'sgd')" if self.solver == "lbfgs" else ""
+            raise ValueError(f"solver={self.solver!r} is not supported; allowed: {SOLVERS}{hint}")
+        if self.learning_rate not in LEARNING_RATES:
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} is not supported; allowed: {LEARNING_RATES}"
+            )
+        _number(self.alpha, "alpha", 0, np.inf)
+        _number(self.learning_rate_init, "learning_rate_init", 0, np.inf, lo_open=True)
+        _number(self.power_t, "power_t", 0, np.inf)
+        _integer(self.max_iter, "max_iter", 1)
+        _number(self.tol, "tol", 0, np.inf)
+        _number(self.momentum, "momentum", 0, 1, hi_open=True)
+        _number(self.validation_fraction, "validation_fraction", 0, 1, True, True)
+        _number(self.beta_1, "beta_1", 0, 1, hi_open=True)
+        _number(self.beta_2, "beta_2", 0, 1, hi_open=True)
+        _number(self.epsilon, "epsilon", 0, np.inf, lo_open=True)
+        _integer(self.n_iter_no_change, "n_iter_no_change", 1)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            _integer(self.batch_size, "batch_size", 1)
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _make_optimizer(self) -> Optimizer:
+        """The fastbp optimizer for ``solver`` (see the mapping in the module docstring)."""
+        if self.solver == "adam":
+            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+        if self.solver == "sgd":
+            if self.momentum == 0:
+                return Optimizer("sgd")
+            name = "nesterov" if self.nesterovs_momentum else "momentum"
+            return Optimizer(name, momentum=self.momentum)
+        return Optimizer(self.solver, momentum=self.momentum)
+
+    # -------------------------------------------------------------- fitted attributes
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices (n_in, n_out) per layer: transposed views of the network's W[k]."""
+        net = self.network_
+        return [net.layer(k)[0].T for k in range(1, net.spec.n_layers + 1)]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors per layer: views of the network's b[k]."""
+        net = self.network_
+        return [net.layer(k)[1] for k in range(1, net.spec.n_layers + 1)]
+
+    # -------------------------------------------------------------- training
+    def _initialize(self, n_features: int, n_outputs: int, loss: str, rs) -> None:
+        widths = [n_features, *self._hidden, n_outputs]
+        spec = NetworkSpec(widths, [self._act] * len(self._hidden), loss, self.dtype)
+        net = Network(spec, init="zeros")
+        net.seed = self.random_state if isinstance(self.random_state, numbers.Integral) else None
+        factor = 2.0 if self._act == "sigmoid" else 6.0
+        for k in range(1, spec.n_layers + 1):  # scikit-learn's _init_coef, in its draw order
+            bound = np.sqrt(factor / (widths[k - 1] + widths[k]))
+            W, b = net.layer(k)
+            W[...] = rs.uniform(-bound, bound, (widths[k - 1], widths[k])).T
+            b[...] = rs.uniform(-bound, bound, widths[k])
+        self.network_ = net
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(widths)
+        self.out_activation_ = {"squared": "identity", "softmax_cross_entropy": "softmax"}.get(
+            loss, "logistic"
+        )
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._best_params = net.params.copy()
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _fit(self, X, y, incremental: bool):
+        self._check_settings()
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        rs = check_random_state(self.random_state)
+        loss = self._loss_for(Y)
+        if first_pass:
+            self._initialize(X.shape[1], Y.shape[1], loss, rs)
+        else:
+            spec = self.network_.spec
+            wanted = NetworkSpec(
+                [X.shape[1], *self._hidden, Y.shape[1]], [self._act] * len(self._hidden), loss,
+                self.dtype,
+            )  # fmt: skip
+            if wanted != spec:
+                raise ValueError(
+                    f"warm_start/partial_fit needs the architecture of the fitted network "
+                    f"{spec!r}; the current parameters and data give {wanted!r}"
+                )
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if first_pass or not incremental or not hasattr(self, "_lr"):
+            self._lr = float(self.learning_rate_init)
+            self._resume_optimizer = False
+        else:
+            self._resume_optimizer = True
+        self._fit_epochs(X, Y, rs, incremental)
+        return self
+
+    def _fit_epochs(self, X, Y, rs, incremental: bool) -> None:
+        net = self.network_
+        X_val = y_val = None
+        if self.early_stopping:
+            stratify = Y if self._is_classifier() and Y.shape[1] == 1 else None
+            X, X_val, Y, Y_val = train_test_split(
+                X, Y, random_state=rs, test_size=self.validation_fraction, stratify=stratify
+            )
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size "
+                    "of your dataset."
+                )
+            y_val = self._decode(Y_val)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                    "clipped",
+                    stacklevel=4,
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        Y = Y.astype(net.spec.np_dtype, copy=False)
+        sgd_family = self.solver != "adam"
+        sample_idx = np.arange(n)
+        n_batches = -(-n // batch_size)
+        bar = _Progress(1 if incremental else self.max_iter, bool(self.verbose))
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = sk_shuffle(sample_idx, random_state=rs)
+                w2_start = self._weights_squared()
+                data_loss, interrupted = self._one_epoch(X, Y, sample_idx, batch_size)
+                if interrupted:
+                    warnings.warn("Training interrupted by user.", stacklevel=4)
+                    break
+                w2 = 0.5 * (w2_start + self._weights_squared())
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = data_loss + 0.5 * self.alpha * n_batches * w2 / n
+                self.loss_curve_.append(self.loss_)
+                self._update_no_improvement_count(X_val, y_val)
+                if sgd_family and self.learning_rate == "invscaling":
+                    self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                bar.update(self.n_iter_, {"loss": self.loss_, "val_score": self._last_val()})
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if sgd_family and self.learning_rate == "adaptive" and self._lr > 1e-6:
+                        self._lr /= 5.0
+                        self._no_improvement_count = 0
+                    else:
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                        "the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        finally:
+            bar.close()
+        if self.early_stopping:
+            net.params = self._best_params
+
+    def _one_epoch(self, X, Y, order, batch_size) -> tuple[float, bool]:
+        """One epoch in scikit-learn's batch order; returns (mean data loss, interrupted).
+
+        The full batches run in one compiled call with λ = α/batch_size and a short last batch
+        in a second call with λ = α/m_last, so the L2 term matches scikit-learn's per batch.
+        """
+        net = self.network_
+        n = order.shape[0]
+        n_full = (n // batch_size) * batch_size
+        parts = [(order[:n_full], batch_size)]
+        if n_full < n:
+            parts.append((order[n_full:], n - n_full))
+        total = 0.0
+        for idx, m in parts:
+            hist = net.fit(
+                X[idx], Y[idx], epochs=1, batch_size=m, optimizer=self._make_optimizer(),
+                lr=self._lr, l2=self.alpha / m, shuffle=False, seed=0, progress=False,
+                warm_start=self._resume_optimizer,
+            )  # fmt: skip
+            self._resume_optimizer = True
+            if hist.interrupted or not hist.loss:
+                return np.nan, True
+            total += hist.loss[0] * idx.shape[0]
+        loss = total / n
+        if net.spec.loss == "squared":
+            loss /= net.spec.n_outputs  # scikit-learn reports the mean over outputs
+        return loss, False
+
+    def _weights_squared(self) -> float:
+        return float(sum(np.dot(W.ravel(), W.ravel()) for W in self.coefs_))
+
+    def _last_val(self) -> float:
+        return self.validation_scores_[-1] if self.validation_scores_ else np.nan
+
+    def _update_no_improvement_count(self, X_val, y_val) -> None:
+        if self.early_stopping:
+            score = self._score_arrays(X_val, y_val)
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.network_.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _score_arrays(self, X, y) -> float:
+        out = self.network_.forward(X)
+        if not np.isfinite(out).all():
+            return np.nan
+        return float(self._metric(y, self._decode(out)))
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        return self.network_.forward(X)
+
+    # -------------------------------------------------------------- public API
+    def fit(self, X, y):
+        """Fit the network to X (n_samples, n_features) and y; returns self."""
+        return self._fit(X, y, incremental=False)
+
+    # -------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if "network_" in state:
+            state["network_"] = _network_state(state["network_"])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("network_"), dict):
+            state = dict(state, network_=_network_from_state(state["network_"]))
+        super().__setstate__(state)
+
+
+# ----------------------------------------------------------------------------- regressor
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multilayer perceptron regressor trained with fastbp kernels (squared loss).
+
+    The parameters and fitted attributes are those of
+    ``sklearn.neural_network.MLPRegressor``, plus ``dtype`` and ``network_``.  The mapping is in
+    the :mod:`fastbp.sklearn` docstring.  ``y`` may be (n,) or (n, n_outputs).
+    ``predict`` returns (n,) for a single output and (n, n_outputs) otherwise.
+    """
+
+    def _is_classifier(self) -> bool:
+        return False
+
+    def _loss_for(self, Y) -> str:
+        return "squared"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES, reset=reset
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, np.asarray(y, dtype=np.float64)
+
+    def _decode(self, out: np.ndarray) -> np.ndarray:
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def _metric(self, y, y_pred) -> float:
+        return r2_score(y, y_pred)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing from the current network and optimizer state."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted values: (n,) for a single output, else (n, n_outputs)."""
+        return self._decode(self._forward(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+# ----------------------------------------------------------------------------- classifier
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multilayer perceptron classifier trained with fastbp kernels.
+
+    The parameters and fitted attributes are those of
+    ``sklearn.neural_network.MLPClassifier``, plus ``dtype`` and ``network_``.  Binary problems use
+    one sigmoid output with the logistic loss.  Multiclass problems use softmax with
+    cross-entropy.  Multilabel indicator targets use one sigmoid per label.  Labels can be of any
+    type that ``LabelBinarizer`` accepts, and ``classes_`` lists them.
+    """
+
+    def _is_classifier(self) -> bool:
+        return True
+
+    def _loss_for(self, Y) -> str:
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax_cross_entropy"
+        return "logistic"  # binary (one output) and multilabel (one output per label)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=_FLOAT_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def _decode(self, out: np.ndarray) -> np.ndarray:
+        if out.dtype == bool:  # already binarised targets (the validation split)
+            out = out.astype(np.float64)
+        if out.shape[1] == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def _metric(self, y, y_pred) -> float:
+        return accuracy_score(y, y_pred)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current network and optimizer state.
+
+        ``classes`` (every label that will ever be seen) is required on the first call and must
+        not change afterwards, as in scikit-learn.
+        """
+        fitted = getattr(self, "classes_", None)
+        if fitted is None:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(fitted, unique_labels(classes)):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                f"{fitted!r}"
+            )
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels (n,), or an (n, n_labels) indicator matrix for multilabel targets."""
+        return self._decode(self._forward(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, n_classes) in the order of ``classes_``.
+
+        Binary: [1 − p, p] from the single sigmoid output.  Multilabel: one probability per label.
+        """
+        out = self._forward(X)
+        if out.shape[1] == 1:
+            p = out.ravel()
+            return np.vstack([1 - p, p]).T
+        return out
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log of :meth:`predict_proba`."""
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,264 @@
+"""fastbp.sweep: grids, the pure train_one, identical tables on serial / joblib / Dask, faults.
+
+joblib and dask.distributed are test dependencies: the backend tests fail (they do not skip)
+when either is missing.  The Dask tests start local clusters of two single-threaded worker
+processes, about 3 s each on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp as fb
+from fastbp import sweep
+from fastbp.sweep import SweepConfig
+
+#: Eight small configurations: both minibatch paths (loops below 16 rows, BLAS above), three
+#: optimizers, two dtypes, two activations.  About 0.1 s each.
+GRID = [
+    {"hidden": [16], "batch_size": 1, "optimizer": "sgd", "lr": 0.01},
+    {"hidden": [16], "batch_size": 8, "optimizer": "momentum", "lr": 0.01},
+    {"hidden": [24, 12], "batch_size": 32, "optimizer": "adam", "lr": 0.003},
+    {"hidden": [24, 12], "batch_size": 32, "optimizer": "nesterov", "lr": 0.01, "seed": 3},
+    {"hidden": [16], "batch_size": 4, "activation": "tanh", "dtype": "float32", "lr": 0.01},
+    {"hidden": [32], "batch_size": 64, "optimizer": "adam", "lr": 0.01, "l2": 1e-3},
+    {"hidden": [], "batch_size": 16, "optimizer": "sgd", "lr": 0.05, "schedule": "cosine"},
+    {"hidden": [8, 8], "batch_size": 2, "activation": "sigmoid", "lr": 0.05, "seed": 7},
+]
+GRID = [dict(cfg, epochs=3) for cfg in GRID]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sweep.prepare_data("digits")
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The serial table, computed in a child process that loads every kernel from the disk cache.
+
+    Under fastmath, the code Numba JIT-compiles in a process and the object code it caches on
+    disk can round differently in the last bit.  This pytest process may have compiled kernels
+    itself in earlier test modules, while workers load them from the cache.  So the reference
+    comes from a second child process: the first one fills the cache for every kernel the grid
+    needs, and the second one, like the workers, only loads from it.
+    """
+    path = tmp_path_factory.mktemp("serial") / "rows.pkl"
+    code = (
+        "import json, pickle, sys; from fastbp import sweep; "
+        "rows = sweep.run(json.loads(sys.argv[1]), 'digits', progress=False).rows; "
+        "open(sys.argv[2], 'wb').write(pickle.dumps(rows))"
+    )
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", code, json.dumps(GRID), str(path)], check=True)
+    return pickle.loads(path.read_bytes())
+
+
+def assert_same_rows(rows, reference):
+    """Every field bit-identical except the timing ones (sweep.TIMING_FIELDS)."""
+    assert len(rows) == len(reference)
+    for row, ref in zip(rows, reference, strict=True):
+        np.testing.assert_array_equal(row["params"], ref["params"])
+        assert row["params"].dtype == ref["params"].dtype
+        strip = ("params", *sweep.TIMING_FIELDS)
+        assert {k: v for k, v in row.items() if k not in strip} == {
+            k: v for k, v in ref.items() if k not in strip
+        }
+
+
+# ----------------------------------------------------------------------------- grids
+def test_expand_grid_is_a_cartesian_product_in_key_order():
+    configs = sweep.expand_grid({"hidden": [[8], [4, 4]], "lr": [0.1, 0.01], "epochs": 2})
+    assert [(c.hidden, c.lr) for c in configs] == [
+        ((8,), 0.1), ((8,), 0.01), ((4, 4), 0.1), ((4, 4), 0.01),
+    ]  # fmt: skip
+    assert all(c.epochs == 2 for c in configs)
+    assert [c.hidden for c in sweep.expand_grid({"hidden": [64, 128]})] == [(64,), (128,)]
+    assert sweep.expand_grid([{"lr": 0.5}, {}]) == [SweepConfig(lr=0.5), SweepConfig()]
+
+
+@pytest.mark.parametrize(
+    ("grid", "match"),
+    [
+        ({"hiden": [[8]]}, "unknown configuration key"),
+        ({"lr": []}, "empty list"),
+        ([], "no configurations"),
+        ({"optimizer": ["sgd", "rmsprop"]}, "configuration 1"),
+        ({"hidden": [[8, 0]]}, "hidden width"),
+        ("grid.json", "mapping of lists"),
+    ],
+)
+def test_bad_grids_are_refused_with_the_configuration_named(grid, match):
+    with pytest.raises(ValueError, match=match):
+        sweep.expand_grid(grid)
+
+
+def test_configs_are_checked_against_the_data_before_anything_runs(data):
+    def exploding_task(config, data):
+        raise AssertionError("nothing may run when a configuration is invalid")
+
+    bad = [{"epochs": 1}, {"loss": "logistic"}]  # logistic needs 2 classes; digits has 10
+    with pytest.raises(ValueError, match="configuration 1 .*2 classes"):
+        sweep.run(bad, data, progress=False, task=exploding_task)
+    with pytest.raises(ValueError, match="batch_size 5000 exceeds"):
+        sweep.run([{"batch_size": 5000}], data, progress=False, task=exploding_task)
+
+
+# ----------------------------------------------------------------------------- train_one
+def test_train_one_is_pure_and_deterministic(data):
+    cfg = SweepConfig(**GRID[2])
+    a, b = sweep.train_one(cfg, data), sweep.train_one(cfg.to_dict(), data)
+    assert_same_rows([a], [b])
+    assert a["config"] == cfg.to_dict() and a["epochs_run"] == 3 and not a["diverged"]
+    assert a["params"].shape == (a["n_params"],) and len(a["history"]["loss"]) == 3
+    assert 0.8 < a["val_score"] <= 1 and 0.8 < a["test_score"] <= 1
+    c = sweep.train_one(SweepConfig(**dict(GRID[2], seed=1)), data)
+    assert not np.array_equal(a["params"], c["params"])
+
+
+def test_train_one_reports_divergence_instead_of_raising(data):
+    row = sweep.train_one(SweepConfig(hidden=(16,), lr=1e6, epochs=2, loss=None), data)
+    assert row["diverged"] and np.isfinite(row["params"]).all()  # last good epoch restored
+
+
+# ----------------------------------------------------------------------------- backends
+def test_serial_joblib_and_dask_give_identical_tables(data, serial):
+    assert [r["index"] for r in serial] == list(range(8))
+    for r in serial:
+        assert r["params"].dtype == np.dtype(r["config"]["dtype"])
+    joblib_run = sweep.run(GRID, data, backend="joblib", n_jobs=2, progress=False)
+    assert_same_rows(joblib_run.rows, serial)
+    # The default Dask path: its own LocalCluster(n_workers=2, threads_per_worker=1,
+    # processes=True), data scattered once, closed at the end.
+    dask_run = sweep.run(GRID, data, backend="dask", n_jobs=2, progress=False)
+    assert_same_rows(dask_run.rows, serial)
+    assert dask_run.best_index == joblib_run.best_index is not None
+
+
+class CrashOnce:
+    """Task: the first attempt at ``target`` kills its worker process; retries train normally.
+
+    A file created with O_EXCL records the first attempt, whichever process makes it.
+    """
+
+    def __init__(self, flag: str, target: SweepConfig) -> None:
+        self.flag, self.target = flag, target
+
+    def __call__(self, config, data):
+        if config == self.target:
+            try:
+                fd = os.open(self.flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass
+            else:
+                os.close(fd)
+                os._exit(1)  # the worker process dies mid-sweep, with this task running
+        return sweep.train_one(config, data)
+
+
+def test_dask_sweep_survives_a_worker_dying(data, serial, tmp_path):
+    from distributed import Client, LocalCluster
+
+    flag = tmp_path / "crashed"
+    task = CrashOnce(str(flag), SweepConfig(**GRID[3]))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:  # fmt: skip
+        workers_before = set(client.scheduler_info()["workers"])
+        result = sweep.run(GRID, data, backend="dask", scheduler=cluster.scheduler_address,
+                           progress=False, task=task)  # fmt: skip
+        workers_after = set(client.scheduler_info()["workers"])
+    assert flag.exists()  # the first attempt did kill a worker...
+    assert workers_after != workers_before  # ...which the nanny replaced
+    assert_same_rows(result.rows, serial)  # and the table is complete and identical
+
+
+def test_dask_accepts_a_client_and_leaves_it_open(data):
+    # An in-process (threaded) worker runs this process's compiled code: compare in-process.
+    from distributed import Client, LocalCluster
+
+    in_process = sweep.run(GRID[:2], data, backend="serial", progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:  # fmt: skip
+        result = sweep.run(GRID[:2], data, backend="dask", scheduler=client, progress=False,
+                           warmup=False)  # fmt: skip
+        assert client.status == "running"
+    assert_same_rows(result.rows, in_process.rows)
+
+
+def test_unknown_backend_and_misplaced_scheduler(data):
+    with pytest.raises(ValueError, match="backend"):
+        sweep.run(GRID, data, backend="ray")
+    with pytest.raises(ValueError, match="scheduler"):
+        sweep.run(GRID, data, backend="joblib", scheduler="tcp://127.0.0.1:8786")
+
+
+# ----------------------------------------------------------------------------- outputs
+def test_out_dir_has_csv_json_and_a_predictable_best_model(data, tmp_path):
+    serial = sweep.run(GRID, data, backend="serial", progress=False)
+    paths = serial.save(tmp_path)
+    with open(paths["csv"], encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and tuple(rows[0]) == sweep.CSV_COLUMNS
+    assert rows[0]["hidden"] == "16" and rows[6]["hidden"] == "none"
+    assert rows[0]["loss"] == "softmax_cross_entropy"
+    summary = json.loads(paths["json"].read_text(encoding="utf-8"))  # strict JSON, no NaN
+    assert summary["best_index"] == serial.best_index and len(summary["rows"]) == 8
+    assert "params" not in summary["rows"][0]
+
+    best = fb.Network.load(paths["best"])
+    row = serial.best
+    np.testing.assert_array_equal(best.params, row["params"])
+    assert best.metadata["config"] == row["config"]
+    # The standardiser goes with it (so `fastbp predict` takes raw features), and the model
+    # reproduces the recorded test score.
+    np.testing.assert_array_equal(best.extras["x_mean"], data.x_mean)
+    np.testing.assert_array_equal(best.extras["x_scale"], data.x_scale)
+    assert best.score(data.X_test, data.y_test) == row["test_score"]
+
+
+def test_regression_sweep_keeps_the_target_scaler(tmp_path):
+    result = sweep.run({"hidden": [[8]], "lr": [0.001, 0.003], "epochs": 5}, "diabetes",
+                       progress=False, out_dir=tmp_path)  # fmt: skip
+    assert all(r["val_score"] > 0 for r in result.rows)  # R² better than a constant
+    best = fb.Network.load(tmp_path / "best.fastbp")
+    assert set(best.extras) == {"x_mean", "x_scale", "y_mean", "y_scale"}
+    assert best.metadata["task"] == "regression"
+
+
+def test_sweep_command(tmp_path, capsys):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"hidden": [[8], [16]], "epochs": 2}), encoding="utf-8")
+    parser = argparse.ArgumentParser(prog="fastbp")
+    sweep.add_sweep_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out"
+    args = parser.parse_args(["sweep", "--grid", str(grid), "--dataset", "digits", "--out",
+                              str(out), "--no-progress", "--json"])  # fmt: skip
+    assert sweep.cmd_sweep(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["configs"] == 2 and summary["best_index"] in (0, 1)
+    assert {p.name for p in out.iterdir()} == {"results.csv", "results.json", "best.fastbp"}
+
+    grid.write_text('{"hidden": [[8]], "optimiser": ["sgd"]}', encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown configuration key"):
+        sweep.cmd_sweep(parser.parse_args(["sweep", "--grid", str(grid), "--no-progress"]))
+    args = parser.parse_args(["sweep", "--grid", str(grid), "--scheduler", "tcp://x:1"])
+    with pytest.raises(ValueError, match="--backend dask"):
+        sweep.cmd_sweep(args)
+
+
+def test_import_fastbp_does_not_import_joblib_or_dask():
+    code = (
+        "import sys, fastbp, fastbp.sweep; "
+        "bad = [m for m in ('sklearn', 'joblib', 'dask', 'distributed') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
