@@ -3,10 +3,11 @@
 Every compiled function in fastbp is decorated with :func:`jit`, so cache and fastmath settings
 cannot drift between modules.  ``fastmath`` leaves out ``nnan`` and ``ninf``: with those flags LLVM
 may assume no NaN or inf ever appears and delete the very checks that detect a diverging run.  It
-also leaves out ``contract`` (fused multiply-add): with FMA, a value computed in a SIMD lane rounds
-differently from the same value computed in a scalar remainder loop, so the hidden units of a
-zero-initialised network drift apart by ~1e-15 instead of staying identical to the bit, as the
-lecture says they must.  Measured on W1/W2, dropping it costs no speed.
+also leaves out ``contract`` (fused multiply-add) and ``afn`` (approximate exp/log/...): with
+either, a value computed in a SIMD lane can round differently from the same value computed in a
+scalar remainder loop, so the hidden units of a zero-initialised network drift apart by ~1e-15
+instead of staying identical to the bit, as the lecture says they must.  Measured on W1/W2,
+dropping them costs no speed.
 
 Numba's on-disk cache is keyed on each kernel module's source, not on this file: after changing
 these options, delete the ``*.nbi``/``*.nbc`` files under ``fastbp/**/__pycache__``.
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import numba
 
-#: LLVM fast-math flags used by every kernel: reassociation allowed (vectorised sums), no FMA
-#: contraction, and NaN and inf keep their IEEE meaning so divergence checks stay valid.
-FASTMATH_FLAGS = frozenset({"nsz", "arcp", "afn", "reassoc"})
+#: LLVM fast-math flags used by every kernel: reassociation allowed (vectorised sums); no FMA
+#: contraction and no approximate functions (lanes and scalar tails round alike); NaN and inf
+#: keep their IEEE meaning so divergence checks stay valid.
+FASTMATH_FLAGS = frozenset({"nsz", "arcp", "reassoc"})
 
 #: Options shared by every ``@jit`` kernel.
 JIT_OPTIONS = {

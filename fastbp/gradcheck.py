@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.spec import NetworkSpec
-from fastbp.validate import as_features, as_targets, positive_float, positive_int
+from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
 #: Default (rtol, atol) per dtype of the network whose backprop gradient is checked.  float64:
 #: backprop is exact up to rounding, and central differences with h = 1e-6 agree to ~1e-8
@@ -83,6 +83,7 @@ def gradcheck(
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     eps = positive_float(eps, "eps")
+    seed = check_seed(seed)
     default_rtol, default_atol = TOLERANCES[net.spec.dtype]
     rtol = default_rtol if rtol is None else positive_float(rtol, "rtol", allow_zero=True)
     atol = default_atol if atol is None else positive_float(atol, "atol", allow_zero=True)

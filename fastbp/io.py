@@ -45,8 +45,11 @@ member is a ``.npy`` array; the archive holds exactly these members and no other
 
 Writing is atomic: the archive goes to a temporary file in the target's directory, is flushed
 and fsynced, then renamed over the target with :func:`os.replace`.  A failed or interrupted save
-leaves any previous file untouched and no temporary file behind.  Non-finite parameters are
-refused, so fastbp never writes a model it would refuse to load.
+leaves any previous file untouched.  When the save fails with an exception (including Ctrl-C) its
+temporary file is removed; a process killed outright in the middle of a save (SIGKILL, a crash,
+power loss) cannot clean up, and may leave a hidden ``.<name>.<random>.tmp`` file beside the
+target, which fastbp never reads and which can be deleted.  Non-finite parameters are refused,
+so fastbp never writes a model it would refuse to load.
 
 Reading never executes anything from the file: arrays are read with ``allow_pickle=False``, and
 every member's ``.npy`` header (shape and dtype) is checked against the spec and against the
@@ -76,6 +79,7 @@ from typing import Any
 import numpy as np
 
 from fastbp.spec import NetworkSpec
+from fastbp.validate import as_path
 
 FORMAT_NAME = "fastbp-model"
 FORMAT_VERSION = 1
@@ -248,7 +252,7 @@ def save_model(
     if optim is not None:
         members.update({_OPTIM + name: arr for name, arr in optim.items()})
 
-    path = Path(os.fspath(path))
+    path = as_path(path)
     _write_atomically(path, members)
     return path
 
@@ -415,7 +419,7 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     Raises :class:`ModelFileError` (a ValueError) for anything wrong with the file's contents,
     and FileNotFoundError/IsADirectoryError/PermissionError when it cannot be opened.
     """
-    path = Path(os.fspath(path))
+    path = as_path(path)
     with _open_archive(path) as npz:
         archive = _Archive(path, npz)
         header, spec = archive.check_structure()
@@ -441,7 +445,7 @@ def read_header(path: str | os.PathLike) -> dict:
     The archive's members and the ``params`` member's shape and dtype are checked as
     :func:`load_model` checks them; only the array data itself is not read.
     """
-    path = Path(os.fspath(path))
+    path = as_path(path)
     with _open_archive(path) as npz:
         archive = _Archive(path, npz)
         header, spec = archive.check_structure()
@@ -566,7 +570,7 @@ class _Archive:
         """Shape and dtype from a member's .npy header, checked before any data is read."""
         info = self.zip.getinfo(key + ".npy")
         if info.flag_bits & 0x1:
-            raise self.error(f"member {key!r} is encrypted")
+            raise self.error(f"member {key!r} is encrypted and cannot be read")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise self.error(
                 f"member {key!r} uses zip compression method {info.compress_type}; "
@@ -670,7 +674,7 @@ def _check_header(header: dict, error) -> NetworkSpec:
         try:
             header[key] = _from_json(header[key])
         except RecursionError:
-            raise error(f"header field {key!r} is nested too deeply") from None
+            raise error(f"header field {key!r} is nested too deeply; the file is damaged") from None
     expect("arrays", (list,), False)
     expect("optimizer_state", (list,), True)
     for key in ("arrays", "optimizer_state"):
@@ -679,7 +683,7 @@ def _check_header(header: dict, error) -> NetworkSpec:
         if bad:
             raise error(f"header field {key!r} holds invalid name(s) {bad[:5]!r}")
         if len(set(names)) != len(names):
-            raise error(f"header field {key!r} lists a name twice")
+            raise error(f"header field {key!r} lists a name twice; each name must appear once")
     try:
         spec = NetworkSpec.from_dict(header["spec"])
     except (ValueError, TypeError) as exc:

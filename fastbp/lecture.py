@@ -349,9 +349,9 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict:
     (the largest difference between the incoming weights of two units of a layer) is measured
     after training with the lecture's equations in plain Python (``fastbp.reference``), where
     the same IEEE operations run for every unit, so it is exactly 0; and after training with the
-    compiled kernels, where it is exactly 0 too: fastbp's fastmath flags leave out ``contract``,
-    so a unit computed in a SIMD lane rounds exactly like one computed in a scalar remainder loop
-    (with fused multiply-adds allowed, units drifted apart by ≈ 1e-15).
+    compiled kernels, where it is exactly 0 too: fastbp's fastmath flags leave out ``contract``
+    and ``afn``, so a unit computed in a SIMD lane rounds exactly like one computed in a scalar
+    remainder loop (with fused multiply-adds or approximate exp, units drifted apart by ≈ 1e-15).
 
     Part 2, scale: the standard deviation of z[k] and a[k] per layer at initialisation, for a
     64-wide, 10-hidden-layer tanh and ReLU network on N(0, 1) inputs, from ``xavier_normal``

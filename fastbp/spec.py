@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,11 +72,11 @@ class NetworkSpec:
                 f"{n_hidden} hidden layer(s), got {len(acts)} activation(s)"
             )
         for i, name in enumerate(acts):
-            if name not in ACTIVATIONS:
+            if not isinstance(name, str) or name not in ACTIVATIONS:
                 raise ValueError(
                     f"activations[{i}] = {name!r} is unknown; allowed: {sorted(ACTIVATIONS)}"
                 )
-        if loss not in LOSSES:
+        if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss = {loss!r} is unknown; allowed: {sorted(LOSSES)}")
         if loss == "softmax_cross_entropy" and widths_t[-1] < 2:
             raise ValueError(
@@ -85,8 +85,8 @@ class NetworkSpec:
             )
         try:
             dt = np.dtype(dtype).name
-        except TypeError:
-            dt = str(dtype)
+        except (TypeError, ValueError):
+            dt = None
         if dt not in DTYPES:
             raise ValueError(f"dtype = {dtype!r} is not supported; allowed: {list(DTYPES)}")
         n_bytes = count_params(widths_t) * np.dtype(dt).itemsize
@@ -159,7 +159,7 @@ def count_params(widths: Sequence[int]) -> int:
 
 
 def _check_widths(widths: object) -> tuple[int, ...]:
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+    if isinstance(widths, (str, bytes, Mapping, Set)) or not hasattr(widths, "__iter__"):
         raise ValueError(f"widths must be a list of positive integers, got {widths!r}")
     out = []
     for i, w in enumerate(widths):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +24,10 @@ def _as_array(value: object, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name} could not be read as a numeric array: {exc}") from None
+        raise TypeError(
+            f"{name} could not be read as a numeric array ({exc}); expected a rectangular array "
+            f"of numbers"
+        ) from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} has dtype {arr.dtype}; expected a real floating-point array "
@@ -35,6 +40,28 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or inf value(s); clean the data first")
+
+
+def _kernel_ready(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` as a C-contiguous, aligned, writeable array of ``dtype``, copied only if needed.
+
+    Non-finite values are refused before the conversion; a finite value that overflows a
+    narrower dtype (1e300 as float32) is refused after it, without numpy's overflow warning.
+    Read-only and misaligned arrays are copied too, so kernels only ever see one array type.
+    """
+    if arr.dtype.kind == "f":
+        _check_finite(arr, name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.require(arr, dtype=dtype, requirements=["C", "A", "W"])
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize:
+        finite = np.isfinite(out)
+        if not finite.all():
+            bad = int(out.size - np.count_nonzero(finite))
+            raise ValueError(
+                f"{name} has {bad} value(s) too large for {out.dtype} (max "
+                f"{np.finfo(out.dtype).max:.3g}); rescale it or use a float64 network"
+            )
+    return out
 
 
 def as_features(X: object, spec: NetworkSpec, name: str = "X") -> np.ndarray:
@@ -61,9 +88,7 @@ def as_features(X: object, spec: NetworkSpec, name: str = "X") -> np.ndarray:
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it must have at least one row")
-    arr = np.ascontiguousarray(arr, dtype=spec.np_dtype)
-    _check_finite(arr, name)
-    return arr
+    return _kernel_ready(arr, spec.np_dtype, name)
 
 
 def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndarray:
@@ -81,7 +106,7 @@ def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndar
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
     if arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}")
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}; they must match")
     if spec.loss == "softmax_cross_entropy" and arr.ndim == 1:
         return _labels_to_onehot(arr, spec, name)
     if arr.ndim == 1:
@@ -94,8 +119,7 @@ def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndar
         arr = arr.reshape(n, 1)
     if arr.shape[1] != nr:
         raise ValueError(f"{name} must have {nr} columns (widths[-1]), got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=spec.np_dtype)
-    _check_finite(arr, name)
+    arr = _kernel_ready(arr, spec.np_dtype, name)
     if spec.loss == "logistic" and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
     if spec.loss == "softmax_cross_entropy":
@@ -130,9 +154,7 @@ def as_params(value: object, n_params: int, dtype: np.dtype, name: str = "params
         raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point values")
     if arr.ndim != 1 or arr.shape[0] != n_params:
         raise ValueError(f"{name} must be a flat array of {n_params} values, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    _check_finite(arr, name)
-    return arr
+    return _kernel_ready(arr, dtype, name)
 
 
 def positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -152,3 +174,35 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {v}")
     return v
+
+
+def check_seed(value: object, name: str = "seed", allow_generator: bool = False) -> object:
+    """A seed for ``np.random.default_rng``: None or an integer >= 0 (bools refused), or, with
+    ``allow_generator``, a ``np.random.Generator``."""
+    if allow_generator and isinstance(value, np.random.Generator):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        kinds = "an integer >= 0 or None"
+        if allow_generator:
+            kinds = "an integer >= 0, a np.random.Generator or None"
+        raise TypeError(f"{name} must be {kinds}, got {value!r:.80}")
+    if value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (or None), got {value}")
+    return int(value)
+
+
+def as_path(value: object, name: str = "path") -> Path:
+    """A filesystem path from a str, bytes or os.PathLike (TypeError/ValueError naming ``name``)."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a str or os.PathLike, got {type(value).__name__}"
+        ) from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\0" in text:
+        raise ValueError(f"{name} must not contain a NUL character, got {text!r}")
+    return Path(text)

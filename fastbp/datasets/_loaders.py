@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from fastbp.spec import DTYPES
+from fastbp.validate import as_path
 
 TASKS = ("classification", "regression")
 
@@ -115,7 +116,8 @@ class Dataset:
             raise ValueError(f"y must be a 1-D array with one entry per row of X ({X.shape[0]})")
         if len(self.feature_names) != X.shape[1]:
             raise ValueError(
-                f"feature_names has {len(self.feature_names)} names for {X.shape[1]} columns"
+                f"feature_names has {len(self.feature_names)} names for {X.shape[1]} columns; "
+                f"it needs one per column"
             )
         if self.task == "classification":
             if y.dtype != np.int64:
@@ -291,7 +293,7 @@ def load_file(
     FileNotFoundError
         If ``path`` does not exist.
     """
-    p = Path(path)
+    p = as_path(path)
     dt = _check_dtype(dtype)
     if task is not None and task not in TASKS:
         raise ValueError(f"task = {task!r} is unknown; allowed: {list(TASKS)} or None to infer")
@@ -368,7 +370,7 @@ def _check_finite_cast(path: Path, arr: np.ndarray, what: str) -> None:
 def _check_dtype(dtype: object) -> np.dtype:
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt.name not in DTYPES:
         raise ValueError(f"dtype = {dtype!r} is not supported; allowed: {list(DTYPES)}")
@@ -465,7 +467,10 @@ def _target_index(path: Path, target_column: object, names: list[str] | None, n_
         hits = [j for j, name in enumerate(names) if name == target_column]
         if len(hits) != 1:
             what = "is not a column" if not hits else "names more than one column"
-            raise ValueError(f"{path}: target_column={target_column!r} {what}; columns: {names}")
+            raise ValueError(
+                f"{path}: target_column={target_column!r} {what}; it must name exactly one of "
+                f"the columns {names} (or be an index)"
+            )
         return hits[0]
     if isinstance(target_column, (bool, np.bool_)) or not isinstance(
         target_column, (int, np.integer)
@@ -521,7 +526,7 @@ def _scan(records: Iterator[_Record], header_lines: int, n_cols: int) -> np.ndar
     if rows:
         blocks.append(np.array(rows, dtype=np.float64))
     if not blocks:
-        raise ValueError("the file has a header row but no data rows")
+        raise ValueError("the file has a header row but no data rows; at least one is needed")
     return np.concatenate(blocks)
 
 
@@ -566,7 +571,14 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             with np.load(f, allow_pickle=False) as archive:
                 X, y, y_key = _npz_arrays(path, archive)
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except (
+            OSError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+            RuntimeError,
+            NotImplementedError,
+        ) as exc:  # RuntimeError: an encrypted member; NotImplementedError: unknown compression
             raise ValueError(f"{path}: damaged .npz archive ({exc})") from None
     if X.ndim != 2:
         raise ValueError(f"{path}: X must be 2-D (n, d), got shape {X.shape}")
@@ -595,7 +607,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _npz_arrays(path: Path, archive: np.lib.npyio.NpzFile) -> tuple[np.ndarray, np.ndarray, str]:
     keys = set(archive.files)
     if "y" in keys and "Y" in keys:
-        raise ValueError(f"{path}: holds both 'y' and 'Y'; keep one of them")
+        raise ValueError(f"{path}: holds both 'y' and 'Y'; keep only one of them")
     y_key = "Y" if "Y" in keys else "y"
     missing = [k for k in ("X", y_key) if k not in keys]
     if missing:
@@ -607,6 +619,7 @@ def _npz_arrays(path: Path, archive: np.lib.npyio.NpzFile) -> tuple[np.ndarray, 
 
 
 def _npz_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    _check_npy_member(path, archive, key)
     try:
         arr = archive[key]
     except ValueError as exc:
@@ -616,9 +629,53 @@ def _npz_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarra
                 f"need pickle to load and are refused, store a numeric array"
             ) from None
         raise ValueError(f"{path}: array {key!r} cannot be read ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{path}: member {key!r} is not a .npy array")
     if arr.dtype.kind not in "biuf":
         raise ValueError(
             f"{path}: array {key!r} has dtype {arr.dtype}; expected real numbers "
             f"(bool, integer or float)"
         )
     return arr
+
+
+#: Deflate cannot expand data by more than ~1032:1; a member claiming more is lying.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _check_npy_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> None:
+    """Refuse a member whose .npy header announces more data than the archive holds.
+
+    np.load allocates the announced shape before it reads, so a few hostile bytes could
+    otherwise ask for terabytes.
+    """
+    try:
+        info = archive.zip.getinfo(key + ".npy")
+    except KeyError:
+        raise ValueError(f"{path}: member {key!r} is not a .npy array") from None
+    size = os.path.getsize(path)
+    lying = info.compress_size > size or (
+        info.file_size > info.compress_size
+        if info.compress_type == zipfile.ZIP_STORED
+        else info.file_size > info.compress_size * _MAX_DEFLATE_RATIO + 1024
+    )
+    try:
+        with archive.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            header_len = f.tell()
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: array {key!r} is damaged or not a .npy array ({exc})") from None
+    except (RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"{path}: array {key!r} cannot be read ({exc})") from None
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if lying or (not dtype.hasobject and header_len + n_bytes != info.file_size):
+        raise ValueError(
+            f"{path}: array {key!r} announces shape {shape} of {dtype} ({n_bytes} bytes) but the "
+            f"{size}-byte file holds {max(info.file_size - header_len, 0)}; the file is damaged"
+        )

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fastbp.validate import check_seed
+
 
 def train_test_split(
     X: np.ndarray,
@@ -53,6 +55,7 @@ def train_test_split(
         )
     if not isinstance(stratify, (bool, np.bool_)):
         raise ValueError(f"stratify must be True or False, got {stratify!r}")
+    seed = check_seed(seed, "seed", allow_generator=True)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if stratify:
         test_idx, train_idx = _stratified_indices(y, n_test, rng)
@@ -159,9 +162,11 @@ class Standardizer:
             if a.ndim != 1 or a.shape[0] == 0 or a.dtype.kind not in "iuf":
                 raise ValueError(f"{name!r} must be a non-empty 1-D numeric array")
             if not np.isfinite(a).all():
-                raise ValueError(f"{name!r} contains NaN or inf")
+                raise ValueError(f"{name!r} contains NaN or inf; it must be finite")
         if mean.shape != scale.shape:
-            raise ValueError(f"'mean' has shape {mean.shape} but 'scale' has {scale.shape}")
+            raise ValueError(
+                f"'mean' has shape {mean.shape} but 'scale' has {scale.shape}; they must match"
+            )
         if (scale <= 0).any():
             raise ValueError("'scale' must be positive")
         out = cls()
@@ -185,7 +190,7 @@ class Standardizer:
         if X2.shape[1] != self.n_features:
             raise ValueError(
                 f"X has {X2.shape[1]} column(s) but this Standardizer was fitted on "
-                f"{self.n_features}"
+                f"{self.n_features}; they must match"
             )
         dtype = X2.dtype if X2.dtype.name in ("float32", "float64") else np.dtype(np.float64)
         return X2, ndim, dtype
@@ -202,7 +207,7 @@ def _as_2d(X: object, name: str) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf; clean the data first")
     return arr
 
 
