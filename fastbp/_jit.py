@@ -5,9 +5,11 @@ cannot drift between modules.  ``fastmath`` leaves out ``nnan`` and ``ninf``: wi
 may assume no NaN or inf ever appears and delete the very checks that detect a diverging run.  It
 also leaves out ``contract`` (fused multiply-add) and ``afn`` (approximate exp/log/...): with
 either, a value computed in a SIMD lane can round differently from the same value computed in a
-scalar remainder loop, so the hidden units of a zero-initialised network drift apart by ~1e-15
-instead of staying identical to the bit, as the lecture says they must.  Measured on W1/W2,
-dropping them costs no speed.
+scalar remainder loop.  Measured on W1/W2, dropping them costs no speed.  ``reassoc`` stays: it
+is what lets LLVM vectorise the dot products (strict IEEE order is 4x slower on W2).  Its price:
+results can differ in the last bits between builds of the same kernel (a process that compiles
+a kernel itself and one that loads it from the on-disk cache), and the hidden units of a
+zero-initialised network stay identical only up to rounding (~1e-15), not to the bit.
 
 Numba's on-disk cache is keyed on each kernel module's source, not on this file: after changing
 these options, delete the ``*.nbi``/``*.nbc`` files under ``fastbp/**/__pycache__``.

@@ -349,9 +349,12 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict:
     (the largest difference between the incoming weights of two units of a layer) is measured
     after training with the lecture's equations in plain Python (``fastbp.reference``), where
     the same IEEE operations run for every unit, so it is exactly 0; and after training with the
-    compiled kernels, where it is exactly 0 too: fastbp's fastmath flags leave out ``contract``
-    and ``afn``, so a unit computed in a SIMD lane rounds exactly like one computed in a scalar
-    remainder loop (with fused multiply-adds or approximate exp, units drifted apart by ≈ 1e-15).
+    compiled kernels, where it is 0 up to rounding: the kernels are compiled with reassociation
+    allowed (vectorised sums), so depending on how LLVM vectorises a loop two units can be summed
+    in different orders and differ by ≈ 1e-16 from the first steps; the symmetric state is
+    unstable, so this grows to ≈ 1e-15, still many orders of magnitude below the weights (the
+    claim allows 1e-9 of max |w|).  (fastbp also leaves out FMA contraction and approximate
+    functions, which made lanes and scalar tails round differently.)
 
     Part 2, scale: the standard deviation of z[k] and a[k] per layer at initialisation, for a
     64-wide, 10-hidden-layer tanh and ReLU network on N(0, 1) inputs, from ``xavier_normal``
@@ -411,7 +414,7 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict:
     holds = (
         max(reference["spread"]) == 0.0
         and reference["max_abs_weight"] > 0.0
-        and max(z["spread"]) == 0.0
+        and max(z["spread"]) <= 1e-9 * z["max_abs_weight"]
         and z["plateau_loss"] >= 0.8 * const_loss
         and x["plateau_loss"] < 0.5 * z["plateau_loss"]
         and tanh_naive_sat > 0.5 > 0.05 > tanh_xavier_sat
@@ -419,7 +422,7 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict:
     )
     verdict = (
         f"from zeros the hidden units stay identical (spread {max(reference['spread']):g} with "
-        f"the lecture's equations, {max(z['spread']):g} compiled) and the loss stays at "
+        f"the lecture's equations, {max(z['spread']):.1g} compiled) and the loss stays at "
         f"{z['plateau_loss']:.3f} (constant predictor {const_loss:.3f}) while Xavier reaches "
         f"{x['plateau_loss']:.3f}; at depth 10, N(0,1) saturates {tanh_naive_sat:.0%} of the tanh "
         f"activations (Xavier {tanh_xavier_sat:.0%}) and inflates ReLU std(z) {relu_growth:.1e}×"
