@@ -51,6 +51,30 @@ class Trace:
     grad: np.ndarray
 
 
+#: A Network holds this many parameter-sized arrays (parameters, gradient, chunk gradient and the
+#: weight mask of the plan); ``fit`` adds a snapshot and up to two optimizer state arrays.
+PARAM_SIZED_ARRAYS = 4
+
+
+def _physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX, or not reported
+        return None
+
+
+def _check_memory(spec: NetworkSpec) -> None:
+    """Refuse, before allocating, a network whose arrays cannot fit in this machine's memory."""
+    need = PARAM_SIZED_ARRAYS * spec.n_params * spec.np_dtype.itemsize
+    have = _physical_memory_bytes()
+    if have is not None and need > have:
+        raise ValueError(
+            f"widths {list(spec.widths)} need {need / 2**30:.1f} GiB for the parameters, "
+            f"gradients and mask of the network ({spec.n_params:,} parameters × "
+            f"{PARAM_SIZED_ARRAYS} arrays), more than this machine's {have / 2**30:.1f} GiB"
+        )
+
+
 class Network:
     """A multilayer perceptron whose parameters live in one flat buffer.
 
@@ -80,6 +104,7 @@ class Network:
         if not isinstance(init, str) or init not in INITIALISERS:
             raise ValueError(f"init = {init!r} is unknown; allowed: {sorted(INITIALISERS)}")
         check_seed(seed, "seed", allow_generator=True)
+        _check_memory(spec)
         self.spec = spec
         self.plan: Plan = lower(spec)
         self.init = init
@@ -421,6 +446,10 @@ class Network:
         JSON-ready dict; both come back from :meth:`load` as ``net.extras`` and ``net.metadata``.
         No pickle is written or read.
         """
+        if not isinstance(include_optimizer_state, (bool, np.bool_)):
+            raise TypeError(
+                f"include_optimizer_state must be True or False, got {include_optimizer_state!r}"
+            )
         opt = self.optimizer
         with self._exclusive():  # a save during another thread's fit would catch it mid-epoch
             return save_model(

@@ -139,3 +139,19 @@ def test_losses_are_stable_for_huge_logits() -> None:
     lnet = fb.Network(fb.NetworkSpec([1, 1], [], "logistic"), init="zeros")
     lnet.params = np.array([800.0, 0.0])
     assert lnet.loss(np.ones((1, 1)), np.array([0.0])) == pytest.approx(800.0)
+
+
+def test_networks_that_cannot_fit_in_memory_are_refused_before_allocating(monkeypatch) -> None:
+    from fastbp import network
+
+    monkeypatch.setattr(network, "_physical_memory_bytes", lambda: 2**20)  # a 1 MiB machine
+    spec = fb.NetworkSpec([256, 256, 1], ["relu"])  # 66,049 parameters × 4 arrays × 8 bytes ≈ 2 MiB
+    with pytest.raises(ValueError, match=r"need 0.0 GiB .*more than this machine's"):
+        fb.Network(spec)
+    monkeypatch.setattr(network, "_physical_memory_bytes", lambda: None)  # unknown: allowed
+    assert fb.Network(spec).n_params == 66_049
+
+
+def test_save_checks_include_optimizer_state(tmp_path) -> None:
+    with pytest.raises(TypeError, match="include_optimizer_state must be True or False"):
+        small().save(tmp_path / "n.fastbp", include_optimizer_state="yes")
