@@ -33,72 +33,55 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _int_list(text: str) -> list[int]:
+def _convert(text: str, convert, what: str):
     try:
-        values = [int(v) for v in text.split(",") if v.strip() != ""]
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an integer ≥ ``minimum``."""
+
+    def parse(text: str) -> int:
+        v = _convert(text, int, "an integer")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+        return v
+
+    return parse
+
+
+_nonnegative_int = _int_at_least(0)
+_positive_int = _int_at_least(1)
+_at_least_two = _int_at_least(2)
+
+
+def _int_list(text: str) -> list[int]:
+    values = _convert(text, lambda t: [int(v) for v in t.split(",") if v.strip()],
+                      "comma-separated integers")  # fmt: skip
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers like 64,64, got {text!r}")
     return values
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _at_least_two(text: str) -> int:
-    v = _positive_int(text)
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
-    return v
-
-
 def _float_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
+    what = "comma-separated numbers"
+    values = _convert(text, lambda t: [float(v) for v in t.split(",") if v.strip()], what)
     if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return values
 
 
 def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _convert(text, float, "a number")
     if not np.isfinite(v) or v <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return v
 
 
 def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _convert(text, float, "a number")
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
     return v
