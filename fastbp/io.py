@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from fastbp._npz import claims_too_much, read_npy_header
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
@@ -88,9 +89,6 @@ SUPPORTED_VERSIONS = (1,)
 
 #: Refuse headers larger than this (a history of a million epochs still fits easily).
 MAX_HEADER_BYTES = 64 * 2**20
-
-#: Deflate cannot expand data by more than ~1032:1; a member claiming more is lying.
-_MAX_DEFLATE_RATIO = 1032
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
@@ -576,26 +574,13 @@ class _Archive:
                 f"member {key!r} uses zip compression method {info.compress_type}; "
                 f"only stored and deflated members are read"
             )
-        lying = info.compress_size > self.size or (
-            info.file_size > info.compress_size
-            if info.compress_type == zipfile.ZIP_STORED
-            else info.file_size > info.compress_size * _MAX_DEFLATE_RATIO + 1024
-        )
-        if lying:
+        if claims_too_much(info, self.size):
             raise self.error(
                 f"member {key!r} claims {info.file_size} bytes but the {self.size}-byte file "
                 f"cannot hold them; the file is damaged"
             )
         try:
-            with self.zip.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise ValueError(f"unsupported .npy format version {version}")
-                header_len = f.tell()
+            shape, dtype, header_len = read_npy_header(self.zip, info)
         except _READ_ERRORS as exc:
             raise self.error(f"member {key!r} is damaged or not a .npy array ({exc})") from None
         if dtype.hasobject:

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from fastbp._npz import claims_too_much, read_npy_header
 from fastbp.spec import DTYPES
 from fastbp.validate import as_path
 
@@ -639,10 +640,6 @@ def _npz_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarra
     return arr
 
 
-#: Deflate cannot expand data by more than ~1032:1; a member claiming more is lying.
-_MAX_DEFLATE_RATIO = 1032
-
-
 def _check_npy_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> None:
     """Refuse a member whose .npy header announces more data than the archive holds.
 
@@ -654,21 +651,9 @@ def _check_npy_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> No
     except KeyError:
         raise ValueError(f"{path}: member {key!r} is not a .npy array") from None
     size = os.path.getsize(path)
-    lying = info.compress_size > size or (
-        info.file_size > info.compress_size
-        if info.compress_type == zipfile.ZIP_STORED
-        else info.file_size > info.compress_size * _MAX_DEFLATE_RATIO + 1024
-    )
+    lying = claims_too_much(info, size)
     try:
-        with archive.zip.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
-            header_len = f.tell()
+        shape, dtype, header_len = read_npy_header(archive.zip, info)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{path}: array {key!r} is damaged or not a .npy array ({exc})") from None
     except (RuntimeError, NotImplementedError) as exc:
