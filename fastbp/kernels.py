@@ -317,6 +317,21 @@ def backward(
     for i in range(m):
         for j in range(widths[r]):
             dZr[i, j] = Ar[i, j] - Y[i, j]
+    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
+                    use_blas)  # fmt: skip
+
+
+@jit
+def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
+                    use_blas):  # fmt: skip
+    """The layer loop of the backward pass, from a seeded output block dZ[r] down to layer 1.
+
+    Writes dZ[k] (k < r) and dA[k] (k < r) and overwrites ``grad`` with scale · Σ_i dZ_i[k]
+    a_i[k−1]ᵀ (and scale · Σ_i dZ_i[k] for the biases).  It is linear in the seed, so
+    :func:`fastbp.rop_kernels.gnvp_backward` reuses it with the seed R{dz[r]}.
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
     for k in range(r, 0, -1):
         dZk = block(dZ, u_off, widths, k, m)
         gW = weights(grad, w_off, widths, k)

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from fastbp.diagnostics import gradient_diagnostics
+from fastbp.gradcheck import finite_difference_gradient
 from fastbp.network import Network
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets
@@ -115,27 +116,6 @@ def interleaved_medians(
 def loglog_slope(N: Sequence[float], t: Sequence[float]) -> float:
     """Least-squares slope of log t against log N: the exponent p of t ∝ N^p."""
     return float(np.polyfit(np.log(np.asarray(N, float)), np.log(np.asarray(t, float)), 1)[0])
-
-
-def finite_difference_gradient(
-    net: Network, X: np.ndarray, Y: np.ndarray, indices: np.ndarray, h: float = FD_STEP
-) -> np.ndarray:
-    """Central differences (J(θ + h e_q) − J(θ − h e_q)) / 2h for q in ``indices``.
-
-    X and Y must already be validated for ``net`` (``as_features``/``as_targets``).  Each entry
-    costs two forward passes over the batch; the parameters are restored exactly.
-    """
-    theta = net.params
-    g = np.empty(indices.shape[0])
-    for t, q in enumerate(indices):
-        old = theta[q]
-        theta[q] = old + h
-        j_plus = net._loss_unchecked(X, Y)
-        theta[q] = old - h
-        j_minus = net._loss_unchecked(X, Y)
-        theta[q] = old
-        g[t] = (j_plus - j_minus) / (2 * h)
-    return g
 
 
 def _timing_network(widths: list[int], activation: str, batch: int, seed: int):
@@ -214,7 +194,7 @@ def _fd_times(nets, loss_s: list[float], budget: float, seed: int) -> dict:
         samples = []
         for _ in range(3):
             t0 = time.perf_counter()
-            g = finite_difference_gradient(net, X, Y, idx)
+            g = finite_difference_gradient(net, X, Y, idx, FD_STEP)
             samples.append((time.perf_counter() - t0) * N / s)
         fd_s.append(float(np.median(samples)))
         probes.append(int(s))

@@ -34,7 +34,7 @@ from fastbp.kernels import (
     SOFTMAX_CE,
     affine,
     backprop_activation,
-    backprop_linear,
+    backprop_layers,
     biases,
     block,
     weight_gradient,
@@ -277,20 +277,5 @@ def gnvp_backward(
     for i in range(m):
         for j in range(widths[r]):
             RdZ_r[i, j] = RA_r[i, j]
-    for k in range(r, 0, -1):
-        RdZk = block(RdZ, u_off, widths, k, m)
-        out_W = weights(out, w_off, widths, k)
-        out_b = biases(out, b_off, widths, k)
-        if k == 1:
-            weight_gradient(RdZk, X, out_W, out_b, scale, use_blas)
-        else:
-            weight_gradient(RdZk, block(A, u_off, widths, k - 1, m), out_W, out_b, scale, use_blas)
-            RdA_prev = block(RdA, u_off, widths, k - 1, m)
-            backprop_linear(RdZk, weights(params, w_off, widths, k), RdA_prev, use_blas)
-            backprop_activation(
-                acts[k - 2],
-                block(Z, u_off, widths, k - 1, m),
-                block(A, u_off, widths, k - 1, m),
-                RdA_prev,
-                block(RdZ, u_off, widths, k - 1, m),
-            )
+    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, RdZ, RdA, out, scale,
+                    use_blas)  # fmt: skip
