@@ -12,10 +12,24 @@ Tolerances (stated once, per dtype, with the reason)
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import fastbp as fb
+
+#: The checkout under test.  Every Python child a test starts (``python script.py``, ``-c``,
+#: ``-m``, joblib/Dask workers) inherits this PYTHONPATH, so it imports this checkout's fastbp
+#: whatever its working directory, and never another copy installed in site-packages.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    parts = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+
 
 TOL = {"float64": (1e-10, 1e-12), "float32": (2e-4, 2e-5)}
 

@@ -155,3 +155,17 @@ def test_networks_that_cannot_fit_in_memory_are_refused_before_allocating(monkey
 def test_save_checks_include_optimizer_state(tmp_path) -> None:
     with pytest.raises(TypeError, match="include_optimizer_state must be True or False"):
         small().save(tmp_path / "n.fastbp", include_optimizer_state="yes")
+
+
+def test_python_children_import_the_checkout_under_test(tmp_path):
+    """A child started from another folder (even a script's own folder) imports this checkout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "where.py"
+    script.write_text("import fastbp, pathlib; print(pathlib.Path(fastbp.__file__).resolve())\n")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout.strip()
+    assert Path(out) == Path(fb.__file__).resolve()
