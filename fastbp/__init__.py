@@ -1,6 +1,7 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels."""
 
 from fastbp import circuit, curvature, datasets, diagnostics, hessian, io, optim, train
+from fastbp._version import __version__
 from fastbp.activations import ACTIVATIONS
 from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.init import INITIALISERS
@@ -8,8 +9,6 @@ from fastbp.network import Network, Trace
 from fastbp.spec import LOSSES, NetworkSpec
 from fastbp.train import FitDivergedError, History
 from fastbp.warmup import warmup
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",

@@ -11,13 +11,17 @@ results can differ in the last bits between builds of the same kernel (a process
 a kernel itself and one that loads it from the on-disk cache), and the hidden units of a
 zero-initialised network stay identical only up to rounding (~1e-15), not to the bit.
 
-Numba's on-disk cache is keyed on each kernel module's source, not on this file: after changing
-these options, delete the ``*.nbi``/``*.nbc`` files under ``fastbp/**/__pycache__``.
+Compiled kernels are cached on disk in a per-user directory (:mod:`fastbp._cache`), never beside
+the sources: ``FASTBP_CACHE_DIR`` moves it.  The cache folder's name includes a hash of
+:data:`JIT_OPTIONS` and the fastbp, Numba and Python versions, so changing these options (or
+upgrading) compiles afresh instead of loading kernels built otherwise.
 """
 
 from __future__ import annotations
 
 import numba
+
+from fastbp._cache import install_locator
 
 #: LLVM fast-math flags used by every kernel: reassociation allowed (vectorised sums); no FMA
 #: contraction and no approximate functions (lanes and scalar tails round alike); NaN and inf
@@ -31,6 +35,10 @@ JIT_OPTIONS = {
     "nogil": True,
     "error_model": "numpy",
 }
+
+#: Whether fastbp's own cache locator is registered (False only on a Numba without the internals
+#: it relies on; kernels then cache where Numba puts them by default).
+CACHE_LOCATOR = install_locator(JIT_OPTIONS)
 
 
 def jit(func):
