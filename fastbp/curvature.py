@@ -68,8 +68,8 @@ def sharpness(
     usually not reached and the loop runs ``iters`` steps.
     """
     net = _check_net(net)
-    X = as_features(X, net.spec)
-    Y = as_targets(Y, net.spec, X.shape[0])
+    X = as_features(X, net.spec, lazy=False)
+    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     iters = positive_int(iters, "iters")
     tol = positive_float(tol, "tol")
     if which not in WHICH:
@@ -130,8 +130,8 @@ def hutchinson_trace(
     ``samples`` calls of :func:`fastbp.hessian.hvp` over all of X.  Returns two Python floats.
     """
     net = _check_net(net)
-    X = as_features(X, net.spec)
-    Y = as_targets(Y, net.spec, X.shape[0])
+    X = as_features(X, net.spec, lazy=False)
+    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     samples = positive_int(samples, "samples", minimum=2)
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
@@ -157,8 +157,8 @@ def curvature_report(
     ``seconds`` (wall time of both computations).  ``seed`` seeds both.
     """
     net = _check_net(net)
-    X = as_features(X, net.spec)
-    Y = as_targets(Y, net.spec, X.shape[0])
+    X = as_features(X, net.spec, lazy=False)
+    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     start = time.perf_counter()
     value, _ = sharpness(net, X, Y, iters=iters, seed=seed)
     trace, std_error = hutchinson_trace(net, X, Y, samples=samples, seed=seed)
@@ -195,8 +195,8 @@ def scipy_objective(
     several threads at once.
     """
     net = _check_net(net)
-    X = as_features(X, net.spec)
-    Y = as_targets(Y, net.spec, X.shape[0])
+    X = as_features(X, net.spec, lazy=False)
+    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     n = net.n_params
     last: dict = {"theta": None, "loss": 0.0, "grad": None}
 

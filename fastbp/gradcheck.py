@@ -113,8 +113,8 @@ def gradcheck(
     spec64 = NetworkSpec(net.spec.widths, net.spec.activations, net.spec.loss, "float64")
     probe = Network(spec64, init="zeros")
     probe.params = net.params.astype(np.float64)
-    X64 = as_features(X, spec64)
-    Y64 = as_targets(Y, spec64, X64.shape[0])
+    X64 = as_features(X, spec64, lazy=False)
+    Y64 = as_targets(Y, spec64, X64.shape[0], lazy=False)
 
     n = net.n_params
     if max_params is None or n <= positive_int(max_params, "max_params"):

@@ -86,8 +86,8 @@ def gnvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarra
 def _product(net: Network, X: object, Y: object, v: object, gauss_newton: bool) -> np.ndarray:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
-    X = as_features(X, net.spec)
-    Y = as_targets(Y, net.spec, X.shape[0])
+    X = as_features(X, net.spec, lazy=False)
+    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     v = as_params(v, net.n_params, net.spec.np_dtype, name="v")
     out = np.empty(net.n_params, dtype=net.spec.np_dtype)
     with net._exclusive():

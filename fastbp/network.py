@@ -17,11 +17,19 @@ from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
 from fastbp.lowering import Plan, Workspace, lower
 from fastbp.optim import Optimizer, Schedule
+from fastbp.rows import LazyRows
 from fastbp.spec import NetworkSpec
 from fastbp.train import History
 from fastbp.train import fit as _fit
 from fastbp.train import score as _score
-from fastbp.validate import as_features, as_params, as_targets, check_seed
+from fastbp.validate import (
+    as_features,
+    as_params,
+    as_targets,
+    check_allocation,
+    check_seed,
+    physical_memory_bytes,
+)
 
 #: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
 #: use the explicit loops, which win when the call overhead of BLAS dominates.  Without SciPy
@@ -52,26 +60,29 @@ class Trace:
 
 
 #: A Network holds this many parameter-sized arrays (parameters, gradient, chunk gradient and the
-#: weight mask of the plan); ``fit`` adds a snapshot and up to two optimizer state arrays.
+#: weight mask of the plan).
 PARAM_SIZED_ARRAYS = 4
 
-
-def _physical_memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not POSIX, or not reported
-        return None
+#: ``fit`` adds this many more: the last good epoch's snapshot, the best epoch's copy (early
+#: stopping) and up to two optimizer state arrays (Adam's moments).
+FIT_PARAM_SIZED_ARRAYS = 4
 
 
 def _check_memory(spec: NetworkSpec) -> None:
-    """Refuse, before allocating, a network whose arrays cannot fit in this machine's memory."""
-    need = PARAM_SIZED_ARRAYS * spec.n_params * spec.np_dtype.itemsize
-    have = _physical_memory_bytes()
+    """Refuse, before allocating, a network that this machine's memory cannot train.
+
+    Counts what the network holds and what ``fit`` adds (snapshot, best copy, optimizer state),
+    so that a network that can be built can also be trained.
+    """
+    arrays = PARAM_SIZED_ARRAYS + FIT_PARAM_SIZED_ARRAYS
+    need = arrays * spec.n_params * spec.np_dtype.itemsize
+    have = physical_memory_bytes()
     if have is not None and need > have:
         raise ValueError(
-            f"widths {list(spec.widths)} need {need / 2**30:.1f} GiB for the parameters, "
-            f"gradients and mask of the network ({spec.n_params:,} parameters × "
-            f"{PARAM_SIZED_ARRAYS} arrays), more than this machine's {have / 2**30:.1f} GiB"
+            f"widths {list(spec.widths)} need {need / 2**30:.1f} GiB to build and train "
+            f"({spec.n_params:,} parameters × {arrays} arrays: parameters, gradients and mask, "
+            f"plus fit's snapshot, best-epoch copy and optimizer state), more than this "
+            f"machine's {have / 2**30:.1f} GiB"
         )
 
 
@@ -235,6 +246,10 @@ class Network:
             return self._forward_unchecked(X)
 
     def _forward_unchecked(self, X: np.ndarray) -> np.ndarray:
+        check_allocation(
+            X.shape[0] * self.spec.n_outputs * self.spec.np_dtype.itemsize,
+            f"the output of {X.shape[0]:,} rows × {self.spec.n_outputs}",
+        )
         out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
         for s in self._chunks(X.shape[0]):
             self._forward_chunk(X[s])
@@ -288,8 +303,8 @@ class Network:
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
-        X = as_features(X, self.spec)
-        Y = as_targets(Y, self.spec, X.shape[0])
+        X = as_features(X, self.spec, lazy=False)
+        Y = as_targets(Y, self.spec, X.shape[0], lazy=False)
         with self._exclusive():
             self._check_params()
             try:
@@ -427,7 +442,8 @@ class Network:
         Y = as_targets(Y, self.spec, X.shape[0])
         with self._exclusive():
             self._check_params()
-            return _score(self.spec.loss, self._forward_unchecked(X), Y)
+            Y_true = Y.to_array() if isinstance(Y, LazyRows) else Y
+            return _score(self.spec.loss, self._forward_unchecked(X), Y_true)
 
     # ------------------------------------------------------------------ files
     def save(

@@ -27,10 +27,22 @@ import numpy as np
 from fastbp import epochs as ek
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.optim import Optimizer, Schedule
-from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
+from fastbp.rows import LazyRows
+from fastbp.validate import (
+    as_features,
+    as_targets,
+    check_allocation,
+    check_seed,
+    positive_float,
+    positive_int,
+)
 
 #: Maximum examples per compiled call; Ctrl-C is noticed between calls.
 CHUNK_EXAMPLES = 1 << 16
+
+#: Data not held in memory (:class:`fastbp.rows.LazyRows`, e.g. a memory-mapped .npy file) is
+#: gathered into buffers of about this many bytes per compiled call.
+LAZY_CHUNK_BYTES = 32 * 2**20
 
 
 class FitDivergedError(ValueError):
@@ -219,6 +231,8 @@ def fit(
     rng = np.random.default_rng(seed)
 
     n = X.shape[0]
+    # The row index and each epoch's permutation of it: 16 bytes a row, checked before allocating.
+    check_allocation(16 * n, f"fit's shuffling index for {n:,} rows")
     train_idx = np.arange(n, dtype=np.int64)
     X_val = Y_val = None
     if validation_fraction > 0:
@@ -227,7 +241,8 @@ def fit(
             raise ValueError(f"validation_fraction={validation_fraction} leaves no training data")
         perm = rng.permutation(n)
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:]).astype(np.int64)
-        X_val, Y_val = X[val_idx], Y[val_idx]
+        X_val = X.subset(val_idx) if isinstance(X, LazyRows) else X[val_idx]
+        Y_val = Y.subset(val_idx).to_array() if isinstance(Y, LazyRows) else Y[val_idx]
     n_train = train_idx.shape[0]
     batch_size = positive_int(batch_size, "batch_size")
     if batch_size > n_train:
@@ -249,9 +264,9 @@ def fit(
         own = [net.params]
         if net.optimizer is not None:
             own.extend(net.optimizer.state_arrays().values())
-        if any(np.may_share_memory(X, buf) for buf in own):
+        if not isinstance(X, LazyRows) and any(np.may_share_memory(X, buf) for buf in own):
             X = X.copy()
-        if any(np.may_share_memory(Y, buf) for buf in own):
+        if not isinstance(Y, LazyRows) and any(np.may_share_memory(Y, buf) for buf in own):
             Y = Y.copy()
         if not (warm_start and net.optimizer is not None and net.optimizer.name == optimizer.name
                 and net.optimizer.compatible(net.n_params, dtype)):  # fmt: skip
@@ -278,6 +293,30 @@ def fit(
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
     return history
+
+
+class _ChunkGather:
+    """Reads one chunk of an epoch's order into reused buffers, for data not held in memory.
+
+    ``gather(part)`` returns ``(Xc, Yc, local)``: the rows ``part`` of X and Y, converted and in
+    that order, and ``local = 0..len(part)-1``, so the epoch kernels see exactly the rows they
+    would have indexed in X and Y themselves (the results are the same to the bit).
+    """
+
+    def __init__(self, X, Y, chunk: int) -> None:
+        self.X, self.Y = X, Y
+        self.Xb = np.empty((chunk, X.shape[1]), dtype=X.dtype)
+        self.Yb = np.empty((chunk, Y.shape[1]), dtype=Y.dtype)
+        self.local = np.arange(chunk, dtype=np.int64)
+
+    def __call__(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = part.shape[0]
+        for data, buf in ((self.X, self.Xb), (self.Y, self.Yb)):
+            if isinstance(data, LazyRows):
+                data.take(part, buf)
+            else:
+                np.take(data, part, axis=0, out=buf[:m])
+        return self.Xb, self.Yb, self.local[:m]
 
 
 @contextmanager
@@ -322,6 +361,12 @@ def _run_epochs(
     Yb = np.zeros((batch_size, spec.n_outputs), dtype=dtype)
     info = np.zeros(3, dtype=np.float64)
     chunk = max(batch_size, (CHUNK_EXAMPLES // batch_size) * batch_size)
+    gather = None
+    if isinstance(X, LazyRows) or isinstance(Y, LazyRows):
+        row_bytes = (spec.n_inputs + spec.n_outputs) * dtype.itemsize
+        fits = LAZY_CHUNK_BYTES // row_bytes // batch_size * batch_size
+        chunk = max(batch_size, min(chunk, fits))
+        gather = _ChunkGather(X, Y, chunk)
 
     good_params = net.params.copy()
     good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
@@ -355,15 +400,19 @@ def _run_epochs(
             info[:] = 0
             t0 = time.perf_counter()
             for lo in range(0, order.shape[0], chunk):
-                part = order[lo : lo + chunk]
+                Xc, Yc, part = (
+                    (X, Y, order[lo : lo + chunk])
+                    if gather is None
+                    else gather(order[lo : lo + chunk])
+                )
                 if per_example:
                     ek.sgd_example_epoch(
-                        X, Y, part, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+                        Xc, Yc, part, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
                         p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
                     )  # fmt: skip
                 else:
                     ek.minibatch_epoch(
-                        X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
+                        Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
                         p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad,
                         p.weight_mask, l2, net._blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,

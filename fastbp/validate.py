@@ -13,6 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from fastbp.rows import (
+    COPY_LIMIT_BYTES,
+    LazyRows,
+    _release_pages,
+    block_rows,
+    distinct_view,
+    row_blocks,
+)
 from fastbp.spec import NetworkSpec
 
 
@@ -21,6 +29,8 @@ def _as_array(value: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an array, got None")
     if isinstance(value, (str, bytes, dict, set)):
         raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
+    if isinstance(value, np.memmap) and value.dtype.kind in "biuf":
+        return value  # kept as a memmap, so that pages read can be released (fastbp.rows)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -36,41 +46,135 @@ def _as_array(value: object, name: str) -> np.ndarray:
     return arr
 
 
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not report it)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX, or not reported
+        return None
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, an array larger than this machine's physical memory.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and both sizes, instead of a ``MemoryError`` from numpy.
+    """
+    have = physical_memory_bytes()
+    if have is not None and nbytes > have:
+        raise ValueError(
+            f"{what} would need {nbytes / 2**30:,.1f} GiB, more than this machine's "
+            f"{have / 2**30:.1f} GiB of memory; pass fewer rows at a time"
+        )
+
+
 def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.isfinite(arr).all():
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    """Refuse NaN/inf, reading ``arr`` block by block (no temporary of its size)."""
+    arr = distinct_view(arr)
+    if arr.size == 0:
+        return
+    rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    bad = 0
+    release = _release_pages(arr)
+    for s in row_blocks(rows.shape[0], block_rows(rows.shape[1] * rows.itemsize)):
+        block = rows[s]
+        if not np.isfinite(block).all():
+            bad += int(block.size - np.count_nonzero(np.isfinite(block)))
+        release()
+    if bad:
         raise ValueError(f"{name} contains {bad} NaN or inf value(s); clean the data first")
 
 
-def _kernel_ready(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+def _check_fits_dtype(arr: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """Refuse finite values that overflow a narrower float dtype (1e300 as float32)."""
+    if not (arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize):
+        return
+    arr = distinct_view(arr)
+    if arr.size == 0:
+        return
+    limit = np.finfo(dtype).max
+    rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    bad = 0
+    release = _release_pages(arr)
+    for s in row_blocks(rows.shape[0], block_rows(rows.shape[1] * rows.itemsize)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            bad += int(np.count_nonzero(np.abs(rows[s]) > limit))
+        release()
+    if bad:
+        raise ValueError(
+            f"{name} has {bad} value(s) too large for {dtype} (max {limit:.3g}); rescale it or "
+            f"use a float64 network"
+        )
+
+
+def _is_kernel_ready(arr: np.ndarray, dtype: np.dtype) -> bool:
+    flags = arr.flags
+    return (
+        arr.dtype == dtype
+        and flags.c_contiguous
+        and flags.aligned
+        and flags.writeable
+        and type(arr) is np.ndarray
+    )
+
+
+def _kernel_ready(
+    arr: np.ndarray, dtype: np.dtype, name: str, lazy: bool = False
+) -> np.ndarray | LazyRows:
     """``arr`` as a C-contiguous, aligned, writeable array of ``dtype``, copied only if needed.
 
-    Non-finite values are refused before the conversion; a finite value that overflows a
-    narrower dtype (1e300 as float32) is refused after it, without numpy's overflow warning.
-    Read-only and misaligned arrays are copied too, so kernels only ever see one array type.
+    Non-finite values and finite values that overflow a narrower dtype (1e300 as float32) are
+    refused first, reading ``arr`` block by block.  Read-only and misaligned arrays are copied
+    too, so kernels only ever see one array type.  With ``lazy``, a 2-D array whose copy would be
+    larger than :data:`fastbp.rows.COPY_LIMIT_BYTES` (a read-only memory map, say) is not copied:
+    a :class:`fastbp.rows.LazyRows` over it is returned instead.
     """
     if arr.dtype.kind == "f":
         _check_finite(arr, name)
+        _check_fits_dtype(arr, dtype, name)
+    if _is_kernel_ready(arr, dtype):
+        return arr
+    nbytes = arr.size * dtype.itemsize
+    if lazy and arr.ndim == 2 and nbytes > COPY_LIMIT_BYTES:
+        return LazyRows(arr, dtype, arr.shape[1])
+    check_allocation(nbytes, f"a converted copy of {name} (shape {arr.shape}, {dtype})")
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.require(arr, dtype=dtype, requirements=["C", "A", "W"])
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > out.dtype.itemsize:
-        finite = np.isfinite(out)
-        if not finite.all():
-            bad = int(out.size - np.count_nonzero(finite))
-            raise ValueError(
-                f"{name} has {bad} value(s) too large for {out.dtype} (max "
-                f"{np.finfo(out.dtype).max:.3g}); rescale it or use a float64 network"
-            )
-    return out
+        return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
-def as_features(X: object, spec: NetworkSpec, name: str = "X") -> np.ndarray:
+def _blocks(arr: np.ndarray):
+    """Row blocks of a validated array or LazyRows, each as a plain array (for range checks)."""
+    if isinstance(arr, LazyRows):
+        for s in row_blocks(arr.shape[0], block_rows(arr.n_cols * 8)):
+            yield arr[s]
+    else:
+        view = distinct_view(arr)
+        for s in row_blocks(view.shape[0], block_rows(view[:1].nbytes or 1)):
+            yield view[s]
+
+
+def as_features(
+    X: object, spec: NetworkSpec, name: str = "X", lazy: bool = True
+) -> np.ndarray | LazyRows:
     """X as a C-contiguous (n, n0) array of the spec's dtype with n ≥ 1 and finite entries.
 
     Other float dtypes (float16, float32/64 mismatch) are converted once; integer, bool, complex,
     object and structured arrays raise TypeError; wrong shapes, empty batches and NaN/inf raise
-    ValueError.
+    ValueError.  Every check reads X block by block, so it allocates nothing of X's size.
+
+    With ``lazy`` (the default), an X that would have to be copied and whose copy would exceed
+    :data:`fastbp.rows.COPY_LIMIT_BYTES` (a read-only memory map from ``np.load(path,
+    mmap_mode="r")``, another dtype, a strided view) comes back as a
+    :class:`fastbp.rows.LazyRows`: validated, and converted only chunk by chunk when read.
+    Callers that need one whole array pass ``lazy=False``; a copy larger than the machine's
+    memory is then refused with a ValueError naming its size.
     """
+    if isinstance(X, LazyRows):
+        if X.n_cols != spec.n_inputs or X.dtype != spec.np_dtype or X.n_classes is not None:
+            raise ValueError(f"{name}: {X!r} was prepared for another network")
+        return X if lazy else X.to_array()
     arr = _as_array(X, name)
     if arr.dtype.kind != "f":
         raise TypeError(
@@ -88,17 +192,26 @@ def as_features(X: object, spec: NetworkSpec, name: str = "X") -> np.ndarray:
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it must have at least one row")
-    return _kernel_ready(arr, spec.np_dtype, name)
+    return _kernel_ready(arr, spec.np_dtype, name, lazy=lazy)
 
 
-def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndarray:
+def as_targets(
+    Y: object, spec: NetworkSpec, n: int, name: str = "Y", lazy: bool = True
+) -> np.ndarray | LazyRows:
     """Y as a C-contiguous (n, nr) array of the spec's dtype, in the form the loss expects.
 
     * ``squared``: (n, nr) real values, or (n,) when nr = 1.
     * ``softmax_cross_entropy``: integer labels (n,) in [0, nr), or (n, nr) rows of non-negative
       numbers summing to 1 (one-hot or soft targets).
     * ``logistic``: (n, nr) values in [0, 1] (0/1 labels or probabilities), or (n,) when nr = 1.
+
+    Checks read Y block by block; ``lazy`` works as in :func:`as_features` (labels whose one-hot
+    form would exceed the copy limit stay labels and are expanded chunk by chunk).
     """
+    if isinstance(Y, LazyRows):
+        if Y.shape != (n, spec.n_outputs) or Y.dtype != spec.np_dtype:
+            raise ValueError(f"{name}: {Y!r} was prepared for another network")
+        return Y if lazy else Y.to_array()
     arr = _as_array(Y, name)
     nr = spec.n_outputs
     if arr.dtype.kind == "b" and spec.loss != "logistic":
@@ -108,7 +221,7 @@ def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndar
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}; they must match")
     if spec.loss == "softmax_cross_entropy" and arr.ndim == 1:
-        return _labels_to_onehot(arr, spec, name)
+        return _labels_to_onehot(arr, spec, name, lazy)
     if arr.ndim == 1:
         if nr != 1:
             raise ValueError(
@@ -119,29 +232,43 @@ def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = "Y") -> np.ndar
         arr = arr.reshape(n, 1)
     if arr.shape[1] != nr:
         raise ValueError(f"{name} must have {nr} columns (widths[-1]), got shape {arr.shape}")
-    arr = _kernel_ready(arr, spec.np_dtype, name)
-    if spec.loss == "logistic" and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
+    arr = _kernel_ready(arr, spec.np_dtype, name, lazy=lazy)
+    if spec.loss == "logistic":
+        for block in _blocks(arr):
+            if block.min() < 0 or block.max() > 1:
+                raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
     if spec.loss == "softmax_cross_entropy":
         tol = 1e-3 if spec.dtype == "float32" else 1e-6
-        if arr.min() < 0 or not np.allclose(arr.sum(axis=1), 1.0, atol=tol, rtol=0):
-            raise ValueError(
-                f"{name} rows must be non-negative and sum to 1 (one-hot or probabilities) for "
-                f"loss='softmax_cross_entropy'; or pass integer labels of shape ({n},)"
-            )
+        for block in _blocks(arr):
+            if block.min() < 0 or not np.allclose(block.sum(axis=1), 1.0, atol=tol, rtol=0):
+                raise ValueError(
+                    f"{name} rows must be non-negative and sum to 1 (one-hot or probabilities) "
+                    f"for loss='softmax_cross_entropy'; or pass integer labels of shape ({n},)"
+                )
     return arr
 
 
-def _labels_to_onehot(labels: np.ndarray, spec: NetworkSpec, name: str) -> np.ndarray:
+def _labels_to_onehot(
+    labels: np.ndarray, spec: NetworkSpec, name: str, lazy: bool = True
+) -> np.ndarray | LazyRows:
     nr = spec.n_outputs
-    if labels.dtype.kind == "f":
-        if not np.isfinite(labels).all() or not np.all(labels == np.round(labels)):
+    lo = hi = None
+    for block in _blocks(labels.reshape(-1, 1)):
+        if labels.dtype.kind == "f" and (
+            not np.isfinite(block).all() or not np.all(block == np.round(block))
+        ):
             raise ValueError(f"{name} labels must be whole numbers in [0, {nr}), got non-integers")
-    if labels.min() < 0 or labels.max() >= nr:
+        b_lo, b_hi = block.min(), block.max()
+        lo = b_lo if lo is None else min(lo, b_lo)
+        hi = b_hi if hi is None else max(hi, b_hi)
+    if lo < 0 or hi >= nr:
         raise ValueError(
-            f"{name} labels must lie in [0, {nr}) for {nr} outputs; "
-            f"got values from {labels.min()} to {labels.max()}"
+            f"{name} labels must lie in [0, {nr}) for {nr} outputs; got values from {lo} to {hi}"
         )
+    nbytes = labels.shape[0] * nr * spec.np_dtype.itemsize
+    if lazy and nbytes > COPY_LIMIT_BYTES:
+        return LazyRows(labels, spec.np_dtype, nr, n_classes=nr)
+    check_allocation(nbytes, f"one-hot targets from {name} ({labels.shape[0]} labels × {nr})")
     onehot = np.zeros((labels.shape[0], nr), dtype=spec.np_dtype)
     onehot[np.arange(labels.shape[0]), labels.astype(np.int64)] = 1
     return onehot

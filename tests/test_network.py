@@ -144,11 +144,11 @@ def test_losses_are_stable_for_huge_logits() -> None:
 def test_networks_that_cannot_fit_in_memory_are_refused_before_allocating(monkeypatch) -> None:
     from fastbp import network
 
-    monkeypatch.setattr(network, "_physical_memory_bytes", lambda: 2**20)  # a 1 MiB machine
+    monkeypatch.setattr(network, "physical_memory_bytes", lambda: 2**20)  # a 1 MiB machine
     spec = fb.NetworkSpec([256, 256, 1], ["relu"])  # 66,049 parameters × 4 arrays × 8 bytes ≈ 2 MiB
     with pytest.raises(ValueError, match=r"need 0.0 GiB .*more than this machine's"):
         fb.Network(spec)
-    monkeypatch.setattr(network, "_physical_memory_bytes", lambda: None)  # unknown: allowed
+    monkeypatch.setattr(network, "physical_memory_bytes", lambda: None)  # unknown: allowed
     assert fb.Network(spec).n_params == 66_049
 
 

@@ -42,7 +42,7 @@ def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
     x_arr = np.asarray(x)
     if x_arr.ndim == 1:
         x_arr = x_arr.reshape(1, -1)
-    X = as_features(x_arr, spec, "x")
+    X = as_features(x_arr, spec, "x", lazy=False)
     if X.shape[0] != 1:
         raise ValueError(
             f"from_network records one example: x must be (n0,) or (1, n0), got {X.shape}"
@@ -53,7 +53,7 @@ def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
         y_arr = y_arr.reshape(1)  # a class label, or the target of a single output
     elif y_arr.ndim == 1 and y_arr.shape[0] == nr:
         y_arr = y_arr.reshape(1, nr)  # one target row (softmax has nr >= 2, so not a label)
-    Y = as_targets(y_arr, spec, 1, "y")
+    Y = as_targets(y_arr, spec, 1, "y", lazy=False)
     return spec, X[0], Y[0]
 
 
