@@ -124,10 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--dataset",
         default="digits",
-        help="digits, diabetes, or a path to a .csv/.npz file (default: digits)",
+        help="digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
+        "(memory-mapped, with --target) (default: digits)",
     )
     t.add_argument(
         "--target-column", type=int, default=-1, help="target column of a CSV file (default: last)"
+    )
+    t.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        help="a .npy file of targets, one per row of a .npy --dataset (required with one)",
     )
     t.add_argument(
         "--task",
@@ -250,8 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- data helpers
-def _load_dataset(name: str, target_column: int = -1, task: str | None = None, dtype="float64"):
+def _load_dataset(
+    name: str,
+    target_column: int = -1,
+    task: str | None = None,
+    dtype="float64",
+    target: Path | None = None,
+):
     from fastbp import datasets
+
+    if name.lower().endswith(".npy") or target is not None:
+        if not (name.lower().endswith(".npy") and target is not None):
+            raise UsageError("a .npy --dataset needs --target y.npy, and --target needs a .npy one")
+        for p in (Path(name), target):
+            if not p.is_file():
+                raise UsageError(f"{p} is not an existing file")
+        return datasets.load_npy(name, target, dtype=dtype, task=task)
 
     if name == "digits":
         return datasets.load_digits(dtype)
@@ -318,7 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for key, value in preset.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    data = _load_dataset(args.dataset, args.target_column, args.task, args.dtype)
+    data = _load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
@@ -328,11 +349,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--loss {loss} needs a classification dataset")
     if loss == "logistic" and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        data.X, data.y, test_fraction=args.test_fraction, seed=args.seed, stratify=classification
-    )
-    x_scaler = Standardizer().fit(X_tr)
-    X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
+    if isinstance(data.X, np.memmap):  # never copied whole: split and standardise by index
+        X_tr, X_te, y_tr, y_te, x_scaler = _split_memmap(data, args, classification)
+    else:
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            data.X, data.y, test_fraction=args.test_fraction, seed=args.seed,
+            stratify=classification,
+        )  # fmt: skip
+        x_scaler = Standardizer().fit(X_tr)
+        X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
     arrays = {"x_mean": x_scaler.mean_, "x_scale": x_scaler.scale_}
     y_scaler = None
     if not classification:
@@ -420,6 +445,34 @@ def cmd_train(args: argparse.Namespace) -> int:
             + (f" | plot {args.plot}" if args.plot is not None else "")
         )
     return exit_code
+
+
+def _split_memmap(data, args: argparse.Namespace, classification: bool):
+    """The train/test split of a memory-mapped dataset, as lazily standardised row sets.
+
+    The split is the one :func:`fastbp.datasets.train_test_split` makes (it is run on the row
+    numbers); the standardiser is fitted block by block on the training rows; the rows come back
+    as :class:`fastbp.rows.LazyRows` that standardise each chunk as the network reads it.
+    """
+    from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.rows import LazyRows, block_rows, row_blocks
+
+    n = data.X.shape[0]
+    idx_tr, idx_te, y_tr, y_te = train_test_split(
+        np.arange(n), data.y, test_fraction=args.test_fraction, seed=args.seed,
+        stratify=classification,
+    )  # fmt: skip
+    x_scaler = Standardizer()
+    ordered = np.sort(idx_tr)
+    for s in row_blocks(ordered.shape[0], block_rows(data.X[:1].nbytes)):
+        x_scaler.partial_fit(data.X[ordered[s]])
+    dtype = np.dtype(args.dtype)
+
+    def rows(idx: np.ndarray) -> LazyRows:
+        d = data.X.shape[1]
+        return LazyRows(data.X, dtype, d, index=idx, shift=x_scaler.mean_, scale=x_scaler.scale_)
+
+    return rows(idx_tr), rows(idx_te), y_tr, y_te, x_scaler
 
 
 def _require_matplotlib() -> None:

@@ -456,6 +456,14 @@ def test_public_names():
     import fastbp.datasets as datasets
 
     assert sorted(datasets.__all__) == sorted(
-        ["Dataset", "Standardizer", "load_diabetes", "load_digits", "load_file", "train_test_split"]
+        [
+            "Dataset",
+            "Standardizer",
+            "load_diabetes",
+            "load_digits",
+            "load_file",
+            "load_npy",
+            "train_test_split",
+        ]
     )
     assert isinstance(load_digits(), Dataset)

@@ -186,8 +186,7 @@ def test_memmap_epoch_peak_memory(tmp_path):
     """One epoch of minibatch Adam on a memory-mapped float32 file: the process grows by far less
     than the file (bound: half the file, and never more than 300 MiB)."""
     cols = 64
-    mib = 32 if NO_JIT else 256  # without the JIT, kernels run as Python: a smaller file
-    n = mib * 2**20 // (cols * 4)
+    n = 256 * 2**20 // (cols * 4)  # a 256 MiB file
     rng = np.random.default_rng(0)
     X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=(n, cols))
     for s in range(0, n, 65536):
@@ -209,3 +208,63 @@ def test_memmap_epoch_peak_memory(tmp_path):
         f"training on a {r['file'] / 2**20:.0f} MiB memory map grew the process by "
         f"{growth / 2**20:.0f} MiB (limit {limit / 2**20:.0f} MiB)"
     )
+
+
+def test_cli_trains_on_npy_files_memory_mapped(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] - X[:, 1] > 0).astype(np.int64))
+    np.save(tmp_path / "r.npy", X[:, :1] * 3.0 + 1.0)
+    base = [sys.executable, "-m", "fastbp.cli", "train", "--dataset", str(tmp_path / "X.npy")]
+    opts = ["--epochs", "5", "--no-progress", "--json", "--dtype", "float32"]
+    out = subprocess.run(
+        [*base, "--target", str(tmp_path / "y.npy"), *opts, "--out", str(tmp_path / "m.fastbp")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["task"] == "classification" and summary["test_score"] > 0.9
+    assert (tmp_path / "m.fastbp").is_file()
+    reg = subprocess.run(
+        [*base, "--target", str(tmp_path / "r.npy"), *opts], capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert reg.returncode == 0, reg.stderr
+    assert json.loads(reg.stdout)["test_score"] > 0.9  # R² of a linear target
+    missing = subprocess.run([*base, *opts], capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and "needs --target" in missing.stderr
+
+
+def test_load_npy_refuses_pickles_and_bad_shapes(tmp_path):
+    from fastbp.datasets import load_npy
+
+    np.save(tmp_path / "X.npy", np.zeros((4, 2)))
+    np.save(tmp_path / "y.npy", np.zeros(4))
+    np.save(tmp_path / "obj.npy", np.array([{}, {}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "y3.npy", np.zeros(3))
+    data = load_npy(tmp_path / "X.npy", tmp_path / "y.npy")
+    assert isinstance(data.X, np.memmap) and data.task == "classification"
+    with pytest.raises(ValueError, match="not a readable .npy"):
+        load_npy(tmp_path / "X.npy", tmp_path / "obj.npy")
+    with pytest.raises(ValueError, match="3 rows but X has 4"):
+        load_npy(tmp_path / "X.npy", tmp_path / "y3.npy")
+    bad = np.zeros((4, 2))
+    bad[2, 1] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(2, 1\)\)"):
+        load_npy(tmp_path / "bad.npy", tmp_path / "y.npy")
+
+
+def test_standardizer_partial_fit_matches_fit():
+    from fastbp.datasets import Standardizer
+
+    X = np.random.default_rng(2).normal(size=(1000, 4)) * 5 + 2
+    X[:, 1] = 7.0
+    whole = Standardizer().fit(X)
+    blocks = Standardizer()
+    for s in range(0, 1000, 137):
+        blocks.partial_fit(X[s : s + 137])
+    np.testing.assert_allclose(blocks.mean_, whole.mean_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(blocks.scale_, whole.scale_, rtol=1e-12)
+    assert blocks.mean_[1] == 7.0 and blocks.scale_[1] == 1.0

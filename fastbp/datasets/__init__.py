@@ -1,11 +1,12 @@
 """Bundled datasets, CSV / .npz loading, train/test splits and standardisation.
 
 ``load_digits`` and ``load_diabetes`` read small real datasets shipped inside the package (no
-download); ``load_file`` reads user data from ``.csv`` or ``.npz``. Sources and licences of the
+download); ``load_file`` reads user data from ``.csv`` or ``.npz``, and ``load_npy`` memory-maps
+features from a ``.npy`` file. Sources and licences of the
 bundled files: ``fastbp/datasets/data/README.md`` and ``LICENSE-NOTICE.txt``.
 """
 
-from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file
+from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file, load_npy
 from fastbp.datasets._preprocessing import Standardizer, train_test_split
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "load_diabetes",
     "load_digits",
     "load_file",
+    "load_npy",
     "train_test_split",
 ]

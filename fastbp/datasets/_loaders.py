@@ -313,6 +313,77 @@ def load_file(
     return _make_dataset(p, X, y, feature_names, target_name, dt, task)
 
 
+def load_npy(
+    X_path: str | os.PathLike,
+    y_path: str | os.PathLike,
+    dtype: str | type | np.dtype | None = None,
+    task: str | None = None,
+) -> Dataset:
+    """Memory-map features from one ``.npy`` file and read targets from another.
+
+    X is opened with ``np.load(X_path, mmap_mode="r")``: nothing of it is read into memory here
+    but a finiteness check, block by block.  It must be a 2-D float32 or float64 array; it is not
+    converted (a network of another dtype converts it chunk by chunk while training).  y (shape
+    (n,) or (n, 1), read whole, ``allow_pickle=False``) becomes labels or regression targets as in
+    :func:`load_file`.  Neither file is ever unpickled.
+
+    Parameters
+    ----------
+    X_path, y_path : str or os.PathLike
+        The two ``.npy`` files.
+    dtype : {"float32", "float64"} or None
+        The regression targets' dtype; None uses X's.
+    task : {"classification", "regression"} or None
+        As in :func:`load_file`.
+
+    Returns
+    -------
+    Dataset
+        Whose ``X`` is a read-only :class:`numpy.memmap`.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a ``.npy`` array (a pickle, an object array), wrong shapes or
+        dtypes, NaN or inf, or row counts that differ.
+    """
+    from fastbp.rows import block_rows, row_blocks
+
+    px, py = as_path(X_path, "X_path"), as_path(y_path, "y_path")
+    arrays = []
+    for p, mode in ((px, "r"), (py, None)):
+        if p.suffix.lower() != ".npy":
+            raise ValueError(f"{p}: expected a .npy file (np.save), got {p.suffix!r}")
+        try:
+            arrays.append(np.load(p, mmap_mode=mode, allow_pickle=False))
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{p}: not a readable .npy array ({exc})") from None
+    X, y = arrays
+    if X.ndim != 2 or X.dtype.name not in DTYPES:
+        raise ValueError(f"{px}: X must be a 2-D float32 or float64 array, got {X.shape} {X.dtype}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{px}: X is empty (shape {X.shape})")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.dtype.kind not in "biuf":
+        raise ValueError(f"{py}: y must be numeric with shape (n,) or (n, 1), got {y.shape}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"{py}: y has {y.shape[0]} rows but X has {X.shape[0]}; they must match")
+    for s in row_blocks(X.shape[0], block_rows(X[:1].nbytes)):
+        if not np.isfinite(X[s]).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(X[s]))[0])
+            raise ValueError(
+                f"{px}: X contains NaN or inf (first at index {(where[0] + s.start, where[1])})"
+            )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{py}: y contains NaN or inf; clean the data first")
+    dt = X.dtype if dtype is None else _check_dtype(dtype)
+    names = tuple(f"x{j}" for j in range(X.shape[1]))
+    return _make_dataset(px, X, y, names, "y", dt, task, keep_x=True)
+
+
 def _make_dataset(
     path: Path,
     X: np.ndarray,
@@ -321,10 +392,14 @@ def _make_dataset(
     target_name: str,
     dtype: np.dtype,
     task: str | None,
+    keep_x: bool = False,
 ) -> Dataset:
-    with np.errstate(over="ignore"):  # overflow to inf is reported below, with its index
-        X_out = np.ascontiguousarray(X, dtype=dtype)
-    _check_finite_cast(path, X_out, "X")
+    if keep_x:  # a memory map, checked by the caller: used as it is
+        X_out = X
+    else:
+        with np.errstate(over="ignore"):  # overflow to inf is reported below, with its index
+            X_out = np.ascontiguousarray(X, dtype=dtype)
+        _check_finite_cast(path, X_out, "X")
     whole = y.dtype.kind in "biu" or bool(np.all(y == np.floor(y)))
     classes = np.unique(y)
     if task is None:

@@ -118,6 +118,7 @@ class Standardizer:
 
     def fit(self, X: np.ndarray) -> Standardizer:
         """Learn ``mean_`` and ``scale_`` from the rows of X (n ≥ 1, finite); returns self."""
+        self._running = None
         X2 = _as_2d(X, "X")
         lo, hi = X2.min(axis=0), X2.max(axis=0)
         X64 = X2.astype(np.float64, copy=False)
@@ -125,6 +126,42 @@ class Standardizer:
         scale = X64.std(axis=0)
         constant = lo == hi
         mean[constant] = X64[0, constant]  # exact, so constant columns map to exactly 0
+        scale[constant | (scale == 0)] = 1.0
+        self.mean_, self.scale_ = mean, scale
+        return self
+
+    def partial_fit(self, X: np.ndarray) -> Standardizer:
+        """Update ``mean_`` and ``scale_`` with more rows; returns self.
+
+        For data read in blocks (a memory map): after ``partial_fit`` on every block the result
+        equals ``fit`` on all the rows up to rounding (blocks are merged with Chan's update of
+        the mean and the sum of squared deviations, in float64).  Constant columns get
+        ``scale_ = 1`` as in :meth:`fit`.
+        """
+        X2 = _as_2d(X, "X")
+        X64 = X2.astype(np.float64, copy=False)
+        n_b, mean_b = X64.shape[0], X64.mean(axis=0)
+        m2_b = ((X64 - mean_b) ** 2).sum(axis=0)
+        lo, hi = X2.min(axis=0), X2.max(axis=0)
+        state = getattr(self, "_running", None)
+        if state is None or self.mean_ is None:
+            state = {"n": 0, "mean": mean_b * 0, "m2": m2_b * 0, "lo": lo, "hi": hi,
+                     "first": X64[0].copy()}  # fmt: skip
+        elif state["mean"].shape != mean_b.shape:
+            raise ValueError(
+                f"X has {X2.shape[1]} column(s) but earlier blocks had {state['mean'].shape[0]}"
+            )
+        n_a = state["n"]
+        n = n_a + n_b
+        delta = mean_b - state["mean"]
+        state["mean"] = state["mean"] + delta * (n_b / n)
+        state["m2"] = state["m2"] + m2_b + delta**2 * (n_a * n_b / n)
+        state["n"] = n
+        state["lo"], state["hi"] = np.minimum(state["lo"], lo), np.maximum(state["hi"], hi)
+        self._running = state
+        mean, scale = state["mean"].copy(), np.sqrt(state["m2"] / n)
+        constant = state["lo"] == state["hi"]
+        mean[constant] = state["first"][constant]
         scale[constant | (scale == 0)] = 1.0
         self.mean_, self.scale_ = mean, scale
         return self
