@@ -107,14 +107,14 @@ def gradcheck(
     default_rtol, default_atol = TOLERANCES[net.spec.dtype]
     rtol = default_rtol if rtol is None else positive_float(rtol, "rtol", allow_zero=True)
     atol = default_atol if atol is None else positive_float(atol, "atol", allow_zero=True)
-    _, g_bp = net.loss_and_gradient(X, Y)
-    g_bp = g_bp.astype(np.float64)
-
     spec64 = NetworkSpec(net.spec.widths, net.spec.activations, net.spec.loss, "float64")
-    probe = Network(spec64, init="zeros")
-    probe.params = net.params.astype(np.float64)
+    # The float64 copies first: data too large to hold is refused before any pass runs over it.
     X64 = as_features(X, spec64, lazy=False)
     Y64 = as_targets(Y, spec64, X64.shape[0], lazy=False)
+    _, g_bp = net.loss_and_gradient(X, Y)
+    g_bp = g_bp.astype(np.float64)
+    probe = Network(spec64, init="zeros")
+    probe.params = net.params.astype(np.float64)
 
     n = net.n_params
     if max_params is None or n <= positive_int(max_params, "max_params"):

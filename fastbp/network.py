@@ -442,8 +442,9 @@ class Network:
         Y = as_targets(Y, self.spec, X.shape[0])
         with self._exclusive():
             self._check_params()
+            Y_pred = self._forward_unchecked(X)  # refuses outputs too large to hold, first
             Y_true = Y.to_array() if isinstance(Y, LazyRows) else Y
-            return _score(self.spec.loss, self._forward_unchecked(X), Y_true)
+            return _score(self.spec.loss, Y_pred, Y_true)
 
     # ------------------------------------------------------------------ files
     def save(

@@ -1220,6 +1220,77 @@ def check_extreme_values(case: Case) -> None:
         same(net.params, before, f"parameters after {case.entry}")
 
 
+# ---- data larger than memory: virtual arrays and memory maps (isolated)
+#: Entry points that allocate per row (outputs, traces, copies, fit's shuffling index): a
+#: virtual array of 10**12 rows must be refused by size before anything is allocated.
+_PER_ROW = ("forward", "predict", "predict_proba", "trace", "score", "gradcheck", "hvp", "gnvp",
+            "fit")  # fmt: skip
+
+
+@st.composite
+def _large_strategy(draw):
+    spec = draw(specs())
+    entry = draw(st.sampled_from(entries_for(spec, "X")))
+    options = ["memmap X", "memmap X and Y"] if "Y" in DATA_ENTRIES[entry] else ["memmap X"]
+    options += ["virtual 10**12 rows"] if entry in _PER_ROW else ["virtual 2*10**5 rows"]
+    what = draw(st.sampled_from(options))
+    n = draw(st.sampled_from([1, 3, 17]))
+    return Case(entry, what, "", spec, n, draw(st.integers(0, 999)))
+
+
+@prop(
+    strategy=_large_strategy,
+    entry_points="every data entry point",
+    description="data larger than memory: virtual (broadcast) arrays of 10**12 rows are refused "
+    "by size (ValueError naming GiB, never MemoryError); memory-mapped X/Y, read chunk by chunk, "
+    "give the in-memory result to the bit",
+    isolated=True,
+    weight=0.2,
+    kind="valid but odd",
+)
+def check_large_data(case: Case) -> None:
+    from fastbp import rows, validate
+
+    spec = case.spec
+    net, twin = make_net(spec, case.seed), make_net(spec, case.seed)
+    X, Y, v = clean_data(spec, case.n, case.seed)
+    before = net.params.copy()
+    if case.arg.startswith("virtual"):
+        rows_n = 10**12 if "12" in case.arg else 2 * 10**5
+        Xv = np.broadcast_to(X[:1], (rows_n, spec.n_inputs))
+        Yv = np.broadcast_to(Y[:1], (rows_n, *Y.shape[1:]))
+        if rows_n == 10**12:
+            exc = expect_refusal(lambda: call(case.entry, net, Xv, Yv, v), ("GiB",))
+            if isinstance(exc, MemoryError):
+                raise ContractError("a MemoryError reached the user") from exc
+        else:
+            got = call(case.entry, net, Xv, Yv, v)
+            want = call(case.entry, twin, X[:1], Y[:1], v)
+            if isinstance(got, tuple):  # loss_and_gradient: the mean of identical rows
+                np.testing.assert_allclose(got[0], want[0], rtol=1e-4)
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-3, atol=1e-6)
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-4)
+        same(net.params, before, "parameters after a refused call")
+        return
+    folder = scratch()
+    np.save(folder / "X.npy", X)
+    np.save(folder / "Y.npy", Y)
+    Xm = np.load(folder / "X.npy", mmap_mode="r")
+    Ym = np.load(folder / "Y.npy", mmap_mode="r") if "Y" in case.arg else Y
+    limit = rows.COPY_LIMIT_BYTES
+    rows.COPY_LIMIT_BYTES = validate.COPY_LIMIT_BYTES = 0  # every copy-needing array lazy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = call(case.entry, net, Xm, Ym, v)
+            want = call(case.entry, twin, X, Y, v)
+    finally:
+        rows.COPY_LIMIT_BYTES = validate.COPY_LIMIT_BYTES = limit
+    same(got, want, f"{case.entry} with {case.arg}")
+    same(net.params, twin.params, "parameters afterwards")
+
+
 # ---- hostile model files: truncation and byte flips
 @dataclass
 class _ModelFixture:
