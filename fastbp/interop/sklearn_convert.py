@@ -65,7 +65,9 @@ def _sklearn_mlps():
 
 
 def _name(estimator: object) -> str:
-    return type(estimator).__module__.split(".")[0] + "." + type(estimator).__name__
+    package = type(estimator).__module__.split(".")[0]
+    where = "sklearn.neural_network" if package == "sklearn" else package
+    return f"{where}.{type(estimator).__name__}"
 
 
 def _check_fitted_sklearn(estimator: object) -> None:
@@ -223,7 +225,7 @@ def sklearn_estimator_from_fastbp(estimator):
     for name in _FITTED_COPIED:
         if hasattr(estimator, name):
             setattr(theirs, name, copy.deepcopy(getattr(estimator, name)))
-    theirs.coefs_ = [np.array(W.T) for W in estimator.coefs_]
+    theirs.coefs_ = [np.array(c, order="C") for c in estimator.coefs_]
     theirs.intercepts_ = [np.array(b) for b in estimator.intercepts_]
     theirs.out_activation_ = LOSS_TO_OUTPUT[net.spec.loss]
     theirs.n_layers_ = len(net.spec.widths)
