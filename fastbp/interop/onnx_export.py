@@ -170,9 +170,9 @@ def onnx_model(net, *, opset: int | None = None, x_scaler=None, y_scaler=None):
     opset = _check_opset(opset, onnx)
     spec = net.spec
     x_scaler = _check_scaler(x_scaler, spec.n_inputs, "x_scaler")
-    y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
     if y_scaler is not None and spec.loss != "squared":
         raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
+    y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
     dtype = spec.np_dtype
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     g = _Graph(onnx, dtype)
