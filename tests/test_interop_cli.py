@@ -16,9 +16,7 @@ import fastbp as fb
 from fastbp.datasets import Standardizer
 
 onnx = pytest.importorskip("onnx", reason="needs the onnx extra (pip install 'fastbp[onnx]')")
-ort = pytest.importorskip(
-    "onnxruntime", reason="needs the onnx extra (pip install 'fastbp[onnx]')"
-)
+ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra (pip install 'fastbp[onnx]')")
 torch = pytest.importorskip("torch", reason="needs the torch extra (pip install 'fastbp[torch]')")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +59,7 @@ def test_python_m_fastbp_is_the_fastbp_command(tmp_path):
 
 
 def test_export_onnx_and_torch(trained, tmp_path):
-    proc = python_m(
-        "export", str(trained), "--onnx", "m.onnx", "--torch", "m.pt", cwd=tmp_path
-    )
+    proc = python_m("export", str(trained), "--onnx", "m.onnx", "--torch", "m.pt", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "standardisation of the features and targets built in" in proc.stdout
     assert "bare network" in proc.stderr

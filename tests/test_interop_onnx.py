@@ -21,9 +21,7 @@ from fastbp.datasets import Standardizer
 from fastbp.interop import DEFAULT_OPSET, MIN_OPSET, onnx_model, to_onnx
 
 onnx = pytest.importorskip("onnx", reason="needs the onnx extra (pip install 'fastbp[onnx]')")
-ort = pytest.importorskip(
-    "onnxruntime", reason="needs the onnx extra (pip install 'fastbp[onnx]')"
-)
+ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra (pip install 'fastbp[onnx]')")
 
 
 def load_checked(path: Path):

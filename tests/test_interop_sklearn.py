@@ -83,7 +83,9 @@ def test_network_from_sklearn_gives_the_same_outputs(kind, task, act, dtype):
 
 def test_any_solver_converts_including_lbfgs():
     est, X = fitted(MLPClassifier, "multiclass", solver="lbfgs", activation="tanh")
-    assert_export_close(fb.Network.from_sklearn(est).forward(X), expected_forward(est, X), "float64")
+    assert_export_close(
+        fb.Network.from_sklearn(est).forward(X), expected_forward(est, X), "float64"
+    )
 
 
 def test_network_from_sklearn_refusals():

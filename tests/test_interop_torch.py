@@ -1,4 +1,4 @@
-"""PyTorch conversion: to_torch / from_torch round trips and refusals (see tests/interop_cases.py)."""
+"""PyTorch conversion: to_torch / from_torch round trips and refusals (tests/interop_cases.py)."""
 
 from __future__ import annotations
 

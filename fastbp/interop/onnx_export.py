@@ -48,6 +48,7 @@ DEFAULT_OPSET = 17
 #: Oldest opset accepted (``Softmax`` has its present single-axis meaning from opset 13 on).
 MIN_OPSET = 13
 
+
 def _check_opset(opset: object, onnx) -> int:
     newest = int(onnx.defs.onnx_opset_version())
     if opset is None:
@@ -68,7 +69,9 @@ def _check_scaler(scaler: object, width: int, name: str):
     from fastbp.datasets import Standardizer
 
     if not isinstance(scaler, Standardizer):
-        raise TypeError(f"{name} must be a fastbp.datasets.Standardizer, got {type(scaler).__name__}")
+        raise TypeError(
+            f"{name} must be a fastbp.datasets.Standardizer, got {type(scaler).__name__}"
+        )
     if scaler.mean_ is None:
         raise ValueError(f"{name} is not fitted")
     if scaler.n_features != width:
@@ -126,7 +129,7 @@ class _Graph:
         raise ValueError(f"activation {act!r} has no ONNX mapping")  # pragma: no cover
 
     def standardize(self, x: str, scaler, out: str, inverse: bool) -> str:
-        """(x − mean) / scale, or x · scale + mean when ``inverse``, in float64 like Standardizer."""
+        """(x − mean) / scale, or x · scale + mean if ``inverse``; float64, like Standardizer."""
         onnx = self.onnx
         f64 = onnx.TensorProto.DOUBLE
         prefix = out.split(".")[0]

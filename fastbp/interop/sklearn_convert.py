@@ -1,8 +1,9 @@
 """scikit-learn conversion: fitted ``sklearn.neural_network`` MLPs to and from fastbp.
 
-scikit-learn's ``MLPClassifier``/``MLPRegressor`` compute ``a = act(a @ coefs_[k] + intercepts_[k])``
-layer by layer, then the output activation ``out_activation_``.  fastbp's W[k + 1] is
-``coefs_[k].T`` and b[k + 1] is ``intercepts_[k]``; the hidden activation and the output map as
+scikit-learn's ``MLPClassifier``/``MLPRegressor`` compute
+``a = act(a @ coefs_[k] + intercepts_[k])`` layer by layer, then the output activation
+``out_activation_``.  fastbp's W[k + 1] is ``coefs_[k].T`` and b[k + 1] is ``intercepts_[k]``;
+the hidden activation and the output map as
 
 ==========================  ==========================================
 scikit-learn                fastbp
@@ -98,7 +99,9 @@ def network_from_sklearn_mlp(estimator):
         raise ValueError(f"{what}: coefs_ and intercepts_ must be two lists of one array per layer")
     dtypes = {np.asarray(a).dtype.name for a in coefs + intercepts}
     if len(dtypes) != 1 or not dtypes <= {"float32", "float64"}:
-        raise ValueError(f"{what}: coefs_/intercepts_ must all be float32 or all float64, got {dtypes}")
+        raise ValueError(
+            f"{what}: coefs_/intercepts_ must all be float32 or all float64, got {dtypes}"
+        )
     widths = [int(np.shape(coefs[0])[0])]
     for k, (c, b) in enumerate(zip(coefs, intercepts, strict=True)):
         c, b = np.asarray(c), np.asarray(b)
