@@ -190,3 +190,14 @@ def test_estimator_conversion_refusals():
         fsk.MLPClassifier.from_sklearn(regressor)
     with pytest.raises(NotFittedError):
         fsk.MLPRegressor.from_sklearn(MLPRegressor())
+
+
+def test_no_hidden_layer_converts_whatever_the_unused_activation():
+    X, y = data("multiclass")
+    ours = fsk.MLPClassifier((), activation="leaky_relu", max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+    back = ours.to_sklearn()
+    assert back.activation == "identity" and back.n_layers_ == 2
+    assert_export_close(back.predict_proba(X), ours.predict_proba(X), "float64")

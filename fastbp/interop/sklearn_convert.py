@@ -211,15 +211,18 @@ def sklearn_estimator_from_fastbp(estimator):
     MLPClassifier, MLPRegressor = _sklearn_mlps()
     check_is_fitted(estimator, "network_")
     net = estimator.network_
-    act = net.spec.activations[0] if net.spec.activations else "relu"
-    if act not in FASTBP_TO_SKLEARN:
-        raise ValueError(
-            f"activation {act!r} has no scikit-learn counterpart (scikit-learn has "
-            f"{sorted(SKLEARN_TO_FASTBP)})"
-        )
     params = estimator.get_params(deep=False)
     params.pop("dtype")
-    params["activation"] = FASTBP_TO_SKLEARN[act]
+    if net.spec.activations:
+        act = net.spec.activations[0]
+        if act not in FASTBP_TO_SKLEARN:
+            raise ValueError(
+                f"activation {act!r} has no scikit-learn counterpart (scikit-learn has "
+                f"{sorted(SKLEARN_TO_FASTBP)})"
+            )
+        params["activation"] = FASTBP_TO_SKLEARN[act]
+    elif params["activation"] not in SKLEARN_TO_FASTBP:  # no hidden layer: never applied
+        params["activation"] = "identity"
     if params["solver"] in ("momentum", "nesterov"):  # the same updates under scikit-learn's names
         params["nesterovs_momentum"] = params["solver"] == "nesterov"
         params["solver"] = "sgd"
