@@ -135,3 +135,13 @@ def test_export_without_torch_names_the_extra(trained, tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "fastbp[torch]" in err and "Traceback" not in err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_importing_fastbp_imports_no_optional_package(tmp_path):
+    code = (
+        "import sys, fastbp, fastbp.interop, fastbp.cli\n"
+        "loaded = {'onnx', 'onnxruntime', 'torch', 'sklearn'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    proc = run([sys.executable, "-c", code], tmp_path)
+    assert proc.returncode == 0, proc.stderr
