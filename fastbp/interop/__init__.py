@@ -5,16 +5,16 @@ layers, same activations, same output), or it refuses with an error that says wh
 expressed.  Nothing in this package imports ONNX, PyTorch or scikit-learn until a converter that
 needs it is called; each raises :class:`ImportError` naming the extra to install.
 
-=====================  ==========================================  ==========================
-function               what it does                                needs
-=====================  ==========================================  ==========================
-:func:`to_onnx`        writes an ONNX model computing ``forward``  ``fastbp[onnx]``
-:func:`onnx_model`     the same model as an ``onnx.ModelProto``    ``fastbp[onnx]``
+=====================  ===========================================  ==================
+function               what it does                                 needs
+=====================  ===========================================  ==================
+:func:`to_onnx`        writes an ONNX model computing ``forward``   ``fastbp[onnx]``
+:func:`onnx_model`     the same model as an ``onnx.ModelProto``     ``fastbp[onnx]``
 :func:`to_torch`       a ``torch.nn.Sequential`` in the same dtype  ``fastbp[torch]``
-:func:`from_torch`     a Network from such a ``Sequential``        ``fastbp[torch]``
-:func:`from_sklearn`   a Network from a fitted ``MLPClassifier``/  ``fastbp[sklearn]``
-                       ``MLPRegressor``
-=====================  ==========================================  ==========================
+:func:`from_torch`     a Network from such a ``Sequential``         ``fastbp[torch]``
+:func:`from_sklearn`   a Network from a fitted ``MLPClassifier``    ``fastbp[sklearn]``
+                       or ``MLPRegressor``
+=====================  ===========================================  ==================
 
 The methods ``Network.to_onnx``, ``Network.to_torch``, ``Network.from_torch`` and
 ``Network.from_sklearn`` call these functions.

@@ -43,10 +43,8 @@ TORCH_SOFTPLUS_THRESHOLD = 40.0
 #: Smallest Softplus threshold from_torch accepts (torch's default).
 MIN_SOFTPLUS_THRESHOLD = 20.0
 
-_TORCH_DTYPES = {"float32": "float32", "float64": "float64"}
 
-
-def _hidden_module(nn, act: str, dtype):
+def _hidden_module(nn, act: str):
     if act == "identity":
         return nn.Identity()
     if act == "relu":
@@ -85,7 +83,7 @@ def to_torch(net, *, logits: bool = False):
         raise TypeError(f"logits must be True or False, got {logits!r}")
     nn = torch.nn
     spec = net.spec
-    dtype = getattr(torch, _TORCH_DTYPES[spec.dtype])
+    dtype = getattr(torch, spec.dtype)  # torch.float32 or torch.float64
     modules = []
     r = spec.n_layers
     for k in range(1, r + 1):
@@ -96,7 +94,7 @@ def to_torch(net, *, logits: bool = False):
             lin.bias.copy_(torch.from_numpy(np.array(b, copy=True)))
         modules.append(lin)
         if k < r:
-            modules.append(_hidden_module(nn, spec.activations[k - 1], dtype))
+            modules.append(_hidden_module(nn, spec.activations[k - 1]))
     if not logits:
         if spec.output_activation == "softmax":
             modules.append(nn.Softmax(dim=-1))
