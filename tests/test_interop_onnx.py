@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def test_model_records_the_spec():
     net = combination_network("sigmoid", "softmax_cross_entropy", "float32", seed=2)
     model = onnx_model(net)
     props = {p.key: p.value for p in model.metadata_props}
-    assert fb.NetworkSpec.from_dict(__import__("json").loads(props["fastbp.spec"])) == net.spec
+    assert fb.NetworkSpec.from_dict(json.loads(props["fastbp.spec"])) == net.spec
     assert model.producer_name == "fastbp" and model.producer_version == fb.__version__
 
 
