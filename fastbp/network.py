@@ -512,6 +512,65 @@ class Network:
         net.metadata = loaded.metadata
         return net
 
+    # ------------------------------------------------------------------ interop (fastbp.interop)
+    def to_onnx(self, path: str | os.PathLike, *, opset: int | None = None) -> Path:
+        """Write an ONNX model computing :meth:`forward` (input ``X``, output ``Y``, dynamic batch).
+
+        Needs ``fastbp[onnx]``; see :func:`fastbp.interop.to_onnx` for the graph and the options.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        from fastbp.interop.onnx_export import to_onnx
+
+        return to_onnx(self, path, opset=opset)
+
+    def to_torch(self, *, logits: bool = False):
+        """A ``torch.nn.Sequential`` computing :meth:`forward`, in the network's dtype.
+
+        Needs ``fastbp[torch]``; see :func:`fastbp.interop.to_torch`.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Linear layers and activations (the output activation too, unless ``logits``).
+        """
+        from fastbp.interop.torch_convert import to_torch
+
+        return to_torch(self, logits=logits)
+
+    @classmethod
+    def from_torch(cls, module, *, loss: str = "squared") -> Network:
+        """The network of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
+
+        Needs ``fastbp[torch]``; see :func:`fastbp.interop.from_torch` for what is accepted.
+
+        Returns
+        -------
+        Network
+            With the module's weights, in its dtype.
+        """
+        from fastbp.interop.torch_convert import from_torch
+
+        return from_torch(module, loss=loss)
+
+    @classmethod
+    def from_sklearn(cls, estimator) -> Network:
+        """The network of a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``.
+
+        Needs ``fastbp[sklearn]``; see :func:`fastbp.interop.from_sklearn`.
+
+        Returns
+        -------
+        Network
+            ``forward`` gives the estimator's ``predict`` / ``predict_proba`` outputs.
+        """
+        from fastbp.interop.sklearn_convert import from_sklearn
+
+        return from_sklearn(estimator)
+
     def __repr__(self) -> str:
         return (
             f"Network({self.spec!r}, n_params={self.n_params}, init={self.init!r}, "

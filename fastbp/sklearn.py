@@ -502,6 +502,47 @@ class _BaseMLP(BaseEstimator):
         """Fit the network to X (n_samples, n_features) and y; returns self."""
         return self._fit(X, y, incremental=False)
 
+    # -------------------------------------------------------------- conversion
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A fitted estimator of this class with the weights and settings of a scikit-learn one.
+
+        ``estimator`` is a fitted ``sklearn.neural_network`` estimator of the same kind
+        (``MLPClassifier`` for :class:`MLPClassifier`).  The parameters, the weights (in their
+        dtype, which becomes ``dtype``), the classes and the fitted attributes (``loss_curve_``,
+        ``n_iter_``, ...) are copied, so ``predict``/``predict_proba`` give the same outputs.  The
+        optimizer state is not: a later ``partial_fit`` or ``warm_start`` fit starts a new one.
+        Settings fastbp cannot train with (``solver="lbfgs"``) raise ValueError; use
+        :meth:`fastbp.Network.from_sklearn` to convert the network alone.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+            The fitted fastbp estimator.
+        """
+        from fastbp.interop.sklearn_convert import fastbp_estimator_from_sklearn
+
+        return fastbp_estimator_from_sklearn(cls, estimator)
+
+    def to_sklearn(self):
+        """The fitted scikit-learn estimator with this one's weights and settings.
+
+        The parameters are copied (``solver="momentum"``/``"nesterov"`` become scikit-learn's
+        ``"sgd"`` with ``nesterovs_momentum`` False/True, the same updates), and so are the
+        weights, the classes and the fitted attributes, so ``predict``/``predict_proba`` give the
+        same outputs.  fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart
+        and raise ValueError.  float32 weights stay float32; scikit-learn then computes in the
+        dtype of X.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+        """
+        from fastbp.interop.sklearn_convert import sklearn_estimator_from_fastbp
+
+        return sklearn_estimator_from_fastbp(self)
+
     # -------------------------------------------------------------- pickling
     def __getstate__(self):
         state = dict(super().__getstate__())

@@ -1,0 +1,280 @@
+"""ONNX export: a graph of standard operators that computes exactly what ``net.forward`` computes.
+
+The graph, for a network with r layers, in the network's dtype (float32 or float64):
+
+* input ``X`` of shape ``(batch, n0)``, with a dynamic batch dimension;
+* layer k = 1..r: ``z[k] = Gemm(a[k−1], W[k], b[k], transB=1)`` = a[k−1] W[k]ᵀ + b[k], with W[k]
+  stored as fastbp stores it, (n_k, n_{k−1}) row-major;
+* hidden activation of layer k, one operator or an exact composition (table below);
+* output ``Y`` of shape ``(batch, nr)``: z[r] (``squared``), ``Softmax(z[r], axis=1)``
+  (``softmax_cross_entropy``) or ``Sigmoid(z[r])`` (``logistic``).
+
+===============  ==============================================================================
+activation       ONNX
+===============  ==============================================================================
+``identity``     ``Identity``
+``relu``         ``Relu``
+``sigmoid``      ``Sigmoid``
+``tanh``         ``Tanh``
+``softplus``     ``Relu(z) + Log(1 + Exp(−Abs(z)))``: fastbp's stable form max(z, 0) +
+                 log1p(e^−|z|), without overflow for large z.  ONNX has no ``Softplus`` kernel
+                 for double in onnxruntime, and its definition log(e^z + 1) overflows.
+``leaky_relu``   ``Max(z, 0.01·z)``, with 0.01 a constant in the network's dtype.  The
+                 ``LeakyRelu`` operator's ``alpha`` is a 32-bit float attribute, so in a float64
+                 graph its slope would be 0.009999999776…, not 0.01.
+===============  ==============================================================================
+
+Optional standardisation (what ``fastbp train`` saves with a model and ``fastbp predict``
+applies): ``x_scaler`` adds ``(X − mean) / scale`` before layer 1, and ``y_scaler`` (``squared``
+only) adds ``Y · scale + mean`` after the output, both computed in float64 as
+:class:`fastbp.datasets.Standardizer` computes them (with ``Cast`` around them in a float32 graph).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fastbp.activations import LEAKY_SLOPE
+from fastbp.interop._common import check_network, require
+from fastbp.validate import as_path
+
+#: Opset used when ``opset=None``: supported by every onnxruntime since 1.12.
+DEFAULT_OPSET = 17
+#: Oldest opset accepted (``Softmax`` has its present single-axis meaning from opset 13 on).
+MIN_OPSET = 13
+
+
+def _check_opset(opset: object, onnx) -> int:
+    newest = int(onnx.defs.onnx_opset_version())
+    if opset is None:
+        return min(DEFAULT_OPSET, newest)
+    if isinstance(opset, (bool, np.bool_)) or not isinstance(opset, (int, np.integer)):
+        raise TypeError(f"opset must be an integer or None, got {opset!r}")
+    if not MIN_OPSET <= int(opset) <= newest:
+        raise ValueError(
+            f"opset must be in {MIN_OPSET}..{newest} (the installed onnx package's newest), "
+            f"got {opset}"
+        )
+    return int(opset)
+
+
+def _check_scaler(scaler: object, width: int, name: str):
+    if scaler is None:
+        return None
+    from fastbp.datasets import Standardizer
+
+    if not isinstance(scaler, Standardizer):
+        raise TypeError(
+            f"{name} must be a fastbp.datasets.Standardizer, got {type(scaler).__name__}"
+        )
+    if scaler.mean_ is None:
+        raise ValueError(f"{name} is not fitted")
+    if scaler.n_features != width:
+        raise ValueError(
+            f"{name} was fitted on {scaler.n_features} column(s); the network needs {width}"
+        )
+    return scaler
+
+
+class _Graph:
+    """Nodes and initialisers of the graph being built, with unique tensor names."""
+
+    def __init__(self, onnx, dtype: np.dtype) -> None:
+        self.onnx = onnx
+        self.dtype = dtype
+        self.nodes: list = []
+        self.initializers: list = []
+        self._constants: dict[str, str] = {}
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs) -> str:
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, [output], name=f"{output}/{op}", **attrs)
+        )
+        return output
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        if name not in self._constants:
+            self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
+            self._constants[name] = name
+        return name
+
+    def scalar(self, name: str, value: float) -> str:
+        return self.constant(name, np.array(value, dtype=self.dtype))
+
+    def activation(self, act: str, z: str, out: str) -> str:
+        if act == "identity":
+            return self.node("Identity", [z], out)
+        if act == "relu":
+            return self.node("Relu", [z], out)
+        if act == "sigmoid":
+            return self.node("Sigmoid", [z], out)
+        if act == "tanh":
+            return self.node("Tanh", [z], out)
+        if act == "softplus":  # max(z, 0) + log(1 + exp(-|z|))
+            pos = self.node("Relu", [z], f"{out}.max0")
+            absz = self.node("Abs", [z], f"{out}.abs")
+            neg = self.node("Neg", [absz], f"{out}.neg")
+            e = self.node("Exp", [neg], f"{out}.exp")
+            s = self.node("Add", [e, self.scalar("one", 1.0)], f"{out}.1p")
+            log = self.node("Log", [s], f"{out}.log")
+            return self.node("Add", [pos, log], out)
+        if act == "leaky_relu":  # max(z, slope * z) = z for z > 0, slope * z otherwise
+            scaled = self.node("Mul", [z, self.scalar("leaky_slope", LEAKY_SLOPE)], f"{out}.scaled")
+            return self.node("Max", [z, scaled], out)
+        raise ValueError(f"activation {act!r} has no ONNX mapping")  # pragma: no cover
+
+    def standardize(self, x: str, scaler, out: str, inverse: bool) -> str:
+        """(x − mean) / scale, or x · scale + mean if ``inverse``; float64, like Standardizer."""
+        onnx = self.onnx
+        f64 = onnx.TensorProto.DOUBLE
+        prefix = out.split(".")[0]
+        mean = self.constant(f"{prefix}_mean", scaler.mean_.astype(np.float64))
+        scale = self.constant(f"{prefix}_scale", scaler.scale_.astype(np.float64))
+        narrow = self.dtype != np.float64
+        if narrow:
+            x = self.node("Cast", [x], f"{out}.f64", to=f64)
+        if inverse:
+            y = self.node("Add", [self.node("Mul", [x, scale], f"{out}.mul"), mean],
+                          f"{out}.add" if narrow else out)  # fmt: skip
+        else:
+            y = self.node("Div", [self.node("Sub", [x, mean], f"{out}.sub"), scale],
+                          f"{out}.div" if narrow else out)  # fmt: skip
+        if narrow:
+            y = self.node("Cast", [y], out, to=onnx.helper.np_dtype_to_tensor_dtype(self.dtype))
+        return y
+
+
+def onnx_model(net, *, opset: int | None = None, x_scaler=None, y_scaler=None):
+    """The ONNX model of ``net`` (an ``onnx.ModelProto``, checked with ``full_check=True``).
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters must be finite.
+    opset : int or None
+        ONNX opset of the default domain, in ``MIN_OPSET``..(the onnx package's newest);
+        ``None`` uses :data:`DEFAULT_OPSET`.
+    x_scaler, y_scaler : fastbp.datasets.Standardizer or None
+        Feature standardisation to apply to ``X`` first, and (``squared`` loss only) target
+        standardisation to undo on the output, as ``fastbp predict`` does.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the network's dtype.
+    """
+    onnx = require("onnx", "ONNX export")
+    net = check_network(net, "ONNX export")
+    opset = _check_opset(opset, onnx)
+    spec = net.spec
+    x_scaler = _check_scaler(x_scaler, spec.n_inputs, "x_scaler")
+    if y_scaler is not None and spec.loss != "squared":
+        raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
+    y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
+    dtype = spec.np_dtype
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    g = _Graph(onnx, dtype)
+    a = "X"
+    if x_scaler is not None:
+        a = g.standardize(a, x_scaler, "x.standardized", inverse=False)
+    r = spec.n_layers
+    for k in range(1, r + 1):
+        W, b = net.layer(k)
+        w_name = g.constant(f"W{k}", np.array(W, dtype=dtype, copy=True))
+        b_name = g.constant(f"b{k}", np.array(b, dtype=dtype, copy=True))
+        z = g.node("Gemm", [a, w_name, b_name], f"z{k}", transB=1)
+        if k < r:
+            a = g.activation(spec.activations[k - 1], z, f"a{k}")
+    out_act = spec.output_activation
+    last = "Y" if y_scaler is None else "y.standardized"
+    if out_act == "softmax":
+        g.node("Softmax", [z], last, axis=1)
+    elif out_act == "sigmoid":
+        g.node("Sigmoid", [z], last)
+    else:
+        g.node("Identity", [z], last)
+    if y_scaler is not None:
+        g.standardize(last, y_scaler, "Y", inverse=True)
+    graph = onnx.helper.make_graph(
+        g.nodes,
+        "fastbp_mlp",
+        [onnx.helper.make_tensor_value_info("X", elem, ["batch", spec.n_inputs])],
+        [onnx.helper.make_tensor_value_info("Y", elem, ["batch", spec.n_outputs])],
+        initializer=g.initializers,
+    )
+    from fastbp import __version__
+
+    opset_ids = [onnx.helper.make_opsetid("", opset)]
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opset_ids,
+        producer_name="fastbp",
+        producer_version=__version__,
+        doc_string=f"{spec!r}: Y = net.forward(X)"
+        + (" with standardised inputs" if x_scaler is not None else "")
+        + (" and de-standardised outputs" if y_scaler is not None else ""),
+    )
+    # The oldest IR version that can hold this opset, so that older runtimes load the file.
+    model.ir_version = onnx.helper.find_min_ir_version_for(opset_ids)
+    onnx.helper.set_model_props(model, {"fastbp.spec": json.dumps(spec.to_dict())})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def to_onnx(
+    net, path: str | os.PathLike, *, opset: int | None = None, x_scaler=None, y_scaler=None
+) -> Path:
+    """Write :func:`onnx_model` of ``net`` to ``path`` (atomically) and return the path.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network to export.
+    path : str or os.PathLike
+        The file to write (replaced if it exists; its directory must exist).
+    opset : int or None
+        ONNX opset (see :func:`onnx_model`).
+    x_scaler, y_scaler : fastbp.datasets.Standardizer or None
+        Standardisation to build into the graph (see :func:`onnx_model`).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = as_path(path)
+    model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler)
+    write_bytes_atomically(path, model.SerializeToString(), "ONNX model")
+    return path
+
+
+def write_bytes_atomically(path: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
+    from fastbp.io import _fsync_directory, _mode_for
+
+    parent = path.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {what} to {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {what} to {path}: it is a directory")
+    mode = _mode_for(path)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(parent)

@@ -1,0 +1,241 @@
+"""scikit-learn conversion: fitted ``sklearn.neural_network`` MLPs to and from fastbp.
+
+scikit-learn's ``MLPClassifier``/``MLPRegressor`` compute
+``a = act(a @ coefs_[k] + intercepts_[k])`` layer by layer, then the output activation
+``out_activation_``.  fastbp's W[k + 1] is ``coefs_[k].T`` and b[k + 1] is ``intercepts_[k]``;
+the hidden activation and the output map as
+
+==========================  ==========================================
+scikit-learn                fastbp
+==========================  ==========================================
+``activation="identity"``   ``identity``
+``activation="logistic"``   ``sigmoid``
+``activation="tanh"``       ``tanh``
+``activation="relu"``       ``relu``
+``out_activation_``         loss: ``identity`` → ``squared``,
+                            ``softmax`` → ``softmax_cross_entropy``,
+                            ``logistic`` → ``logistic``
+==========================  ==========================================
+
+fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart, and scikit-learn's
+``loss="poisson"`` (``out_activation_ = "exp"``) has no fastbp counterpart: those are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from fastbp.interop._common import require
+
+#: scikit-learn hidden activation -> fastbp activation.
+SKLEARN_TO_FASTBP = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+FASTBP_TO_SKLEARN = {v: k for k, v in SKLEARN_TO_FASTBP.items()}
+#: scikit-learn output activation -> fastbp loss.
+OUTPUT_TO_LOSS = {
+    "identity": "squared",
+    "softmax": "softmax_cross_entropy",
+    "logistic": "logistic",
+}
+LOSS_TO_OUTPUT = {v: k for k, v in OUTPUT_TO_LOSS.items()}
+
+#: Fitted attributes copied as they are between the estimators of the two libraries.
+_FITTED_COPIED = (
+    "n_features_in_",
+    "feature_names_in_",
+    "n_outputs_",
+    "n_layers_",
+    "out_activation_",
+    "n_iter_",
+    "t_",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "classes_",
+    "_label_binarizer",
+    "_no_improvement_count",
+)
+
+
+def _sklearn_mlps():
+    nn = require("sklearn.neural_network", "scikit-learn conversion")
+    return nn.MLPClassifier, nn.MLPRegressor
+
+
+def _name(estimator: object) -> str:
+    package = type(estimator).__module__.split(".")[0]
+    where = "sklearn.neural_network" if package == "sklearn" else package
+    return f"{where}.{type(estimator).__name__}"
+
+
+def _check_fitted_sklearn(estimator: object) -> None:
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, ["coefs_", "intercepts_", "out_activation_"])
+
+
+def network_from_sklearn_mlp(estimator):
+    """The :class:`fastbp.Network` of a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``."""
+    from fastbp.network import Network
+    from fastbp.spec import NetworkSpec
+
+    _check_fitted_sklearn(estimator)
+    what = _name(estimator)
+    act = estimator.activation
+    if act not in SKLEARN_TO_FASTBP:
+        raise ValueError(f"{what}: activation={act!r} has no fastbp counterpart")
+    out = estimator.out_activation_
+    if out not in OUTPUT_TO_LOSS:
+        hint = " (loss='poisson')" if out == "exp" else ""
+        raise ValueError(
+            f"{what}: output activation {out!r}{hint} has no fastbp loss; supported: "
+            f"{sorted(OUTPUT_TO_LOSS)}"
+        )
+    coefs, intercepts = list(estimator.coefs_), list(estimator.intercepts_)
+    if not coefs or len(coefs) != len(intercepts):
+        raise ValueError(f"{what}: coefs_ and intercepts_ must be two lists of one array per layer")
+    dtypes = {np.asarray(a).dtype.name for a in coefs + intercepts}
+    if len(dtypes) != 1 or not dtypes <= {"float32", "float64"}:
+        raise ValueError(
+            f"{what}: coefs_/intercepts_ must all be float32 or all float64, got {dtypes}"
+        )
+    widths = [int(np.shape(coefs[0])[0])]
+    for k, (c, b) in enumerate(zip(coefs, intercepts, strict=True)):
+        c, b = np.asarray(c), np.asarray(b)
+        if c.ndim != 2 or c.shape[0] != widths[-1] or b.shape != (c.shape[1],):
+            raise ValueError(
+                f"{what}: coefs_[{k}] has shape {c.shape} and intercepts_[{k}] {b.shape}; expected "
+                f"({widths[-1]}, n) and (n,)"
+            )
+        if not (np.isfinite(c).all() and np.isfinite(b).all()):
+            raise ValueError(f"{what}: coefs_[{k}] or intercepts_[{k}] contains NaN or inf")
+        widths.append(int(c.shape[1]))
+    loss = OUTPUT_TO_LOSS[out]
+    if loss == "softmax_cross_entropy" and widths[-1] < 2:
+        raise ValueError(f"{what}: a softmax output needs at least 2 units, got {widths[-1]}")
+    spec = NetworkSpec(widths, [SKLEARN_TO_FASTBP[act]] * (len(widths) - 2), loss, dtypes.pop())
+    net = Network(spec, init="zeros")
+    for k, (c, b) in enumerate(zip(coefs, intercepts, strict=True), start=1):
+        W, bias = net.layer(k)
+        W[...] = np.asarray(c).T
+        bias[...] = b
+    net.init, net.seed = "zeros", None
+    meta = {"source": what}
+    classes = getattr(estimator, "classes_", None)
+    multilabel = loss == "logistic" and widths[-1] > 1
+    if classes is not None and not multilabel:
+        meta["target_names"] = [str(c) for c in classes]
+    net.metadata = meta
+    return net
+
+
+def from_sklearn(estimator):
+    """A :class:`fastbp.Network` with the weights of a fitted scikit-learn MLP.
+
+    Parameters
+    ----------
+    estimator : sklearn.neural_network.MLPClassifier or MLPRegressor, or a fastbp.sklearn one
+        A fitted estimator (any solver).  For a fastbp estimator, a copy of its ``network_``.
+
+    Returns
+    -------
+    fastbp.Network
+        ``net.forward(X)`` equals the estimator's ``predict`` (regression, as (n, n_outputs)),
+        its ``predict_proba`` (multiclass and multilabel) or its ``predict_proba(X)[:, 1]``
+        (binary: one sigmoid output), to rounding.  ``net.metadata`` records the source class and,
+        for classifiers, the class labels as strings (``target_names``).
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted (a ValueError).
+    ValueError
+        For an activation or output fastbp does not have (``loss="poisson"``).
+    TypeError
+        For anything that is not one of these estimators.
+    """
+    MLPClassifier, MLPRegressor = _sklearn_mlps()
+    from fastbp.sklearn import _BaseMLP
+
+    if isinstance(estimator, _BaseMLP):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(estimator, "network_")
+        return estimator.network_.copy()
+    if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
+        raise TypeError(
+            "from_sklearn needs a fitted sklearn.neural_network.MLPClassifier or MLPRegressor "
+            f"(or a fastbp.sklearn estimator), got {type(estimator).__name__}"
+        )
+    return network_from_sklearn_mlp(estimator)
+
+
+def fastbp_estimator_from_sklearn(cls, estimator):
+    """A fitted ``fastbp.sklearn`` estimator of class ``cls`` from a fitted scikit-learn one."""
+    MLPClassifier, MLPRegressor = _sklearn_mlps()
+    peer = MLPClassifier if cls()._is_classifier() else MLPRegressor
+    if not isinstance(estimator, peer):
+        raise TypeError(
+            f"{cls.__name__}.from_sklearn needs a fitted sklearn.neural_network.{peer.__name__}, "
+            f"got {type(estimator).__name__}"
+        )
+    net = network_from_sklearn_mlp(estimator)
+    params = estimator.get_params(deep=False)
+    loss = params.pop("loss", "squared_error")
+    if loss != "squared_error":  # unreachable today: poisson is refused by its output above
+        raise ValueError(f"{_name(estimator)}: loss={loss!r} is not supported")
+    ours = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+    ours.dtype = net.spec.dtype
+    try:
+        ours._check_settings()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{_name(estimator)} has a setting {cls.__name__} cannot train with: {exc}. "
+            "fastbp.Network.from_sklearn(estimator) converts the fitted network alone"
+        ) from None
+    for name in _FITTED_COPIED:
+        if hasattr(estimator, name):
+            setattr(ours, name, copy.deepcopy(getattr(estimator, name)))
+    ours.network_ = net
+    ours._best_params = net.params.copy()
+    return ours
+
+
+def sklearn_estimator_from_fastbp(estimator):
+    """A fitted scikit-learn estimator from a fitted ``fastbp.sklearn`` one (see ``to_sklearn``)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    MLPClassifier, MLPRegressor = _sklearn_mlps()
+    check_is_fitted(estimator, "network_")
+    net = estimator.network_
+    params = estimator.get_params(deep=False)
+    params.pop("dtype")
+    if net.spec.activations:
+        act = net.spec.activations[0]
+        if act not in FASTBP_TO_SKLEARN:
+            raise ValueError(
+                f"activation {act!r} has no scikit-learn counterpart (scikit-learn has "
+                f"{sorted(SKLEARN_TO_FASTBP)})"
+            )
+        params["activation"] = FASTBP_TO_SKLEARN[act]
+    elif params["activation"] not in SKLEARN_TO_FASTBP:  # no hidden layer: never applied
+        params["activation"] = "identity"
+    if params["solver"] in ("momentum", "nesterov"):  # the same updates under scikit-learn's names
+        params["nesterovs_momentum"] = params["solver"] == "nesterov"
+        params["solver"] = "sgd"
+    peer = MLPClassifier if estimator._is_classifier() else MLPRegressor
+    theirs = peer(**params)
+    for name in _FITTED_COPIED:
+        if hasattr(estimator, name):
+            setattr(theirs, name, copy.deepcopy(getattr(estimator, name)))
+    theirs.coefs_ = [np.array(c, order="C") for c in estimator.coefs_]
+    theirs.intercepts_ = [np.array(b) for b in estimator.intercepts_]
+    theirs.out_activation_ = LOSS_TO_OUTPUT[net.spec.loss]
+    theirs.n_layers_ = len(net.spec.widths)
+    if getattr(estimator, "early_stopping", False):
+        theirs._best_coefs = [c.copy() for c in theirs.coefs_]
+        theirs._best_intercepts = [b.copy() for b in theirs.intercepts_]
+    return theirs

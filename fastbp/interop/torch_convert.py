@@ -1,0 +1,263 @@
+"""PyTorch conversion: a Network to and from a ``torch.nn.Sequential`` of ``Linear`` layers.
+
+``to_torch`` builds ``Sequential(Linear, act, Linear, act, ..., Linear[, output])`` in the
+network's dtype, with ``nn.Identity()`` for an ``identity`` hidden layer and, after the last
+``Linear``, ``nn.Softmax(dim=-1)`` for ``softmax_cross_entropy``, ``nn.Sigmoid()`` for
+``logistic`` and nothing for ``squared`` (``logits=True`` leaves the output activation out, for
+``CrossEntropyLoss`` / ``BCEWithLogitsLoss``).  ``Linear.weight`` is fastbp's W[k] (same shape,
+(n_k, n_{k−1})) and ``Linear.bias`` is b[k].
+
+=================================  ==============================================================
+torch module                       fastbp
+=================================  ==============================================================
+``Linear(bias=True)``              one layer (W[k], b[k]); float32 or float64, all the same dtype
+``ReLU``, ``Sigmoid``, ``Tanh``    ``relu``, ``sigmoid``, ``tanh``
+``Softplus(beta=1, threshold)``    ``softplus``.  torch returns z itself where z > threshold;
+                                   fastbp returns z + log1p(e^−z), which differs by less than
+                                   e^−threshold.  ``from_torch`` accepts threshold ≥ 20 (the
+                                   default; the difference is then < 2.1e-9 and only for z > 20);
+                                   ``to_torch`` writes threshold = 40, where z + e^−z rounds to z
+                                   in float32 and float64, so the two agree to rounding.
+``LeakyReLU(0.01)``                ``leaky_relu`` (only the slope 0.01 that fastbp uses)
+``Identity`` / nothing             ``identity`` between two ``Linear`` layers
+``Softmax(dim=-1 or 1)``           after the last ``Linear`` only, with
+                                   ``loss="softmax_cross_entropy"``
+``Sigmoid``                        after the last ``Linear`` only, with ``loss="logistic"``
+=================================  ==============================================================
+
+Anything else (another slope, a ``Linear`` without bias, ``Dropout``, nested containers, two
+activations in a row, an activation after the last ``Linear`` that is not the loss's output)
+raises ValueError naming the module by its index and repr.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastbp.activations import LEAKY_SLOPE
+from fastbp.interop._common import check_network, require
+from fastbp.spec import LOSSES
+
+#: Softplus threshold written by to_torch: above it z + log1p(exp(-z)) rounds to z in both dtypes.
+TORCH_SOFTPLUS_THRESHOLD = 40.0
+#: Smallest Softplus threshold from_torch accepts (torch's default).
+MIN_SOFTPLUS_THRESHOLD = 20.0
+
+
+def _hidden_module(nn, act: str):
+    if act == "identity":
+        return nn.Identity()
+    if act == "relu":
+        return nn.ReLU()
+    if act == "sigmoid":
+        return nn.Sigmoid()
+    if act == "tanh":
+        return nn.Tanh()
+    if act == "softplus":
+        return nn.Softplus(beta=1.0, threshold=TORCH_SOFTPLUS_THRESHOLD)
+    if act == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=LEAKY_SLOPE)
+    raise ValueError(f"activation {act!r} has no torch module")  # pragma: no cover
+
+
+def to_torch(net, *, logits: bool = False):
+    """A ``torch.nn.Sequential`` computing ``net.forward`` in the network's dtype.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters must be finite.  They are copied.
+    logits : bool
+        Leave out the output activation (softmax or sigmoid), so that the module returns z[r].
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``Linear`` layers with the network's weights and biases, the hidden activations, and the
+        output activation (see the module docstring).  It is in eval mode with gradients enabled
+        on its parameters, ready to train further.
+    """
+    torch = require("torch", "to_torch")
+    net = check_network(net, "to_torch")
+    if not isinstance(logits, (bool, np.bool_)):
+        raise TypeError(f"logits must be True or False, got {logits!r}")
+    nn = torch.nn
+    spec = net.spec
+    dtype = getattr(torch, spec.dtype)  # torch.float32 or torch.float64
+    modules = []
+    r = spec.n_layers
+    for k in range(1, r + 1):
+        W, b = net.layer(k)
+        lin = nn.Linear(spec.widths[k - 1], spec.widths[k], bias=True, dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.array(W, copy=True)))
+            lin.bias.copy_(torch.from_numpy(np.array(b, copy=True)))
+        modules.append(lin)
+        if k < r:
+            modules.append(_hidden_module(nn, spec.activations[k - 1]))
+    if not logits:
+        if spec.output_activation == "softmax":
+            modules.append(nn.Softmax(dim=-1))
+        elif spec.output_activation == "sigmoid":
+            modules.append(nn.Sigmoid())
+    return nn.Sequential(*modules).eval()
+
+
+def _describe(i: int, module) -> str:
+    return f"module [{i}] {module!r}"
+
+
+def _hidden_activation(nn, i: int, module) -> str | None:
+    """fastbp name of a supported hidden activation module, or None if it is not one."""
+    if isinstance(module, nn.ReLU):
+        return "relu"
+    if isinstance(module, nn.Sigmoid):
+        return "sigmoid"
+    if isinstance(module, nn.Tanh):
+        return "tanh"
+    if isinstance(module, nn.Softplus):
+        if module.beta != 1 or module.threshold < MIN_SOFTPLUS_THRESHOLD:
+            raise ValueError(
+                f"{_describe(i, module)}: fastbp's softplus is log(1 + e^z), i.e. Softplus with "
+                f"beta=1 and threshold >= {MIN_SOFTPLUS_THRESHOLD:g}"
+            )
+        return "softplus"
+    if isinstance(module, nn.LeakyReLU):
+        if module.negative_slope != LEAKY_SLOPE:
+            raise ValueError(
+                f"{_describe(i, module)}: fastbp's leaky_relu has negative_slope={LEAKY_SLOPE}; "
+                f"another slope cannot be expressed"
+            )
+        return "leaky_relu"
+    return None
+
+
+def from_torch(module, *, loss: str = "squared"):
+    """A :class:`fastbp.Network` computing what a ``torch.nn.Sequential`` computes.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        ``Linear`` layers (with bias, float32 or float64, all one dtype) separated by at most one
+        supported activation each (see the module docstring).
+    loss : str
+        The network's loss: ``"squared"`` (the module must end with its last ``Linear``),
+        ``"softmax_cross_entropy"`` or ``"logistic"`` (the module may end with the matching
+        ``Softmax`` or ``Sigmoid``, or with the last ``Linear``, i.e. return logits).
+
+    Returns
+    -------
+    fastbp.Network
+        With the module's weights copied into the parameter buffer, in the module's dtype.
+    """
+    torch = require("torch", "from_torch")
+    nn = torch.nn
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"from_torch needs a torch.nn.Sequential, got {type(module).__name__}")
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss = {loss!r} is unknown; allowed: {sorted(LOSSES)}")
+    items = list(module)
+    linears: list[tuple[int, object]] = []
+    acts: list[str] = []
+    pending: tuple[int, str] | None = None  # activation seen since the last Linear
+    output_module: tuple[int, object] | None = None
+    for i, m in enumerate(items):
+        if isinstance(m, nn.Identity):
+            continue
+        if isinstance(m, nn.Linear):
+            if output_module is not None:
+                j, om = output_module
+                raise ValueError(
+                    f"{_describe(j, om)} is followed by a Linear; softmax is only allowed as the "
+                    "output activation"
+                )
+            if linears:
+                acts.append("identity" if pending is None else pending[1])
+            pending = None
+            if m.bias is None:
+                raise ValueError(
+                    f"{_describe(i, m)} has no bias; fastbp layers are z = W a + b (a Linear "
+                    "without bias cannot be expressed)"
+                )
+            if type(m) is not nn.Linear:
+                raise ValueError(f"{_describe(i, m)} is a subclass of Linear; only Linear itself")
+            if linears:
+                j, prev = linears[-1]
+                if m.in_features != prev.out_features:
+                    raise ValueError(
+                        f"{_describe(i, m)} takes {m.in_features} inputs but {_describe(j, prev)} "
+                        f"gives {prev.out_features}"
+                    )
+            linears.append((i, m))
+            continue
+        if isinstance(m, nn.Softmax):
+            if m.dim not in (-1, 1):
+                raise ValueError(
+                    f"{_describe(i, m)}: only a softmax over the features (dim=-1 or 1) is "
+                    "supported"
+                )
+            if output_module is not None or pending is not None or not linears:
+                raise ValueError(f"{_describe(i, m)} must come right after the last Linear")
+            output_module = (i, m)
+            continue
+        name = _hidden_activation(nn, i, m)
+        if name is None:
+            raise ValueError(
+                f"{_describe(i, m)} is not supported; allowed: Linear (with bias), ReLU, Sigmoid, "
+                f"Tanh, Softplus(beta=1), LeakyReLU({LEAKY_SLOPE}), Identity, and Softmax(dim=-1) "
+                "or Sigmoid as the output"
+            )
+        if not linears:
+            raise ValueError(f"{_describe(i, m)} comes before the first Linear")
+        if output_module is not None or pending is not None:
+            j = pending[0] if pending is not None else output_module[0]
+            raise ValueError(
+                f"{_describe(i, m)} follows {_describe(j, items[j])}; fastbp applies one "
+                "activation per layer"
+            )
+        pending = (i, name)
+    if not linears:
+        raise ValueError("the Sequential holds no Linear layer")
+    # What follows the last Linear must be the loss's output activation (or nothing: logits).
+    out_act = LOSSES[loss][1]
+    if output_module is not None:
+        j, om = output_module
+        if out_act != "softmax":
+            raise ValueError(
+                f"{_describe(j, om)} ends the Sequential, which needs "
+                f"loss='softmax_cross_entropy', got loss={loss!r}"
+            )
+    if pending is not None:
+        j, name = pending
+        if not (name == "sigmoid" and out_act == "sigmoid"):
+            hint = " (use loss='logistic')" if name == "sigmoid" else ""
+            raise ValueError(
+                f"{_describe(j, items[j])} after the last Linear is not the output of "
+                f"loss={loss!r} ({out_act}){hint}; fastbp's output activation comes from the loss"
+            )
+    dtypes = set()
+    for i, lin in linears:
+        for p in (lin.weight, lin.bias):
+            if p.dtype not in (torch.float32, torch.float64):
+                raise ValueError(
+                    f"{_describe(i, lin)} has dtype {p.dtype}; fastbp needs float32 or float64"
+                )
+            dtypes.add(str(p.dtype).removeprefix("torch."))
+    if len(dtypes) != 1:
+        raise ValueError(f"the Linear layers mix dtypes {sorted(dtypes)}; convert them to one")
+    from fastbp.network import Network
+    from fastbp.spec import NetworkSpec
+
+    widths = [linears[0][1].in_features] + [lin.out_features for _, lin in linears]
+    spec = NetworkSpec(widths, acts, loss, dtypes.pop())
+    net = Network(spec, init="zeros")
+    for k, (i, lin) in enumerate(linears, start=1):
+        W, b = net.layer(k)
+        weight = lin.weight.detach().cpu().numpy()
+        bias = lin.bias.detach().cpu().numpy()
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError(f"{_describe(i, lin)} has NaN or inf parameters")
+        W[...] = weight
+        b[...] = bias
+    net.init, net.seed = "zeros", None
+    return net
