@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastbp import kernels
+from fastbp import kernels, row_kernels
 from fastbp._blas import HAVE_BLAS
 from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
@@ -20,6 +21,7 @@ from fastbp.optim import Optimizer, Schedule
 from fastbp.spec import NetworkSpec
 from fastbp.train import History
 from fastbp.train import fit as _fit
+from fastbp.train import partial_fit as _partial_fit
 from fastbp.train import score as _score
 from fastbp.validate import as_features, as_params, as_targets, check_seed
 
@@ -75,6 +77,69 @@ def _check_memory(spec: NetworkSpec) -> None:
         )
 
 
+_BUSY = "this Network is already running a pass in another thread"
+
+
+class _Guard:
+    """A readers-writer guard that never waits: a conflicting call is refused at once.
+
+    Any number of reads (forward, predict, predict_proba, loss, score, loss_and_gradient, copy,
+    save) may run at the same time, each on its own thread's workspaces.  A call that changes the
+    parameters or uses the shared workspaces (fit, partial_fit, params assignment, trace, hvp)
+    runs alone: it is refused while anything else runs, and reads are refused while it runs.
+    Refusals raise RuntimeError before anything is touched, so a read never sees half-updated
+    parameters.  ``mutex`` only protects the two counters; it is never held during a pass.
+    """
+
+    __slots__ = ("mutex", "readers", "writer")
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.readers = 0
+        self.writer: str | None = None
+
+    def enter_read(self) -> None:
+        with self.mutex:
+            if self.writer is not None:
+                raise RuntimeError(
+                    f"{_BUSY} ({self.writer}), which needs the network to itself; reads "
+                    f"(forward, predict, loss, score) can run from many threads at once, but not "
+                    f"during fit, partial_fit, trace, hvp or a params assignment: wait for it to "
+                    f"finish, or use one net.copy() per thread"
+                )
+            self.readers += 1
+
+    def exit_read(self) -> None:
+        with self.mutex:
+            self.readers -= 1
+
+    def enter_write(self, what: str) -> None:
+        with self.mutex:
+            if self.writer is not None or self.readers:
+                busy = self.writer or f"{self.readers} read(s)"
+                raise RuntimeError(
+                    f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
+                    f"or use one Network per thread (net.copy())"
+                )
+            self.writer = what
+
+    def exit_write(self) -> None:
+        with self.mutex:
+            self.writer = None
+
+
+class _ThreadState:
+    """One thread's scratch space for reads: workspaces, gradient buffers, the one-row buffer."""
+
+    __slots__ = ("grad", "grad_chunk", "work", "ws")
+
+    def __init__(self, ws: Workspace, grad: np.ndarray, grad_chunk: np.ndarray, work: np.ndarray):
+        self.ws = ws
+        self.grad = grad
+        self.grad_chunk = grad_chunk
+        self.work = work
+
+
 class Network:
     """A multilayer perceptron whose parameters live in one flat buffer.
 
@@ -114,7 +179,19 @@ class Network:
         self._grad = np.zeros(self.plan.n_params, dtype=dtype)
         self._grad_chunk = np.zeros(self.plan.n_params, dtype=dtype)
         self._ws = Workspace(self.plan.n_units, 1, dtype)
-        self._lock = threading.Lock()
+        self._work = np.zeros(4 * self.plan.n_units, dtype=dtype)  # one row's z | a | dJ/dz | dJ/da
+        self._guard = _Guard()
+        self._tls = threading.local()
+        # The creating thread reads with the shared buffers (writers exclude reads, so they are
+        # free whenever a read runs); other threads get their own on first use (_state).
+        self._tls.state = _ThreadState(self._ws, self._grad, self._grad_chunk, self._work)
+        # One-row fast paths: the plan packed into one array, expected shapes, scratch buffers.
+        self._dtype = dtype
+        self._ipack = row_kernels.pack_plan(self.plan)
+        self._row_shape = (1, spec.n_inputs)
+        self._out_shape = (1, spec.n_outputs)
+        self._good = np.zeros(self.plan.n_params, dtype=dtype)
+        self._info = np.zeros(3, dtype=np.float64)
         self._blas_min_rows = BLAS_MIN_ROWS
         self._chunk_rows = CHUNK_ROWS
         #: Optimizer (settings and state) of the last :meth:`fit`, or None.
@@ -140,7 +217,7 @@ class Network:
     @params.setter
     def params(self, value: np.ndarray) -> None:
         value = as_params(value, self.plan.n_params, self.spec.np_dtype)
-        with self._exclusive():
+        with self._exclusive("a params assignment"):
             self._params[...] = value
 
     @property
@@ -162,23 +239,76 @@ class Network:
         """An independent network with the same spec and parameters."""
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
-        with self._exclusive():
+        with self._shared():
             other._params[...] = self._params
         return other
 
     # ------------------------------------------------------------------ passes
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        # The workspaces are shared by every call on this network: refuse concurrent use.
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError(
-                "this Network is already running a pass in another thread; use one Network per "
-                "thread (net.copy()) or serialise the calls"
-            )
+    def _exclusive(self, what: str = "a pass") -> Iterator[None]:
+        """Hold the network alone (fit, partial_fit, params assignment, trace, hvp)."""
+        self._guard.enter_write(what)
         try:
             yield
         finally:
-            self._lock.release()
+            self._guard.exit_write()
+
+    @contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Hold the network for a read; other reads may run at the same time in other threads."""
+        self._guard.enter_read()
+        try:
+            yield
+        finally:
+            self._guard.exit_read()
+
+    def _state(self) -> _ThreadState:
+        """This thread's read buffers (created on the thread's first read)."""
+        try:
+            return self._tls.state
+        except AttributeError:
+            U, n, dtype = self.plan.n_units, self.plan.n_params, self._dtype
+            state = _ThreadState(
+                Workspace(U, 1, dtype), np.zeros(n, dtype), np.zeros(n, dtype),
+                np.zeros(4 * U, dtype),
+            )  # fmt: skip
+            self._tls.state = state
+            return state
+
+    def _fast_row(self, X: object) -> bool:
+        """Whether X can go to a one-row kernel as it is: a C-contiguous, aligned, writeable
+        (1, n0) ndarray of the network's dtype (its values are checked inside the kernel)."""
+        if type(X) is not np.ndarray or X.shape != self._row_shape or X.dtype != self._dtype:
+            return False
+        flags = X.flags
+        return flags.c_contiguous and flags.behaved
+
+    def _fast_target(self, Y: object) -> np.ndarray | None:
+        """Y as a dense (1, nr) row without copying, when it already is one (or a (1,) array for
+        one output, or an integer label for softmax); None sends the caller to ``as_targets``."""
+        if type(Y) is not np.ndarray:
+            return None
+        if Y.shape == self._out_shape and Y.dtype == self._dtype:
+            flags = Y.flags
+            return Y if flags.c_contiguous and flags.behaved else None
+        if Y.shape == (1,):
+            if self.spec.loss == "softmax_cross_entropy":
+                if Y.dtype.kind in "iu":
+                    label = int(Y[0])
+                    if 0 <= label < self.spec.n_outputs:
+                        return self._eye()[label : label + 1]
+                return None
+            if self.spec.n_outputs == 1 and Y.dtype == self._dtype:
+                return Y.reshape(self._out_shape)
+        return None
+
+    def _eye(self) -> np.ndarray:
+        eye = getattr(self, "_onehot", None)
+        if eye is None:
+            eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
+            eye.setflags(write=False)
+            self._onehot = eye
+        return eye
 
     def _check_params(self) -> None:
         with np.errstate(invalid="ignore"):  # inf * 0 when kernels run as Python (no JIT)
@@ -189,8 +319,9 @@ class Network:
                 "the network or reload it from a file)"
             )
 
-    def _forward_chunk(self, X: np.ndarray) -> None:
-        p, ws = self.plan, self._ws
+    def _forward_chunk(self, X: np.ndarray, ws: Workspace | None = None) -> None:
+        p = self.plan
+        ws = self._ws if ws is None else ws
         ws.ensure(X.shape[0])
         if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
             kernels.forward_example(
@@ -203,8 +334,12 @@ class Network:
             ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
-    def _backward_chunk(self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float) -> None:
-        p, ws = self.plan, self._ws
+    def _backward_chunk(
+        self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
+        ws: Workspace | None = None,
+    ) -> None:  # fmt: skip
+        p = self.plan
+        ws = self._ws if ws is None else ws
         if X.shape[0] == 1:
             kernels.backward_example(
                 X[0], Y[0], self._params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
@@ -228,69 +363,128 @@ class Network:
 
         Identity outputs for ``squared``, class probabilities (softmax) for
         ``softmax_cross_entropy``, and per-output probabilities (sigmoid) for ``logistic``.
-        """
-        X = as_features(X, self.spec)
-        with self._exclusive():
-            self._check_params()
-            return self._forward_unchecked(X)
+        Safe to call from many threads at once on one network (each thread has its own
+        workspaces); refused with RuntimeError while another thread changes the network.
 
-    def _forward_unchecked(self, X: np.ndarray) -> np.ndarray:
+        Returns
+        -------
+        numpy.ndarray
+            (n, nr) array of the network's dtype.
+        """
+        if self._fast_row(X):  # one row: a packed kernel that checks X itself
+            guard = self._guard
+            guard.enter_read()
+            try:
+                out = np.empty(self._out_shape, dtype=self._dtype)
+                status = row_kernels.forward_row(
+                    X, self._params, self._ipack, self._state().work, out
+                )
+            finally:
+                guard.exit_read()
+            if status == 0:
+                return out
+            # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
+        X = as_features(X, self.spec)
+        with self._shared():
+            self._check_params()
+            return self._forward_unchecked(X, self._state().ws)
+
+    def _forward_unchecked(self, X: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
+        ws = self._ws if ws is None else ws
         out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
         for s in self._chunks(X.shape[0]):
-            self._forward_chunk(X[s])
-            out[s] = self._output_block(self._ws.A, s.stop - s.start)
+            self._forward_chunk(X[s], ws)
+            out[s] = self._output_block(ws.A, s.stop - s.start)
         return out
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """Mean over the n examples of the per-example loss J_i."""
+        """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
+
+        Returns
+        -------
+        float
+            (1/n) Σ_i J_i.
+        """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            return self._loss_unchecked(X, Y)
+            return self._loss_unchecked(X, Y, self._state().ws)
 
-    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None) -> float:
+        ws = self._ws if ws is None else ws
         total = 0.0
         for s in self._chunks(X.shape[0]):
             m = s.stop - s.start
-            self._forward_chunk(X[s])
+            self._forward_chunk(X[s], ws)
             total += kernels.loss_sum(
-                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
                 self.plan.out_kind,
             )  # fmt: skip
         return total / X.shape[0]
 
     def loss_and_gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy)."""
+        """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy).
+
+        Thread-safe as :meth:`forward`: it reads the parameters and writes only this thread's
+        buffers.
+
+        Returns
+        -------
+        tuple of (float, numpy.ndarray)
+            J and the (n_params,) gradient of the mean loss.
+        """
+        if self._fast_row(X):
+            Yr = self._fast_target(Y)
+            if Yr is not None:
+                guard = self._guard
+                grad = np.empty(self.plan.n_params, dtype=self._dtype)
+                guard.enter_read()
+                try:
+                    status, J = row_kernels.loss_grad_row(
+                        X, Yr, self._params, self._ipack, self._state().work, grad
+                    )
+                finally:
+                    guard.exit_read()
+                if status == 0:
+                    return J, grad
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            J = self._loss_and_gradient_unchecked(X, Y)
-            return J, self._grad.copy()
+            state = self._state()
+            J = self._loss_and_gradient_unchecked(X, Y, state)
+            return J, state.grad.copy()
 
-    def _loss_and_gradient_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def _loss_and_gradient_unchecked(
+        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None
+    ) -> float:
+        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None)."""
+        if state is None:
+            ws, grad, grad_chunk = self._ws, self._grad, self._grad_chunk
+        else:
+            ws, grad, grad_chunk = state.ws, state.grad, state.grad_chunk
         n = X.shape[0]
         total = 0.0
         for idx, s in enumerate(self._chunks(n)):
             m = s.stop - s.start
-            self._forward_chunk(X[s])
+            self._forward_chunk(X[s], ws)
             total += kernels.loss_sum(
-                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
                 self.plan.out_kind,
             )  # fmt: skip
             if idx == 0:
-                self._backward_chunk(X[s], Y[s], self._grad, 1.0 / n)
+                self._backward_chunk(X[s], Y[s], grad, 1.0 / n, ws)
             else:
-                self._backward_chunk(X[s], Y[s], self._grad_chunk, 1.0 / n)
-                self._grad += self._grad_chunk
+                self._backward_chunk(X[s], Y[s], grad_chunk, 1.0 / n, ws)
+                grad += grad_chunk
         return total / n
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._exclusive("trace"):
             self._check_params()
             try:
                 self._ws.ensure(X.shape[0])
@@ -402,6 +596,98 @@ class Network:
             warm_start=warm_start, diagnostics=diagnostics,
         )  # fmt: skip
 
+    def partial_fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        optimizer: str | Optimizer = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        l2: float = 0.0,
+        batch_size: int = 1,
+    ) -> float:
+        """One pass over the given rows, in the given order; returns their mean loss.
+
+        For online learning: the optimizer state (momentum velocity, Adam's moments and step
+        count) stays on the network (:attr:`optimizer`) between calls, and continues as long as
+        the optimizer's settings (name, μ for the momentum methods, β1, β2, ε for Adam) stay the
+        same; another optimizer, or other settings, start from a fresh state.  A :meth:`fit`
+        with ``warm_start=False`` also starts afresh.  ``save(..., include_optimizer_state=True)``
+        (the default) keeps the state, and :meth:`load` brings it back.
+
+        Calling it row by row gives exactly (bit for bit) the parameters of
+        ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` with the same settings, and for
+        ``batch_size=B`` calls on consecutive blocks of B rows those of ``fit(..., batch_size=B)``;
+        each call runs the kernel that fit runs.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            The rows, as for :meth:`fit`.  One row, shape (1, n0), of the network's dtype takes a
+            fast path whose checks run inside the compiled call.
+        optimizer : str or fastbp.optim.Optimizer
+            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or an Optimizer (for Adam's
+            β1, β2, ε).
+        lr : float
+            Learning rate α > 0.
+        momentum : float
+            μ for ``momentum`` and ``nesterov``.
+        l2 : float
+            λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F (weights only), as in :meth:`fit`.
+        batch_size : int
+            1 is per-example SGD; B averages the gradient over runs of B consecutive rows (the
+            last run may be shorter; B larger than the number of rows makes one batch of them).
+
+        Returns
+        -------
+        float
+            The mean over the rows of each row's loss just before the step that used it (as
+            ``History.loss``).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad rows or settings, refused before anything changes.
+        fastbp.FitDivergedError
+            A non-finite loss or parameter; the parameters and optimizer state of before the call
+            are restored first.
+        RuntimeError
+            Another thread is using the network.
+        """
+        if (
+            type(batch_size) is int
+            and batch_size == 1
+            and type(optimizer) is str
+            and optimizer == "sgd"
+            and type(lr) is float
+            and type(l2) is float
+            and 0.0 < lr < math.inf
+            and 0.0 <= l2 < math.inf
+            and self._fast_row(X)
+            and (X.base is None or not np.may_share_memory(X, self._params))
+        ):
+            Yr = self._fast_target(Y)
+            if Yr is not None and (Yr.base is None or not np.may_share_memory(Yr, self._params)):
+                opt = self.optimizer
+                if opt is not None and opt.name == "sgd":
+                    guard = self._guard
+                    guard.enter_write("partial_fit")
+                    try:
+                        status = row_kernels.sgd_row(
+                            X, Yr, self._params, self._ipack, self._work, self._good, lr, l2,
+                            self._info,
+                        )  # fmt: skip
+                    finally:
+                        guard.exit_write()
+                    if status == 0:
+                        return float(self._info[0])
+                # A first call, another optimizer or anything unusual: the checked path.
+        return _partial_fit(
+            self, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
+            batch_size=batch_size,
+        )  # fmt: skip
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
         if self.spec.loss == "squared":
@@ -425,9 +711,9 @@ class Network:
         """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score)."""
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            return _score(self.spec.loss, self._forward_unchecked(X), Y)
+            return _score(self.spec.loss, self._forward_unchecked(X, self._state().ws), Y)
 
     # ------------------------------------------------------------------ files
     def save(
@@ -451,7 +737,7 @@ class Network:
                 f"include_optimizer_state must be True or False, got {include_optimizer_state!r}"
             )
         opt = self.optimizer
-        with self._exclusive():  # a save during another thread's fit would catch it mid-epoch
+        with self._shared():  # a save during another thread's fit would catch it mid-epoch
             return save_model(
                 path, self.spec, self._params, init=self.init, seed=self.seed,
                 optimizer=None if opt is None else opt.settings(),
