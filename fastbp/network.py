@@ -53,6 +53,12 @@ class Trace:
     grad: np.ndarray
 
 
+#: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
+#: makes one call per chunk of this many examples).
+_LEAN_MAX_ROWS = 1 << 16
+
+_ADAM_DEFAULTS = (Optimizer.beta1, Optimizer.beta2, Optimizer.eps)
+
 #: A Network holds this many parameter-sized arrays (parameters, gradient, chunk gradient and the
 #: weight mask of the plan); ``fit`` adds a snapshot and up to two optimizer state arrays.
 PARAM_SIZED_ARRAYS = 4
@@ -88,44 +94,53 @@ class _Guard:
     parameters or uses the shared workspaces (fit, partial_fit, params assignment, trace, hvp)
     runs alone: it is refused while anything else runs, and reads are refused while it runs.
     Refusals raise RuntimeError before anything is touched, so a read never sees half-updated
-    parameters.  ``mutex`` only protects the two counters; it is never held during a pass.
+    parameters.
+
+    A read costs two list operations, not a lock: it first registers itself (``readers.append``)
+    and then looks for a writer; a writer first registers itself (``writer = what``, writers
+    among themselves under ``mutex``) and then looks for readers.  Each of these steps is atomic,
+    so whichever of two overlapping calls looks second sees the other and backs out (if both look
+    at the same moment, both back out: a refusal, never a torn read).  ``mutex`` is never held
+    during a pass.
     """
 
     __slots__ = ("mutex", "readers", "writer")
 
     def __init__(self) -> None:
         self.mutex = threading.Lock()
-        self.readers = 0
+        self.readers: list[None] = []
         self.writer: str | None = None
 
     def enter_read(self) -> None:
-        with self.mutex:
-            if self.writer is not None:
-                raise RuntimeError(
-                    f"{_BUSY} ({self.writer}), which needs the network to itself; reads "
-                    f"(forward, predict, loss, score) can run from many threads at once, but not "
-                    f"during fit, partial_fit, trace, hvp or a params assignment: wait for it to "
-                    f"finish, or use one net.copy() per thread"
-                )
-            self.readers += 1
-
-    def exit_read(self) -> None:
-        with self.mutex:
-            self.readers -= 1
+        readers = self.readers
+        readers.append(None)
+        writer = self.writer
+        if writer is not None:
+            readers.pop()
+            raise RuntimeError(
+                f"{_BUSY} ({writer}), which needs the network to itself; reads "
+                f"(forward, predict, loss, score) can run from many threads at once, but not "
+                f"during fit, partial_fit, trace, hvp or a params assignment: wait for it to "
+                f"finish, or use one net.copy() per thread"
+            )
 
     def enter_write(self, what: str) -> None:
         with self.mutex:
-            if self.writer is not None or self.readers:
-                busy = self.writer or f"{self.readers} read(s)"
-                raise RuntimeError(
-                    f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
-                    f"or use one Network per thread (net.copy())"
-                )
-            self.writer = what
+            busy = self.writer
+            if busy is None:
+                self.writer = what
+        if busy is None and self.readers:
+            busy = f"{len(self.readers)} read(s)"
+            with self.mutex:
+                self.writer = None
+        if busy is not None:
+            raise RuntimeError(
+                f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
+                f"or use one Network per thread (net.copy())"
+            )
 
     def exit_write(self) -> None:
-        with self.mutex:
-            self.writer = None
+        self.writer = None
 
 
 class _ThreadState:
@@ -192,6 +207,10 @@ class Network:
         self._out_shape = (1, spec.n_outputs)
         self._good = np.zeros(self.plan.n_params, dtype=dtype)
         self._info = np.zeros(3, dtype=np.float64)
+        self._order = np.arange(1, dtype=np.int64)
+        self._gather: tuple[np.ndarray, np.ndarray] | None = None
+        self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
+        self._onehot: np.ndarray | None = None
         self._blas_min_rows = BLAS_MIN_ROWS
         self._chunk_rows = CHUNK_ROWS
         #: Optimizer (settings and state) of the last :meth:`fit`, or None.
@@ -260,7 +279,7 @@ class Network:
         try:
             yield
         finally:
-            self._guard.exit_read()
+            self._guard.readers.pop()
 
     def _state(self) -> _ThreadState:
         """This thread's read buffers (created on the thread's first read)."""
@@ -283,27 +302,8 @@ class Network:
         flags = X.flags
         return flags.c_contiguous and flags.behaved
 
-    def _fast_target(self, Y: object) -> np.ndarray | None:
-        """Y as a dense (1, nr) row without copying, when it already is one (or a (1,) array for
-        one output, or an integer label for softmax); None sends the caller to ``as_targets``."""
-        if type(Y) is not np.ndarray:
-            return None
-        if Y.shape == self._out_shape and Y.dtype == self._dtype:
-            flags = Y.flags
-            return Y if flags.c_contiguous and flags.behaved else None
-        if Y.shape == (1,):
-            if self.spec.loss == "softmax_cross_entropy":
-                if Y.dtype.kind in "iu":
-                    label = int(Y[0])
-                    if 0 <= label < self.spec.n_outputs:
-                        return self._eye()[label : label + 1]
-                return None
-            if self.spec.n_outputs == 1 and Y.dtype == self._dtype:
-                return Y.reshape(self._out_shape)
-        return None
-
     def _eye(self) -> np.ndarray:
-        eye = getattr(self, "_onehot", None)
+        eye = self._onehot
         if eye is None:
             eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
             eye.setflags(write=False)
@@ -380,7 +380,7 @@ class Network:
                     X, self._params, self._ipack, self._state().work, out
                 )
             finally:
-                guard.exit_read()
+                guard.readers.pop()
             if status == 0:
                 return out
             # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
@@ -435,7 +435,7 @@ class Network:
             J and the (n_params,) gradient of the mean loss.
         """
         if self._fast_row(X):
-            Yr = self._fast_target(Y)
+            Yr = self._fast_targets(Y, 1)
             if Yr is not None:
                 guard = self._guard
                 grad = np.empty(self.plan.n_params, dtype=self._dtype)
@@ -445,7 +445,7 @@ class Network:
                         X, Yr, self._params, self._ipack, self._state().work, grad
                     )
                 finally:
-                    guard.exit_read()
+                    guard.readers.pop()
                 if status == 0:
                     return J, grad
         X = as_features(X, self.spec)
@@ -655,38 +655,127 @@ class Network:
         RuntimeError
             Another thread is using the network.
         """
+        opt = self.optimizer
         if (
-            type(batch_size) is int
-            and batch_size == 1
+            opt is not None
             and type(optimizer) is str
-            and optimizer == "sgd"
+            and optimizer == opt.name
             and type(lr) is float
             and type(l2) is float
             and 0.0 < lr < math.inf
             and 0.0 <= l2 < math.inf
-            and self._fast_row(X)
-            and (X.base is None or not np.may_share_memory(X, self._params))
+            and type(batch_size) is int
+            and batch_size >= 1
+            and (optimizer not in ("momentum", "nesterov") or momentum == opt.momentum)
+            and (optimizer != "adam" or (opt.beta1, opt.beta2, opt.eps) == _ADAM_DEFAULTS)
         ):
-            Yr = self._fast_target(Y)
-            if Yr is not None and (Yr.base is None or not np.may_share_memory(Yr, self._params)):
-                opt = self.optimizer
-                if opt is not None and opt.name == "sgd":
-                    guard = self._guard
-                    guard.enter_write("partial_fit")
-                    try:
-                        status = row_kernels.sgd_row(
-                            X, Yr, self._params, self._ipack, self._work, self._good, lr, l2,
-                            self._info,
-                        )  # fmt: skip
-                    finally:
-                        guard.exit_write()
-                    if status == 0:
-                        return float(self._info[0])
-                # A first call, another optimizer or anything unusual: the checked path.
+            # The optimizer state continues: try the lean path (checks inside the kernel).
+            loss = self._partial_fit_lean(X, Y, opt, lr, l2, batch_size)
+            if loss is not None:
+                return loss
+        # A first call, another optimizer, other array types or anything unusual.
         return _partial_fit(
             self, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
             batch_size=batch_size,
         )  # fmt: skip
+
+    def _partial_fit_lean(
+        self, X: object, Y: object, opt: Optimizer, lr: float, l2: float, batch_size: int
+    ) -> float | None:
+        """partial_fit through one packed kernel call, or None if the checked path must run.
+
+        Taken only for arrays that already have the network's dtype and layout; the kernel
+        checks their values and refuses aliasing before anything is written, and restores the
+        parameters and optimizer state if the step diverges (the checked path then reports it).
+        """
+        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype != self._dtype:
+            return None
+        n = X.shape[0]
+        if X.shape[1] != self.spec.n_inputs or not 1 <= n <= _LEAN_MAX_ROWS:
+            return None
+        flags = X.flags
+        if not (flags.c_contiguous and flags.behaved):
+            return None
+        Y = self._fast_targets(Y, n)
+        if Y is None:
+            return None
+        guard, info = self._guard, self._info
+        if n == 1 and batch_size == 1 and opt.name == "sgd":
+            guard.enter_write("partial_fit")
+            try:
+                status = row_kernels.sgd_row(
+                    X, Y, self._params, self._ipack, self._work, self._good, lr, l2, info
+                )
+            finally:
+                guard.exit_write()
+            return float(info[0]) if status == 0 else None
+        if batch_size == 1 and opt.name == "sgd":
+            return None  # per-example SGD over several rows: fit's epoch path, via _run_epochs
+        m = min(batch_size, n)
+        p = self.plan
+        guard.enter_write("partial_fit")
+        try:
+            ws = self._ws
+            ws.ensure(m)
+            Xb, Yb = self._gather_buffers(m)
+            if self._order.shape[0] < n:
+                self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
+            good1, good2 = self._state_snapshots(opt)
+            status = row_kernels.minibatch_rows(
+                X, Y, self._order[:n], m, self._params, self._ipack, p.weight_mask, Xb, Yb,
+                ws.Z, ws.A, ws.dZ, ws.dA, self._grad, l2, self._blas_min_rows, opt.code, lr,
+                opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
+                self._good, good1, good2, info,
+            )  # fmt: skip
+        finally:
+            guard.exit_write()
+        return float(info[0] / info[1]) if status == 0 else None
+
+    def _fast_targets(self, Y: object, n: int) -> np.ndarray | None:
+        """Y as a dense (n, nr) array without copying when it already is one (or (n,) for one
+        output); integer labels become one-hot rows.  None sends the caller to ``as_targets``."""
+        if type(Y) is not np.ndarray:
+            return None
+        nr = self.spec.n_outputs
+        if Y.ndim == 2:
+            if Y.shape[0] != n or Y.shape[1] != nr or Y.dtype != self._dtype:
+                return None
+            flags = Y.flags
+            return Y if flags.c_contiguous and flags.behaved else None
+        if Y.ndim != 1 or Y.shape[0] != n:
+            return None
+        if self.spec.loss == "softmax_cross_entropy":
+            if Y.dtype.kind not in "iu":
+                return None
+            if n == 1:
+                label = int(Y[0])
+                return self._eye()[label : label + 1] if 0 <= label < nr else None
+            if Y.min() < 0 or Y.max() >= nr:
+                return None
+            return self._eye()[Y]
+        if nr == 1 and Y.dtype == self._dtype and Y.flags.c_contiguous:
+            return Y.reshape(n, 1)
+        return None
+
+    def _gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (m, n0) and (m, nr) gather buffers of the minibatch kernel (kept for the last m)."""
+        buffers = self._gather
+        if buffers is None or buffers[0].shape[0] != m:
+            spec = self.spec
+            buffers = (
+                np.zeros((m, spec.n_inputs), dtype=self._dtype),
+                np.zeros((m, spec.n_outputs), dtype=self._dtype),
+            )
+            self._gather = buffers
+        return buffers
+
+    def _state_snapshots(self, opt: Optimizer) -> tuple[np.ndarray, np.ndarray]:
+        """Buffers the size of the optimizer state, for the kernel's snapshot."""
+        snaps = self._snapshots
+        if snaps is None or snaps[0].shape != opt.s1.shape or snaps[1].shape != opt.s2.shape:
+            snaps = (np.empty_like(opt.s1), np.empty_like(opt.s2))
+            self._snapshots = snaps
+        return snaps
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""

@@ -22,7 +22,9 @@ check them against the pure-Python reference and, for one SGD step, against ``fi
 
 Status codes returned: 0 ok, :data:`BAD_X`, :data:`BAD_Y`, :data:`BAD_Z` (a NaN/inf
 pre-activation: non-finite parameters, or an overflow), :data:`DIVERGED` (a non-finite loss or
-parameter in the SGD step; the parameters were restored from the snapshot taken before it).
+parameter in the SGD step; the parameters were restored from the snapshot taken before it),
+:data:`ALIASED` (x or y shares memory with the parameters the step would change: nothing
+written; the caller's checked path copies them first, as ``fit`` does).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import math
 import numpy as np
 
 from fastbp._jit import jit
-from fastbp.epochs import sgd_example_epoch
+from fastbp.epochs import minibatch_epoch, sgd_example_epoch
 from fastbp.kernels import (
     LOGISTIC,
     SOFTMAX_CE,
@@ -46,6 +48,7 @@ BAD_X = 1
 BAD_Y = 2
 BAD_Z = 3
 DIVERGED = 4
+ALIASED = 5
 
 
 def pack_plan(plan: Plan) -> np.ndarray:
@@ -89,6 +92,14 @@ def finite_sum_check(a, lo, hi):
     for q in range(lo, hi):
         acc += a[q] * 0.0
     return acc == 0.0
+
+
+@jit
+def overlaps(a, b):
+    """Whether the memory of arrays a and b (contiguous) overlaps."""
+    a_lo = a.ctypes.data
+    b_lo = b.ctypes.data
+    return a_lo < b_lo + b.size * b.itemsize and b_lo < a_lo + a.size * a.itemsize
 
 
 @jit
@@ -185,6 +196,8 @@ def sgd_row(X, Y, params, ipack, work, good, lr, l2, info):
     info[0] = 0.0
     info[1] = 0.0
     info[2] = 0.0
+    if overlaps(X, params) or overlaps(Y, params):
+        return ALIASED
     x = X[0]
     if not finite_sum_check(x, 0, x.shape[0]):
         return BAD_X
@@ -202,5 +215,62 @@ def sgd_row(X, Y, params, ipack, work, good, lr, l2, info):
     if info[2] != 0.0 or not finite_sum_check(params, 0, n):
         for q in range(n):
             params[q] = good[q]
+        return DIVERGED
+    return 0
+
+
+@jit
+def minibatch_rows(
+    X, Y, order, batch_size, params, ipack, weight_mask, Xb, Yb, work_Z, work_A, work_dZ,
+    work_dA, grad, l2, blas_min_rows, kind, lr, mu, beta1, beta2, eps, s1, s2, step,
+    good, good1, good2, info,
+):  # fmt: skip
+    """Minibatch steps over the rows of X, Y in order: :func:`fastbp.epochs.minibatch_epoch`,
+    the kernel ``fit(batch_size=B)`` runs, after checks that ``partial_fit`` would otherwise do
+    in NumPy.
+
+    Checked first, with nothing written on failure: X finite (BAD_X), every row of Y valid for
+    the loss (BAD_Y), X and Y not sharing memory with the parameters or optimizer state
+    (ALIASED).  The parameters and the state (s1, s2, step) are copied to ``good``, ``good1``,
+    ``good2`` and ``step`` restored with them if the loss or a parameter becomes non-finite
+    (DIVERGED).  ``info`` is zeroed, then written as by the epoch kernel.
+    """
+    info[0] = 0.0
+    info[1] = 0.0
+    info[2] = 0.0
+    if (
+        overlaps(X, params) or overlaps(Y, params) or overlaps(X, s1) or overlaps(Y, s1)
+        or overlaps(X, s2) or overlaps(Y, s2)
+    ):  # fmt: skip
+        return ALIASED
+    m, n0 = X.shape
+    for i in range(m):
+        if not finite_sum_check(X[i], 0, n0):
+            return BAD_X
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    for i in range(m):
+        if not target_row_ok(Y[i], out_kind):
+            return BAD_Y
+    n = params.shape[0]
+    for q in range(n):
+        good[q] = params[q]
+    for q in range(s1.shape[0]):
+        good1[q] = s1[q]
+    for q in range(s2.shape[0]):
+        good2[q] = s2[q]
+    step0 = step[0]
+    minibatch_epoch(
+        X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+        Xb, Yb, work_Z, work_A, work_dZ, work_dA, grad, weight_mask, l2, blas_min_rows,
+        kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
+    )  # fmt: skip
+    if info[2] != 0.0 or not finite_sum_check(params, 0, n):
+        for q in range(n):
+            params[q] = good[q]
+        for q in range(s1.shape[0]):
+            s1[q] = good1[q]
+        for q in range(s2.shape[0]):
+            s2[q] = good2[q]
+        step[0] = step0
         return DIVERGED
     return 0
