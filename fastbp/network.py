@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastbp import kernels, row_kernels
+from fastbp import epochs, kernels, row_kernels
 from fastbp._blas import HAVE_BLAS
 from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
@@ -143,16 +143,30 @@ class _Guard:
         self.writer = None
 
 
+class _FastCalls:
+    """This network's direct entries into the compiled kernels of its fast paths (see
+    :class:`fastbp.row_kernels.DirectCall`: the argument types never change for one network)."""
+
+    __slots__ = ("check", "forward", "loss_grad", "minibatch", "settle", "sgd")
+
+    def __init__(self) -> None:
+        self.forward = row_kernels.DirectCall(row_kernels.forward_row)
+        self.loss_grad = row_kernels.DirectCall(row_kernels.loss_grad_row)
+        self.check = row_kernels.DirectCall(row_kernels.check_rows)
+        self.settle = row_kernels.DirectCall(row_kernels.settle)
+        self.sgd = row_kernels.DirectCall(epochs.sgd_example_epoch)
+        self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
+
+
 class _ThreadState:
-    """One thread's scratch space for reads: workspaces, gradient buffers, the one-row buffer."""
+    """One thread's scratch space for reads: workspaces and gradient buffers."""
 
-    __slots__ = ("grad", "grad_chunk", "work", "ws")
+    __slots__ = ("grad", "grad_chunk", "ws")
 
-    def __init__(self, ws: Workspace, grad: np.ndarray, grad_chunk: np.ndarray, work: np.ndarray):
+    def __init__(self, ws: Workspace, grad: np.ndarray, grad_chunk: np.ndarray) -> None:
         self.ws = ws
         self.grad = grad
         self.grad_chunk = grad_chunk
-        self.work = work
 
 
 class Network:
@@ -194,12 +208,11 @@ class Network:
         self._grad = np.zeros(self.plan.n_params, dtype=dtype)
         self._grad_chunk = np.zeros(self.plan.n_params, dtype=dtype)
         self._ws = Workspace(self.plan.n_units, 1, dtype)
-        self._work = np.zeros(4 * self.plan.n_units, dtype=dtype)  # one row's z | a | dJ/dz | dJ/da
         self._guard = _Guard()
         self._tls = threading.local()
         # The creating thread reads with the shared buffers (writers exclude reads, so they are
         # free whenever a read runs); other threads get their own on first use (_state).
-        self._tls.state = _ThreadState(self._ws, self._grad, self._grad_chunk, self._work)
+        self._tls.state = _ThreadState(self._ws, self._grad, self._grad_chunk)
         # One-row fast paths: the plan packed into one array, expected shapes, scratch buffers.
         self._dtype = dtype
         self._ipack = row_kernels.pack_plan(self.plan)
@@ -211,6 +224,7 @@ class Network:
         self._gather: tuple[np.ndarray, np.ndarray] | None = None
         self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
         self._onehot: np.ndarray | None = None
+        self._calls = _FastCalls()
         self._blas_min_rows = BLAS_MIN_ROWS
         self._chunk_rows = CHUNK_ROWS
         #: Optimizer (settings and state) of the last :meth:`fit`, or None.
@@ -287,10 +301,7 @@ class Network:
             return self._tls.state
         except AttributeError:
             U, n, dtype = self.plan.n_units, self.plan.n_params, self._dtype
-            state = _ThreadState(
-                Workspace(U, 1, dtype), np.zeros(n, dtype), np.zeros(n, dtype),
-                np.zeros(4 * U, dtype),
-            )  # fmt: skip
+            state = _ThreadState(Workspace(U, 1, dtype), np.zeros(n, dtype), np.zeros(n, dtype))
             self._tls.state = state
             return state
 
@@ -305,8 +316,9 @@ class Network:
     def _eye(self) -> np.ndarray:
         eye = self._onehot
         if eye is None:
-            eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
-            eye.setflags(write=False)
+            eye = np.eye(
+                self.spec.n_outputs, dtype=self._dtype
+            )  # read by the kernels, never written
             self._onehot = eye
         return eye
 
@@ -376,9 +388,8 @@ class Network:
             guard.enter_read()
             try:
                 out = np.empty(self._out_shape, dtype=self._dtype)
-                status = row_kernels.forward_row(
-                    X, self._params, self._ipack, self._state().work, out
-                )
+                ws = self._state().ws
+                status = self._calls.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
             finally:
                 guard.readers.pop()
             if status == 0:
@@ -441,8 +452,9 @@ class Network:
                 grad = np.empty(self.plan.n_params, dtype=self._dtype)
                 guard.enter_read()
                 try:
-                    status, J = row_kernels.loss_grad_row(
-                        X, Yr, self._params, self._ipack, self._state().work, grad
+                    ws = self._state().ws
+                    status, J = self._calls.loss_grad(
+                        X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
                     )
                 finally:
                     guard.readers.pop()
@@ -699,37 +711,45 @@ class Network:
         Y = self._fast_targets(Y, n)
         if Y is None:
             return None
-        guard, info = self._guard, self._info
-        if n == 1 and batch_size == 1 and opt.name == "sgd":
-            guard.enter_write("partial_fit")
-            try:
-                status = row_kernels.sgd_row(
-                    X, Y, self._params, self._ipack, self._work, self._good, lr, l2, info
-                )
-            finally:
-                guard.exit_write()
-            return float(info[0]) if status == 0 else None
-        if batch_size == 1 and opt.name == "sgd":
-            return None  # per-example SGD over several rows: fit's epoch path, via _run_epochs
+        opt_state = (opt.s1, opt.s2)
+        if opt.s1.dtype != self._dtype or opt.s2.dtype != self._dtype:
+            return None
+        calls, info, p = self._calls, self._info, self.plan
+        per_example = batch_size == 1 and opt.name == "sgd"
         m = min(batch_size, n)
-        p = self.plan
+        guard = self._guard
         guard.enter_write("partial_fit")
         try:
-            ws = self._ws
-            ws.ensure(m)
-            Xb, Yb = self._gather_buffers(m)
+            good1, good2 = self._state_snapshots(opt)
+            if calls.check(
+                X, Y, self._params, self._ipack, *opt_state, self._good, good1, good2, info
+            ):
+                return None  # nothing was written; the checked path says what is wrong
             if self._order.shape[0] < n:
                 self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
-            good1, good2 = self._state_snapshots(opt)
-            status = row_kernels.minibatch_rows(
-                X, Y, self._order[:n], m, self._params, self._ipack, p.weight_mask, Xb, Yb,
-                ws.Z, ws.A, ws.dZ, ws.dA, self._grad, l2, self._blas_min_rows, opt.code, lr,
-                opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
-                self._good, good1, good2, info,
-            )  # fmt: skip
+            ws = self._ws
+            step0 = int(opt.step[0])
+            # The very kernel (and compiled specialisation) that fit's epoch loop calls.
+            if per_example:
+                calls.sgd(
+                    X, Y, self._order[:n], self._params, p.widths, p.acts, p.out_kind, p.w_off,
+                    p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
+                )  # fmt: skip
+            else:
+                ws.ensure(m)
+                Xb, Yb = self._gather_buffers(m)
+                calls.minibatch(
+                    X, Y, self._order[:n], m, self._params, p.widths, p.acts, p.out_kind,
+                    p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self._grad,
+                    p.weight_mask, l2, self._blas_min_rows, opt.code, lr, opt.momentum,
+                    opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
+                )  # fmt: skip
+            if calls.settle(self._params, *opt_state, self._good, good1, good2, info):
+                opt.step[0] = step0  # restored; the checked path reruns it and reports
+                return None
         finally:
             guard.exit_write()
-        return float(info[0] / info[1]) if status == 0 else None
+        return float(info[0] / info[1])
 
     def _fast_targets(self, Y: object, n: int) -> np.ndarray | None:
         """Y as a dense (n, nr) array without copying when it already is one (or (n,) for one
@@ -753,8 +773,9 @@ class Network:
             if Y.min() < 0 or Y.max() >= nr:
                 return None
             return self._eye()[Y]
-        if nr == 1 and Y.dtype == self._dtype and Y.flags.c_contiguous:
-            return Y.reshape(n, 1)
+        if nr == 1 and Y.dtype == self._dtype:
+            flags = Y.flags
+            return Y.reshape(n, 1) if flags.c_contiguous and flags.behaved else None
         return None
 
     def _gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:

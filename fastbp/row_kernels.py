@@ -5,8 +5,7 @@ network the arithmetic takes well under a microsecond), so these kernels take fe
 check their own input:
 
 * the plan's integer tables travel as one read-only int64 array ``ipack`` (:func:`pack_plan`)
-  instead of seven arguments, and z, a, dJ/dz, dJ/da of the row as one flat ``work`` array of
-  4·U entries (U = n1 + ... + nr): Numba's dispatch cost grows with the number of arguments;
+  instead of seven arguments: Numba's dispatch cost grows with the number of arguments;
 * finiteness of x (and the validity of y for the loss) is checked inside the compiled call,
   before anything is written; a nonzero status tells the caller to take the ordinary,
   fully validated path, which raises the documented error;
@@ -16,25 +15,30 @@ check their own input:
   far less than one of the N parameters.  A nonzero status again sends the caller to the
   ordinary path, which checks the parameters and raises.
 
-Each kernel only composes the compiled passes of :mod:`fastbp.kernels` and
-:mod:`fastbp.epochs`; the arithmetic is theirs, so results agree with the batch paths (the tests
-check them against the pure-Python reference and, for one SGD step, against ``fit`` bit for bit).
+The forward and gradient kernels only compose the compiled passes of :mod:`fastbp.kernels`,
+so they agree with the batch paths to rounding (the tests check them against the pure-Python
+reference).  ``partial_fit`` does not wrap the epoch kernels: compiled into another function,
+LLVM may vectorise them differently and the last bit can change.  It calls
+:func:`fastbp.epochs.sgd_example_epoch` or :func:`fastbp.epochs.minibatch_epoch` itself, the very
+specialisation ``fit`` runs (through :class:`DirectCall`), between :func:`check_rows` (checks and
+snapshot) and :func:`settle` (divergence check and restore).
 
 Status codes returned: 0 ok, :data:`BAD_X`, :data:`BAD_Y`, :data:`BAD_Z` (a NaN/inf
-pre-activation: non-finite parameters, or an overflow), :data:`DIVERGED` (a non-finite loss or
-parameter in the SGD step; the parameters were restored from the snapshot taken before it),
-:data:`ALIASED` (x or y shares memory with the parameters the step would change: nothing
-written; the caller's checked path copies them first, as ``fit`` does).
+pre-activation: non-finite parameters, or an overflow), :data:`ALIASED` (x or y shares memory
+with the parameters or optimizer state: nothing written; the caller's checked path copies them
+first, as ``fit`` does), :data:`DIVERGED` (a non-finite loss or parameter after the step; the
+snapshot was copied back).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numba
 import numpy as np
 
 from fastbp._jit import jit
-from fastbp.epochs import minibatch_epoch, sgd_example_epoch
 from fastbp.kernels import (
     LOGISTIC,
     SOFTMAX_CE,
@@ -51,11 +55,24 @@ DIVERGED = 4
 ALIASED = 5
 
 
+def _quiet_when_interpreted(kernel):
+    """Under ``NUMBA_DISABLE_JIT=1`` the checks above run as NumPy scalar code, where inf·0
+    warns; silence that (compiled code never warns), so the fast paths behave the same."""
+    if not numba.config.DISABLE_JIT:
+        return kernel
+
+    @functools.wraps(kernel)
+    def quiet(*args):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return kernel(*args)
+
+    return quiet
+
+
 def pack_plan(plan: Plan) -> np.ndarray:
     """The plan's tables as one read-only int64 array.
 
-    Layout: ``[r, out_kind, widths (r+1), acts (r), w_off (r), b_off (r), u_off (r+1), 0]``; the
-    final 0 is the one-entry ``order`` array that :func:`sgd_row` hands to the epoch kernel.
+    Layout: ``[r, out_kind, widths (r+1), acts (r), w_off (r), b_off (r), u_off (r+1), 0]``.
     """
     r = plan.widths.shape[0] - 1
     head = np.array([r, plan.out_kind], dtype=np.int64)
@@ -67,7 +84,7 @@ def pack_plan(plan: Plan) -> np.ndarray:
 
 @jit
 def unpack_plan(ipack):
-    """Views of (out_kind, widths, acts, w_off, b_off, u_off, order) inside ``ipack``."""
+    """Views of (out_kind, widths, acts, w_off, b_off, u_off, [0]) inside ``ipack``."""
     r = ipack[0]
     out_kind = ipack[1]
     o = 2
@@ -128,11 +145,12 @@ def target_row_ok(y, out_kind):
     return True
 
 
+@_quiet_when_interpreted
 @jit
-def forward_row(X, params, ipack, work, out):
+def forward_row(X, params, ipack, Z, A, out):
     """Forward pass of the single row X[0] (X of shape (1, n0)); the prediction a[r] goes to out[0].
 
-    work = [z (U) | a (U) | dJ/dz (U) | dJ/da (U)]; z[k], a[k] as in :func:`kernels.forward`.
+    z[k], a[k] are written to the workspaces Z, A as by :func:`kernels.forward_example`.
     Returns 0, BAD_X (x not finite: nothing written) or BAD_Z (some z[k] not finite).
     """
     x = X[0]
@@ -140,11 +158,8 @@ def forward_row(X, params, ipack, work, out):
         return BAD_X
     out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
     r = widths.shape[0] - 1
-    U = u_off[r]
-    Z = work[:U]
-    A = work[U : 2 * U]
     forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
-    if not finite_sum_check(Z, 0, U):
+    if not finite_sum_check(Z, 0, u_off[r]):
         return BAD_Z
     o = out[0]
     lo = u_off[r - 1]
@@ -153,8 +168,9 @@ def forward_row(X, params, ipack, work, out):
     return 0
 
 
+@_quiet_when_interpreted
 @jit
-def loss_grad_row(X, Y, params, ipack, work, grad):
+def loss_grad_row(X, Y, params, ipack, Z, A, dZ, dA, grad):
     """J of the single row (X[0], Y[0]) and ∇J written into ``grad`` (overwritten).
 
     Returns (status, J); on a nonzero status (BAD_X, BAD_Y before anything is written; BAD_Z)
@@ -168,76 +184,24 @@ def loss_grad_row(X, Y, params, ipack, work, grad):
     if not target_row_ok(y, out_kind):
         return BAD_Y, math.nan
     r = widths.shape[0] - 1
-    U = u_off[r]
-    Z = work[:U]
-    A = work[U : 2 * U]
-    dZ = work[2 * U : 3 * U]
-    dA = work[3 * U :]
     forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
-    if not finite_sum_check(Z, 0, U):
+    if not finite_sum_check(Z, 0, u_off[r]):
         return BAD_Z, math.nan
     J = example_loss(out_kind, Z, A, u_off[r - 1], widths[r], Y, 0)
     backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0)
     return 0, J
 
 
+@_quiet_when_interpreted
 @jit
-def sgd_row(X, Y, params, ipack, work, good, lr, l2, info):
-    """One per-example SGD step θ ← θ − α (∇J(θ) + λ W-mask ⊙ θ) on the row (X[0], Y[0]).
+def check_rows(X, Y, params, ipack, s1, s2, good, good1, good2, info):
+    """The checks and the snapshot in front of ``partial_fit``'s epoch-kernel call.
 
-    The step is :func:`fastbp.epochs.sgd_example_epoch` on the one-entry order [0], the kernel
-    ``fit(batch_size=1, optimizer="sgd")`` runs.  x and y are checked first (BAD_X, BAD_Y:
-    nothing written).  The parameters are copied to ``good`` before the step; if the loss was not
-    finite (the epoch kernel then takes no step) or the step left a non-finite parameter, they are
-    copied back and DIVERGED is returned (the caller tells non-finite parameters from a diverging
-    step by checking the restored parameters).  ``info`` is written as by the epoch kernel
-    (info[0] = J, info[1] = 1, info[2] = 1 when J was not finite; zeroed first).
+    Refuses, with nothing written: X or Y sharing memory with the parameters or optimizer state
+    (ALIASED; the checked path copies them first, as ``fit`` does), a non-finite x (BAD_X), a
+    row of Y invalid for the loss (BAD_Y).  Then copies params, s1, s2 to good, good1, good2 and
+    zeroes info.
     """
-    info[0] = 0.0
-    info[1] = 0.0
-    info[2] = 0.0
-    if overlaps(X, params) or overlaps(Y, params):
-        return ALIASED
-    x = X[0]
-    if not finite_sum_check(x, 0, x.shape[0]):
-        return BAD_X
-    out_kind, widths, acts, w_off, b_off, u_off, order = unpack_plan(ipack)
-    if not target_row_ok(Y[0], out_kind):
-        return BAD_Y
-    r = widths.shape[0] - 1
-    U = u_off[r]
-    n = params.shape[0]
-    for q in range(n):
-        good[q] = params[q]
-    sgd_example_epoch(X, Y, order, params, widths, acts, out_kind, w_off, b_off, u_off,
-                      work[:U], work[U : 2 * U], work[2 * U : 3 * U], work[3 * U :],
-                      lr, l2, info)  # fmt: skip
-    if info[2] != 0.0 or not finite_sum_check(params, 0, n):
-        for q in range(n):
-            params[q] = good[q]
-        return DIVERGED
-    return 0
-
-
-@jit
-def minibatch_rows(
-    X, Y, order, batch_size, params, ipack, weight_mask, Xb, Yb, work_Z, work_A, work_dZ,
-    work_dA, grad, l2, blas_min_rows, kind, lr, mu, beta1, beta2, eps, s1, s2, step,
-    good, good1, good2, info,
-):  # fmt: skip
-    """Minibatch steps over the rows of X, Y in order: :func:`fastbp.epochs.minibatch_epoch`,
-    the kernel ``fit(batch_size=B)`` runs, after checks that ``partial_fit`` would otherwise do
-    in NumPy.
-
-    Checked first, with nothing written on failure: X finite (BAD_X), every row of Y valid for
-    the loss (BAD_Y), X and Y not sharing memory with the parameters or optimizer state
-    (ALIASED).  The parameters and the state (s1, s2, step) are copied to ``good``, ``good1``,
-    ``good2`` and ``step`` restored with them if the loss or a parameter becomes non-finite
-    (DIVERGED).  ``info`` is zeroed, then written as by the epoch kernel.
-    """
-    info[0] = 0.0
-    info[1] = 0.0
-    info[2] = 0.0
     if (
         overlaps(X, params) or overlaps(Y, params) or overlaps(X, s1) or overlaps(Y, s1)
         or overlaps(X, s2) or overlaps(Y, s2)
@@ -247,30 +211,70 @@ def minibatch_rows(
     for i in range(m):
         if not finite_sum_check(X[i], 0, n0):
             return BAD_X
-    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    out_kind = ipack[1]
     for i in range(m):
         if not target_row_ok(Y[i], out_kind):
             return BAD_Y
-    n = params.shape[0]
-    for q in range(n):
+    for q in range(params.shape[0]):
         good[q] = params[q]
     for q in range(s1.shape[0]):
         good1[q] = s1[q]
     for q in range(s2.shape[0]):
         good2[q] = s2[q]
-    step0 = step[0]
-    minibatch_epoch(
-        X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
-        Xb, Yb, work_Z, work_A, work_dZ, work_dA, grad, weight_mask, l2, blas_min_rows,
-        kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
-    )  # fmt: skip
-    if info[2] != 0.0 or not finite_sum_check(params, 0, n):
-        for q in range(n):
-            params[q] = good[q]
-        for q in range(s1.shape[0]):
-            s1[q] = good1[q]
-        for q in range(s2.shape[0]):
-            s2[q] = good2[q]
-        step[0] = step0
-        return DIVERGED
+    info[0] = 0.0
+    info[1] = 0.0
+    info[2] = 0.0
     return 0
+
+
+@_quiet_when_interpreted
+@jit
+def settle(params, s1, s2, good, good1, good2, info):
+    """After the epoch kernel: if the loss was not finite (info[2]) or a parameter is NaN/inf,
+    copy the snapshot of :func:`check_rows` back and return DIVERGED; else 0."""
+    n = params.shape[0]
+    if info[2] == 0.0 and finite_sum_check(params, 0, n):
+        return 0
+    for q in range(n):
+        params[q] = good[q]
+    for q in range(s1.shape[0]):
+        s1[q] = good1[q]
+    for q in range(s2.shape[0]):
+        s2[q] = good2[q]
+    return DIVERGED
+
+
+class DirectCall:
+    """Calls one compiled specialisation of a Numba dispatcher without per-call type dispatch.
+
+    The first call goes through the dispatcher (compiling or loading from the cache) and keeps
+    the entry point of the specialisation it used; later calls go straight to it, which saves
+    about 40 ns per argument.  The caller must pass arguments of the same types every time
+    (dtype, ndim, layout, writeability, alignment), which the fast paths of
+    :class:`fastbp.Network` check before calling.  Because it is the same machine code as the
+    dispatcher runs for ``fit``, results are fit's to the bit.  With ``NUMBA_DISABLE_JIT=1`` it
+    calls the plain function, with NumPy's floating-point warnings off, as the kernels would not
+    warn.
+    """
+
+    __slots__ = ("dispatcher", "entry")
+
+    def __init__(self, dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.entry = None
+
+    def __call__(self, *args):
+        entry = self.entry
+        if entry is not None:
+            return entry(*args)
+        overloads = getattr(self.dispatcher, "overloads", None)
+        if overloads is None:  # NUMBA_DISABLE_JIT: a plain Python function
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return self.dispatcher(*args)
+        result = self.dispatcher(*args)
+        try:
+            compiled = overloads[tuple(numba.typeof(a) for a in args)]
+            self.entry = compiled.entry_point
+        except (KeyError, AttributeError, TypeError, ValueError):  # pragma: no cover - numba API
+            self.entry = self.dispatcher
+        return result
