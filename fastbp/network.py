@@ -223,6 +223,7 @@ class Network:
         self._order = np.arange(1, dtype=np.int64)
         self._gather: tuple[np.ndarray, np.ndarray] | None = None
         self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
+        self._sgd_tables: tuple | None = None
         self._onehot: np.ndarray | None = None
         self._calls = _FastCalls()
         self._blas_min_rows = BLAS_MIN_ROWS
@@ -700,10 +701,13 @@ class Network:
         checks their values and refuses aliasing before anything is written, and restores the
         parameters and optimizer state if the step diverges (the checked path then reports it).
         """
-        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype != self._dtype:
+        # Exact dtype objects (``is``): anything unusual, even an equal non-native dtype, takes
+        # the checked path, so the compiled entry points always see the types they were built for.
+        dtype = self._dtype
+        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype is not dtype:
             return None
         n = X.shape[0]
-        if X.shape[1] != self.spec.n_inputs or not 1 <= n <= _LEAN_MAX_ROWS:
+        if X.shape[1] != self._row_shape[1] or not 1 <= n <= _LEAN_MAX_ROWS:
             return None
         flags = X.flags
         if not (flags.c_contiguous and flags.behaved):
@@ -711,45 +715,48 @@ class Network:
         Y = self._fast_targets(Y, n)
         if Y is None:
             return None
-        opt_state = (opt.s1, opt.s2)
-        if opt.s1.dtype != self._dtype or opt.s2.dtype != self._dtype:
+        s1, s2 = opt.s1, opt.s2
+        if s1.dtype is not dtype or s2.dtype is not dtype:
             return None
-        calls, info, p = self._calls, self._info, self.plan
-        per_example = batch_size == 1 and opt.name == "sgd"
-        m = min(batch_size, n)
+        snaps = self._snapshots
+        if snaps is None or snaps[0].shape != s1.shape or snaps[1].shape != s2.shape:
+            snaps = self._snapshots = (np.empty_like(s1), np.empty_like(s2))
+        if self._order.shape[0] < n:
+            self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
+        calls, info, params, ws = self._calls, self._info, self._params, self._ws
         guard = self._guard
         guard.enter_write("partial_fit")
         try:
-            good1, good2 = self._state_snapshots(opt)
-            if calls.check(
-                X, Y, self._params, self._ipack, *opt_state, self._good, good1, good2, info
-            ):
+            if calls.check(X, Y, params, self._ipack, s1, s2, self._good, *snaps, info):
                 return None  # nothing was written; the checked path says what is wrong
-            if self._order.shape[0] < n:
-                self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
-            ws = self._ws
-            step0 = int(opt.step[0])
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
-            if per_example:
-                calls.sgd(
-                    X, Y, self._order[:n], self._params, p.widths, p.acts, p.out_kind, p.w_off,
-                    p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
-                )  # fmt: skip
+            if batch_size == 1 and opt.name == "sgd":
+                tables = self._sgd_tables
+                if tables is None or tables[-4] is not ws.Z:
+                    p = self.plan
+                    tables = (p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                              ws.Z, ws.A, ws.dZ, ws.dA)  # fmt: skip
+                    self._sgd_tables = tables
+                calls.sgd(X, Y, self._order[:n], params, *tables, lr, l2, info)
+                step0 = None
             else:
+                p, m = self.plan, min(batch_size, n)
                 ws.ensure(m)
                 Xb, Yb = self._gather_buffers(m)
+                step0 = int(opt.step[0])
                 calls.minibatch(
-                    X, Y, self._order[:n], m, self._params, p.widths, p.acts, p.out_kind,
-                    p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self._grad,
+                    X, Y, self._order[:n], m, params, p.widths, p.acts, p.out_kind, p.w_off,
+                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self._grad,
                     p.weight_mask, l2, self._blas_min_rows, opt.code, lr, opt.momentum,
-                    opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
+                    opt.beta1, opt.beta2, opt.eps, s1, s2, opt.step, info,
                 )  # fmt: skip
-            if calls.settle(self._params, *opt_state, self._good, good1, good2, info):
-                opt.step[0] = step0  # restored; the checked path reruns it and reports
+            if calls.settle(params, s1, s2, self._good, *snaps, info):
+                if step0 is not None:
+                    opt.step[0] = step0  # restored; the checked path reruns it and reports
                 return None
         finally:
             guard.exit_write()
-        return float(info[0] / info[1])
+        return float(info[0]) / n  # = info[0] / info[1], as fit's History.loss
 
     def _fast_targets(self, Y: object, n: int) -> np.ndarray | None:
         """Y as a dense (n, nr) array without copying when it already is one (or (n,) for one
@@ -789,14 +796,6 @@ class Network:
             )
             self._gather = buffers
         return buffers
-
-    def _state_snapshots(self, opt: Optimizer) -> tuple[np.ndarray, np.ndarray]:
-        """Buffers the size of the optimizer state, for the kernel's snapshot."""
-        snaps = self._snapshots
-        if snaps is None or snaps[0].shape != opt.s1.shape or snaps[1].shape != opt.s2.shape:
-            snaps = (np.empty_like(opt.s1), np.empty_like(opt.s2))
-            self._snapshots = snaps
-        return snaps
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
