@@ -414,8 +414,7 @@ def run_threads(job: dict) -> dict:
     expected = net.predict(X)
 
     def work(n: int, out: list) -> None:
-        for _ in range(n):
-            out.append(net.predict(X))
+        out.extend(net.predict(X) for _ in range(n))
 
     one, two = [], []
     for _ in range(job["repeats"]):
