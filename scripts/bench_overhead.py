@@ -41,7 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="sweep the tools this many times")
     p.add_argument("--quick", action="store_true", help="300 calls × 5 blocks; threads: 8 calls")
     p.add_argument("--no-threads", action="store_true", help="skip the two-thread job")
-    p.add_argument("--no-w7", action="store_true", help="only the two-thread job")
+    p.add_argument("--no-w7", action="store_true", help="skip W7's peer comparison")
+    p.add_argument(
+        "--ablation", action="store_true",
+        help="also time the one-row path step by step (what each change buys)",
+    )  # fmt: skip
     p.add_argument("--out", default="bench-overhead.json", help="JSON results")
     args = p.parse_args(argv)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -75,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             if r.get("status") != "ok":
                 lines.append(f"- {r['label']}: {r.get('status')} {r.get('reason', '')}")
+    if args.ablation:
+        print(f"ablation: fastbp on CPU {args.cores}", file=sys.stderr, flush=True)
+        res = w7.run_ablations(args.cores, args.calls, args.repeats)
+        report["ablation"] = res
+        lines += ["", "What each change of the one-row path buys (W1, float64; median µs per call, "
+                  "variants interleaved in one pinned process):", ""]  # fmt: skip
+        if res.get("status") == "ok":
+            lines += ["| variant | µs per call |", "|---|---:|"]
+            lines += [f"| {k} | {v:.3g} |" for k, v in res["median_us"].items()]
+        else:
+            lines.append(f"ablation: {res.get('status')} {res.get('reason', '')}")
     if not args.no_threads:
         print(f"threads: fastbp on CPUs {args.thread_cores}", file=sys.stderr, flush=True)
         calls = 8 if args.quick else 40

@@ -442,7 +442,8 @@ def child_main() -> None:
     job = json.loads(sys.argv[1])
     peer_env.pin(job["cores"], job["threads"])
     try:
-        res = run_threads(job) if job["kind"] == "threads" else run_tool(job)
+        kinds = {"threads": run_threads, "ablation": run_ablation, "w7": run_tool}
+        res = kinds[job["kind"]](job)
         try:
             from threadpoolctl import threadpool_info
 
@@ -535,6 +536,13 @@ def run_concurrency(cores=(0, 1), calls: int = 40, repeats: int = 7) -> dict:
     return spawn(job)
 
 
+def run_ablations(cores=(1,), calls: int = 2000, repeats: int = 15) -> dict:
+    """What each change of the one-row path buys (fastbp only, one pinned process)."""
+    job = {"kind": "ablation", "cores": list(cores), "threads": 1, "calls": calls,
+           "repeats": repeats}  # fmt: skip
+    return spawn(job)
+
+
 def markdown(results: list[dict]) -> str:
     """The W7 table: median µs per call [min–max], and tool / fastbp under each peer."""
     lines = ["| call | " + " | ".join(r["label"] for r in results) + " |",
@@ -554,6 +562,101 @@ def markdown(results: list[dict]) -> str:
             cells.append(cell)
         lines.append(f"| {OP_LABELS[op]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- what each change buys
+def run_ablation(job: dict) -> dict:
+    """Child side of ``--ablation``: the one-row forward and SGD step of W1, rebuilt step by step
+    from the checked path to the fast path, all in this one pinned process (blocks interleaved).
+
+    forward: (a) the checked path (``as_features``: np.require, NaN check; the parameters'
+    finiteness scanned; the chunk loop; ``forward_example`` with ten arguments through Numba's
+    dispatcher; a copy of the output); (b) the cheap type/shape/contiguity check instead of
+    ``as_features``; (c) finiteness of x and z checked inside the compiled call instead of
+    scanning the parameters, and the plan packed into one array (``forward_row``, six
+    arguments), still through the dispatcher; (d) the compiled entry point called directly
+    (``DirectCall``) and the per-thread workspace: today's ``net.forward``.
+    SGD step: (a) ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` on the row, the way to
+    take one step before ``partial_fit``; (b) ``partial_fit``'s checked path (``_run_epochs``);
+    (c) the lean path: today's ``net.partial_fit``.
+    """
+    import numpy as np
+
+    import fastbp as fb
+    from fastbp import kernels, row_kernels
+    from fastbp.train import partial_fit as checked_partial_fit
+    from fastbp.validate import as_features
+
+    p0, X, Y = _data()
+    spec = fb.NetworkSpec(list(WIDTHS), ["relu", "relu"], "squared", "float64")
+    net = fb.Network(spec, init="zeros")
+    net.params = p0
+    p, ws = net.plan, net._ws
+    rows = [X[i : i + 1] for i in range(N_ROWS)]
+    ys = [Y[i : i + 1] for i in range(N_ROWS)]
+
+    def checked(x):
+        x = as_features(x, spec)
+        with net._shared():
+            net._check_params()
+            return net._forward_unchecked(x, ws)
+
+    def cheap_check(x):
+        if not net._fast_row(x):
+            raise AssertionError
+        with net._shared():
+            net._check_params()
+            out = np.empty((1, 1))
+            kernels.forward_example(x[0], net.params, p.widths, p.acts, p.out_kind, p.w_off,
+                                    p.b_off, p.u_off, ws.Z, ws.A)  # fmt: skip
+            out[0, 0] = ws.A[p.u_off[-1] - 1]
+            return out
+
+    def packed(x):
+        if not net._fast_row(x):
+            raise AssertionError
+        net._guard.enter_read()
+        try:
+            out = np.empty((1, 1))
+            if row_kernels.forward_row(x, net.params, net._ipack, ws.Z, ws.A, out):
+                raise AssertionError
+            return out
+        finally:
+            net._guard.readers.pop()
+
+    ref = [checked(r) for r in rows[:8]]
+    for f in (cheap_check, packed, net.forward):
+        assert all(np.allclose(f(r), o, rtol=1e-12) for r, o in zip(rows[:8], ref, strict=True))
+    fit_net, slow_net, lean_net = net.copy(), net.copy(), net.copy()
+    for n in (slow_net, lean_net):
+        n.partial_fit(rows[0], ys[0], lr=LR)
+    variants = {
+        "forward (a) checked path": lambda k: checked(rows[k % N_ROWS]),
+        "forward (b) + cheap type/shape check": lambda k: cheap_check(rows[k % N_ROWS]),
+        "forward (c) + checks in the kernel, packed plan": lambda k: packed(rows[k % N_ROWS]),
+        "forward (d) + direct entry point = net.forward": lambda k: net.forward(rows[k % N_ROWS]),
+        "SGD step (a) fit(epochs=1) on the row": lambda k: fit_net.fit(
+            rows[k % N_ROWS], ys[k % N_ROWS], epochs=1, lr=LR, shuffle=False, progress=False
+        ),
+        "SGD step (b) partial_fit, checked path": lambda k: checked_partial_fit(
+            slow_net, rows[k % N_ROWS], ys[k % N_ROWS], lr=LR
+        ),
+        "SGD step (c) partial_fit, lean path": lambda k: lean_net.partial_fit(
+            rows[k % N_ROWS], ys[k % N_ROWS], lr=LR
+        ),
+    }
+    per = {name: [] for name in variants}
+    for fn in variants.values():
+        for k in range(200):
+            fn(k)
+    for _ in range(job["repeats"]):
+        for name, fn in variants.items():  # interleaved: load hits every variant alike
+            start = time.perf_counter()
+            for k in range(job["calls"]):
+                fn(k)
+            per[name].append((time.perf_counter() - start) / job["calls"] * 1e6)
+    return {"status": "ok", "us": per,
+            "median_us": {k: statistics.median(v) for k, v in per.items()}}  # fmt: skip
 
 
 if __name__ == "__main__":
