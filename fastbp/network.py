@@ -308,8 +308,10 @@ class Network:
 
     def _fast_row(self, X: object) -> bool:
         """Whether X can go to a one-row kernel as it is: a C-contiguous, aligned, writeable
-        (1, n0) ndarray of the network's dtype (its values are checked inside the kernel)."""
-        if type(X) is not np.ndarray or X.shape != self._row_shape or X.dtype != self._dtype:
+        (1, n0) ndarray of exactly the network's (native) dtype; its values are checked inside
+        the kernel.  Anything else, even an equal dtype object of another byte order, takes the
+        checked path, so the compiled entry points always get the types they were built for."""
+        if type(X) is not np.ndarray or X.shape != self._row_shape or X.dtype is not self._dtype:
             return False
         flags = X.flags
         return flags.c_contiguous and flags.behaved
@@ -317,9 +319,8 @@ class Network:
     def _eye(self) -> np.ndarray:
         eye = self._onehot
         if eye is None:
-            eye = np.eye(
-                self.spec.n_outputs, dtype=self._dtype
-            )  # read by the kernels, never written
+            # One-hot rows handed to the kernels, which only read them.
+            eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
             self._onehot = eye
         return eye
 
@@ -765,7 +766,7 @@ class Network:
             return None
         nr = self.spec.n_outputs
         if Y.ndim == 2:
-            if Y.shape[0] != n or Y.shape[1] != nr or Y.dtype != self._dtype:
+            if Y.shape[0] != n or Y.shape[1] != nr or Y.dtype is not self._dtype:
                 return None
             flags = Y.flags
             return Y if flags.c_contiguous and flags.behaved else None
@@ -780,7 +781,7 @@ class Network:
             if Y.min() < 0 or Y.max() >= nr:
                 return None
             return self._eye()[Y]
-        if nr == 1 and Y.dtype == self._dtype:
+        if nr == 1 and Y.dtype is self._dtype:
             flags = Y.flags
             return Y.reshape(n, 1) if flags.c_contiguous and flags.behaved else None
         return None
