@@ -226,8 +226,9 @@ class _Epochs:
         self.ctrl_c = None
 
     def weights_squared(self) -> float:
-        """Σ_k ‖W[k]‖²_F."""
-        return float(sum(np.dot(w.ravel(), w.ravel()) for w in self.weights))
+        """Σ_k ‖W[k]‖²_F (inf, without a warning, for weights on their way to diverging)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(sum(np.dot(w.ravel(), w.ravel()) for w in self.weights))
 
     def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         if m not in self.gather:
