@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"Concurrent inference: {calls} × `net.predict` of 4,096 rows into 64-256-256-10 "
                 f"(float64, BLAS at one thread) from one thread vs split over two threads on one "
                 f"network, CPUs {args.thread_cores}: speed-up {res['speedup']:.2f}× (median of "
-                f"{len(s)}; min {s[0]:.2f}, max {s[-1]:.2f})."
+                f"{len(s)}; min {s[0]:.2f}, max {s[-1]:.2f}); CPU seconds per wall second during "
+                f"the two-thread runs: {res['cpu_per_wall_two_threads']:.2f} (2 = both threads "
+                "busy throughout)."
             )
         else:
             lines.append(f"Concurrent inference: {res.get('status')} {res.get('reason', '')}")

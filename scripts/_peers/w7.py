@@ -416,7 +416,7 @@ def run_threads(job: dict) -> dict:
     def work(n: int, out: list) -> None:
         out.extend(net.predict(X) for _ in range(n))
 
-    one, two = [], []
+    one, two, cpu_two = [], [], []
     for _ in range(job["repeats"]):
         results: list = []
         start = time.perf_counter()
@@ -424,17 +424,21 @@ def run_threads(job: dict) -> dict:
         one.append(time.perf_counter() - start)
         outs: list[list] = [[], []]
         threads = [threading.Thread(target=work, args=(calls // 2, outs[i])) for i in range(2)]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         two.append(time.perf_counter() - start)
+        # CPU seconds per wall second of the two-thread run: 2 when both threads ran at once the
+        # whole time (the GIL released), 1 when they took turns (or other load held a core).
+        cpu_two.append((time.process_time() - cpu) / two[-1])
         if not all(np.array_equal(o, expected) for o in results + outs[0] + outs[1]):
             return {"status": "WRONG", "reason": "a threaded predict differs from the serial one"}
     speedups = [a / b for a, b in zip(one, two, strict=True)]
     return {"status": "ok", "one_thread_s": one, "two_threads_s": two, "speedups": speedups,
             "speedup": statistics.median(speedups), "calls": calls,
+            "cpu_per_wall_two_threads": statistics.median(cpu_two),
             "versions": _versions("fastbp")}  # fmt: skip
 
 
