@@ -448,7 +448,11 @@ class Network:
             J and the (n_params,) gradient of the mean loss.
         """
         if self._fast_row(X):
-            Yr = self._fast_targets(Y, 1)
+            if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
+                flags = Y.flags  # the common case inline: a dense (1, nr) row
+                Yr = Y if flags.c_contiguous and flags.behaved else None
+            else:
+                Yr = self._fast_targets(Y, 1)
             if Yr is not None:
                 guard = self._guard
                 grad = np.empty(self.plan.n_params, dtype=self._dtype)
@@ -713,9 +717,14 @@ class Network:
         flags = X.flags
         if not (flags.c_contiguous and flags.behaved):
             return None
-        Y = self._fast_targets(Y, n)
-        if Y is None:
-            return None
+        if type(Y) is np.ndarray and Y.ndim == 2 and Y.dtype is dtype and Y.shape[0] == n:
+            flags = Y.flags  # the common case inline: dense (n, nr) rows
+            if Y.shape[1] != self._out_shape[1] or not (flags.c_contiguous and flags.behaved):
+                return None
+        else:
+            Y = self._fast_targets(Y, n)
+            if Y is None:
+                return None
         s1, s2 = opt.s1, opt.s2
         if s1.dtype is not dtype or s2.dtype is not dtype:
             return None
