@@ -90,7 +90,7 @@ def _product(net: Network, X: object, Y: object, v: object, gauss_newton: bool) 
     Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     v = as_params(v, net.n_params, net.spec.np_dtype, name="v")
     out = np.empty(net.n_params, dtype=net.spec.np_dtype)
-    with net._exclusive():
+    with net._exclusive("hvp"):
         net._check_params()
         _product_unchecked(net, X, Y, v, gauss_newton, out)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastbp import kernels
+from fastbp import epochs, kernels, row_kernels
 from fastbp._blas import HAVE_BLAS
 from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
@@ -21,6 +22,7 @@ from fastbp.rows import LazyRows
 from fastbp.spec import NetworkSpec
 from fastbp.train import History
 from fastbp.train import fit as _fit
+from fastbp.train import partial_fit as _partial_fit
 from fastbp.train import score as _score
 from fastbp.validate import (
     as_features,
@@ -59,6 +61,12 @@ class Trace:
     grad: np.ndarray
 
 
+#: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
+#: makes one call per chunk of this many examples).
+_LEAN_MAX_ROWS = 1 << 16
+
+_ADAM_DEFAULTS = (Optimizer.beta1, Optimizer.beta2, Optimizer.eps)
+
 #: A Network holds this many parameter-sized arrays (parameters, gradient, chunk gradient and the
 #: weight mask of the plan).
 PARAM_SIZED_ARRAYS = 4
@@ -84,6 +92,92 @@ def _check_memory(spec: NetworkSpec) -> None:
             f"plus fit's snapshot, best-epoch copy and optimizer state), more than this "
             f"machine's {have / 2**30:.1f} GiB"
         )
+
+
+_BUSY = "this Network is already running a pass in another thread"
+
+
+class _Guard:
+    """A readers-writer guard that never waits: a conflicting call is refused at once.
+
+    Any number of reads (forward, predict, predict_proba, loss, score, loss_and_gradient, copy,
+    save) may run at the same time, each on its own thread's workspaces.  A call that changes the
+    parameters or uses the shared workspaces (fit, partial_fit, params assignment, trace, hvp)
+    runs alone: it is refused while anything else runs, and reads are refused while it runs.
+    Refusals raise RuntimeError before anything is touched, so a read never sees half-updated
+    parameters.
+
+    A read costs two list operations, not a lock: it first registers itself (``readers.append``)
+    and then looks for a writer; a writer first registers itself (``writer = what``, writers
+    among themselves under ``mutex``) and then looks for readers.  Each of these steps is atomic,
+    so whichever of two overlapping calls looks second sees the other and backs out (if both look
+    at the same moment, both back out: a refusal, never a torn read).  ``mutex`` is never held
+    during a pass.
+    """
+
+    __slots__ = ("mutex", "readers", "writer")
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.readers: list[None] = []
+        self.writer: str | None = None
+
+    def enter_read(self) -> None:
+        readers = self.readers
+        readers.append(None)
+        writer = self.writer
+        if writer is not None:
+            readers.pop()
+            raise RuntimeError(
+                f"{_BUSY} ({writer}), which needs the network to itself; reads "
+                f"(forward, predict, loss, score) can run from many threads at once, but not "
+                f"during fit, partial_fit, trace, hvp or a params assignment: wait for it to "
+                f"finish, or use one net.copy() per thread"
+            )
+
+    def enter_write(self, what: str) -> None:
+        with self.mutex:
+            busy = self.writer
+            if busy is None:
+                self.writer = what
+        if busy is None and self.readers:
+            busy = f"{len(self.readers)} read(s)"
+            with self.mutex:
+                self.writer = None
+        if busy is not None:
+            raise RuntimeError(
+                f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
+                f"or use one Network per thread (net.copy())"
+            )
+
+    def exit_write(self) -> None:
+        self.writer = None
+
+
+class _FastCalls:
+    """This network's direct entries into the compiled kernels of its fast paths (see
+    :class:`fastbp.row_kernels.DirectCall`: the argument types never change for one network)."""
+
+    __slots__ = ("check", "forward", "loss_grad", "minibatch", "settle", "sgd")
+
+    def __init__(self) -> None:
+        self.forward = row_kernels.DirectCall(row_kernels.forward_row)
+        self.loss_grad = row_kernels.DirectCall(row_kernels.loss_grad_row)
+        self.check = row_kernels.DirectCall(row_kernels.check_rows)
+        self.settle = row_kernels.DirectCall(row_kernels.settle)
+        self.sgd = row_kernels.DirectCall(epochs.sgd_example_epoch)
+        self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
+
+
+class _ThreadState:
+    """One thread's scratch space for reads: workspaces and gradient buffers."""
+
+    __slots__ = ("grad", "grad_chunk", "ws")
+
+    def __init__(self, ws: Workspace, grad: np.ndarray, grad_chunk: np.ndarray) -> None:
+        self.ws = ws
+        self.grad = grad
+        self.grad_chunk = grad_chunk
 
 
 class Network:
@@ -125,7 +219,24 @@ class Network:
         self._grad = np.zeros(self.plan.n_params, dtype=dtype)
         self._grad_chunk = np.zeros(self.plan.n_params, dtype=dtype)
         self._ws = Workspace(self.plan.n_units, 1, dtype)
-        self._lock = threading.Lock()
+        self._guard = _Guard()
+        self._tls = threading.local()
+        # The creating thread reads with the shared buffers (writers exclude reads, so they are
+        # free whenever a read runs); other threads get their own on first use (_state).
+        self._tls.state = _ThreadState(self._ws, self._grad, self._grad_chunk)
+        # One-row fast paths: the plan packed into one array, expected shapes, scratch buffers.
+        self._dtype = dtype
+        self._ipack = row_kernels.pack_plan(self.plan)
+        self._row_shape = (1, spec.n_inputs)
+        self._out_shape = (1, spec.n_outputs)
+        self._good = np.zeros(self.plan.n_params, dtype=dtype)
+        self._info = np.zeros(3, dtype=np.float64)
+        self._order = np.arange(1, dtype=np.int64)
+        self._gather: tuple[np.ndarray, np.ndarray] | None = None
+        self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
+        self._sgd_tables: tuple | None = None
+        self._onehot: np.ndarray | None = None
+        self._calls = _FastCalls()
         self._blas_min_rows = BLAS_MIN_ROWS
         self._chunk_rows = CHUNK_ROWS
         #: Optimizer (settings and state) of the last :meth:`fit`, or None.
@@ -151,7 +262,7 @@ class Network:
     @params.setter
     def params(self, value: np.ndarray) -> None:
         value = as_params(value, self.plan.n_params, self.spec.np_dtype)
-        with self._exclusive():
+        with self._exclusive("a params assignment"):
             self._params[...] = value
 
     @property
@@ -173,23 +284,56 @@ class Network:
         """An independent network with the same spec and parameters."""
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
-        with self._exclusive():
+        with self._shared():
             other._params[...] = self._params
         return other
 
     # ------------------------------------------------------------------ passes
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        # The workspaces are shared by every call on this network: refuse concurrent use.
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError(
-                "this Network is already running a pass in another thread; use one Network per "
-                "thread (net.copy()) or serialise the calls"
-            )
+    def _exclusive(self, what: str = "a pass") -> Iterator[None]:
+        """Hold the network alone (fit, partial_fit, params assignment, trace, hvp)."""
+        self._guard.enter_write(what)
         try:
             yield
         finally:
-            self._lock.release()
+            self._guard.exit_write()
+
+    @contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Hold the network for a read; other reads may run at the same time in other threads."""
+        self._guard.enter_read()
+        try:
+            yield
+        finally:
+            self._guard.readers.pop()
+
+    def _state(self) -> _ThreadState:
+        """This thread's read buffers (created on the thread's first read)."""
+        try:
+            return self._tls.state
+        except AttributeError:
+            U, n, dtype = self.plan.n_units, self.plan.n_params, self._dtype
+            state = _ThreadState(Workspace(U, 1, dtype), np.zeros(n, dtype), np.zeros(n, dtype))
+            self._tls.state = state
+            return state
+
+    def _fast_row(self, X: object) -> bool:
+        """Whether X can go to a one-row kernel as it is: a C-contiguous, aligned, writeable
+        (1, n0) ndarray of exactly the network's (native) dtype; its values are checked inside
+        the kernel.  Anything else, even an equal dtype object of another byte order, takes the
+        checked path, so the compiled entry points always get the types they were built for."""
+        if type(X) is not np.ndarray or X.shape != self._row_shape or X.dtype is not self._dtype:
+            return False
+        flags = X.flags
+        return flags.c_contiguous and flags.behaved
+
+    def _eye(self) -> np.ndarray:
+        eye = self._onehot
+        if eye is None:
+            # One-hot rows handed to the kernels, which only read them.
+            eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
+            self._onehot = eye
+        return eye
 
     def _check_params(self) -> None:
         with np.errstate(invalid="ignore"):  # inf * 0 when kernels run as Python (no JIT)
@@ -200,8 +344,9 @@ class Network:
                 "the network or reload it from a file)"
             )
 
-    def _forward_chunk(self, X: np.ndarray) -> None:
-        p, ws = self.plan, self._ws
+    def _forward_chunk(self, X: np.ndarray, ws: Workspace | None = None) -> None:
+        p = self.plan
+        ws = self._ws if ws is None else ws
         ws.ensure(X.shape[0])
         if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
             kernels.forward_example(
@@ -214,8 +359,12 @@ class Network:
             ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
-    def _backward_chunk(self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float) -> None:
-        p, ws = self.plan, self._ws
+    def _backward_chunk(
+        self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
+        ws: Workspace | None = None,
+    ) -> None:  # fmt: skip
+        p = self.plan
+        ws = self._ws if ws is None else ws
         if X.shape[0] == 1:
             kernels.backward_example(
                 X[0], Y[0], self._params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
@@ -239,73 +388,136 @@ class Network:
 
         Identity outputs for ``squared``, class probabilities (softmax) for
         ``softmax_cross_entropy``, and per-output probabilities (sigmoid) for ``logistic``.
-        """
-        X = as_features(X, self.spec)
-        with self._exclusive():
-            self._check_params()
-            return self._forward_unchecked(X)
+        Safe to call from many threads at once on one network (each thread has its own
+        workspaces); refused with RuntimeError while another thread changes the network.
 
-    def _forward_unchecked(self, X: np.ndarray) -> np.ndarray:
+        Returns
+        -------
+        numpy.ndarray
+            (n, nr) array of the network's dtype.
+        """
+        if self._fast_row(X):  # one row: a packed kernel that checks X itself
+            guard = self._guard
+            guard.enter_read()
+            try:
+                out = np.empty(self._out_shape, dtype=self._dtype)
+                ws = self._state().ws
+                status = self._calls.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
+            finally:
+                guard.readers.pop()
+            if status == 0:
+                return out
+            # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
+        X = as_features(X, self.spec)
+        with self._shared():
+            self._check_params()
+            return self._forward_unchecked(X, self._state().ws)
+
+    def _forward_unchecked(self, X: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
+        ws = self._ws if ws is None else ws
         check_allocation(
             X.shape[0] * self.spec.n_outputs * self.spec.np_dtype.itemsize,
             f"the output of {X.shape[0]:,} rows × {self.spec.n_outputs}",
         )
         out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
         for s in self._chunks(X.shape[0]):
-            self._forward_chunk(X[s])
-            out[s] = self._output_block(self._ws.A, s.stop - s.start)
+            self._forward_chunk(X[s], ws)
+            out[s] = self._output_block(ws.A, s.stop - s.start)
         return out
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """Mean over the n examples of the per-example loss J_i."""
+        """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
+
+        Returns
+        -------
+        float
+            (1/n) Σ_i J_i.
+        """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            return self._loss_unchecked(X, Y)
+            return self._loss_unchecked(X, Y, self._state().ws)
 
-    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None) -> float:
+        ws = self._ws if ws is None else ws
         total = 0.0
         for s in self._chunks(X.shape[0]):
             m = s.stop - s.start
-            self._forward_chunk(X[s])
+            self._forward_chunk(X[s], ws)
             total += kernels.loss_sum(
-                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
                 self.plan.out_kind,
             )  # fmt: skip
         return total / X.shape[0]
 
     def loss_and_gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy)."""
+        """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy).
+
+        Thread-safe as :meth:`forward`: it reads the parameters and writes only this thread's
+        buffers.
+
+        Returns
+        -------
+        tuple of (float, numpy.ndarray)
+            J and the (n_params,) gradient of the mean loss.
+        """
+        if self._fast_row(X):
+            if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
+                flags = Y.flags  # the common case inline: a dense (1, nr) row
+                Yr = Y if flags.c_contiguous and flags.behaved else None
+            else:
+                Yr = self._fast_targets(Y, 1)
+            if Yr is not None:
+                guard = self._guard
+                grad = np.empty(self.plan.n_params, dtype=self._dtype)
+                guard.enter_read()
+                try:
+                    ws = self._state().ws
+                    status, J = self._calls.loss_grad(
+                        X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
+                    )
+                finally:
+                    guard.readers.pop()
+                if status == 0:
+                    return J, grad
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            J = self._loss_and_gradient_unchecked(X, Y)
-            return J, self._grad.copy()
+            state = self._state()
+            J = self._loss_and_gradient_unchecked(X, Y, state)
+            return J, state.grad.copy()
 
-    def _loss_and_gradient_unchecked(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def _loss_and_gradient_unchecked(
+        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None
+    ) -> float:
+        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None)."""
+        if state is None:
+            ws, grad, grad_chunk = self._ws, self._grad, self._grad_chunk
+        else:
+            ws, grad, grad_chunk = state.ws, state.grad, state.grad_chunk
         n = X.shape[0]
         total = 0.0
         for idx, s in enumerate(self._chunks(n)):
             m = s.stop - s.start
-            self._forward_chunk(X[s])
+            self._forward_chunk(X[s], ws)
             total += kernels.loss_sum(
-                Y[s], self._output_block(self._ws.Z, m), self._output_block(self._ws.A, m),
+                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
                 self.plan.out_kind,
             )  # fmt: skip
             if idx == 0:
-                self._backward_chunk(X[s], Y[s], self._grad, 1.0 / n)
+                self._backward_chunk(X[s], Y[s], grad, 1.0 / n, ws)
             else:
-                self._backward_chunk(X[s], Y[s], self._grad_chunk, 1.0 / n)
-                self._grad += self._grad_chunk
+                self._backward_chunk(X[s], Y[s], grad_chunk, 1.0 / n, ws)
+                grad += grad_chunk
         return total / n
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
         X = as_features(X, self.spec, lazy=False)
         Y = as_targets(Y, self.spec, X.shape[0], lazy=False)
-        with self._exclusive():
+        with self._exclusive("trace"):
             self._check_params()
             try:
                 self._ws.ensure(X.shape[0])
@@ -417,6 +629,199 @@ class Network:
             warm_start=warm_start, diagnostics=diagnostics,
         )  # fmt: skip
 
+    def partial_fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        optimizer: str | Optimizer = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        l2: float = 0.0,
+        batch_size: int = 1,
+    ) -> float:
+        """One pass over the given rows, in the given order; returns their mean loss.
+
+        For online learning: the optimizer state (momentum velocity, Adam's moments and step
+        count) stays on the network (:attr:`optimizer`) between calls, and continues as long as
+        the optimizer's settings (name, μ for the momentum methods, β1, β2, ε for Adam) stay the
+        same; another optimizer, or other settings, start from a fresh state.  A :meth:`fit`
+        with ``warm_start=False`` also starts afresh.  ``save(..., include_optimizer_state=True)``
+        (the default) keeps the state, and :meth:`load` brings it back.
+
+        Calling it row by row gives exactly (bit for bit) the parameters of
+        ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` with the same settings, and for
+        ``batch_size=B`` calls on consecutive blocks of B rows those of ``fit(..., batch_size=B)``;
+        each call runs the kernel that fit runs.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            The rows, as for :meth:`fit`.  One row, shape (1, n0), of the network's dtype takes a
+            fast path whose checks run inside the compiled call.
+        optimizer : str or fastbp.optim.Optimizer
+            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or an Optimizer (for Adam's
+            β1, β2, ε).
+        lr : float
+            Learning rate α > 0.
+        momentum : float
+            μ for ``momentum`` and ``nesterov``.
+        l2 : float
+            λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F (weights only), as in :meth:`fit`.
+        batch_size : int
+            1 is per-example SGD; B averages the gradient over runs of B consecutive rows (the
+            last run may be shorter; B larger than the number of rows makes one batch of them).
+
+        Returns
+        -------
+        float
+            The mean over the rows of each row's loss just before the step that used it (as
+            ``History.loss``).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad rows or settings, refused before anything changes.
+        fastbp.FitDivergedError
+            A non-finite loss or parameter; the parameters and optimizer state of before the call
+            are restored first.
+        RuntimeError
+            Another thread is using the network.
+        """
+        opt = self.optimizer
+        if (
+            opt is not None
+            and type(optimizer) is str
+            and optimizer == opt.name
+            and type(lr) is float
+            and type(l2) is float
+            and 0.0 < lr < math.inf
+            and 0.0 <= l2 < math.inf
+            and type(batch_size) is int
+            and batch_size >= 1
+            and (optimizer not in ("momentum", "nesterov") or momentum == opt.momentum)
+            and (optimizer != "adam" or (opt.beta1, opt.beta2, opt.eps) == _ADAM_DEFAULTS)
+        ):
+            # The optimizer state continues: try the lean path (checks inside the kernel).
+            loss = self._partial_fit_lean(X, Y, opt, lr, l2, batch_size)
+            if loss is not None:
+                return loss
+        # A first call, another optimizer, other array types or anything unusual.
+        return _partial_fit(
+            self, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
+            batch_size=batch_size,
+        )  # fmt: skip
+
+    def _partial_fit_lean(
+        self, X: object, Y: object, opt: Optimizer, lr: float, l2: float, batch_size: int
+    ) -> float | None:
+        """partial_fit through one packed kernel call, or None if the checked path must run.
+
+        Taken only for arrays that already have the network's dtype and layout; the kernel
+        checks their values and refuses aliasing before anything is written, and restores the
+        parameters and optimizer state if the step diverges (the checked path then reports it).
+        """
+        # Exact dtype objects (``is``): anything unusual, even an equal non-native dtype, takes
+        # the checked path, so the compiled entry points always see the types they were built for.
+        dtype = self._dtype
+        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype is not dtype:
+            return None
+        n = X.shape[0]
+        if X.shape[1] != self._row_shape[1] or not 1 <= n <= _LEAN_MAX_ROWS:
+            return None
+        flags = X.flags
+        if not (flags.c_contiguous and flags.behaved):
+            return None
+        if type(Y) is np.ndarray and Y.ndim == 2 and Y.dtype is dtype and Y.shape[0] == n:
+            flags = Y.flags  # the common case inline: dense (n, nr) rows
+            if Y.shape[1] != self._out_shape[1] or not (flags.c_contiguous and flags.behaved):
+                return None
+        else:
+            Y = self._fast_targets(Y, n)
+            if Y is None:
+                return None
+        s1, s2 = opt.s1, opt.s2
+        if s1.dtype is not dtype or s2.dtype is not dtype:
+            return None
+        snaps = self._snapshots
+        if snaps is None or snaps[0].shape != s1.shape or snaps[1].shape != s2.shape:
+            snaps = self._snapshots = (np.empty_like(s1), np.empty_like(s2))
+        if self._order.shape[0] < n:
+            self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
+        calls, info, params, ws = self._calls, self._info, self._params, self._ws
+        guard = self._guard
+        guard.enter_write("partial_fit")
+        try:
+            if calls.check(X, Y, params, self._ipack, s1, s2, self._good, *snaps, info):
+                return None  # nothing was written; the checked path says what is wrong
+            # The very kernel (and compiled specialisation) that fit's epoch loop calls.
+            if batch_size == 1 and opt.name == "sgd":
+                tables = self._sgd_tables
+                if tables is None or tables[-4] is not ws.Z:
+                    p = self.plan
+                    tables = (p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                              ws.Z, ws.A, ws.dZ, ws.dA)  # fmt: skip
+                    self._sgd_tables = tables
+                calls.sgd(X, Y, self._order[:n], params, *tables, lr, l2, info)
+                step0 = None
+            else:
+                p, m = self.plan, min(batch_size, n)
+                ws.ensure(m)
+                Xb, Yb = self._gather_buffers(m)
+                step0 = int(opt.step[0])
+                calls.minibatch(
+                    X, Y, self._order[:n], m, params, p.widths, p.acts, p.out_kind, p.w_off,
+                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self._grad,
+                    p.weight_mask, l2, self._blas_min_rows, opt.code, lr, opt.momentum,
+                    opt.beta1, opt.beta2, opt.eps, s1, s2, opt.step, info,
+                )  # fmt: skip
+            if calls.settle(params, s1, s2, self._good, *snaps, info):
+                if step0 is not None:
+                    opt.step[0] = step0  # restored; the checked path reruns it and reports
+                return None
+        finally:
+            guard.exit_write()
+        return float(info[0]) / n  # = info[0] / info[1], as fit's History.loss
+
+    def _fast_targets(self, Y: object, n: int) -> np.ndarray | None:
+        """Y as a dense (n, nr) array without copying when it already is one (or (n,) for one
+        output); integer labels become one-hot rows.  None sends the caller to ``as_targets``."""
+        if type(Y) is not np.ndarray:
+            return None
+        nr = self.spec.n_outputs
+        if Y.ndim == 2:
+            if Y.shape[0] != n or Y.shape[1] != nr or Y.dtype is not self._dtype:
+                return None
+            flags = Y.flags
+            return Y if flags.c_contiguous and flags.behaved else None
+        if Y.ndim != 1 or Y.shape[0] != n:
+            return None
+        if self.spec.loss == "softmax_cross_entropy":
+            if Y.dtype.kind not in "iu":
+                return None
+            if n == 1:
+                label = int(Y[0])
+                return self._eye()[label : label + 1] if 0 <= label < nr else None
+            if Y.min() < 0 or Y.max() >= nr:
+                return None
+            return self._eye()[Y]
+        if nr == 1 and Y.dtype is self._dtype:
+            flags = Y.flags
+            return Y.reshape(n, 1) if flags.c_contiguous and flags.behaved else None
+        return None
+
+    def _gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (m, n0) and (m, nr) gather buffers of the minibatch kernel (kept for the last m)."""
+        buffers = self._gather
+        if buffers is None or buffers[0].shape[0] != m:
+            spec = self.spec
+            buffers = (
+                np.zeros((m, spec.n_inputs), dtype=self._dtype),
+                np.zeros((m, spec.n_outputs), dtype=self._dtype),
+            )
+            self._gather = buffers
+        return buffers
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
         if self.spec.loss == "squared":
@@ -440,9 +845,10 @@ class Network:
         """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score)."""
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._exclusive():
+        with self._shared():
             self._check_params()
-            Y_pred = self._forward_unchecked(X)  # refuses outputs too large to hold, first
+            # The output first: refuses outputs too large to hold before Y is expanded.
+            Y_pred = self._forward_unchecked(X, self._state().ws)
             Y_true = Y.to_array() if isinstance(Y, LazyRows) else Y
             return _score(self.spec.loss, Y_pred, Y_true)
 
@@ -468,7 +874,7 @@ class Network:
                 f"include_optimizer_state must be True or False, got {include_optimizer_state!r}"
             )
         opt = self.optimizer
-        with self._exclusive():  # a save during another thread's fit would catch it mid-epoch
+        with self._shared():  # a save during another thread's fit would catch it mid-epoch
             return save_model(
                 path, self.spec, self._params, init=self.init, seed=self.seed,
                 optimizer=None if opt is None else opt.settings(),

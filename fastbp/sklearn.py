@@ -96,15 +96,18 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils import shuffle as sk_shuffle
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastbp import epochs as fastbp_epochs
+from fastbp import row_kernels
 from fastbp.activations import ACTIVATIONS
 from fastbp.network import Network
 from fastbp.optim import Optimizer
+from fastbp.row_kernels import DirectCall
 from fastbp.spec import NetworkSpec
-from fastbp.train import History, _Progress
+from fastbp.train import FitDivergedError, History, _ctrl_c_deferred, _Progress
+from fastbp.validate import as_features, as_targets
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -182,6 +185,108 @@ def _network_from_state(state: dict) -> Network:
 
 
 # ----------------------------------------------------------------------------- base class
+class _Epochs:
+    """One fit's epochs, each through fastbp's compiled minibatch kernel with little Python.
+
+    The data is checked once (``as_features``/``as_targets``), the kernel gathers each batch
+    through the epoch's order itself (no ``X[order]`` copies), and the kernel is entered
+    directly (:class:`fastbp.row_kernels.DirectCall`; the argument types never change within a
+    fit).  An epoch in scikit-learn's batch order is one call for the full batches with
+    λ = α/batch_size, plus one for a short last batch with λ = α/m_last, so the L2 term
+    matches scikit-learn's per batch.  Divergence (a non-finite loss or parameter) restores the
+    parameters and optimizer state of the start of the epoch and raises
+    :class:`fastbp.FitDivergedError`; Ctrl-C (deferred to the end of the compiled call)
+    restores the same snapshot and reports the epoch as interrupted.
+    """
+
+    def __init__(self, net: Network, X, Y, batch_size: int, opt: Optimizer, resume: bool):
+        spec = net.spec
+        self.net = net
+        self.X = as_features(X, spec)
+        self.Y = as_targets(Y, spec, self.X.shape[0])
+        self.batch_size = batch_size
+        dtype = spec.np_dtype
+        previous = net.optimizer
+        if (resume and previous is not None and previous.name == opt.name
+                and previous.compatible(net.n_params, dtype)):  # fmt: skip
+            opt.s1, opt.s2, opt.step = previous.s1, previous.s2, previous.step
+        else:
+            opt.reset(net.n_params, dtype)
+        net.optimizer = self.opt = opt
+        net._ws.ensure(batch_size)
+        self.gather = {}
+        self.info = np.zeros(3, dtype=np.float64)
+        self.good = np.empty_like(net.params)
+        self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
+        self.kernel = DirectCall(fastbp_epochs.minibatch_epoch)
+        self.settle = DirectCall(row_kernels.settle)
+        # Transposed views: ravel() then runs in scikit-learn's coefs_ order, so the sums round
+        # as scikit-learn's do.
+        self.weights = [net.layer(k)[0].T for k in range(1, spec.n_layers + 1)]
+        self.ctrl_c = None
+
+    def weights_squared(self) -> float:
+        """Σ_k ‖W[k]‖²_F (inf, without a warning, for weights on their way to diverging)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(sum(np.dot(w.ravel(), w.ravel()) for w in self.weights))
+
+    def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        if m not in self.gather:
+            dtype = self.net.spec.np_dtype
+            self.gather[m] = (np.zeros((m, self.X.shape[1]), dtype),
+                              np.zeros((m, self.Y.shape[1]), dtype))  # fmt: skip
+        return self.gather[m]
+
+    def run(self, order: np.ndarray, lr: float, alpha: float) -> tuple[float, bool]:
+        """One epoch over ``order``; returns (mean data loss, interrupted)."""
+        net, opt, p, info = self.net, self.opt, self.net.plan, self.info
+        params, ws = net.params, net._ws
+        n = order.shape[0]
+        bs = self.batch_size
+        n_full = (n // bs) * bs
+        parts = [(order[:n_full], bs)]
+        if n_full < n:
+            parts.append((order[n_full:], n - n_full))
+        total = 0.0
+        net._guard.enter_write("fit")
+        try:
+            np.copyto(self.good, params)
+            np.copyto(self.good1, opt.s1)
+            np.copyto(self.good2, opt.s2)
+            step0 = int(opt.step[0])
+            for idx, m in parts:
+                info[0] = info[1] = info[2] = 0.0
+                Xb, Yb = self._buffers(m)
+                self.kernel(
+                    self.X, self.Y, idx, m, params, p.widths, p.acts, p.out_kind, p.w_off,
+                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad, p.weight_mask,
+                    float(alpha / m), net._blas_min_rows, opt.code, float(lr), opt.momentum,
+                    opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
+                )  # fmt: skip
+                diverged = self.settle(params, opt.s1, opt.s2, self.good, self.good1, self.good2,
+                                       info)  # fmt: skip
+                if diverged or (self.ctrl_c is not None and self.ctrl_c.is_set()):
+                    params[...] = self.good
+                    opt.s1[...], opt.s2[...] = self.good1, self.good2
+                    opt.step[0] = step0
+                    if diverged:
+                        raise FitDivergedError(
+                            f"training diverged (learning rate {lr:g}): the loss or the "
+                            f"parameters became NaN/inf. The parameters of the start of the "
+                            f"epoch were restored; try a smaller learning_rate_init.",
+                            epoch=0,
+                            history=History(),
+                        )
+                    return np.nan, True
+                total += info[0] / max(info[1], 1.0) * idx.shape[0]
+        finally:
+            net._guard.exit_write()
+        loss = total / n
+        if net.spec.loss == "squared":
+            loss /= net.spec.n_outputs  # scikit-learn reports the mean over outputs
+        return loss, False
+
+
 class _BaseMLP(BaseEstimator):
     """Shared parameters, training loop and pickling of the two estimators."""
 
@@ -390,21 +495,29 @@ class _BaseMLP(BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n))
         Y = Y.astype(net.spec.np_dtype, copy=False)
+        epochs = _Epochs(net, X, Y, batch_size, self._make_optimizer(), self._resume_optimizer)
+        self._resume_optimizer = True
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
         n_batches = -(-n // batch_size)
         bar = _Progress(1 if incremental else self.max_iter, bool(self.verbose))
         self.n_iter_ = 0
+        ctrl_c_guard = _ctrl_c_deferred()
+        epochs.ctrl_c = ctrl_c_guard.__enter__()
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = sk_shuffle(sample_idx, random_state=rs)
-                w2_start = self._weights_squared()
-                data_loss, interrupted = self._one_epoch(X, Y, sample_idx, batch_size)
+                    # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
+                    # same draw (rs.shuffle of arange(n)) and so the same order.
+                    perm = np.arange(n)
+                    rs.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                w2_start = epochs.weights_squared()
+                data_loss, interrupted = epochs.run(sample_idx, self._lr, self.alpha)
                 if interrupted:
                     warnings.warn("Training interrupted by user.", stacklevel=4)
                     break
-                w2 = 0.5 * (w2_start + self._weights_squared())
+                w2 = 0.5 * (w2_start + epochs.weights_squared())
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_ = data_loss + 0.5 * self.alpha * n_batches * w2 / n
@@ -429,40 +542,10 @@ class _BaseMLP(BaseEstimator):
                         stacklevel=4,
                     )
         finally:
+            ctrl_c_guard.__exit__(None, None, None)
             bar.close()
         if self.early_stopping:
             net.params = self._best_params
-
-    def _one_epoch(self, X, Y, order, batch_size) -> tuple[float, bool]:
-        """One epoch in scikit-learn's batch order; returns (mean data loss, interrupted).
-
-        The full batches run in one compiled call with λ = α/batch_size and a short last batch
-        in a second call with λ = α/m_last, so the L2 term matches scikit-learn's per batch.
-        """
-        net = self.network_
-        n = order.shape[0]
-        n_full = (n // batch_size) * batch_size
-        parts = [(order[:n_full], batch_size)]
-        if n_full < n:
-            parts.append((order[n_full:], n - n_full))
-        total = 0.0
-        for idx, m in parts:
-            hist = net.fit(
-                X[idx], Y[idx], epochs=1, batch_size=m, optimizer=self._make_optimizer(),
-                lr=self._lr, l2=self.alpha / m, shuffle=False, seed=0, progress=False,
-                warm_start=self._resume_optimizer,
-            )  # fmt: skip
-            self._resume_optimizer = True
-            if hist.interrupted or not hist.loss:
-                return np.nan, True
-            total += hist.loss[0] * idx.shape[0]
-        loss = total / n
-        if net.spec.loss == "squared":
-            loss /= net.spec.n_outputs  # scikit-learn reports the mean over outputs
-        return loss, False
-
-    def _weights_squared(self) -> float:
-        return float(sum(np.dot(W.ravel(), W.ravel()) for W in self.coefs_))
 
     def _last_val(self) -> float:
         return self.validation_scores_[-1] if self.validation_scores_ else np.nan

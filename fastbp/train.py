@@ -254,7 +254,7 @@ def fit(
     dtype = spec.np_dtype
     # Overflow is detected and handled as divergence; keep numpy from also warning about it
     # when the kernels run as plain Python (NUMBA_DISABLE_JIT=1).
-    with net._exclusive(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with net._exclusive("fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # Everything from here on changes the network, so it happens only once the network is
         # ours: a fit refused because another thread is using the network, or because its
         # parameters are not finite, leaves its optimizer and history as they were.
@@ -317,6 +317,90 @@ class _ChunkGather:
             else:
                 np.take(data, part, axis=0, out=buf[:m])
         return self.Xb, self.Yb, self.local[:m]
+
+
+def _same_optimizer(a: Optimizer, b: Optimizer) -> bool:
+    """Whether b continues a's state: same name and the same settings that name uses."""
+    if a.name != b.name:
+        return False
+    if a.name in ("momentum", "nesterov"):
+        return a.momentum == b.momentum
+    if a.name == "adam":
+        return (a.beta1, a.beta2, a.eps) == (b.beta1, b.beta2, b.eps)
+    return True
+
+
+def partial_fit(
+    net,
+    X,
+    Y,
+    optimizer: str | Optimizer = "sgd",
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    l2: float = 0.0,
+    batch_size: int = 1,
+) -> float:
+    """One pass over X, Y in order, continuing the network's optimizer state; see
+    :meth:`fastbp.Network.partial_fit`.  Returns the mean loss of the rows.
+
+    This is the checked path: every argument is validated before the network is touched, then
+    the rows go through :func:`_run_epochs` (one epoch, no shuffling, no validation split), the
+    very code ``fit`` runs, so the result is fit's to the bit.
+    """
+    spec = net.spec
+    X = as_features(X, spec)
+    Y = as_targets(Y, spec, X.shape[0])
+    lr = positive_float(lr, "lr")
+    l2 = positive_float(l2, "l2", allow_zero=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    if isinstance(optimizer, str):
+        wanted = Optimizer(optimizer, momentum=momentum)
+    elif isinstance(optimizer, Optimizer):
+        wanted = Optimizer(**optimizer.settings())
+    else:
+        raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
+    n = X.shape[0]
+    dtype = spec.np_dtype
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    with net._exclusive("partial_fit"), quiet:
+        net._check_params()
+        previous = net.optimizer
+        own = [net.params]
+        if previous is not None:
+            own.extend(previous.state_arrays().values())
+        if not isinstance(X, LazyRows) and any(np.may_share_memory(X, buf) for buf in own):
+            X = X.copy()
+        if not isinstance(Y, LazyRows) and any(np.may_share_memory(Y, buf) for buf in own):
+            Y = Y.copy()
+        if (
+            previous is not None
+            and _same_optimizer(previous, wanted)
+            and previous.compatible(net.n_params, dtype)
+        ):
+            opt = previous
+        else:
+            opt = wanted
+            opt.reset(net.n_params, dtype)
+        history = History()
+        try:
+            net.optimizer = opt
+            _run_epochs(
+                net, X, Y, np.arange(n, dtype=np.int64), None, None, 1, min(batch_size, n), opt,
+                lr, l2, Schedule("constant"), False, False, 1, 0.0, None, False, history,
+            )  # fmt: skip
+        except FitDivergedError:
+            net.optimizer = previous
+            raise FitDivergedError(
+                f"partial_fit diverged (learning rate {lr:g}): the loss or the parameters became "
+                f"NaN/inf. The parameters and optimizer state of before the call were restored; "
+                f"try a smaller learning rate (e.g. lr={lr / 10:g}).",
+                epoch=1,
+                history=history,
+            ) from None
+        if history.interrupted:  # Ctrl-C between compiled calls: everything was restored
+            net.optimizer = previous
+            raise KeyboardInterrupt
+    return history.loss[0]
 
 
 @contextmanager

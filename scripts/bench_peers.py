@@ -68,6 +68,8 @@ from _peers.env import MARKER  # noqa: E402
 
 CHILD = HERE / "_peers" / "child.py"
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+#: Run only when named: W7, one-row calls from a Python loop (scripts/_peers/w7.py).
+EXTRA_WORKLOADS = ("W7",)
 DTYPES = ("float64", "float32")
 GRAD_BATCHES = (1, 128)
 
@@ -132,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peak-size", type=int, default=1024, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    args.workloads = _names(p, args.workloads, ALL_WORKLOADS, "workload")
+    args.workloads = _names(p, args.workloads, ALL_WORKLOADS + EXTRA_WORKLOADS, "workload")
     args.dtypes = _names(p, args.dtypes, DTYPES, "dtype")
     peers: list[str] = []
     for name in _names(p, args.peers, tuple(TOOLS) + tuple(ALIASES), "peer"):
@@ -645,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         training = [w for w in args.workloads if w in WORKLOADS]
         peak = run_peak(runner) if training else None
         for name in args.workloads:
+            if name == "W7":
+                continue  # its own block below
             for dtype in args.dtypes if name != "W6" else ["float64"]:
                 print(f"{name} {dtype}", file=sys.stderr, flush=True)
                 if name in WORKLOADS:
@@ -656,12 +660,25 @@ def main(argv: list[str] | None = None) -> int:
             if peak is not None and name == training[-1]:
                 run_peak(runner, peak)
         add_ratios(runner.results)
+        report = markdown(runner, runner.results)
+        if "W7" in args.workloads:  # one-row calls (issue 16); see scripts/bench_overhead.py
+            from _peers import w7
+
+            names = {"fastbp": "fastbp", "numpy": "numpy", "torch": "torch", "jax-jit": "jax"}
+            tools = [names[t] for t in args.peers if t in names]
+            print("W7 float64", file=sys.stderr, flush=True)
+            w7_results = w7.run(tools, args.cores, calls=300 if args.quick else 2000,
+                                repeats=args.repeats, rounds=args.rounds)  # fmt: skip
+            runner.results += [dict(r, workload="W7", dtype="float64") for r in w7_results]
+            report += ("\n## One-row calls from a Python loop (W7; W1 network, float64)\n\n"
+                       "Median µs per call; (×): the tool's time over fastbp's.\n\n"
+                       + w7.markdown(w7_results))  # fmt: skip
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
             for r in runner.results:
                 f.write(json.dumps(r) + "\n")
-        print(markdown(runner, runner.results))
+        print(report)
         print(f"JSON lines: {out}", file=sys.stderr)
     return 0
 

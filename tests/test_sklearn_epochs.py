@@ -1,0 +1,59 @@
+"""The estimators' lean epochs (fastbp.sklearn._Epochs): same results as one fit per epoch,
+divergence restores the epoch's start, and the network is refused to other threads' writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="fastbp.sklearn needs scikit-learn (in the dev extra)")
+
+import fastbp as fb  # noqa: E402
+from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+def _data(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    return X, y
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_epochs_equal_one_network_fit_per_epoch(solver) -> None:
+    """Replays the estimator with Network.fit on the gathered batches, epoch by epoch, from the
+    same initial weights and the same shuffles: the weights agree to the bit."""
+    X, y = _data()
+    est = MLPClassifier((7,), solver=solver, batch_size=32, max_iter=4, random_state=0,
+                        learning_rate_init=0.05, alpha=1e-3, tol=0.0)  # fmt: skip
+    with pytest.warns(Warning):  # ConvergenceWarning: max_iter reached
+        est.fit(X, y)
+    ref = MLPClassifier((7,), solver=solver, batch_size=32, max_iter=1, random_state=0)
+    ref._check_settings()
+    rs = np.random.RandomState(0)
+    Y = ref._validate_input(X, y, False, True)[1].astype(float)
+    ref._initialize(X.shape[1], Y.shape[1], ref._loss_for(Y), rs)
+    net = ref.network_
+    idx = np.arange(X.shape[0])
+    resume = False
+    for _ in range(4):
+        perm = np.arange(X.shape[0])
+        rs.shuffle(perm)
+        idx = idx[perm]
+        for part in (idx[:64], idx[64:]):
+            net.fit(X[part], Y[part], epochs=1, batch_size=part.shape[0] if part.shape[0] < 32
+                    else 32, optimizer=est._make_optimizer(), lr=0.05, l2=1e-3 / min(32, len(part)),
+                    shuffle=False, progress=False, warm_start=resume)  # fmt: skip
+            resume = True
+    np.testing.assert_array_equal(est.network_.params, net.params)
+
+
+def test_divergence_restores_the_epoch_start_and_raises() -> None:
+    X, _ = _data()
+    y = X @ np.arange(1.0, 6.0) * 1e3
+    est = MLPRegressor((8,), solver="sgd", momentum=0.0, learning_rate_init=1e3, max_iter=50,
+                       random_state=0)  # fmt: skip
+    with pytest.raises(fb.FitDivergedError, match="diverged"):
+        est.fit(X, y)
+    assert np.isfinite(est.network_.params).all()
+    assert np.isfinite(est.network_.optimizer.s1).all()
