@@ -50,7 +50,7 @@ def sharpness(
 
     Method: Lanczos iteration on v ↦ H v with full reorthogonalisation, from a seeded Gaussian
     start vector.  After step j the tridiagonal T_j has Ritz pairs (θ, s); the one selected by
-    ``which`` is accepted when its residual ‖H u − θ u‖ = β_j |s_j| ≤ ``tol`` · |θ|, when the
+    ``which`` is accepted when its residual ``‖H u − θ u‖ = β_j |s_j| ≤ tol · |θ|``, when the
     Krylov space is exhausted (j = N), or after ``iters`` steps (then the best Ritz pair so far is
     returned; no warning is raised).
 

@@ -31,9 +31,9 @@ TOLERANCES = {"float64": (1e-5, 1e-7), "float32": (1e-3, 1e-5)}
 class GradcheckReport:
     """Outcome of :func:`gradcheck`.
 
-    ``max_abs_error`` = max_q |g_bp − g_fd|; ``max_rel_error`` = max_q |g_bp − g_fd| /
-    max(|g_bp|, |g_fd|, atol); ``passed`` is True when every checked entry satisfies
-    |g_bp − g_fd| ≤ atol + rtol·|g_fd|.
+    ``max_abs_error`` = max_q ``|g_bp − g_fd|``; ``max_rel_error`` = max_q ``|g_bp − g_fd|`` /
+    max(``|g_bp|``, ``|g_fd|``, atol); ``passed`` is True when every checked entry satisfies
+    ``|g_bp − g_fd| ≤ atol + rtol·|g_fd|``.
     """
 
     passed: bool

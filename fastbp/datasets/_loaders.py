@@ -159,7 +159,7 @@ def load_digits(dtype: str | type | np.dtype = "float64") -> Dataset:
 
     Returns a :class:`Dataset` with X of shape (1797, 64) in ``dtype`` (``"float32"`` or
     ``"float64"``) holding the raw pixel counts 0..16 row by row (``feature_names`` are
-    ``"pixel_<row>_<col>"``), y the int64 digit 0..9 and ``target_names`` ``"0"``..``"9"``.
+    ``"pixel_<row>_<col>"``), y the int64 digit 0..9 and ``target_names`` ``"0"`` to ``"9"``.
     Raises OSError if the bundled file is missing or damaged.
     """
     dt = _check_dtype(dtype)
