@@ -78,9 +78,7 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
 }
 os.environ.setdefault("MPLBACKEND", "Agg")
-warnings.filterwarnings(
-    "ignore", message="Matplotlib is currently using agg", category=UserWarning
-)
+warnings.filterwarnings("ignore", message="Matplotlib is currently using agg", category=UserWarning)
 
 # -- HTML -----------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"

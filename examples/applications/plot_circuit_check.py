@@ -15,8 +15,10 @@ import numpy as np
 from fastbp import circuit as fc
 
 c = fc.trace(lambda x1, x2, x3: fc.sin(x1 * x2) + fc.exp(x3) / x1 + fc.tanh(x2 - x3), 3)
-print(f"{len(c)} nodes; at (1, 0, 0): value {c.forward([1.0, 0.0, 0.0])}, "
-      f"gradient {c.gradient([1.0, 0.0, 0.0])}")
+print(
+    f"{len(c)} nodes; at (1, 0, 0): value {c.forward([1.0, 0.0, 0.0])}, "
+    f"gradient {c.gradient([1.0, 0.0, 0.0])}"
+)
 print(fc.gradcheck(c, np.array([1.0, 0.5, -0.3])))
 
 rng = np.random.default_rng(0)
@@ -26,7 +28,7 @@ steps = np.logspace(-1, -9, 17)
 grad_err, hvp_err = [], []
 for h in steps:
     g_worst = hv_worst = 0.0
-    for x, v in zip(points, directions):
+    for x, v in zip(points, directions, strict=True):
         g = c.gradient(x)
         fd = [(c.forward(x + h * e)[0] - c.forward(x - h * e)[0]) / (2 * h) for e in np.eye(3)]
         g_worst = max(g_worst, np.abs(g - fd).max() / max(1.0, np.abs(g).max()))

@@ -18,10 +18,22 @@ X_train, X_test, y_train, y_test = fb.datasets.train_test_split(
 )
 spec = fb.NetworkSpec([64, 64, 64, 10], "relu", "softmax_cross_entropy")
 net = fb.Network(spec, init="he_normal", seed=0)
-hist = net.fit(X_train, y_train, epochs=40, batch_size=16, optimizer="momentum", lr=0.02,
-               momentum=0.9, validation_fraction=0.15, seed=0, progress=False)
-print(f"test accuracy {net.score(X_test, y_test):.3f} after {len(hist.loss)} epochs "
-      f"({sum(hist.seconds):.2f} s of training)")
+hist = net.fit(
+    X_train,
+    y_train,
+    epochs=40,
+    batch_size=16,
+    optimizer="momentum",
+    lr=0.02,
+    momentum=0.9,
+    validation_fraction=0.15,
+    seed=0,
+    progress=False,
+)
+print(
+    f"test accuracy {net.score(X_test, y_test):.3f} after {len(hist.loss)} epochs "
+    f"({sum(hist.seconds):.2f} s of training)"
+)
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4))
 ax1.semilogy(hist.epoch, hist.loss, label="training")

@@ -29,7 +29,11 @@ newton_t, newton_loss = [0.0], [fun(start.params.copy())]
 iterates = []
 t0 = time.perf_counter()
 result = scipy.optimize.minimize(
-    fun, start.params.copy(), jac=jac, hessp=hessp, method="Newton-CG",
+    fun,
+    start.params.copy(),
+    jac=jac,
+    hessp=hessp,
+    method="Newton-CG",
     callback=lambda xk: iterates.append((time.perf_counter() - t0, xk.copy())),
     options={"maxiter": 30, "xtol": 1e-10},
 )
@@ -50,8 +54,10 @@ for epoch in range(300):
 target = sgd_loss[-1]
 hit = next((i for i, v in enumerate(newton_loss) if v <= target), None)
 print(f"SGD after 300 epochs: loss {target:.4f} in {sgd_t[-1]:.2f} s")
-print(f"Newton-CG: loss {newton_loss[-1]:.4f} after {len(newton_loss) - 1} iterations "
-      f"in {newton_t[-1]:.2f} s; reaches SGD's final loss at iteration {hit}")
+print(
+    f"Newton-CG: loss {newton_loss[-1]:.4f} after {len(newton_loss) - 1} iterations "
+    f"in {newton_t[-1]:.2f} s; reaches SGD's final loss at iteration {hit}"
+)
 
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 ax.semilogx(np.maximum(sgd_t, 1e-4), sgd_loss, label="SGD, batch 16, α = 0.02")

@@ -36,8 +36,10 @@ def smooth(e, k=200):
     return np.convolve(e, np.ones(k) / k, mode="valid")
 
 
-print(f"mean squared error over the last 1,000 rows: online {err_online[-1000:].mean():.3f}, "
-      f"frozen {np.nanmean(err_frozen[-1000:]):.3f}")
+print(
+    f"mean squared error over the last 1,000 rows: online {err_online[-1000:].mean():.3f}, "
+    f"frozen {np.nanmean(err_frozen[-1000:]):.3f}"
+)
 fig, ax = plt.subplots(figsize=(6, 3.6))
 ax.plot(smooth(err_online), label="online (partial_fit on every row)")
 ax.plot(smooth(err_frozen), label="frozen after 1,000 rows")

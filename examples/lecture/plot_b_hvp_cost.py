@@ -64,7 +64,9 @@ print(f"max |Hv − FD| / max |Hv| = {np.abs(net.hvp(X, Y, v) - fd).max() / np.a
 
 slope = np.polyfit(np.log(N), np.log(t_hvp), 1)[0]
 ratio = np.array(t_hvp) / np.array(t_grad)
-print(f"H v ∝ N^{slope:.2f}; time(H v) / time(gradient) from {ratio.min():.2f} to {ratio.max():.2f}")
+print(
+    f"H v ∝ N^{slope:.2f}; time(H v) / time(gradient) from {ratio.min():.2f} to {ratio.max():.2f}"
+)
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.6))
 ax1.loglog(N, t_grad, "s-", label="gradient")

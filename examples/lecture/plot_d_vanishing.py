@@ -27,8 +27,10 @@ for activation in ["sigmoid", "tanh", "relu"]:
     t = net.trace(X, Y)
     norms = [np.linalg.norm(t.dJ_dz[k]) for k in range(1, depth + 2)]
     per_layer = (norms[0] / norms[-2]) ** (1 / (depth - 1))
-    print(f"{activation:8s} ‖dJ/dz[1]‖ / ‖dJ/dz[{depth}]‖ = {norms[0] / norms[-2]:.1e} "
-          f"(×{per_layer:.2f} per layer)")
+    print(
+        f"{activation:8s} ‖dJ/dz[1]‖ / ‖dJ/dz[{depth}]‖ = {norms[0] / norms[-2]:.1e} "
+        f"(×{per_layer:.2f} per layer)"
+    )
     ax.semilogy(range(1, depth + 2), norms, "o-", label=activation)
 
 ax.set_xlabel("layer k (1 = first hidden layer)")

@@ -27,8 +27,10 @@ for i, activation in enumerate(["sigmoid", "tanh", "relu"]):
             print(f"{row['lemma']:16s} {row['equation']}")
     errors = [max(row["fd_error"], 1e-17) for row in rows]
     ax.bar(np.arange(len(rows)) + (i - 1) * width, errors, width, label=activation)
-    print(f"{activation}: worst error vs finite differences {max(errors):.1e}, "
-          f"vs compiled passes {max(row['compiled_error'] for row in rows):.1e}")
+    print(
+        f"{activation}: worst error vs finite differences {max(errors):.1e}, "
+        f"vs compiled passes {max(row['compiled_error'] for row in rows):.1e}"
+    )
 
 ax.set_yscale("log")
 ax.set_xticks(np.arange(len(rows)))
