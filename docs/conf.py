@@ -51,13 +51,28 @@ numpydoc_validation_checks = {"GL08"}  # every documented public object has a do
 
 
 # -- doctest ----------------------------------------------------------------------------------
-doctest_global_setup = """
-import os, tempfile
+doctest_global_setup = r'''
+import os, shlex, tempfile
 import numpy as np
 import fastbp as fb
+from fastbp.cli import main as _fastbp_main
+
 _docs_tmp = tempfile.TemporaryDirectory()
-os.chdir(_docs_tmp.name)
-"""
+os.chdir(_docs_tmp.name)  # files the examples write land in a temporary directory
+
+
+def run_commands(text):
+    """Run each ``fastbp ...`` line of a shell block in this process; fail on a nonzero exit."""
+    for line in text.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        if words[:3] == ["python", "-m", "fastbp"]:
+            words = words[2:]
+        assert words[0] == "fastbp", line
+        status = _fastbp_main(words[1:])
+        assert status == 0, f"{line!r} exited with {status}"
+'''
 doctest_global_cleanup = """
 os.chdir(os.path.expanduser("~"))
 """
