@@ -52,7 +52,7 @@ numpydoc_validation_checks = {"GL08"}  # every documented public object has a do
 
 # -- doctest ----------------------------------------------------------------------------------
 doctest_global_setup = r'''
-import os, shlex, tempfile
+import contextlib, io, os, shlex, tempfile
 import numpy as np
 import fastbp as fb
 from fastbp.cli import main as _fastbp_main
@@ -62,7 +62,11 @@ os.chdir(_docs_tmp.name)  # files the examples write land in a temporary directo
 
 
 def run_commands(text):
-    """Run each ``fastbp ...`` line of a shell block in this process; fail on a nonzero exit."""
+    """Run each ``fastbp ...`` line of a shell block in this process; fail on a nonzero exit.
+
+    What the commands print is captured and returned, so a hidden block stays quiet.
+    """
+    out = io.StringIO()
     for line in text.replace("\\\n", " ").splitlines():
         words = shlex.split(line, comments=True)
         if not words:
@@ -70,8 +74,10 @@ def run_commands(text):
         if words[:3] == ["python", "-m", "fastbp"]:
             words = words[2:]
         assert words[0] == "fastbp", line
-        status = _fastbp_main(words[1:])
-        assert status == 0, f"{line!r} exited with {status}"
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            status = _fastbp_main(words[1:])
+        assert status == 0, f"{line!r} exited with {status}: {out.getvalue()[-2000:]}"
+    return out.getvalue()
 '''
 doctest_global_cleanup = """
 os.chdir(os.path.expanduser("~"))
