@@ -90,13 +90,25 @@ def gradcheck(
 
     Parameters
     ----------
-    net: a :class:`fastbp.Network`.
-    X, Y: data in the forms accepted by ``net.loss``.
-    eps: the step h of the central difference.
-    rtol, atol: tolerances; default per dtype from :data:`TOLERANCES`.
-    max_params: check at most this many parameters, drawn at random (seeded) when the network has
-        more; ``None`` checks every parameter.
-    seed: seed for that draw.
+    net : fastbp.Network
+        The network whose gradient is checked; it is not changed.
+    X, Y : array_like
+        Data in the forms accepted by ``net.loss``.
+    eps : float
+        The step h of the central difference.
+    rtol, atol : float or None
+        Tolerances; by default per dtype from ``TOLERANCES``.
+    max_params : int or None
+        Check at most this many parameters, drawn at random (seeded) when the network has more;
+        ``None`` checks every parameter.
+    seed : int
+        Seed for that draw.
+
+    Returns
+    -------
+    GradcheckReport
+        The errors, the tolerances and whether every checked entry passed. The finite
+        differences are always taken on a float64 copy of the network.
     """
     from fastbp.network import Network
 

@@ -60,12 +60,22 @@ def hvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray
 
     Parameters
     ----------
-    net: a :class:`fastbp.Network`; its parameters are not changed.
-    X, Y: the data, in the forms accepted by ``net.loss_and_gradient``.
-    v: a direction in the flat parameter layout (``net.n_params`` finite values); converted to the
-        network's dtype.
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    v : array_like
+        A direction in the flat parameter layout (``net.n_params`` finite values); converted to
+        the network's dtype.
 
-    Returns a new array of the network's dtype in the parameter layout.  Costs one forward pass,
+    Returns
+    -------
+    numpy.ndarray
+        A new array of the network's dtype in the parameter layout.
+
+    Notes
+    -----
+    Costs one forward pass,
     one R-forward pass and one backward pass that carries dJ/dz and R{dJ/dz} together (it does not
     form the gradient): O(N) per example.  Batches of more than ``fastbp.network.CHUNK_ROWS``
     rows are processed in chunks and accumulated, as for the gradient.

@@ -185,15 +185,16 @@ class Network:
 
     Parameters
     ----------
-    spec:
-        The :class:`NetworkSpec` to build.
-    init:
+    spec : NetworkSpec
+        The spec to build.
+    init : str
         Initialiser name from :data:`fastbp.init.INITIALISERS` (default ``"xavier_normal"``:
         Var(w) = 2 / (n_in + n_out)); biases start at 0.
-    seed:
-        Seed (or ``np.random.Generator``) for the initialiser; the same seed gives bit-identical
-        parameters.
+    seed : int, numpy.random.Generator or None
+        Seed (or generator) for the initialiser; the same seed gives bit-identical parameters.
 
+    Notes
+    -----
     The parameter layout is ``[W[1] | b[1] | ... | W[r] | b[r]]`` with each W[k] of shape
     (n_k, n_{k−1}) stored row-major; :meth:`layer` returns views into :attr:`params`.
     """
@@ -585,41 +586,70 @@ class Network:
         warm_start: bool = False,
         diagnostics: bool = False,
     ) -> History:
-        """Train in place with whole epochs inside compiled calls; returns the :class:`History`.
+        """Train in place with whole epochs inside compiled calls.
 
         Parameters
         ----------
-        epochs: number of passes over the training data (0 is allowed and does nothing).
-        batch_size: 1 is per-example SGD; larger values average the gradient over each batch of
+        X, Y : array_like
+            Training data, in the forms described in the user guide's "Data" page.
+        epochs : int
+            Number of passes over the training data (0 is allowed and does nothing).
+        batch_size : int
+            1 is per-example SGD; larger values average the gradient over each batch of
             consecutive examples of the epoch's order (the last batch may be shorter).
-        optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, or a
-            :class:`fastbp.optim.Optimizer` (for Adam's β1, β2, ε).
-        lr: the learning rate α (> 0); ``schedule`` changes it per epoch: ``"constant"``,
-            ``"invscaling"``, ``"step"``, ``"cosine"`` or a :class:`fastbp.optim.Schedule`.
-        momentum: μ for ``momentum`` and ``nesterov``.
-        l2: λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F on weights only (biases are not penalised); its
-            gradient λ W[k] is added to every step's gradient.
-        shuffle: draw a new order each epoch from the seeded generator; ``False`` keeps the data
+        optimizer : str or fastbp.optim.Optimizer
+            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, or an
+            :class:`~fastbp.optim.Optimizer` (for Adam's β1, β2, ε).
+        lr : float
+            The learning rate α (> 0).
+        momentum : float
+            μ for ``momentum`` and ``nesterov``.
+        l2 : float
+            λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F on weights only (biases are not penalised);
+            its gradient λ W[k] is added to every step's gradient.
+        schedule : str or fastbp.optim.Schedule
+            Changes ``lr`` per epoch: ``"constant"``, ``"invscaling"``, ``"step"``, ``"cosine"``
+            or a :class:`~fastbp.optim.Schedule`.
+        shuffle : bool
+            Draw a new order each epoch from the seeded generator; ``False`` keeps the data
             order, so ``fit(X, Y, batch_size=1, optimizer="sgd", shuffle=False)`` is exactly the
             lecture's θ ← θ − α ∇J_i(θ) for i = 1..n, in order.
-        validation_fraction: hold out this fraction (a seeded random subset) to measure
-            ``val_loss`` and ``val_score`` after every epoch.
-        early_stopping: stop when the validation loss has not improved by more than ``min_delta``
-            for ``patience`` epochs, and restore the parameters of the best epoch.
-        seed: seeds shuffling and the validation split; with the same seed, data and parameters,
+        validation_fraction : float
+            Hold out this fraction (a seeded random subset) to measure ``val_loss`` and
+            ``val_score`` after every epoch.
+        early_stopping : bool
+            Stop when the validation loss has not improved by more than ``min_delta`` for
+            ``patience`` epochs, and restore the parameters of the best epoch.
+        patience : int
+            Epochs without improvement before early stopping.
+        min_delta : float
+            The improvement of the validation loss that counts.
+        seed : int
+            Seeds shuffling and the validation split; with the same seed, data and parameters,
             fit gives bit-identical results (on one thread).
-        progress: show a progress bar (tqdm if installed, else one line per epoch on stderr).
-        warm_start: continue with the optimizer state of the previous fit (or of a loaded file)
-            instead of starting from zero velocity/moments.
-        diagnostics: after every epoch, record per-layer gradient norms and activation
-            statistics (:mod:`fastbp.diagnostics`) on a fixed seeded subsample of at most 512
-            training rows in ``history.diagnostics``, and warn once
-            (:class:`fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
-            :data:`fastbp.diagnostics.GRADIENT_RATIO_BAND`.  Training itself is unchanged.
+        progress : bool
+            Show a progress bar (tqdm if installed, else one line per epoch on stderr).
+        warm_start : bool
+            Continue with the optimizer state of the previous fit (or of a loaded file) instead
+            of starting from zero velocity/moments.
+        diagnostics : bool
+            After every epoch, record per-layer gradient norms and activation statistics
+            (:mod:`fastbp.diagnostics`) on a fixed seeded subsample of at most 512 training rows
+            in ``history.diagnostics``, and warn once
+            (:class:`~fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
+            ``fastbp.diagnostics.GRADIENT_RATIO_BAND``.  Training itself is unchanged.
 
-        Raises :class:`fastbp.FitDivergedError` if the loss or a parameter becomes NaN/inf; the
-        parameters of the end of the last good epoch are restored first.  Ctrl-C restores the
-        same snapshot and returns the history with ``interrupted=True``.
+        Returns
+        -------
+        History
+            One entry per completed epoch; also kept in ``net.history``.
+
+        Raises
+        ------
+        FitDivergedError
+            If the loss or a parameter becomes NaN/inf; the parameters of the end of the last
+            good epoch are restored first.  Ctrl-C restores the same snapshot and returns the
+            history with ``interrupted=True``.
         """
         return _fit(
             self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,

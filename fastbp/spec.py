@@ -31,17 +31,22 @@ class NetworkSpec:
 
     Parameters
     ----------
-    widths:
+    widths : sequence of int
         ``[n0, n1, ..., nr]``: n0 inputs, hidden widths, nr outputs (at least two entries).
-    activations:
+    activations : sequence of str or str
         One name per hidden layer (``len(widths) - 2`` names), each from
         :data:`fastbp.activations.ACTIVATIONS`.  A single string is repeated for every hidden layer.
-    loss:
+    loss : str
         ``"squared"`` (identity output, J = ½‖a[r] − y‖²), ``"softmax_cross_entropy"`` (softmax
         output, J = −Σ y log softmax(z[r])) or ``"logistic"`` (sigmoid outputs, binary
         cross-entropy).  For all three dJ/dz[r] = prediction − target.
-    dtype:
+    dtype : str or numpy dtype
         ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
+
+    Raises
+    ------
+    ValueError
+        For an invalid field, naming the field and the allowed values.
     """
 
     widths: tuple[int, ...]

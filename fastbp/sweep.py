@@ -644,22 +644,39 @@ def run(
 
     Parameters
     ----------
-    grid: a mapping of lists (cartesian product) or a list of configurations, or a list of
+    grid : mapping or sequence
+        A mapping of lists (cartesian product) or a list of configurations, or a list of
         :class:`SweepConfig` (see :func:`expand_grid`).
-    data: a :class:`SweepData`, or a dataset (or ``"digits"``/``"diabetes"``) to split with
+    data : SweepData, fastbp.datasets.Dataset or str
+        A :class:`SweepData`, or a dataset (or ``"digits"``/``"diabetes"``) to split with
         :func:`prepare_data`'s defaults.
-    backend: ``"serial"``, ``"joblib"`` or ``"dask"``.
-    n_jobs: worker processes for joblib, and workers of the default Dask ``LocalCluster``.
-    scheduler: Dask only: None (start a ``LocalCluster`` and close it at the end), the address of
-        a running scheduler (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
-    progress: show a progress bar over configurations on stderr.
-    out_dir: if given, write ``results.csv``, ``results.json`` and ``best.fastbp`` there.
-    warmup: Dask only: load the compiled kernels on every worker before submitting.
-    retries: Dask only: how many times a task that *raised* is retried (a task whose worker
-        died is rerun by the scheduler anyway, up to ``distributed.scheduler.allowed-failures``).
-    task: the function run per configuration, ``train_one`` by default; another one must have
+    backend : str
+        ``"serial"``, ``"joblib"`` or ``"dask"``.
+    n_jobs : int
+        Worker processes for joblib, and workers of the default Dask ``LocalCluster``.
+    scheduler : None, str or distributed.Client
+        Dask only: None (start a ``LocalCluster`` and close it at the end), the address of a
+        running scheduler (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
+    progress : bool
+        Show a progress bar over configurations on stderr.
+    out_dir : str, os.PathLike or None
+        If given, write ``results.csv``, ``results.json`` and ``best.fastbp`` there.
+    warmup : bool
+        Dask only: load the compiled kernels on every worker before submitting.
+    retries : int
+        Dask only: how many times a task that *raised* is retried (a task whose worker died is
+        rerun by the scheduler anyway, up to ``distributed.scheduler.allowed-failures``).
+    task : callable
+        The function run per configuration, :func:`train_one` by default; another one must have
         the same signature and be importable (or picklable) on the workers.
 
+    Returns
+    -------
+    SweepResult
+        One row per configuration, in grid order, with the best by validation score.
+
+    Notes
+    -----
     Every configuration is checked before any is trained, so a typo fails at once.
     """
     if backend not in BACKENDS:

@@ -261,15 +261,15 @@ def load_file(
 
     Parameters
     ----------
-    path:
+    path : str or os.PathLike
         The file; its extension (case-insensitive) picks the format.
-    target_column:
+    target_column : int
         CSV only: which column holds the target (default: the last).
-    dtype:
+    dtype : str
         ``"float32"`` or ``"float64"``: the dtype of X (and of y for regression).
-    delimiter:
+    delimiter : str
         CSV only: the cell separator.
-    task:
+    task : str or None
         ``"classification"``, ``"regression"``, or ``None`` to infer it: classification if and
         only if every target is a whole number (an integer dtype, or floats with no fractional
         part) and there are at most 50 distinct targets; regression otherwise. For
