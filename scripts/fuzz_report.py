@@ -4,7 +4,8 @@ Every fuzz property of ``tests/fuzz_cases.py`` runs in its own child process wit
 ``report`` profile (random, ``--examples`` cases each; the costlier properties run a stated
 fraction of that), so that a crash is counted and named instead of ending the run.  Then
 ``tests/test_faults.py`` runs in a child pytest, slow tests included, and each scenario reports
-its trials.  The result is a Markdown table (the README's reliability section), or JSON.
+its trials.  The result is a Markdown table (the documentation's reliability page,
+``docs/guide/reliability.rst``), or JSON.
 
     python scripts/fuzz_report.py --examples 2000
     python scripts/fuzz_report.py --examples 500 --out report.md --json
