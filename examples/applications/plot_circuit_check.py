@@ -21,6 +21,12 @@ print(
 )
 print(fc.gradcheck(c, np.array([1.0, 0.5, -0.3])))
 
+# %%
+# Sweep the finite-difference step
+# --------------------------------
+# For each step h, the worst relative error over 200 random points of the reverse-mode gradient
+# against central differences of f, and of H v against central differences of the gradient.
+
 rng = np.random.default_rng(0)
 points = rng.uniform(0.5, 2.0, size=(200, 3))
 directions = rng.normal(size=(200, 3))

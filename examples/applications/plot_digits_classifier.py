@@ -35,6 +35,12 @@ print(
     f"({sum(hist.seconds):.2f} s of training)"
 )
 
+# %%
+# Learning curves
+# ---------------
+# ``hist.loss`` is the mean training loss over each epoch's steps; ``val_loss`` and
+# ``val_score`` are measured on the held-out 15 % after each epoch.
+
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4))
 ax1.semilogy(hist.epoch, hist.loss, label="training")
 ax1.semilogy(hist.epoch, hist.val_loss, label="validation")

@@ -23,6 +23,9 @@ y = (data.y - data.y.mean()) / data.y.std()
 spec = fb.NetworkSpec([10, 16, 1], ["tanh"], "squared")
 start = fb.Network(spec, seed=0)
 
+# %%
+# Newton-CG with exact Hessian-vector products
+# --------------------------------------------
 # Newton-CG; the loss at each iterate is evaluated outside the timed region.
 fun, jac, hessp = scipy_objective(start, X, y)
 newton_t, newton_loss = [0.0], [fun(start.params.copy())]
@@ -41,6 +44,9 @@ for seconds, xk in iterates:
     newton_t.append(seconds)
     newton_loss.append(fun(xk))
 
+# %%
+# Minibatch SGD from the same start
+# ---------------------------------
 # Minibatch SGD, one epoch per call.
 net = start.copy()
 sgd_t, sgd_loss, elapsed = [0.0], [net.loss(X, y)], 0.0
@@ -50,6 +56,10 @@ for epoch in range(300):
     elapsed += time.perf_counter() - t1
     sgd_t.append(elapsed)
     sgd_loss.append(net.loss(X, y))
+
+# %%
+# Loss against wall time
+# ----------------------
 
 target = sgd_loss[-1]
 hit = next((i for i, v in enumerate(newton_loss) if v <= target), None)

@@ -32,6 +32,11 @@ for t in range(n_rows):
         err_frozen[t] = (frozen.forward(x)[0, 0] - y[0]) ** 2
 
 
+# %%
+# Errors over the stream
+# ----------------------
+
+
 def smooth(e, k=200):
     return np.convolve(e, np.ones(k) / k, mode="valid")
 

@@ -43,6 +43,12 @@ def median_seconds(fn, repeats=7, min_seconds=0.002):
     return float(np.median(samples))
 
 
+# %%
+# Time the forward pass, the backprop gradient and central differences
+# ---------------------------------------------------------------------
+# ``net.params`` is the flat parameter buffer itself, so central differences can nudge one
+# entry in place and call the compiled forward pass twice.
+
 rng = np.random.default_rng(0)
 X = rng.normal(size=(8, 32))  # batch 8: below 16 rows the kernels use loops, not BLAS
 Y = rng.normal(size=(8, 1))
@@ -67,6 +73,11 @@ for w in widths:
     t_loss.append(median_seconds(lambda net=net: net.loss(X, Y)))
     t_grad.append(median_seconds(lambda net=net: net.loss_and_gradient(X, Y)))
     t_fd.append(median_seconds(central_differences, repeats=3) * net.n_params / len(sample))
+
+# %%
+# Log-log slopes
+# --------------
+# A slope of 1 is O(N); 2 is O(N²), which is O(N·l) with l = N.
 
 slope_grad = np.polyfit(np.log(N), np.log(t_grad), 1)[0]
 slope_fd = np.polyfit(np.log(N), np.log(t_fd), 1)[0]

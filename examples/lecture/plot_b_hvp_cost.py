@@ -38,6 +38,10 @@ def median_seconds(fn, repeats=7, min_seconds=0.002):
     return float(np.median(samples))
 
 
+# %%
+# Time a gradient and a Hessian-vector product
+# --------------------------------------------
+
 rng = np.random.default_rng(0)
 X = rng.normal(size=(8, 32))  # batch 8: below 16 rows the kernels use loops, not BLAS
 Y = rng.normal(size=(8, 1))
@@ -49,6 +53,9 @@ for w in [64, 128, 256, 512, 1024]:
     t_grad.append(median_seconds(lambda net=net: net.loss_and_gradient(X, Y)))
     t_hvp.append(median_seconds(lambda net=net, v=v: net.hvp(X, Y, v)))
 
+# %%
+# Check H v against finite differences of the gradient
+# ----------------------------------------------------
 # A spot check of the product itself: H v against central differences of the gradient.
 net = fb.Network(fb.NetworkSpec([32, 16, 16, 1], "tanh", "squared"), seed=0)
 v = rng.normal(size=net.n_params)
@@ -61,6 +68,10 @@ g_down = net.loss_and_gradient(X, Y)[1]
 net.params = theta0
 fd = (g_up - g_down) / (2 * h)
 print(f"max |Hv − FD| / max |Hv| = {np.abs(net.hvp(X, Y, v) - fd).max() / np.abs(fd).max():.1e}")
+
+# %%
+# Cost against N
+# --------------
 
 slope = np.polyfit(np.log(N), np.log(t_hvp), 1)[0]
 ratio = np.array(t_hvp) / np.array(t_grad)
