@@ -92,6 +92,7 @@ sphinx_gallery_conf = {
     "plot_gallery": "False" if QUICK else "True",
     "download_all_examples": False,
     "remove_config_comments": True,
+    "subsection_order": ["../examples/lecture", "../examples/applications"],
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
