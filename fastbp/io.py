@@ -69,12 +69,12 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -352,19 +352,30 @@ def _to_json(value: object, where: str) -> Any:
 
 
 def _write_atomically(path: Path, members: dict[str, np.ndarray]) -> None:
+    # A file object, not a name: np.savez would append ".npz" to a name.
+    write_atomically(path, lambda f: np.savez(f, **members), "model")
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
+    """Write a file so that ``path`` always holds either its old or its new content, whole.
+
+    ``write(f)`` fills a temporary file in ``path``'s folder; it is flushed, fsynced, given the
+    permissions the file would get, and renamed over ``path``; then the folder is fsynced.  On any
+    error (a crash, Ctrl-C) the temporary file is removed and ``path`` is untouched.  Used for
+    model files, ONNX files and state dicts (``what`` names the kind in error messages).
+    """
     parent = path.parent
     if not parent.exists():
-        raise FileNotFoundError(f"cannot save model to {path}: directory {parent} does not exist")
+        raise FileNotFoundError(f"cannot save {what} to {path}: directory {parent} does not exist")
     if not parent.is_dir():
-        raise NotADirectoryError(f"cannot save model to {path}: {parent} is not a directory")
+        raise NotADirectoryError(f"cannot save {what} to {path}: {parent} is not a directory")
     if path.is_dir():
-        raise IsADirectoryError(f"cannot save model to {path}: it is a directory")
+        raise IsADirectoryError(f"cannot save {what} to {path}: it is a directory")
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            # A file object, not a name: np.savez would append ".npz" to a name.
-            np.savez(f, **members)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)

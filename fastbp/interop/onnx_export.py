@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -254,27 +253,7 @@ def to_onnx(
 
 
 def write_bytes_atomically(path: Path, data: bytes, what: str) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    from fastbp.io import _fsync_directory, _mode_for
+    """Write ``data`` to ``path`` atomically (see :func:`fastbp.io.write_atomically`)."""
+    from fastbp.io import write_atomically
 
-    parent = path.parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write {what} to {path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot write {what} to {path}: it is a directory")
-    mode = _mode_for(path)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(parent)
+    write_atomically(path, lambda f: f.write(data), what)
