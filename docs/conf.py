@@ -119,8 +119,13 @@ html_show_sourcelink = False
 
 
 def _skip_member(app, what, name, obj, skip, options):
-    """Leave out scikit-learn's generated ``set_*_request`` metadata-routing methods."""
+    """Leave out members defined outside fastbp (scikit-learn's ``get_params``, its generated
+    ``set_*_request`` methods, ...): the estimator pages document what fastbp adds or changes."""
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    target = obj.fget if isinstance(obj, property) else obj
+    module = getattr(target, "__module__", None)
+    if isinstance(module, str) and not module.startswith("fastbp"):
         return True
     return None
 

@@ -10,9 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=$(mktemp -d)
-if [ -z "${KEEP_DOCS:-}" ]; then
-    trap 'rm -rf "$out"' EXIT
-fi
 export MPLBACKEND=Agg
 # One BLAS thread: the gallery times small matrix products, and spinning BLAS threads on a
 # shared machine make those erratic.
@@ -21,7 +18,7 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_
 # autosummary and sphinx-gallery write generated sources into docs/; start from none, so a
 # removed example or API name cannot linger, and leave none behind.
 rm -rf docs/generated docs/auto_examples docs/sg_execution_times.rst
-trap 'rm -rf docs/generated docs/auto_examples docs/sg_execution_times.rst; [ -z "${KEEP_DOCS:-}" ] && rm -rf "$out"' EXIT
+trap 'rm -rf docs/generated docs/auto_examples docs/sg_execution_times.rst; if [ -z "${KEEP_DOCS:-}" ]; then rm -rf "$out"; fi' EXIT
 
 start=$SECONDS
 echo "== sphinx html (-W: warnings are errors; the gallery runs)"

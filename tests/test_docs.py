@@ -140,3 +140,15 @@ def test_packaging_metadata():
     license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert license_text.startswith("BSD 3-Clause License")
     assert "## [Unreleased]" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Using it from Python", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(code.strip().splitlines()) <= 20
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(code, "README.md[Using it from Python]", "exec"), namespace)
+    assert (tmp_path / "model.fastbp").stat().st_size > 0
+    assert namespace["Hv"].shape == namespace["g"].shape
