@@ -66,6 +66,28 @@ def sharpness(
     over all of X; the Lanczos basis takes ``min(iters, N)`` float64 vectors of N entries.  For a
     float32 network the H v products carry float32 rounding, so a ``tol`` below about 1e-5 is
     usually not reached and the loop runs ``iters`` steps.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    iters : int
+        At most this many Lanczos steps.
+    tol : float
+        Relative residual at which a Ritz pair is accepted.
+    seed : int
+        Seed of the start vector.
+    which : {"magnitude", "largest"}
+        The eigenvalue of largest magnitude (with its sign) or the largest algebraic one.
+
+    Returns
+    -------
+    eigenvalue : float
+        The selected eigenvalue.
+    eigenvector : numpy.ndarray
+        A float64 unit vector in the parameter layout (its sign is arbitrary).
     """
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
@@ -128,6 +150,24 @@ def hutchinson_trace(
     Var[zᵀ H z] = 2 Σ_{p≠q} H_pq²; the estimate is the mean of ``samples`` values zᵀ H z, and the
     standard error is their sample standard deviation (ddof = 1) divided by √samples.  Costs
     ``samples`` calls of :func:`fastbp.hessian.hvp` over all of X.  Returns two Python floats.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    samples : int
+        Number of Rademacher probes (at least 2).
+    seed : int
+        Seed of the probes.
+
+    Returns
+    -------
+    trace : float
+        The estimate of trace(H).
+    std_error : float
+        Its standard error.
     """
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
@@ -155,6 +195,24 @@ def curvature_report(
     with ``iters`` Lanczos steps), ``trace`` and ``trace_std_error`` (from
     :func:`hutchinson_trace` with ``samples`` probes), ``n_params``, ``n_examples`` and
     ``seconds`` (wall time of both computations).  ``seed`` seeds both.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    iters : int
+        Lanczos steps for :func:`sharpness`.
+    samples : int
+        Probes for :func:`hutchinson_trace`.
+    seed : int
+        Seeds both.
+
+    Returns
+    -------
+    dict
+        ``sharpness``, ``trace``, ``trace_std_error``, ``n_params``, ``n_examples``, ``seconds``.
     """
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
@@ -193,6 +251,22 @@ def scipy_objective(
     network θ is rounded to float32 and the results carry float32 rounding; prefer float64 for
     Newton-type methods.  The callables use the network's workspaces: do not call them from
     several threads at once.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network whose mean loss is minimised; it is left unchanged.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+
+    Returns
+    -------
+    fun : callable
+        ``fun(theta) -> float``, the mean loss.
+    jac : callable
+        ``jac(theta) -> numpy.ndarray``, its gradient (float64).
+    hessp : callable
+        ``hessp(theta, p) -> numpy.ndarray``, the exact Hessian-vector product (float64).
     """
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
@@ -256,6 +330,22 @@ def minimize(
     ``kwargs`` go to ``scipy.optimize.minimize`` (e.g. ``options={"maxiter": 50}``, ``callback``).
     Starts from the current ``net.params``, sets ``net.params`` to the result's ``x`` and returns
     SciPy's ``OptimizeResult``.  Needs SciPy (``pip install scipy``).
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are set to the result.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    method : {"Newton-CG", "trust-ncg", "trust-krylov"}
+        A SciPy method that uses ``hessp``.
+    **kwargs
+        Passed on to ``scipy.optimize.minimize``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        SciPy's result; ``result.x`` is now in ``net.params``.
     """
     allowed = ("Newton-CG", "trust-ncg", "trust-krylov")
     if method not in allowed:

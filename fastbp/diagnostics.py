@@ -70,6 +70,18 @@ def gradient_diagnostics(net, X: np.ndarray, Y: np.ndarray) -> dict:
     dict described in the module docstring: the lists in :data:`LAYER_KEYS` (one float per layer
     k = 1..r), ``gradient_ratio`` and ``loss`` (the mean loss on the batch), all plain Python
     floats, so the dict is JSON-ready.  Parameters are not changed.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The batch.
+
+    Returns
+    -------
+    dict
+        Per-layer lists of floats (see :func:`diagnostics_from_trace`).
     """
     return diagnostics_from_trace(net, net.trace(X, Y))
 
@@ -112,6 +124,16 @@ def gradient_ratio(diag: dict) -> float:
 
     ``inf`` when only the last layer's gradient is 0, NaN when both are (a stationary point, or a
     network whose hidden units are all off): there is then no signal to compare.
+
+    Parameters
+    ----------
+    diag : dict
+        A diagnostics dict from :func:`gradient_diagnostics`.
+
+    Returns
+    -------
+    float
+        The ratio of the first layer's weight-gradient norm to the last layer's.
     """
     first, last = float(diag["grad_W_norm"][0]), float(diag["grad_W_norm"][-1])
     if last == 0.0:

@@ -89,6 +89,20 @@ def gnvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarra
     Same arguments and result as :func:`hvp`.  Costs one forward, one R-forward and one linear
     backward pass; no ordinary backward pass is needed, and G v does not depend on Y (which is
     still validated).
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network; its parameters are not changed.
+    X, Y : array_like
+        The data, in the forms accepted by ``net.loss_and_gradient``.
+    v : array_like
+        A direction in the flat parameter layout.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array of the network's dtype in the parameter layout.
     """
     return _product(net, X, Y, v, gauss_newton=True)
 

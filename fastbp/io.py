@@ -207,6 +207,37 @@ def save_model(
     FileNotFoundError/NotADirectoryError/IsADirectoryError when the path cannot hold a file.
     Nothing is written unless every check passes; an existing file is replaced only once the new
     one is complete on disk.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write; the path is kept exactly as given.
+    spec : NetworkSpec
+        The network's spec.
+    params : numpy.ndarray
+        The flat parameter buffer (finite, ``spec``'s dtype and size).
+    init, seed : optional
+        The initialiser name and seed, recorded in the header.
+    optimizer : mapping, optional
+        The optimizer's settings.
+    history : mapping, optional
+        The training history (``History.to_dict()``).
+    arrays : mapping of str to numpy.ndarray, optional
+        Extra numeric arrays, stored as ``extra/<name>``.
+    optimizer_state : mapping of str to numpy.ndarray, optional
+        The optimizer state, stored as ``optim/<name>``.
+    metadata : mapping, optional
+        JSON-ready metadata.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        For non-finite parameters or arguments that cannot be stored; nothing is written.
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -427,6 +458,21 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
 
     Raises :class:`ModelFileError` (a ValueError) for anything wrong with the file's contents,
     and FileNotFoundError/IsADirectoryError/PermissionError when it cannot be opened.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_model` or ``Network.save``.
+
+    Returns
+    -------
+    LoadedModel
+        The spec, parameters, header and stored arrays.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a valid fastbp model file; the message names the file and the problem.
     """
     path = as_path(path)
     with _open_archive(path) as npz:
@@ -453,6 +499,21 @@ def read_header(path: str | os.PathLike) -> dict:
 
     The archive's members and the ``params`` member's shape and dtype are checked as
     :func:`load_model` checks them; only the array data itself is not read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file.
+
+    Returns
+    -------
+    dict
+        The header's fields (see the user guide's "The file format" page).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a valid fastbp model file.
     """
     path = as_path(path)
     with _open_archive(path) as npz:

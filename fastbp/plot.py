@@ -54,6 +54,18 @@ def plot_history(history, path: str | os.PathLike | None = None):
     ``fit(..., diagnostics=True)``, a second panel shows ‖dJ/dW[k]‖ per layer k and epoch, and a
     third the fraction of dead ReLU units or saturated sigmoid/tanh entries per hidden layer
     (see :mod:`fastbp.diagnostics`).  With ``path`` the figure is also saved there.
+
+    Parameters
+    ----------
+    history : fastbp.History or dict
+        What ``fit`` returned, or its ``to_dict()``.
+    path : str or os.PathLike, optional
+        If given, save the figure there as well.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
     """
     epochs = list(_field(history, "epoch"))
     loss = list(_field(history, "loss"))

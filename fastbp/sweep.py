@@ -167,6 +167,16 @@ def expand_grid(grid: Mapping | Sequence) -> list[SweepConfig]:
     * A list of mappings is taken as it is, one configuration each.
 
     Keys left out take the :class:`SweepConfig` defaults.
+
+    Parameters
+    ----------
+    grid : mapping or sequence
+        A mapping of lists (cartesian product), or a list of configurations.
+
+    Returns
+    -------
+    list of SweepConfig
+        The configurations, in a fixed order.
     """
     if isinstance(grid, Mapping):
         keys = list(grid)
@@ -195,7 +205,18 @@ def _config(index: int, d: Mapping) -> SweepConfig:
 
 
 def load_grid(path: str | os.PathLike) -> list[SweepConfig]:
-    """Read a grid from a JSON file (see :func:`expand_grid`)."""
+    """Read a grid from a JSON file (see :func:`expand_grid`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A JSON file holding a grid.
+
+    Returns
+    -------
+    list of SweepConfig
+        The configurations, as :func:`expand_grid` gives them.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             grid = json.load(f)
@@ -263,6 +284,20 @@ def prepare_data(
     ``validation_fraction`` of the rest.  Both splits are seeded and stratified for
     classification.  Features are standardised with the training part's statistics, and so is
     the regression target.  R² is unchanged by that, so the scores are in the original units.
+
+    Parameters
+    ----------
+    dataset : fastbp.datasets.Dataset or str
+        The data, or ``"digits"``/``"diabetes"``.
+    test_fraction, validation_fraction : float
+        The fractions held out for testing and for validation.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    SweepData
+        The standardised training, validation and test parts.
     """
     if isinstance(dataset, str):
         from fastbp import datasets
@@ -296,7 +331,20 @@ def prepare_data(
 
 def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
     """The :class:`NetworkSpec` of ``config`` on ``data`` (the widths at both ends come from the
-    data; the loss is inferred from the task when ``config.loss`` is None)."""
+    data; the loss is inferred from the task when ``config.loss`` is None).
+
+    Parameters
+    ----------
+    config : SweepConfig
+        One configuration.
+    data : SweepData
+        The prepared splits.
+
+    Returns
+    -------
+    NetworkSpec
+        The spec to train.
+    """
     if data.task == "classification":
         loss = config.loss or "softmax_cross_entropy"
         if loss == "squared":
@@ -315,7 +363,22 @@ def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
 
 def check_config(config: SweepConfig, data: SweepData, index: int | None = None) -> None:
     """Raise ValueError if ``config`` cannot be trained on ``data`` (before any work is sent);
-    the message names the configuration (and its ``index`` in the grid when given)."""
+    the message names the configuration (and its ``index`` in the grid when given).
+
+    Parameters
+    ----------
+    config : SweepConfig
+        One configuration.
+    data : SweepData
+        The prepared splits.
+    index : int, optional
+        Its position in the grid, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If the configuration cannot be trained on ``data``.
+    """
     where = "configuration" + ("" if index is None else f" {index}")
     try:
         spec_for(config, data)
@@ -375,6 +438,19 @@ def train_one(config: SweepConfig | Mapping, data: SweepData) -> dict:
 
     Pure and deterministic: the same config and data give bit-identical results (except
     ``seconds``) in any process with the same fastbp, Numba and NumPy on the same CPU type.
+
+    Parameters
+    ----------
+    config : SweepConfig or mapping
+        One configuration.
+    data : SweepData
+        The prepared splits.
+
+    Returns
+    -------
+    dict
+        ``config``, ``train_score``, ``val_score``, ``test_score``, ``final_loss``, ``epochs_run``,
+        ``diverged``, ``n_params``, ``history``, ``params`` and ``seconds``.
     """
     cfg = SweepConfig.from_dict(config)
     spec = spec_for(cfg, data)

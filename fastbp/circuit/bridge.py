@@ -67,6 +67,20 @@ def from_network(net, x, y) -> Circuit:
     ½ Σ (z − y)²; logistic: Σ softplus(z) − y z; softmax cross-entropy: Σ y (lse(z) − z) with
     lse(z) = m + log Σ exp(z − m), where the constant m is max z at the current parameters: any
     constant gives the same function, this one keeps exp from overflowing near θ).
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network whose loss is recorded.
+    x : array_like
+        One example, shape (n0,) or (1, n0).
+    y : array_like
+        Its target row, or a class label for ``softmax_cross_entropy``.
+
+    Returns
+    -------
+    Circuit
+        A circuit over the ``net.n_params`` parameters with one output, J(θ).
     """
     from fastbp.network import Network
 

@@ -52,6 +52,29 @@ def random_circuit(
 
     ``ops`` names the ops to draw (uniformly); helper nodes (exp, sin, mul, add, tanh, sigmoid,
     constants) are added as the domains require, so they also appear when not listed.
+
+    Parameters
+    ----------
+    n_nodes : int
+        Total number of nodes.
+    n_inputs : int
+        Number of inputs (the first nodes).
+    n_outputs : int
+        Number of outputs.
+    seed : int or numpy.random.Generator
+        Seed of the draw.
+    ops : sequence of str
+        Op names to draw from.
+    window : int
+        How many of the latest nodes count as "recent" when a second argument is drawn (see the
+        module docstring).
+    p_const : float
+        Probability that a second argument is a constant (when it is not an unused node).
+
+    Returns
+    -------
+    Circuit
+        The random circuit.
     """
     n_nodes = positive_int(n_nodes, "n_nodes")
     n_inputs = positive_int(n_inputs, "n_inputs")

@@ -208,6 +208,20 @@ def trace(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
     (several outputs, in that order; a numpy object array of them is flattened).  Nothing is
     compiled: every circuit runs on the same
     compiled sweeps.
+
+    Parameters
+    ----------
+    f : callable
+        The function to record: one variable per input (or one list with ``as_list=True``).
+    n_inputs : int
+        Number of inputs l.
+    as_list : bool
+        Pass the inputs to ``f`` as one list.
+
+    Returns
+    -------
+    Circuit
+        The recorded tape.
     """
     if isinstance(n_inputs, (bool, np.bool_)) or not isinstance(n_inputs, numbers.Integral):
         raise TypeError(f"n_inputs must be an integer, got {n_inputs!r}")
