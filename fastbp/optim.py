@@ -32,6 +32,19 @@ class Optimizer:
     momentum methods; ``beta1``, ``beta2``, ``eps`` are Adam's (Kingma & Ba defaults).  State
     (``s1``: velocity or first moment, ``s2``: second moment, ``step``: number of updates) is
     allocated by :meth:`reset` with the parameter dtype.
+
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "nesterov", "adam"}
+        The update rule.
+    momentum : float
+        μ in [0, 1) for ``momentum`` and ``nesterov``.
+    beta1, beta2 : float
+        Adam's decay rates of the first and second moments.
+    eps : float
+        Adam's ε, added to √v̂.
+    s1, s2, step : numpy.ndarray
+        The state; leave them to :meth:`reset`.
     """
 
     name: str = "sgd"
@@ -108,6 +121,19 @@ class Schedule:
     * ``invscaling``: α_e = α / (e + 1)^power_t
     * ``step``:       α_e = α · gamma^⌊e / step_size⌋
     * ``cosine``:     α_e = α_min + ½ (α − α_min)(1 + cos(π e / E)), E = number of epochs of the fit
+
+    Parameters
+    ----------
+    name : {"constant", "invscaling", "step", "cosine"}
+        The schedule.
+    power_t : float
+        The exponent of ``invscaling``.
+    step_size : int
+        Epochs between the steps of ``step``.
+    gamma : float
+        The factor of ``step``.
+    lr_min : float
+        The final rate α_min of ``cosine``.
     """
 
     name: str = "constant"

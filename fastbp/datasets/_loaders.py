@@ -77,21 +77,21 @@ class Dataset:
 
     Attributes
     ----------
-    X:
+    X : numpy.ndarray
         (n, d) C-contiguous float32 or float64 features.
-    y:
+    y : numpy.ndarray
         ``task == "classification"``: (n,) int64 labels 0..K−1.
         ``task == "regression"``: (n,) targets of the same dtype as X.
-    feature_names:
+    feature_names : list of str
         d names, one per column of X.
-    target_names:
+    target_names : list of str
         Classification: K names, ``target_names[k]`` is the class that label k stands for.
         Regression: one name, the target's.
-    task:
+    task : str
         ``"classification"`` or ``"regression"``.
-    name:
+    name : str
         Short name (``"digits"``, ``"diabetes"``, or the file's stem).
-    description:
+    description : str
         One paragraph: what the data is and where it comes from.
 
     The fields cannot be reassigned; the arrays themselves are ordinary writeable arrays.
@@ -161,6 +161,21 @@ def load_digits(dtype: str | type | np.dtype = "float64") -> Dataset:
     ``"float64"``) holding the raw pixel counts 0..16 row by row (``feature_names`` are
     ``"pixel_<row>_<col>"``), y the int64 digit 0..9 and ``target_names`` ``"0"`` to ``"9"``.
     Raises OSError if the bundled file is missing or damaged.
+
+    Parameters
+    ----------
+    dtype : str or numpy dtype
+        ``"float32"`` or ``"float64"``: the dtype of X.
+
+    Returns
+    -------
+    Dataset
+        The data and its description.
+
+    Raises
+    ------
+    OSError
+        If the bundled file is missing or damaged.
     """
     dt = _check_dtype(dtype)
     table = _read_bundled("digits.csv.gz", delimiter=",", shape=(1797, 65))
@@ -188,6 +203,21 @@ def load_diabetes(dtype: str | type | np.dtype = "float64") -> Dataset:
     is the disease progression one year after baseline (25..346, mean ≈ 152.1) in the same dtype;
     ``target_names`` is ``("progression",)``. Raises OSError if a bundled file is missing or
     damaged.
+
+    Parameters
+    ----------
+    dtype : str or numpy dtype
+        ``"float32"`` or ``"float64"``: the dtype of X.
+
+    Returns
+    -------
+    Dataset
+        The data and its description.
+
+    Raises
+    ------
+    OSError
+        If the bundled file is missing or damaged.
     """
     dt = _check_dtype(dtype)
     X = _read_bundled("diabetes_data_raw.csv.gz", delimiter=None, shape=(442, 10))

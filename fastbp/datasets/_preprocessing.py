@@ -30,9 +30,23 @@ def train_test_split(
     rows in the test part (t test rows in all; the classes with the largest remainders get the
     extra rows), so each part keeps the class proportions to within one example.
 
+    Parameters
+    ----------
+    X : array_like
+        (n, d) features.
+    y : array_like
+        (n,) or (n, k) targets.
+    test_fraction : float
+        Fraction of the rows in the test part, in (0, 1).
+    seed : int, numpy.random.Generator or None
+        Seed of the permutation.
+    stratify : bool
+        Split each class on its own, keeping the class proportions.
+
     Returns
     -------
-    (X_train, X_test, y_train, y_test)
+    X_train, X_test, y_train, y_test : numpy.ndarray
+        The two parts of X and of y.
     """
     X = np.asarray(X)
     y = np.asarray(y)
