@@ -271,7 +271,20 @@ class Network:
         return self.plan.n_params
 
     def layer(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(W, b)`` of layer k = 1..r as views into :attr:`params`; W has shape (n_k, n_{k−1})."""
+        """``(W, b)`` of layer k = 1..r as views into :attr:`params`; W has shape (n_k, n_{k−1}).
+
+        Parameters
+        ----------
+        k : int
+            The layer, 1..r.
+
+        Returns
+        -------
+        W : numpy.ndarray
+            (n_k, n_{k−1}) view into :attr:`params`.
+        b : numpy.ndarray
+            (n_k,) view into :attr:`params`.
+        """
         r = self.spec.n_layers
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= r:
             raise ValueError(f"layer index k must be an integer in 1..{r}, got {k!r}")
@@ -392,6 +405,11 @@ class Network:
         Safe to call from many threads at once on one network (each thread has its own
         workspaces); refused with RuntimeError while another thread changes the network.
 
+        Parameters
+        ----------
+        X : array_like
+            (n, n0) rows.
+
         Returns
         -------
         numpy.ndarray
@@ -429,6 +447,11 @@ class Network:
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
 
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+
         Returns
         -------
         float
@@ -457,6 +480,11 @@ class Network:
 
         Thread-safe as :meth:`forward`: it reads the parameters and writes only this thread's
         buffers.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
 
         Returns
         -------
@@ -515,7 +543,18 @@ class Network:
         return total / n
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
-        """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""
+        """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+
+        Returns
+        -------
+        Trace
+            Per-layer copies of z, a, dJ/dz and dJ/da, the mean loss and the gradient.
+        """
         X = as_features(X, self.spec, lazy=False)
         Y = as_targets(Y, self.spec, X.shape[0], lazy=False)
         with self._exclusive("trace"):
@@ -550,6 +589,18 @@ class Network:
         """H v for the exact Hessian H of the mean loss, by Pearlmutter's R-operator in O(N).
 
         ``v`` and the result have the parameter layout.  See :func:`fastbp.hessian.hvp`.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+        v : array_like
+            A direction in the parameter layout.
+
+        Returns
+        -------
+        numpy.ndarray
+            H v, see :func:`fastbp.hessian.hvp`.
         """
         from fastbp.hessian import hvp
 
@@ -559,6 +610,18 @@ class Network:
         """G v for the generalised Gauss-Newton matrix G = Jᵀ H_loss J (positive semidefinite).
 
         See :func:`fastbp.hessian.gnvp`.
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+        v : array_like
+            A direction in the parameter layout.
+
+        Returns
+        -------
+        numpy.ndarray
+            G v, see :func:`fastbp.hessian.gnvp`.
         """
         from fastbp.hessian import gnvp
 
@@ -853,7 +916,18 @@ class Network:
         return buffers
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
+        """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, n0) rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, nr) probabilities.
+        """
         if self.spec.loss == "squared":
             raise ValueError("predict_proba needs a classification loss; this network is 'squared'")
         return self.forward(X)
@@ -862,6 +936,16 @@ class Network:
         """Regression outputs (n, nr); class labels (n,) for softmax; 0/1 labels for logistic.
 
         For ``logistic`` the result has shape (n,) when there is one output, else (n, nr).
+
+        Parameters
+        ----------
+        X : array_like
+            (n, n0) rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            Values, labels or 0/1 labels as described above.
         """
         out = self.forward(X)
         if self.spec.loss == "softmax_cross_entropy":
@@ -872,7 +956,18 @@ class Network:
         return out
 
     def score(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score)."""
+        """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score).
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+
+        Returns
+        -------
+        float
+            R² or accuracy.
+        """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
         with self._shared():
@@ -898,6 +993,22 @@ class Network:
         named numeric arrays stored alongside (e.g. a feature standardiser) and ``metadata`` a
         JSON-ready dict; both come back from :meth:`load` as ``net.extras`` and ``net.metadata``.
         No pickle is written or read.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write.
+        arrays : dict of str to numpy.ndarray, optional
+            Extra numeric arrays to store.
+        metadata : dict, optional
+            JSON-ready metadata.
+        include_optimizer_state : bool
+            Store the optimizer state too.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
         """
         if not isinstance(include_optimizer_state, (bool, np.bool_)):
             raise TypeError(
@@ -918,7 +1029,18 @@ class Network:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a file written by :meth:`save` (``allow_pickle=False``; every key, dtype and shape
-        is checked against the spec; anything else raises :class:`fastbp.io.ModelFileError`)."""
+        is checked against the spec; anything else raises :class:`fastbp.io.ModelFileError`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Network
+            The network, with ``history``, ``optimizer``, ``extras`` and ``metadata`` restored.
+        """
         loaded = load_model(path)
         net = cls(loaded.spec, init="zeros")
         net._params[...] = loaded.params
@@ -954,6 +1076,13 @@ class Network:
 
         Needs ``fastbp[onnx]``; see :func:`fastbp.interop.to_onnx` for the graph and the options.
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write the ``.onnx`` file.
+        opset : int, optional
+            The ONNX opset (default 17; 13 and up).
+
         Returns
         -------
         pathlib.Path
@@ -967,6 +1096,11 @@ class Network:
         """A ``torch.nn.Sequential`` computing :meth:`forward`, in the network's dtype.
 
         Needs ``fastbp[torch]``; see :func:`fastbp.interop.to_torch`.
+
+        Parameters
+        ----------
+        logits : bool
+            Leave the output activation out.
 
         Returns
         -------
@@ -983,6 +1117,13 @@ class Network:
 
         Needs ``fastbp[torch]``; see :func:`fastbp.interop.from_torch` for what is accepted.
 
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            ``Linear`` layers and activations.
+        loss : str
+            The loss of the network (sets the output activation expected after the last ``Linear``).
+
         Returns
         -------
         Network
@@ -997,6 +1138,11 @@ class Network:
         """The network of a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``.
 
         Needs ``fastbp[sklearn]``; see :func:`fastbp.interop.from_sklearn`.
+
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            A fitted estimator (any solver), or a fastbp.sklearn one.
 
         Returns
         -------
