@@ -63,7 +63,24 @@ class Circuit:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_arrays(cls, ops, arg0, arg1, consts, inputs, outputs) -> Circuit:
-        """A circuit from its tape arrays (copied and validated; see the module docstring)."""
+        """A circuit from its tape arrays (copied and validated; see the module docstring).
+
+        Parameters
+        ----------
+        ops : array_like of int8
+            Op code of each node (``fastbp.circuit.OPS``).
+        arg0, arg1 : array_like of int64
+            Argument nodes, −1 where unused; each points to an earlier node.
+        consts : array_like of float64
+            Constants and pow exponents.
+        inputs, outputs : array_like of int64
+            Node ids of the inputs and of the outputs.
+
+        Returns
+        -------
+        Circuit
+            The validated circuit.
+        """
         return cls(ops, arg0, arg1, consts, inputs, outputs)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -138,7 +155,21 @@ class Circuit:
 
     # ------------------------------------------------------------------ sweeps
     def values(self, x, *, check: bool = False) -> np.ndarray:
-        """Every node's value at x: shape (N,) for one point, (B, N) for a batch (a copy)."""
+        """Every node's value at x: shape (N,) for one point, (B, N) for a batch (a copy).
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            (N,) or (B, N) node values.
+        """
         X, single = self._points(x, "x")
         check = _flag(check, "check")
         out = np.empty((X.shape[0], self.n_nodes))
@@ -152,7 +183,21 @@ class Circuit:
         return out[0] if single else out
 
     def forward(self, x, *, check: bool = False) -> np.ndarray:
-        """Outputs at x: shape (n_out,) for x of shape (l,), (B, n_out) for (B, l)."""
+        """Outputs at x: shape (n_out,) for x of shape (l,), (B, n_out) for (B, l).
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_out,) or (B, n_out) outputs.
+        """
         X, single = self._points(x, "x")
         check = _flag(check, "check")
         out = np.empty((X.shape[0], self.n_outputs))
@@ -168,13 +213,51 @@ class Circuit:
     def gradient(self, x, *, output=None, weights=None, check: bool = False) -> np.ndarray:
         """d/dx of one output (``output=k``, default the only one) or of Σ_k weights[k] output_k
         (``weights``: a vector-Jacobian product).  Shape (l,) for one point, (B, l) for a batch;
-        ``weights`` may be (n_out,) or one row per point (B, n_out)."""
+        ``weights`` may be (n_out,) or one row per point (B, n_out).
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        output : int, optional
+            Which output to differentiate (default: the only one).
+        weights : array_like, optional
+            Differentiate Σ_k weights[k] output_k instead: (n_out,) or one row per point.
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            (l,) or (B, l) gradient.
+        """
         return self.value_and_gradient(x, output=output, weights=weights, check=check)[1]
 
     def value_and_gradient(
         self, x, *, output=None, weights=None, check: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`forward`, :meth:`gradient`) from one forward and one reverse sweep."""
+        """(:meth:`forward`, :meth:`gradient`) from one forward and one reverse sweep.
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        output : int, optional
+            Which output to differentiate (default: the only one).
+        weights : array_like, optional
+            Differentiate Σ_k weights[k] output_k instead: (n_out,) or one row per point.
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        values : numpy.ndarray
+            As :meth:`forward` returns them.
+        gradient : numpy.ndarray
+            As :meth:`gradient` returns it.
+        """
         X, single = self._points(x, "x")
         Wt = self._weights(output, weights, X.shape[0], single)
         check = _flag(check, "check")
@@ -199,7 +282,23 @@ class Circuit:
 
     def jvp(self, x, v, *, check: bool = False) -> np.ndarray:
         """J(x) v, the directional derivative of every output along v (forward mode).  v has the
-        shape of x, or (l,) to use one direction for every point of a batch."""
+        shape of x, or (l,) to use one direction for every point of a batch.
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        v : array_like
+            The direction: the shape of x, or (l,) for every point of a batch.
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_out,) or (B, n_out) directional derivatives.
+        """
         X, single = self._points(x, "x")
         D = self._directions(v, X, single)
         check = _flag(check, "check")
@@ -220,7 +319,27 @@ class Circuit:
 
     def hvp(self, x, v, *, output=None, weights=None, check: bool = False) -> np.ndarray:
         """H(x) v, the Hessian of the chosen output (``output``/``weights`` as in
-        :meth:`gradient`) times v, by forward-over-reverse: O(N) like the gradient."""
+        :meth:`gradient`) times v, by forward-over-reverse: O(N) like the gradient.
+
+        Parameters
+        ----------
+        x : array_like
+            One point (l,) or a batch (B, l).
+        v : array_like
+            The direction, shaped like x (or (l,) for every point of a batch).
+        output : int, optional
+            Which output to differentiate (default: the only one).
+        weights : array_like, optional
+            Differentiate Σ_k weights[k] output_k instead: (n_out,) or one row per point.
+        check : bool
+            Raise ``FloatingPointError`` naming the first node whose value is not finite (default:
+            IEEE semantics).
+
+        Returns
+        -------
+        numpy.ndarray
+            (l,) or (B, l) Hessian-vector products.
+        """
         X, single = self._points(x, "x")
         D = self._directions(v, X, single)
         Wt = self._weights(output, weights, X.shape[0], single)
@@ -250,7 +369,13 @@ class Circuit:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write the tape to ``path`` as an .npz file (atomically: a temporary file in the same
-        folder, then os.replace), with a JSON header naming the format, version and op table."""
+        folder, then os.replace), with a JSON header naming the format, version and op table.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write the ``.npz`` file.
+        """
         path = os.fspath(path)
         header = {
             "format": FORMAT_NAME,
@@ -278,7 +403,18 @@ class Circuit:
     def load(cls, path: str | os.PathLike) -> Circuit:
         """Read a file written by :meth:`save`.  The file is opened with ``allow_pickle=False``
         (nothing in it is executed); any other format, version or op table is refused with a
-        ValueError, and the tape is validated as in :meth:`from_arrays`."""
+        ValueError, and the tape is validated as in :meth:`from_arrays`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Circuit
+            The validated circuit.
+        """
         path = os.fspath(path)
         with open(path, "rb") as fh:  # our handle, closed even when numpy fails half-way
             try:
