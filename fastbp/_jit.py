@@ -44,3 +44,10 @@ CACHE_LOCATOR = install_locator(JIT_OPTIONS)
 def jit(func):
     """Compile ``func`` with fastbp's shared Numba options (``cache=True``, safe fastmath)."""
     return numba.njit(**JIT_OPTIONS)(func)
+
+
+def jit_uncached(func):
+    """:func:`jit` without the on-disk cache, for code that has no source file to key a cache on
+    (the generated kernels of :mod:`fastbp.specialise` when the cache directory is not writable).
+    """
+    return numba.njit(**{**JIT_OPTIONS, "cache": False})(func)

@@ -495,6 +495,23 @@ class Network:
         net.metadata = loaded.metadata
         return net
 
+    def kernel_source(self) -> str:
+        """The Python source of the training kernel specialised to this network's spec.
+
+        ``fit`` with ``batch_size=1`` and plain SGD runs this code (compiled by Numba and cached
+        on disk, see :mod:`fastbp.specialise`) unless ``FASTBP_SPECIALISE=0``.  The depth,
+        activations, loss and dtype are written into it; the widths are read at run time, so
+        every network that differs only in its widths shares it.
+
+        Returns
+        -------
+        str
+            The generated module's source, e.g. for ``print(net.kernel_source())``.
+        """
+        from fastbp.specialise import generate_source
+
+        return generate_source(self.spec)
+
     def __repr__(self) -> str:
         return (
             f"Network({self.spec!r}, n_params={self.n_params}, init={self.init!r}, "

@@ -27,6 +27,7 @@ import numpy as np
 from fastbp import epochs as ek
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.optim import Optimizer, Schedule
+from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
 #: Maximum examples per compiled call; Ctrl-C is noticed between calls.
@@ -357,10 +358,7 @@ def _run_epochs(
             for lo in range(0, order.shape[0], chunk):
                 part = order[lo : lo + chunk]
                 if per_example:
-                    ek.sgd_example_epoch(
-                        X, Y, part, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
-                        p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
-                    )  # fmt: skip
+                    sgd_example_epoch_dispatch(spec, X, Y, part, net.params, p, ws, lr, l2, info)
                 else:
                     ek.minibatch_epoch(
                         X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
