@@ -107,25 +107,25 @@ def _names(spec: NetworkSpec) -> str:
 
 
 def _output_lines(loss: str, r: int) -> list[str]:
-    """Output transform, dJ/dz[r] = prediction − target and the loss J_i, for example i.
+    """dJ/dz[r] = prediction − target and the loss J_i of example i, after the output's z.
 
-    Squared and logistic losses work row by row and are emitted inside the output layer's loop
-    (neither z[r] nor a[r] is stored); softmax needs every z[r][j] first and runs after it.
+    Squared and logistic losses work row by row: these lines go inside the output layer's row
+    loop, where s{r} = z[r][j], and set d{r} = dJ/dz[r][j] (neither z[r] nor a[r] is stored).
+    Softmax needs every z[r][j] first: its lines run after the output layer's loop and fill
+    dz{r}.
     """
-    zr, ar, dr = f"z{r}", f"a{r}", f"dz{r}"
-    if loss == "squared":  # inside the output layer's row loop, s{r} = z[r][j]
+    if loss == "squared":
         return [
-            f"    dout = s{r} - Y[i, j]",
-            f"    {dr}[j] = dout",
-            "    total += 0.5 * dout * dout",
+            f"    d{r} = s{r} - Y[i, j]",
+            f"    total += 0.5 * d{r} * d{r}",
         ]
-    if loss == "logistic":  # inside the output layer's row loop
+    if loss == "logistic":
         return [
-            f"    prob = sigmoid(s{r})",
-            f"    {dr}[j] = prob - Y[i, j]",
+            f"    d{r} = sigmoid(s{r}) - Y[i, j]",
             f"    total += softplus(s{r}) - Y[i, j] * s{r}",
         ]
     # Softmax cross-entropy, J_i = Σ_j y_j (logsumexp(z) − z_j), in the stable form.
+    zr, ar, dr = f"z{r}", f"a{r}", f"dz{r}"
     return [
         f"zmax = {zr}[0]",
         f"for j in range(1, n{r}):",
@@ -138,9 +138,7 @@ def _output_lines(loss: str, r: int) -> list[str]:
         "inv = 1.0 / esum",
         "lse = zmax + math.log(esum)",
         f"for j in range(n{r}):",
-        f"    prob = {ar}[j] * inv",
-        f"    {ar}[j] = prob",
-        f"    {dr}[j] = prob - Y[i, j]",
+        f"    {dr}[j] = {ar}[j] * inv - Y[i, j]",
         "    if Y[i, j] != 0.0:",
         f"        total += Y[i, j] * (lse - {zr}[j])",
     ]
@@ -159,50 +157,61 @@ def _update_row_lines(k: int, prev: str, l2: bool, with_da: bool) -> list[str]:
     ]
 
 
+def _dot_lines(k: int, prev: str) -> list[str]:
+    """Open the row loop of layer k and compute s{k} = z[k][j] = b[k][j] + W[k][j, :] · prev."""
+    return [
+        f"for j in range(n{k}):",
+        f"    s{k} = b{k}[j]",
+        f"    for p in range(n{k - 1}):",
+        f"        s{k} += W{k}[j, p] * {prev}[p]",
+    ]
+
+
+def _update_lines(k: int, l2: bool) -> list[str]:
+    """Inside layer k's row loop, with d{k} = dJ/dz[k][j] set: update row j and b[k][j]."""
+    prev = "x" if k == 1 else f"a{k - 1}"
+    lines = [f"    step{k} = lr * d{k}"]
+    row = _update_row_lines(k, prev, l2, with_da=k > 1)
+    if l2:
+        lines += ["    " + line for line in row]
+    else:  # dJ/dz = 0 (a dead ReLU unit): the row's update and dJ/da contribution are 0
+        lines.append(f"    if d{k} != ZERO:")
+        lines += ["        " + line for line in row]
+    lines.append(f"    b{k}[j] -= step{k}")
+    return lines
+
+
+def _zero_da(k: int) -> list[str]:
+    return [f"for p in range(n{k}):", f"    da{k}[p] = ZERO"] if k >= 1 else []
+
+
 def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     """The per-example loop body (indented under ``for t in range(...)``)."""
     r = spec.n_layers
     acts = spec.activations
     lines = ["i = order[t]", "x = X[i]"]
-    # Forward: z[k] = W[k] a[k−1] + b[k] and a[k] = σ(z[k]) in one loop per layer.
-    for k in range(1, r + 1):
-        prev = "x" if k == 1 else f"a{k - 1}"
-        lines += [
-            f"for j in range(n{k}):",
-            f"    s{k} = b{k}[j]",
-            f"    for p in range(n{k - 1}):",
-            f"        s{k} += W{k}[j, p] * {prev}[p]",
-        ]
-        if k < r:
-            if acts[k - 1] == "softplus":  # the only derivative that needs z
-                lines.append(f"    z{k}[j] = s{k}")
-            lines.append(f"    a{k}[j] = {_activation(acts[k - 1], f's{k}')}")
-        elif spec.loss == "softmax_cross_entropy":
+    # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
+    for k in range(1, r):
+        lines += _dot_lines(k, "x" if k == 1 else f"a{k - 1}")
+        if acts[k - 1] == "softplus":  # the only derivative that needs z
             lines.append(f"    z{k}[j] = s{k}")
-        else:
-            lines += _output_lines(spec.loss, r)
+        lines.append(f"    a{k}[j] = {_activation(acts[k - 1], f's{k}')}")
+    prev = "x" if r == 1 else f"a{r - 1}"
+    lines += _zero_da(r - 1)
     if spec.loss == "softmax_cross_entropy":
+        lines += _dot_lines(r, prev) + [f"    z{r}[j] = s{r}"]
         lines += _output_lines(spec.loss, r)
-    # Backward fused with the update, from layer r down to 1.
-    for k in range(r, 0, -1):
-        prev = "x" if k == 1 else f"a{k - 1}"
-        if k > 1:
-            lines += [f"for p in range(n{k - 1}):", f"    da{k - 1}[p] = ZERO"]
-        lines.append(f"for j in range(n{k}):")
-        if k == r:
-            lines.append(f"    d{k} = dz{r}[j]")
-        else:
-            # dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j]), formed as row j is reached.
-            dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
-            lines.append(f"    d{k} = {dk}")
-        lines.append(f"    step{k} = lr * d{k}")
-        row = _update_row_lines(k, prev, l2, with_da=k > 1)
-        if l2:
-            lines += ["    " + line for line in row]
-        else:
-            lines.append(f"    if d{k} != ZERO:")
-            lines += ["        " + line for line in row]
-        lines.append(f"    b{k}[j] -= step{k}")
+        lines += [f"for j in range(n{r}):", f"    d{r} = dz{r}[j]"] + _update_lines(r, l2)
+    else:
+        # Output row j: forward, dJ/dz[r][j], loss, then the row's update at once (row j of
+        # W[r] is not read again for this example).
+        lines += _dot_lines(r, prev) + _output_lines(spec.loss, r) + _update_lines(r, l2)
+    # Backward fused with the update, layers r−1 down to 1: dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j])
+    # is formed as row j is reached.
+    for k in range(r - 1, 0, -1):
+        lines += _zero_da(k - 1)
+        dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
+        lines += [f"for j in range(n{k}):", f"    d{k} = {dk}"] + _update_lines(k, l2)
     return lines
 
 
