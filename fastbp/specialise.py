@@ -25,7 +25,8 @@ the kernel at the end of that block, and the training driver restores the parame
 last good epoch, as it does for the generic kernel.
 
 The generated module is written to ``cache_root() / "generated" / <key> / <name>.py``, where the
-key hashes the source itself, the fastbp and Numba versions and :data:`fastbp._jit.JIT_OPTIONS`;
+key hashes the source itself, the fastbp, Numba and Python versions and
+:data:`fastbp._jit.SPECIALISED_OPTIONS` (the safe fast-math set plus ``contract``, see there);
 Numba's on-disk cache keeps its compiled code in ``__pycache__`` beside it.  The file is created
 atomically (written to a temporary file in the same folder, then hard-linked into place, which
 fails if another process got there first), so two processes generating the same kernel at once
@@ -46,7 +47,7 @@ import types
 from pathlib import Path
 
 from fastbp._cache import cache_root
-from fastbp._jit import JIT_OPTIONS
+from fastbp._jit import SPECIALISED_OPTIONS
 from fastbp._version import __version__
 from fastbp.activations import LEAKY_SLOPE
 from fastbp.spec import NetworkSpec
@@ -215,40 +216,35 @@ def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     return lines
 
 
-def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
+def _array_names(r: int) -> list[str]:
+    """The arrays the row loops take: W, b, z, a for k = 1..r, dJ/da (hidden layers), dJ/dz[r]."""
+    names = []
+    for k in range(1, r + 1):
+        names += [f"W{k}", f"b{k}", f"z{k}", f"a{k}"] + ([f"da{k}"] if k < r else [])
+    return names + [f"dz{r}"]
+
+
+def _rows_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
+    """The per-example loop, on one array per layer quantity (widths from the arrays' shapes).
+
+    Passing each view as its own argument, rather than slicing the flat buffers inside the
+    loop's function, measured 10–15 % faster on W1 (the hand-written loop's form).
+    """
     r = spec.n_layers
     dt = f"np.{spec.dtype}"
-    doc = (
-        "Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) for each i; "
-        + ("λ > 0." if l2 else "λ = 0 (rows with dJ/dz = 0 skipped).")
-    )
+    what = "λ > 0" if l2 else "λ = 0; rows with dJ/dz = 0 are skipped"
     lines = [
         "@jit",
-        f"def {name}(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):",
-        f'    """{doc}',
-        "",
-        "    Writes params in place; info[0] += Σ J_i, info[1] += examples done, info[2] = 1 if the",
-        "    loss became NaN/inf (checked every CHECK_EVERY examples; the kernel then stops).",
-        '    """',
+        f"def {name}(X, Y, order, {', '.join(_array_names(r))}, lr, l2, info):",
+        f'    """The loop of :func:`sgd_epoch` ({what})."""',
         f"    ZERO = {dt}(0.0)",
         f"    ONE = {dt}(1.0)",
         f"    SLOPE = {dt}({LEAKY_SLOPE!r})",
         f"    lr = {dt}(lr)",
         f"    decay = {dt}(1.0 - lr * l2)",
+        "    n0 = X.shape[1]",
     ]
-    for k in range(r + 1):
-        lines.append(f"    n{k} = widths[{k}]")
-    for k in range(1, r + 1):
-        lines += [
-            f"    W{k} = params[w_off[{k - 1}] : w_off[{k - 1}] + n{k} * n{k - 1}]"
-            f".reshape((n{k}, n{k - 1}))",
-            f"    b{k} = params[b_off[{k - 1}] : b_off[{k - 1}] + n{k}]",
-            f"    z{k} = Z[u_off[{k - 1}] : u_off[{k}]]",
-            f"    a{k} = A[u_off[{k - 1}] : u_off[{k}]]",
-        ]
-        if k < r:
-            lines.append(f"    da{k} = dA[u_off[{k - 1}] : u_off[{k}]]")
-    lines.append(f"    dz{r} = dA[u_off[{r - 1}] : u_off[{r}]]")
+    lines += [f"    n{k} = W{k}.shape[0]" for k in range(1, r + 1)]
     lines += [
         "    total = 0.0",
         "    done = 0",
@@ -269,6 +265,40 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     return lines
 
 
+def _epoch_function(spec: NetworkSpec) -> list[str]:
+    r = spec.n_layers
+    lines = [
+        "@jit",
+        "def sgd_epoch(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):",
+        '    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) for each i.',
+        "",
+        "    Writes params in place (and the workspaces Z, A, dA); info[0] += Σ J_i, info[1] +=",
+        "    examples done, info[2] = 1 if the loss became NaN/inf (checked every CHECK_EVERY",
+        "    examples; the kernel then stops).",
+        '    """',
+    ]
+    for k in range(1, r + 1):
+        n_out, n_in = f"widths[{k}]", f"widths[{k - 1}]"
+        lines += [
+            f"    W{k} = params[w_off[{k - 1}] : w_off[{k - 1}] + {n_out} * {n_in}]"
+            f".reshape(({n_out}, {n_in}))",
+            f"    b{k} = params[b_off[{k - 1}] : b_off[{k - 1}] + {n_out}]",
+            f"    z{k} = Z[u_off[{k - 1}] : u_off[{k}]]",
+            f"    a{k} = A[u_off[{k - 1}] : u_off[{k}]]",
+        ]
+        if k < r:
+            lines.append(f"    da{k} = dA[u_off[{k - 1}] : u_off[{k}]]")
+    lines.append(f"    dz{r} = dA[u_off[{r - 1}] : u_off[{r}]]")
+    args = f"X, Y, order, {', '.join(_array_names(r))}, lr, l2, info"
+    lines += [
+        "    if l2 != 0.0:",
+        f"        rows_l2({args})",
+        "    else:",
+        f"        rows({args})",
+    ]
+    return lines
+
+
 def generate_source(spec: NetworkSpec) -> str:
     """The Python source of the kernels specialised to ``spec`` (readable; it is what runs).
 
@@ -281,9 +311,9 @@ def generate_source(spec: NetworkSpec) -> str:
     Returns
     -------
     str
-        A module defining ``sgd_epoch`` (λ = 0) and ``sgd_epoch_l2`` (λ > 0), each a ``@jit``
-        kernel with the signature ``(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA,
-        lr, l2, info)``.
+        A module defining the ``@jit`` kernel ``sgd_epoch(X, Y, order, params, widths, w_off,
+        b_off, u_off, Z, A, dA, lr, l2, info)``, which makes one view per layer quantity and
+        runs the loop ``rows`` (λ = 0) or ``rows_l2`` (λ > 0) on them.
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -292,21 +322,22 @@ def generate_source(spec: NetworkSpec) -> str:
         f'"""Per-example SGD epoch specialised to: {spec.n_layers} layers, hidden activations',
         f"[{layers}], loss {spec.loss}, dtype {spec.dtype}; widths read at run time.",
         "",
-        f"Generated by fastbp {__version__} (fastbp.specialise); do not edit: the file name is a hash",
-        'of this text, the fastbp and Numba versions and the jit options."""',
+        f"Generated by fastbp {__version__} (fastbp.specialise); do not edit: the folder name is",
+        'a hash of this text, the fastbp, Numba and Python versions and the jit options."""',
         "",
         "import math",
         "",
         "import numpy as np",
         "",
-        "from fastbp._jit import jit",
+        "from fastbp._jit import jit_specialised as jit",
         "from fastbp.activations import sigmoid, softplus",
         "",
         f"CHECK_EVERY = {CHECK_EVERY}",
         "",
     ]
-    lines = head + _epoch_function(spec, "sgd_epoch", l2=False)
-    lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", l2=True)
+    lines = head + _rows_function(spec, "rows", l2=False)
+    lines += ["", ""] + _rows_function(spec, "rows_l2", l2=True)
+    lines += ["", ""] + _epoch_function(spec)
     return "\n".join(lines) + "\n"
 
 
@@ -316,7 +347,7 @@ def source_key(source: str) -> str:
     import numba
 
     opts = repr(sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v)
-                       for k, v in JIT_OPTIONS.items()))  # fmt: skip
+                       for k, v in SPECIALISED_OPTIONS.items()))  # fmt: skip
     text = "\n".join([source, __version__, numba.__version__, sys.version, opts])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -374,8 +405,8 @@ def _load(source: str) -> types.ModuleType:
             module = types.ModuleType(name)
             module.__file__ = f"<{name}>"
             # Numba can only cache functions that have a source file.
-            text = source.replace("from fastbp._jit import jit\n",
-                                  "from fastbp._jit import jit_uncached as jit\n")  # fmt: skip
+            text = source.replace("import jit_specialised as jit\n",
+                                  "import jit_specialised_uncached as jit\n")  # fmt: skip
             exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102
         _LOADED[key] = module
         return module
@@ -427,10 +458,9 @@ def sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None
     -------
     None
     """
-    module = kernel_module(spec)
-    kernel = module.sgd_epoch_l2 if l2 != 0.0 else module.sgd_epoch
-    kernel(X, Y, order, params, plan.widths, plan.w_off, plan.b_off, plan.u_off,
-           ws.Z, ws.A, ws.dA, float(lr), float(l2), info)  # fmt: skip
+    p = plan
+    kernel_module(spec).sgd_epoch(X, Y, order, params, p.widths, p.w_off, p.b_off, p.u_off,
+                                  ws.Z, ws.A, ws.dA, float(lr), float(l2), info)  # fmt: skip
 
 
 def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:

@@ -404,7 +404,9 @@ def run_cold_start(runner: Runner) -> None:
         runs, failure = [], None
         # "new spec": fastbp's own kernels cached (NUMBA_CACHE_DIR, warmed by the first run),
         # the spec-specialised kernel generated and compiled afresh (an empty FASTBP_CACHE_DIR).
-        shared_numba = tempfile.mkdtemp(prefix="fastbp-numba-shared-") if cache == "new spec" else None
+        shared_numba = (
+            tempfile.mkdtemp(prefix="fastbp-numba-shared-") if cache == "new spec" else None
+        )
         for i in range(args.repeats + 1):  # the first run only warms the OS file cache
             env, cache_dir = runner.env, None
             if cache == "cold":

@@ -61,8 +61,9 @@ def test_sgd_example_epoch_matches_reference(kind: str, case: int, l2: float, rn
     # info: Σ J_i over the examples at the parameters each example saw, and the count.
     theta, losses = theta0, []
     for i in order.tolist():
-        losses.append(reference.loss_and_gradient(theta, spec.widths, spec.activations,
-                                                  spec.loss, [X[i].tolist()], [Y[i].tolist()]).loss)
+        p = reference.loss_and_gradient(theta, spec.widths, spec.activations, spec.loss,
+                                        [X[i].tolist()], [Y[i].tolist()])  # fmt: skip
+        losses.append(p.loss)
         theta = reference.sgd_epoch(theta, spec.widths, spec.activations, spec.loss,
                                     X.tolist(), Y.tolist(), lr=lr, order=[i], l2=l2)  # fmt: skip
     assert info[1] == m and info[2] == 0
@@ -150,7 +151,7 @@ def test_kernel_source_is_readable_python_keyed_on_everything_but_widths() -> No
     src = net.kernel_source()
     assert src == sp.generate_source(net.spec)
     compile(src, "<kernel_source>", "exec")
-    assert "def sgd_epoch(" in src and "def sgd_epoch_l2(" in src
+    assert "def sgd_epoch(" in src and "def rows(" in src and "def rows_l2(" in src
     assert "[relu, relu], loss squared, dtype float64" in src
     # Widths are run-time values: any widths with the same depth/activations/loss/dtype share it.
     assert fb.Network(fb.NetworkSpec([3, 5, 9, 2], "relu", "squared")).kernel_source() == src

@@ -96,4 +96,4 @@ class Trainer:
               self.a[0], self.a[1], self.da[0], self.da[1])  # fmt: skip
 
     def params(self):
-        return list(zip(self.W, self.b))
+        return list(zip(self.W, self.b, strict=True))
