@@ -265,12 +265,18 @@ def _rows_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     return lines
 
 
-def _epoch_function(spec: NetworkSpec) -> list[str]:
+def _epoch_function(spec: NetworkSpec, name: str, rows: str, l2: bool) -> list[str]:
+    """The entry point: one view per layer quantity, then the row loop ``rows`` on them.
+
+    λ = 0 and λ > 0 get separate entry points, so that a first call compiles one loop only.
+    """
     r = spec.n_layers
+    what = "λ > 0" if l2 else "λ = 0"
     lines = [
         "@jit",
-        "def sgd_epoch(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):",
-        '    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) for each i.',
+        f"def {name}(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):",
+        '    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) for each i'
+        f" ({what}).",
         "",
         "    Writes params in place (and the workspaces Z, A, dA); info[0] += Σ J_i, info[1] +=",
         "    examples done, info[2] = 1 if the loss became NaN/inf (checked every CHECK_EVERY",
@@ -289,13 +295,7 @@ def _epoch_function(spec: NetworkSpec) -> list[str]:
         if k < r:
             lines.append(f"    da{k} = dA[u_off[{k - 1}] : u_off[{k}]]")
     lines.append(f"    dz{r} = dA[u_off[{r - 1}] : u_off[{r}]]")
-    args = f"X, Y, order, {', '.join(_array_names(r))}, lr, l2, info"
-    lines += [
-        "    if l2 != 0.0:",
-        f"        rows_l2({args})",
-        "    else:",
-        f"        rows({args})",
-    ]
+    lines.append(f"    {rows}(X, Y, order, {', '.join(_array_names(r))}, lr, l2, info)")
     return lines
 
 
@@ -311,9 +311,10 @@ def generate_source(spec: NetworkSpec) -> str:
     Returns
     -------
     str
-        A module defining the ``@jit`` kernel ``sgd_epoch(X, Y, order, params, widths, w_off,
-        b_off, u_off, Z, A, dA, lr, l2, info)``, which makes one view per layer quantity and
-        runs the loop ``rows`` (λ = 0) or ``rows_l2`` (λ > 0) on them.
+        A module defining the ``@jit`` kernels ``sgd_epoch`` (λ = 0) and ``sgd_epoch_l2``
+        (λ > 0), both ``(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2,
+        info)``: each makes one view per layer quantity and runs its row loop (``rows`` or
+        ``rows_l2``) on them.
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -337,7 +338,8 @@ def generate_source(spec: NetworkSpec) -> str:
     ]
     lines = head + _rows_function(spec, "rows", l2=False)
     lines += ["", ""] + _rows_function(spec, "rows_l2", l2=True)
-    lines += ["", ""] + _epoch_function(spec)
+    lines += ["", ""] + _epoch_function(spec, "sgd_epoch", "rows", l2=False)
+    lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", "rows_l2", l2=True)
     return "\n".join(lines) + "\n"
 
 
@@ -458,9 +460,10 @@ def sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None
     -------
     None
     """
-    p = plan
-    kernel_module(spec).sgd_epoch(X, Y, order, params, p.widths, p.w_off, p.b_off, p.u_off,
-                                  ws.Z, ws.A, ws.dA, float(lr), float(l2), info)  # fmt: skip
+    p, module = plan, kernel_module(spec)
+    kernel = module.sgd_epoch_l2 if l2 != 0.0 else module.sgd_epoch
+    kernel(X, Y, order, params, p.widths, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dA,
+           float(lr), float(l2), info)  # fmt: skip
 
 
 def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:

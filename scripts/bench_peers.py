@@ -14,7 +14,8 @@ Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
 
 The hand-written ``@njit`` loop (``handloop``, scripts/_peers/tool_handloop.py) is a yardstick,
 not a peer: per-example SGD written for exactly W1/W2's network, with no generality and no
-divergence checks.  It runs in W1 and W2 only.
+divergence checks.  It runs in W1 and W2 only.  ``numba-import`` is W6's yardstick: a process
+that only imports numba.
 
 Method.  Each tool × workload × dtype runs in its own subprocess, one at a time, pinned to one
 core (``os.sched_setaffinity``) with every thread count set to 1 before numpy/torch/jax load
@@ -95,6 +96,7 @@ TOOLS = {
     "jax-scan": Tool("jax lax.scan", "jax", "jax", "scan"),
     "sklearn": Tool("scikit-learn", "sklearn", "sklearn"),
     "handloop": Tool("hand @njit loop (yardstick)", "handloop", "numba"),
+    "numba-import": Tool("import numba only (yardstick)", "numbaimport", "numba"),
 }
 #: "all" leaves out fastbp-kernel: ``fit``'s Python overhead measured within noise of the bare
 #: epoch kernel (one call per epoch), so that row is opt-in (``--peers all,fastbp-kernel``).
@@ -104,11 +106,12 @@ ALIASES = {"jax": ("jax-jit", "jax-scan"), "all": tuple(t for t in TOOLS if t !=
 SUPPORTED = {
     "W4": {"fastbp", "numpy", "torch", "jax-jit"},
     "W5": {"fastbp", "torch", "jax-jit"},
-    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn"},
+    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn", "numba-import"},
 }
 #: Training workloads a tool takes part in, where not all of W1–W3.
-TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}}
+TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set()}
 NOT_APPLICABLE = {
+    "numba-import": "a W6 yardstick (a process that only imports numba)",
     "handloop": "a yardstick written for W1/W2's network (per-example SGD, ReLU, squared loss)",
     "fastbp-kernel": "a training-loop variant (W1–W3 only)",
     "jax-scan": "a training-loop variant (W1–W3 only)",
