@@ -75,13 +75,16 @@ def enabled() -> bool:
 
 # ------------------------------------------------------------------------------ code generation
 def _activation(name: str, z: str) -> str:
-    """Expression for σ(z) of hidden activation ``name`` (z is a local of the array's dtype)."""
+    """Expression for σ(z) of hidden activation ``name`` (z is a local of the array's dtype).
+
+    The scalar helpers compute in float64; ``DT(...)`` casts back so float32 stays float32.
+    """
     return {
         "identity": z,
         "relu": f"{z} if {z} > ZERO else ZERO",
-        "sigmoid": f"sigmoid({z})",
+        "sigmoid": f"DT(sigmoid({z}))",
         "tanh": f"math.tanh({z})",
-        "softplus": f"softplus({z})",
+        "softplus": f"DT(softplus({z}))",
         "leaky_relu": f"{z} if {z} > ZERO else SLOPE * {z}",
     }[name]
 
@@ -97,7 +100,7 @@ def _derivative(name: str, g: str, z: str, a: str) -> str:
         "relu": f"{g} if {a} > ZERO else ZERO",
         "sigmoid": f"{g} * {a} * (ONE - {a})",
         "tanh": f"{g} * (ONE - {a} * {a})",
-        "softplus": f"{g} * sigmoid({z})",
+        "softplus": f"{g} * DT(sigmoid({z}))",
         "leaky_relu": f"{g} if {a} > ZERO else SLOPE * {g}",
     }[name]
 
@@ -122,7 +125,7 @@ def _output_lines(loss: str, r: int) -> list[str]:
         ]
     if loss == "logistic":
         return [
-            f"    d{r} = sigmoid(s{r}) - Y[i, j]",
+            f"    d{r} = DT(sigmoid(s{r})) - Y[i, j]",
             f"    total += softplus(s{r}) - Y[i, j] * s{r}",
         ]
     # Softmax cross-entropy, J_i = Σ_j y_j (logsumexp(z) − z_j), in the stable form.
@@ -171,7 +174,7 @@ def _dot_lines(k: int, prev: str) -> list[str]:
 def _update_lines(k: int, l2: bool) -> list[str]:
     """Inside layer k's row loop, with d{k} = dJ/dz[k][j] set: update row j and b[k][j]."""
     prev = "x" if k == 1 else f"a{k - 1}"
-    lines = [f"    step{k} = lr * d{k}"]
+    lines = [f"    step{k} = alpha * d{k}"]
     row = _update_row_lines(k, prev, l2, with_da=k > 1)
     if l2:
         lines += ["    " + line for line in row]
@@ -240,7 +243,8 @@ def _rows_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
         f"    ZERO = {dt}(0.0)",
         f"    ONE = {dt}(1.0)",
         f"    SLOPE = {dt}({LEAKY_SLOPE!r})",
-        f"    lr = {dt}(lr)",
+        f"    DT = {dt}",
+        f"    alpha = {dt}(lr)",  # a new name: rebinding lr would make Numba unify the types
         f"    decay = {dt}(1.0 - lr * l2)",
         "    n0 = X.shape[1]",
     ]
