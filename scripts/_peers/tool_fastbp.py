@@ -4,8 +4,8 @@
 divergence checks included.  ``variant="kernel"`` calls the epoch kernel ``fit`` runs (for
 batch 1 the spec-specialised ``fastbp.specialise.sgd_example_epoch``, else
 ``fastbp.epochs.minibatch_epoch``) with arrays prepared once, so the difference between the two
-rows is the Python overhead of ``fit``.  The kernel variant uses private names (plan, workspace, optimizer
-state) exactly as ``fastbp.train`` does.
+rows is the Python overhead of ``fit``.  The kernel variant uses private names (plan, workspace,
+optimizer state) exactly as ``fastbp.train`` does.
 """
 
 from __future__ import annotations
