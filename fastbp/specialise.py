@@ -105,11 +105,6 @@ def _derivative(name: str, g: str, z: str, a: str) -> str:
     }[name]
 
 
-def _names(spec: NetworkSpec) -> str:
-    acts = "_".join(spec.activations) or "none"
-    return f"sgd_r{spec.n_layers}_{acts}_{spec.loss}_{spec.dtype}"
-
-
 def _output_lines(loss: str, r: int) -> list[str]:
     """dJ/dz[r] = prediction − target and the loss J_i of example i, after the output's z.
 
