@@ -169,15 +169,13 @@ def _dot_lines(k: int, prev: str) -> list[str]:
 def _update_lines(k: int, l2: bool) -> list[str]:
     """Inside layer k's row loop, with d{k} = dJ/dz[k][j] set: update row j and b[k][j]."""
     prev = "x" if k == 1 else f"a{k - 1}"
-    lines = [f"    step{k} = alpha * d{k}"]
-    row = _update_row_lines(k, prev, l2, with_da=k > 1)
+    row = [f"step{k} = alpha * d{k}"] + _update_row_lines(k, prev, l2, with_da=k > 1)
+    row.append(f"b{k}[j] -= step{k}")
     if l2:
-        lines += ["    " + line for line in row]
-    else:  # dJ/dz = 0 (a dead ReLU unit): the row's update and dJ/da contribution are 0
-        lines.append(f"    if d{k} != ZERO:")
-        lines += ["        " + line for line in row]
-    lines.append(f"    b{k}[j] -= step{k}")
-    return lines
+        return ["    " + line for line in row]
+    # dJ/dz = 0 (a dead ReLU unit): the row's update, its bias step and its dJ/da contribution
+    # are all exactly 0, so the row is skipped.
+    return [f"    if d{k} != ZERO:"] + ["        " + line for line in row]
 
 
 def _zero_da(k: int) -> list[str]:
