@@ -20,6 +20,7 @@ from fastbp.lowering import Plan, Workspace, lower
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
 from fastbp.spec import NetworkSpec
+from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.train import History
 from fastbp.train import fit as _fit
 from fastbp.train import partial_fit as _partial_fit
@@ -158,14 +159,13 @@ class _FastCalls:
     """This network's direct entries into the compiled kernels of its fast paths (see
     :class:`fastbp.row_kernels.DirectCall`: the argument types never change for one network)."""
 
-    __slots__ = ("check", "forward", "loss_grad", "minibatch", "settle", "sgd")
+    __slots__ = ("check", "forward", "loss_grad", "minibatch", "settle")
 
     def __init__(self) -> None:
         self.forward = row_kernels.DirectCall(row_kernels.forward_row)
         self.loss_grad = row_kernels.DirectCall(row_kernels.loss_grad_row)
         self.check = row_kernels.DirectCall(row_kernels.check_rows)
         self.settle = row_kernels.DirectCall(row_kernels.settle)
-        self.sgd = row_kernels.DirectCall(epochs.sgd_example_epoch)
         self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
 
 
@@ -235,7 +235,6 @@ class Network:
         self._order = np.arange(1, dtype=np.int64)
         self._gather: tuple[np.ndarray, np.ndarray] | None = None
         self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
-        self._sgd_tables: tuple | None = None
         self._onehot: np.ndarray | None = None
         self._calls = _FastCalls()
         self._blas_min_rows = BLAS_MIN_ROWS
@@ -848,14 +847,10 @@ class Network:
             if calls.check(X, Y, params, self._ipack, s1, s2, self._good, *snaps, info):
                 return None  # nothing was written; the checked path says what is wrong
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
-            if batch_size == 1 and opt.name == "sgd":
-                tables = self._sgd_tables
-                if tables is None or tables[-4] is not ws.Z:
-                    p = self.plan
-                    tables = (p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-                              ws.Z, ws.A, ws.dZ, ws.dA)  # fmt: skip
-                    self._sgd_tables = tables
-                calls.sgd(X, Y, self._order[:n], params, *tables, lr, l2, info)
+            if batch_size == 1 and opt.name == "sgd":  # fit's kernel: the specialised one
+                sgd_example_epoch_dispatch(
+                    self.spec, X, Y, self._order[:n], params, self.plan, ws, lr, l2, info
+                )
                 step0 = None
             else:
                 p, m = self.plan, min(batch_size, n)
@@ -1152,6 +1147,23 @@ class Network:
         from fastbp.interop.sklearn_convert import from_sklearn
 
         return from_sklearn(estimator)
+
+    def kernel_source(self) -> str:
+        """The Python source of the training kernel specialised to this network's spec.
+
+        ``fit`` with ``batch_size=1`` and plain SGD runs this code (compiled by Numba and cached
+        on disk, see :mod:`fastbp.specialise`) unless ``FASTBP_SPECIALISE=0``.  The depth,
+        activations, loss and dtype are written into it; the widths are read at run time, so
+        every network that differs only in its widths shares it.
+
+        Returns
+        -------
+        str
+            The generated module's source, e.g. for ``print(net.kernel_source())``.
+        """
+        from fastbp.specialise import generate_source
+
+        return generate_source(self.spec)
 
     def __repr__(self) -> str:
         return (

@@ -24,9 +24,10 @@
   validation score is written as ``best.fastbp``, a :meth:`fastbp.Network.save` file with the
   feature standardiser, so ``fastbp predict --model DIR/best.fastbp`` works on raw data.
 
-Compiled kernels: Numba caches them on disk next to the package (``cache=True``), so workers on
-one machine, or on machines sharing the installation over a file system, load them instead of
-compiling them.  The first task on a fresh worker still pays the load, about a second.
+Compiled kernels: fastbp caches them on disk in the per-user cache directory
+(:mod:`fastbp._cache`; ``FASTBP_CACHE_DIR`` moves it), so workers on one machine, or on machines
+sharing that directory over a file system, load them instead of compiling them.  The first task on
+a fresh worker still pays the load, about a second.
 ``run(..., warmup=True)`` (the default for Dask) pays it up front on every worker with
 ``client.run(fastbp.warmup, dtypes)``.  On a cluster of your own, do the same once after the
 workers start::

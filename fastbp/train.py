@@ -28,6 +28,7 @@ from fastbp import epochs as ek
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
+from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.validate import (
     as_features,
     as_targets,
@@ -490,10 +491,7 @@ def _run_epochs(
                     else gather(order[lo : lo + chunk])
                 )
                 if per_example:
-                    ek.sgd_example_epoch(
-                        Xc, Yc, part, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
-                        p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info,
-                    )  # fmt: skip
+                    sgd_example_epoch_dispatch(spec, Xc, Yc, part, net.params, p, ws, lr, l2, info)
                 else:
                     ek.minibatch_epoch(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,

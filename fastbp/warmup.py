@@ -1,7 +1,8 @@
 """Ahead-of-time compilation of every kernel, for both dtypes.
 
-Kernels are compiled on first use and cached on disk (``cache=True``), so only the very first run
-on a machine pays the compile cost.  :func:`warmup` pays it up front, e.g. in a Docker build step or
+Kernels are compiled on first use and cached on disk, in the per-user cache directory of
+:mod:`fastbp._cache`, so only the very first run on a machine pays the compile cost.
+:func:`warmup` pays it up front, e.g. in a Docker build step or
 before timing.
 """
 

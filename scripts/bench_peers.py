@@ -8,7 +8,14 @@ Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
 * W5: time(Hessian-vector product) / time(loss and gradient), same network and batches
   (fastbp ``net.hvp``; JAX ``jvp`` of ``grad``; ``torch.func`` ``jvp`` of ``grad``).
 * W6: cold start, a fresh process from spawn until the first W1 training step is done; for
-  fastbp with the on-disk Numba cache warm and cold (``NUMBA_CACHE_DIR`` an empty directory).
+  fastbp with the on-disk caches warm, cold (``NUMBA_CACHE_DIR`` and ``FASTBP_CACHE_DIR`` empty
+  directories), and "new spec": fastbp's own kernels cached but the spec-specialised kernel
+  generated and compiled in that process (an empty ``FASTBP_CACHE_DIR``).
+
+The hand-written ``@njit`` loop (``handloop``, scripts/_peers/tool_handloop.py) is a yardstick,
+not a peer: per-example SGD written for exactly W1/W2's network, with no generality and no
+divergence checks.  It runs in W1 and W2 only.  ``numba-import`` is W6's yardstick: a process
+that only imports numba.
 
 Method.  Each tool × workload × dtype runs in its own subprocess, one at a time, pinned to one
 core (``os.sched_setaffinity``) with every thread count set to 1 before numpy/torch/jax load
@@ -90,6 +97,8 @@ TOOLS = {
     "jax-jit": Tool("jax jit/step", "jax", "jax", "jit"),
     "jax-scan": Tool("jax lax.scan", "jax", "jax", "scan"),
     "sklearn": Tool("scikit-learn", "sklearn", "sklearn"),
+    "handloop": Tool("hand @njit loop (yardstick)", "handloop", "numba"),
+    "numba-import": Tool("import numba only (yardstick)", "numbaimport", "numba"),
 }
 #: "all" leaves out fastbp-kernel: ``fit``'s Python overhead measured within noise of the bare
 #: epoch kernel (one call per epoch), so that row is opt-in (``--peers all,fastbp-kernel``).
@@ -99,9 +108,13 @@ ALIASES = {"jax": ("jax-jit", "jax-scan"), "all": tuple(t for t in TOOLS if t !=
 SUPPORTED = {
     "W4": {"fastbp", "numpy", "torch", "jax-jit"},
     "W5": {"fastbp", "torch", "jax-jit"},
-    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn"},
+    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn", "numba-import"},
 }
+#: Training workloads a tool takes part in, where not all of W1–W3.
+TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set()}
 NOT_APPLICABLE = {
+    "numba-import": "a W6 yardstick (a process that only imports numba)",
+    "handloop": "a yardstick written for W1/W2's network (per-example SGD, ReLU, squared loss)",
     "fastbp-kernel": "a training-loop variant (W1–W3 only)",
     "jax-scan": "a training-loop variant (W1–W3 only)",
     "numpy": "no Hessian-vector product without writing the R-operator by hand",
@@ -311,7 +324,9 @@ def run_training(runner: Runner, workload, dtype: str) -> None:
         line = runner.base(workload.name, dtype, key)
         line.update(metric=workload.metric, batch_size=workload.batch_size, n=n,
                     flops_per_step=workload.flops_per_step())  # fmt: skip
-        if runner.missing(key):
+        if workload.name not in TRAIN_SUPPORTED.get(key, {workload.name}):
+            line.update(status="n/a", reason=NOT_APPLICABLE.get(key, ""))
+        elif runner.missing(key):
             line.update(not_installed(key))
         lines[key] = line
     for round_ in range(args.rounds):
@@ -373,7 +388,7 @@ def run_cold_start(runner: Runner) -> None:
     variants = []
     for key in args.peers:
         if key == "fastbp":
-            variants += [(key, "warm"), (key, "cold")]
+            variants += [(key, "warm"), (key, "cold"), (key, "new spec")]
         else:
             variants.append((key, None))
     for key, cache in variants:
@@ -392,11 +407,19 @@ def run_cold_start(runner: Runner) -> None:
                          activation=W1.activation, loss=W1.loss, batch_size=1, lr=W1.lr,
                          ref=str(ref))  # fmt: skip
         runs, failure = [], None
+        # "new spec": fastbp's own kernels cached (NUMBA_CACHE_DIR, warmed by the first run),
+        # the spec-specialised kernel generated and compiled afresh (an empty FASTBP_CACHE_DIR).
+        shared_numba = (
+            tempfile.mkdtemp(prefix="fastbp-numba-shared-") if cache == "new spec" else None
+        )
         for i in range(args.repeats + 1):  # the first run only warms the OS file cache
             env, cache_dir = runner.env, None
             if cache == "cold":
                 cache_dir = tempfile.mkdtemp(prefix="fastbp-numba-cache-")
-                env = dict(runner.env, NUMBA_CACHE_DIR=cache_dir)
+                env = dict(runner.env, NUMBA_CACHE_DIR=cache_dir, FASTBP_CACHE_DIR=cache_dir)
+            elif cache == "new spec":
+                cache_dir = tempfile.mkdtemp(prefix="fastbp-generated-")
+                env = dict(runner.env, NUMBA_CACHE_DIR=shared_numba, FASTBP_CACHE_DIR=cache_dir)
             try:
                 res, spawned = runner.run_job(job, env)
             finally:
@@ -410,6 +433,8 @@ def run_cold_start(runner: Runner) -> None:
                              "interpreter_s": res["wall_start"] - spawned,
                              "import_s": res["import_s"], "step_s": res["step_s"],
                              "versions": res.get("versions")})  # fmt: skip
+        if shared_numba:
+            shutil.rmtree(shared_numba, ignore_errors=True)
         if failure is not None:
             runner.add(dict(line, **failure))
             continue

@@ -139,8 +139,13 @@ def test_a_racing_reader_never_sees_half_updated_parameters() -> None:
     outcomes = {"refused": 0, "other": []}
     lock = threading.Lock()
 
+    first_read = threading.Event()
+
     def trainer() -> None:
         try:
+            # Start once a reader got through, so reads and writes do overlap even where one
+            # thread runs much slower (a bounds-checked build, a loaded machine).
+            first_read.wait(120)
             for i in range(X.shape[0]):
                 while True:
                     try:
@@ -165,7 +170,9 @@ def test_a_racing_reader_never_sees_half_updated_parameters() -> None:
                 continue
             with lock:
                 seen.append(out)
+            first_read.set()
 
+    net.forward(probe)  # compiled before the race starts
     threads = [threading.Thread(target=trainer)] + [
         threading.Thread(target=reader) for _ in range(2)
     ]

@@ -194,6 +194,10 @@ def test_keyboard_interrupt_keeps_the_last_completed_epoch(monkeypatch, batch_si
 
     for name in real:
         monkeypatch.setattr(train_mod.ek, name, interrupting(name))
+    # Per-example SGD runs the spec-specialised kernel through this dispatch function.
+    real["sgd_example_epoch_dispatch"] = train_mod.sgd_example_epoch_dispatch
+    monkeypatch.setattr(train_mod, "sgd_example_epoch_dispatch",
+                        interrupting("sgd_example_epoch_dispatch"))  # fmt: skip
     net = fb.Network(spec, seed=0)
     h = net.fit(X, Y, epochs=10, batch_size=batch_size, optimizer="adam", lr=0.01, progress=False)
     monkeypatch.undo()

@@ -1,10 +1,11 @@
 """fastbp itself: the public API (``Network.fit``), and the compiled epoch kernel called directly.
 
 ``variant="fit"`` (the headline) times ``net.fit(X, Y, epochs=1, ...)``, validation and the
-divergence checks included.  ``variant="kernel"`` calls ``fastbp.epochs.sgd_example_epoch`` or
-``minibatch_epoch`` with arrays prepared once, so the difference between the two rows is the
-Python overhead of ``fit``.  The kernel variant uses private names (plan, workspace, optimizer
-state) exactly as ``fastbp.train`` does.
+divergence checks included.  ``variant="kernel"`` calls the epoch kernel ``fit`` runs (for
+batch 1 the spec-specialised ``fastbp.specialise.sgd_example_epoch``, else
+``fastbp.epochs.minibatch_epoch``) with arrays prepared once, so the difference between the two
+rows is the Python overhead of ``fit``.  The kernel variant uses private names (plan, workspace,
+optimizer state) exactly as ``fastbp.train`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 import fastbp
 from fastbp import epochs as ek
+from fastbp import specialise
 from fastbp.optim import Optimizer
 from fastbp.validate import as_features, as_targets
 
@@ -70,10 +72,8 @@ class Trainer:
             return
         net, p, ws, opt = self.net, self.net.plan, self.net._ws, self.opt
         if self.bs == 1:
-            ek.sgd_example_epoch(
-                self.Xk, self.Yk, self.order, net.params, p.widths, p.acts, p.out_kind, p.w_off,
-                p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, self.lr, 0.0, self.info,
-            )  # fmt: skip
+            specialise.sgd_example_epoch(net.spec, self.Xk, self.Yk, self.order, net.params, p,
+                                         ws, self.lr, 0.0, self.info)  # fmt: skip
         else:
             ek.minibatch_epoch(
                 self.Xk, self.Yk, self.order, self.bs, net.params, p.widths, p.acts, p.out_kind,

@@ -1,0 +1,498 @@
+"""Kernels specialised to a spec: generated Python source, compiled by Numba, cached on disk.
+
+The generic epoch kernel (:func:`fastbp.epochs.sgd_example_epoch`) reads the layer count,
+activation codes and loss code from arrays at run time: every example rebuilds array views per
+layer and dispatches on the activation and the loss inside the loop.  For per-example SGD on small
+networks that bookkeeping costs as much as the arithmetic.  This module writes, for one spec, the
+per-example SGD epoch as straight-line Python with
+
+* baked in: the number of layers (the layer loop is unrolled), each layer's activation and its
+  derivative, the loss and its output transform, and the dtype (constants and the step size are
+  of the spec's dtype, so float32 networks compute in float32);
+* left at run time: the widths.  Loops over units keep run-time trip counts: the issue's first
+  try with the widths written in as constants ran slower (LLVM unrolled the short loops in ways
+  that lost), and run-time widths let one compiled kernel serve every network with the same
+  activations, loss, depth and dtype (a width sweep compiles once).
+
+Every layer's weight, bias and workspace view is made once per call, not per example.  The
+forward pass computes z and a in one loop per layer; the backward pass is fused with the update
+row by row (read the old row of W[k], accumulate dJ/da[k−1], write the new row) and forms
+dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j]) as it reaches row j, so no separate activation pass runs.
+Rows whose dJ/dz is exactly 0 are skipped when λ = 0 (their update and their contribution to
+dJ/da[k−1] are exactly 0).  The loss Σ J_i is accumulated from the output's dJ/dz (squared loss:
+½ d²) and checked for NaN/inf once per block of :data:`CHECK_EVERY` examples: divergence stops
+the kernel at the end of that block, and the training driver restores the parameters of the
+last good epoch, as it does for the generic kernel.
+
+The generated module is written to ``cache_root() / "generated" / <key> / <name>.py``, where the
+key hashes the source itself, the fastbp, Numba and Python versions and
+:data:`fastbp._jit.SPECIALISED_OPTIONS` (the safe fast-math set plus ``contract``, see there);
+Numba's on-disk cache keeps its compiled code in ``__pycache__`` beside it.  The file is created
+atomically (written to a temporary file in the same folder, then hard-linked into place, which
+fails if another process got there first), so two processes generating the same kernel at once
+cannot corrupt it or each other's result.  If the cache directory is not writable the source is
+compiled in memory instead.  ``FASTBP_SPECIALISE=0`` turns specialisation off (the generic
+kernels run); with ``NUMBA_DISABLE_JIT=1`` the generated module runs as plain Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import types
+from pathlib import Path
+
+from fastbp._cache import cache_root
+from fastbp._jit import SPECIALISED_OPTIONS
+from fastbp._version import __version__
+from fastbp.activations import LEAKY_SLOPE
+from fastbp.spec import NetworkSpec
+
+#: Environment variable: ``0`` turns spec-specialised kernels off (generic kernels run instead).
+SPECIALISE_ENV = "FASTBP_SPECIALISE"
+
+#: The generated epoch checks the running loss for NaN/inf once per this many examples.
+CHECK_EVERY = 64
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, types.ModuleType] = {}
+
+
+def enabled() -> bool:
+    """Whether spec-specialised kernels are used (``FASTBP_SPECIALISE`` is not ``0``).
+
+    Returns
+    -------
+    bool
+        False when the environment variable ``FASTBP_SPECIALISE`` is ``0``, ``false`` or ``no``.
+    """
+    return os.environ.get(SPECIALISE_ENV, "1").strip().lower() not in ("0", "false", "no")
+
+
+# ------------------------------------------------------------------------------ code generation
+def _activation(name: str, z: str) -> str:
+    """Expression for σ(z) of hidden activation ``name`` (z is a local of the array's dtype).
+
+    The scalar helpers compute in float64; ``DT(...)`` casts back so float32 stays float32.
+    """
+    return {
+        "identity": z,
+        "relu": f"{z} if {z} > ZERO else ZERO",
+        "sigmoid": f"DT(sigmoid({z}))",
+        "tanh": f"math.tanh({z})",
+        "softplus": f"DT(softplus({z}))",
+        "leaky_relu": f"{z} if {z} > ZERO else SLOPE * {z}",
+    }[name]
+
+
+def _derivative(name: str, g: str, z: str, a: str) -> str:
+    """Expression for g · σ'(z) given z and a = σ(z).
+
+    ReLU and leaky ReLU test a > 0, which holds exactly when z > 0, so that only softplus needs
+    z[k] stored.
+    """
+    return {
+        "identity": g,
+        "relu": f"{g} if {a} > ZERO else ZERO",
+        "sigmoid": f"{g} * {a} * (ONE - {a})",
+        "tanh": f"{g} * (ONE - {a} * {a})",
+        "softplus": f"{g} * DT(sigmoid({z}))",
+        "leaky_relu": f"{g} if {a} > ZERO else SLOPE * {g}",
+    }[name]
+
+
+def _output_lines(loss: str, r: int) -> list[str]:
+    """dJ/dz[r] = prediction − target and the loss J_i of example i, after the output's z.
+
+    Squared and logistic losses work row by row: these lines go inside the output layer's row
+    loop, where s{r} = z[r][j], and set d{r} = dJ/dz[r][j] (neither z[r] nor a[r] is stored).
+    Softmax needs every z[r][j] first: its lines run after the output layer's loop and fill
+    dz{r}.
+    """
+    if loss == "squared":
+        return [
+            f"    d{r} = s{r} - Y[i, j]",
+            f"    total += 0.5 * d{r} * d{r}",
+        ]
+    if loss == "logistic":
+        return [
+            f"    d{r} = DT(sigmoid(s{r})) - Y[i, j]",
+            f"    total += softplus(s{r}) - Y[i, j] * s{r}",
+        ]
+    # Softmax cross-entropy, J_i = Σ_j y_j (logsumexp(z) − z_j), in the stable form.
+    zr, ar, dr = f"z{r}", f"a{r}", f"dz{r}"
+    return [
+        f"zmax = {zr}[0]",
+        f"for j in range(1, n{r}):",
+        f"    zmax = max(zmax, {zr}[j])",
+        f"for j in range(n{r}):",
+        f"    {ar}[j] = math.exp({zr}[j] - zmax)",
+        "esum = 0.0",
+        f"for j in range(n{r}):",
+        f"    esum += {ar}[j]",
+        "inv = 1.0 / esum",
+        "lse = zmax + math.log(esum)",
+        # exp, its sum, probabilities, dJ/dz = p − y and the loss, each in its own loop: no loop
+        # both stores and reduces, and no product is fused with the subtraction, so every path LLVM
+        # may take (vector or scalar, chosen by run-time alias checks on the addresses) rounds
+        # alike and results do not depend on where the arrays happen to lie in memory.
+        f"for j in range(n{r}):",
+        f"    {ar}[j] = {ar}[j] * inv",
+        f"for j in range(n{r}):",
+        f"    {dr}[j] = {ar}[j] - Y[i, j]",
+        f"for j in range(n{r}):",
+        "    if Y[i, j] != 0.0:",
+        f"        total += Y[i, j] * (lse - {zr}[j])",
+    ]
+
+
+def _update_row_lines(k: int, prev: str, l2: bool, with_da: bool) -> list[str]:
+    """Lines updating row j of W[k] (step = α dJ/dz[k][j] already set), accumulating dJ/da[k−1]."""
+    if l2:
+        body = ["    w{k} = W{k}[j, p]", "    W{k}[j, p] = decay * w{k} - step{k} * {prev}[p]"]
+    else:
+        body = ["    w{k} = W{k}[j, p]", "    W{k}[j, p] = w{k} - step{k} * {prev}[p]"]
+    if with_da:
+        body.insert(1, "    da{km1}[p] += w{k} * d{k}")
+    return [f"for p in range(n{k - 1}):"] + [
+        line.format(k=k, km1=k - 1, prev=prev) for line in body
+    ]
+
+
+def _dot_lines(k: int, prev: str) -> list[str]:
+    """Open the row loop of layer k and compute s{k} = z[k][j] = b[k][j] + W[k][j, :] · prev."""
+    return [
+        f"for j in range(n{k}):",
+        f"    s{k} = b{k}[j]",
+        f"    for p in range(n{k - 1}):",
+        f"        s{k} += W{k}[j, p] * {prev}[p]",
+    ]
+
+
+def _update_lines(k: int, l2: bool) -> list[str]:
+    """Inside layer k's row loop, with d{k} = dJ/dz[k][j] set: update row j and b[k][j]."""
+    prev = "x" if k == 1 else f"a{k - 1}"
+    row = [f"step{k} = alpha * d{k}"] + _update_row_lines(k, prev, l2, with_da=k > 1)
+    row.append(f"b{k}[j] -= step{k}")
+    if l2:
+        return ["    " + line for line in row]
+    # dJ/dz = 0 (a dead ReLU unit): the row's update, its bias step and its dJ/da contribution
+    # are all exactly 0, so the row is skipped.
+    return [f"    if d{k} != ZERO:"] + ["        " + line for line in row]
+
+
+def _zero_da(k: int) -> list[str]:
+    return [f"for p in range(n{k}):", f"    da{k}[p] = ZERO"] if k >= 1 else []
+
+
+def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
+    """The per-example loop body (indented under ``for t in range(...)``)."""
+    r = spec.n_layers
+    acts = spec.activations
+    lines = ["i = order[t]", "x = X[i]"]
+    # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
+    for k in range(1, r):
+        lines += _dot_lines(k, "x" if k == 1 else f"a{k - 1}")
+        if acts[k - 1] == "softplus":  # the only derivative that needs z
+            lines.append(f"    z{k}[j] = s{k}")
+        lines.append(f"    a{k}[j] = {_activation(acts[k - 1], f's{k}')}")
+    prev = "x" if r == 1 else f"a{r - 1}"
+    lines += _zero_da(r - 1)
+    if spec.loss == "softmax_cross_entropy":
+        lines += _dot_lines(r, prev) + [f"    z{r}[j] = s{r}"]
+        lines += _output_lines(spec.loss, r)
+        lines += [f"for j in range(n{r}):", f"    d{r} = dz{r}[j]"] + _update_lines(r, l2)
+    else:
+        # Output row j: forward, dJ/dz[r][j], loss, then the row's update at once (row j of
+        # W[r] is not read again for this example).
+        lines += _dot_lines(r, prev) + _output_lines(spec.loss, r) + _update_lines(r, l2)
+    # Backward fused with the update, layers r−1 down to 1: dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j])
+    # is formed as row j is reached.
+    for k in range(r - 1, 0, -1):
+        lines += _zero_da(k - 1)
+        dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
+        lines += [f"for j in range(n{k}):", f"    d{k} = {dk}"] + _update_lines(k, l2)
+    return lines
+
+
+def _array_names(r: int) -> list[str]:
+    """The arrays the row loops take: W, b, z, a for k = 1..r, dJ/da (hidden layers), dJ/dz[r]."""
+    names = []
+    for k in range(1, r + 1):
+        names += [f"W{k}", f"b{k}", f"z{k}", f"a{k}"] + ([f"da{k}"] if k < r else [])
+    return names + [f"dz{r}"]
+
+
+def _rows_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
+    """The per-example loop, on one array per layer quantity (widths from the arrays' shapes).
+
+    Each view is its own argument, as in the hand-written loop the issue describes.
+    """
+    r = spec.n_layers
+    dt = f"np.{spec.dtype}"
+    what = "λ > 0" if l2 else "λ = 0; rows with dJ/dz = 0 are skipped"
+    lines = [
+        "@jit",
+        f"def {name}(X, Y, order, {', '.join(_array_names(r))}, lr, l2, info):",
+        f'    """The loop of :func:`sgd_epoch` ({what})."""',
+        f"    ZERO = {dt}(0.0)",
+        f"    ONE = {dt}(1.0)",
+        f"    SLOPE = {dt}({LEAKY_SLOPE!r})",
+        f"    DT = {dt}",
+        f"    alpha = {dt}(lr)",  # a new name: rebinding lr would make Numba unify the types
+        f"    decay = {dt}(1.0 - lr * l2)",
+        "    n0 = X.shape[1]",
+    ]
+    lines += [f"    n{k} = W{k}.shape[0]" for k in range(1, r + 1)]
+    lines += [
+        "    total = 0.0",
+        "    done = 0",
+        "    n = order.shape[0]",
+        "    for t0 in range(0, n, CHECK_EVERY):",
+        "        t1 = min(n, t0 + CHECK_EVERY)",
+        "        for t in range(t0, t1):",
+    ]
+    lines += ["            " + line for line in _epoch_body(spec, l2)]
+    lines += [
+        "        done = t1",
+        "        if not math.isfinite(total):",
+        "            info[2] = 1.0",
+        "            break",
+        "    info[0] += total",
+        "    info[1] += done",
+    ]
+    return lines
+
+
+def _epoch_function(spec: NetworkSpec, name: str, rows: str, l2: bool) -> list[str]:
+    """The entry point: one view per layer quantity, then the row loop ``rows`` on them.
+
+    λ = 0 and λ > 0 get separate entry points, so that a first call compiles one loop only.
+    """
+    r = spec.n_layers
+    what = "λ > 0" if l2 else "λ = 0"
+    lines = [
+        "@jit",
+        f"def {name}(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):",
+        '    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) for each i'
+        f" ({what}).",
+        "",
+        "    Writes params in place (and the workspaces Z, A, dA); info[0] += Σ J_i, info[1] +=",
+        "    examples done, info[2] = 1 if the loss became NaN/inf (checked every CHECK_EVERY",
+        "    examples; the kernel then stops).",
+        '    """',
+    ]
+    for k in range(1, r + 1):
+        n_out, n_in = f"widths[{k}]", f"widths[{k - 1}]"
+        lines += [
+            f"    W{k} = params[w_off[{k - 1}] : w_off[{k - 1}] + {n_out} * {n_in}]"
+            f".reshape(({n_out}, {n_in}))",
+            f"    b{k} = params[b_off[{k - 1}] : b_off[{k - 1}] + {n_out}]",
+            f"    z{k} = Z[u_off[{k - 1}] : u_off[{k}]]",
+            f"    a{k} = A[u_off[{k - 1}] : u_off[{k}]]",
+        ]
+        if k < r:
+            lines.append(f"    da{k} = dA[u_off[{k - 1}] : u_off[{k}]]")
+    lines.append(f"    dz{r} = dA[u_off[{r - 1}] : u_off[{r}]]")
+    lines.append(f"    {rows}(X, Y, order, {', '.join(_array_names(r))}, lr, l2, info)")
+    return lines
+
+
+def generate_source(spec: NetworkSpec) -> str:
+    """The Python source of the kernels specialised to ``spec`` (readable; it is what runs).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network's spec.  Only its depth, activations, loss and dtype enter the source; the
+        widths are read at run time.
+
+    Returns
+    -------
+    str
+        A module defining the ``@jit`` kernels ``sgd_epoch`` (λ = 0) and ``sgd_epoch_l2``
+        (λ > 0), both ``(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2,
+        info)``: each makes one view per layer quantity and runs its row loop (``rows`` or
+        ``rows_l2``) on them.
+    """
+    if not isinstance(spec, NetworkSpec):
+        raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+    layers = ", ".join(spec.activations) or "none"
+    head = [
+        f'"""Per-example SGD epoch specialised to: {spec.n_layers} layers, hidden activations',
+        f"[{layers}], loss {spec.loss}, dtype {spec.dtype}; widths read at run time.",
+        "",
+        f"Generated by fastbp {__version__} (fastbp.specialise); do not edit: the folder name is",
+        'a hash of this text, the fastbp, Numba and Python versions and the jit options."""',
+        "",
+        "import math",
+        "",
+        "import numpy as np",
+        "",
+        "from fastbp._jit import jit_specialised as jit",
+        "from fastbp.activations import sigmoid, softplus",
+        "",
+        f"CHECK_EVERY = {CHECK_EVERY}",
+        "",
+    ]
+    lines = head + _rows_function(spec, "rows", l2=False)
+    lines += ["", ""] + _rows_function(spec, "rows_l2", l2=True)
+    lines += ["", ""] + _epoch_function(spec, "sgd_epoch", "rows", l2=False)
+    lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", "rows_l2", l2=True)
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ cache and load
+def source_key(source: str) -> str:
+    """Hash of the source, the fastbp and Numba versions and the jit options (a folder name)."""
+    import numba
+
+    opts = repr(sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v)
+                       for k, v in SPECIALISED_OPTIONS.items()))  # fmt: skip
+    text = "\n".join([source, __version__, numba.__version__, sys.version, opts])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _write_once(path: Path, source: str) -> bool:
+    """Create ``path`` holding ``source`` atomically; returns False if the folder is not writable.
+
+    The text goes to a temporary file in the same folder, which is then hard-linked to ``path``:
+    the link fails if another process created ``path`` first, and either way ``path`` is only
+    ever seen complete.  An existing file with other contents (edited by hand) is replaced.
+    """
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == source:
+            return True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(source)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                if path.read_text(encoding="utf-8") != source:
+                    os.replace(tmp, path)
+                    tmp = None
+            except OSError:  # no hard links on this file system
+                os.replace(tmp, path)
+                tmp = None
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+    except OSError:
+        return False
+    return True
+
+
+def _load(source: str) -> types.ModuleType:
+    key = source_key(source)
+    with _LOCK:
+        module = _LOADED.get(key)
+        if module is not None:
+            return module
+        name = f"fastbp_generated_{key}"
+        path = cache_root() / "generated" / key / f"{name}.py"
+        if _write_once(path, source):
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        else:  # read-only cache directory: compile in memory, nothing cached on disk
+            module = types.ModuleType(name)
+            module.__file__ = f"<{name}>"
+            # Numba can only cache functions that have a source file.
+            text = source.replace("import jit_specialised as jit\n",
+                                  "import jit_specialised_uncached as jit\n")  # fmt: skip
+            exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102
+        _LOADED[key] = module
+        return module
+
+
+def kernel_module(spec: NetworkSpec) -> types.ModuleType:
+    """The compiled module of kernels specialised to ``spec`` (generated and cached on first use).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network's spec.
+
+    Returns
+    -------
+    types.ModuleType
+        The loaded generated module (see :func:`generate_source`); its kernels compile on first
+        call, or load from Numba's on-disk cache.
+    """
+    return _load(generate_source(spec))
+
+
+def sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:
+    """Per-example SGD over ``order`` with the kernel specialised to ``spec``.
+
+    The same contract as :func:`fastbp.epochs.sgd_example_epoch` (params updated in place, info
+    accumulated) except that divergence is detected per block of :data:`CHECK_EVERY` examples.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network's spec.
+    X, Y : numpy.ndarray
+        Features (n, n0) and dense targets (n, nr) of the spec's dtype, C-contiguous.
+    order : numpy.ndarray
+        int64 indices of the examples, in the order they are visited.
+    params : numpy.ndarray
+        The flat parameter buffer, updated in place.
+    plan : fastbp.lowering.Plan
+        The lowered spec (widths and offset tables).
+    ws : fastbp.lowering.Workspace
+        Workspace with room for at least one row.
+    lr, l2 : float
+        Step size α and L2 penalty λ.
+    info : numpy.ndarray
+        float64[3], accumulated as in :mod:`fastbp.epochs`.
+
+    Returns
+    -------
+    None
+    """
+    p, module = plan, kernel_module(spec)
+    kernel = module.sgd_epoch_l2 if l2 != 0.0 else module.sgd_epoch
+    kernel(X, Y, order, params, p.widths, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dA,
+           float(lr), float(l2), info)  # fmt: skip
+
+
+def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:
+    """Run the specialised kernel if :func:`enabled`, else :func:`fastbp.epochs.sgd_example_epoch`.
+
+    Returns
+    -------
+    None
+    """
+    if enabled():
+        sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info)
+        return
+    from fastbp import epochs as ek
+
+    p = plan
+    ek.sgd_example_epoch(X, Y, order, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+                         p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info)  # fmt: skip
+
+
+__all__ = [
+    "CHECK_EVERY",
+    "SPECIALISE_ENV",
+    "enabled",
+    "generate_source",
+    "kernel_module",
+    "sgd_example_epoch",
+    "sgd_example_epoch_dispatch",
+    "source_key",
+]
