@@ -349,3 +349,34 @@ def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
                 dA_prev,
                 block(dZ, u_off, widths, k - 1, m),
             )
+
+
+@jit
+def loss_sum_weighted(Y, Z_r, A_r, out_kind, sw):
+    """Σ_i s_i J_i over the rows of the output block, with sample weights s = ``sw``."""
+    m, n = Z_r.shape
+    total = 0.0
+    for i in range(m):
+        total += sw[i] * example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
+    return total
+
+
+@jit
+def backward_weighted(
+    X, Y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas, sw
+):
+    """:func:`backward` for the weighted sum: writes the gradient of scale · Σ_i s_i J_i.
+
+    The seed is dJ/dz[r]_i = s_i (prediction_i − target_i); the layer loop is linear in it, so
+    dZ then holds s_i dJ_i/dz[k] and ``grad`` scale · Σ_i s_i ∇J_i (scale = 1/Σ_i s_i for the
+    gradient of the weighted mean).
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    dZr = block(dZ, u_off, widths, r, m)
+    Ar = block(A, u_off, widths, r, m)
+    for i in range(m):
+        for j in range(widths[r]):
+            dZr[i, j] = sw[i] * (Ar[i, j] - Y[i, j])
+    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
+                    use_blas)  # fmt: skip

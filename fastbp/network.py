@@ -27,6 +27,7 @@ from fastbp.train import score as _score
 from fastbp.validate import (
     as_features,
     as_params,
+    as_sample_weight,
     as_targets,
     check_allocation,
     check_seed,
@@ -344,35 +345,46 @@ class Network:
                 "the network or reload it from a file)"
             )
 
-    def _forward_chunk(self, X: np.ndarray, ws: Workspace | None = None) -> None:
+    def _forward_chunk(
+        self, X: np.ndarray, ws: Workspace | None = None, params: np.ndarray | None = None
+    ) -> None:
         p = self.plan
         ws = self._ws if ws is None else ws
+        params = self._params if params is None else params
         ws.ensure(X.shape[0])
         if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
             kernels.forward_example(
-                X[0], self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                X[0], params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
                 ws.Z, ws.A,
             )  # fmt: skip
             return
         kernels.forward(
-            X, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            X, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
     def _backward_chunk(
         self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
-        ws: Workspace | None = None,
+        ws: Workspace | None = None, params: np.ndarray | None = None,
+        sw: np.ndarray | None = None,
     ) -> None:  # fmt: skip
         p = self.plan
         ws = self._ws if ws is None else ws
+        params = self._params if params is None else params
         if X.shape[0] == 1:
             kernels.backward_example(
-                X[0], Y[0], self._params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale,
+                X[0], Y[0], params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale if sw is None else scale * float(sw[0]),
+            )  # fmt: skip
+            return
+        if sw is not None:
+            kernels.backward_weighted(
+                X, Y, params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ,
+                ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows, sw,
             )  # fmt: skip
             return
         kernels.backward(
-            X, Y, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            X, Y, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
@@ -425,43 +437,77 @@ class Network:
             out[s] = self._output_block(ws.A, s.stop - s.start)
         return out
 
-    def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def loss(
+        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
+
+        Parameters
+        ----------
+        X, Y : array_like
+            The rows and their targets.
+        sample_weight : array_like or None
+            Non-negative weights s_i, one per row (not all zero); None weighs every row 1.
 
         Returns
         -------
         float
-            (1/n) Σ_i J_i.
+            (1/n) Σ_i J_i, or the weighted mean Σ_i s_i J_i / Σ_i s_i.
         """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
+        sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
         with self._shared():
             self._check_params()
-            return self._loss_unchecked(X, Y, self._state().ws)
+            return self._loss_unchecked(X, Y, self._state().ws, sw)
 
-    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None) -> float:
+    def _loss_unchecked(
+        self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None,
+        sw: np.ndarray | None = None,
+    ) -> float:  # fmt: skip
         ws = self._ws if ws is None else ws
         total = 0.0
         for s in self._chunks(X.shape[0]):
             m = s.stop - s.start
             self._forward_chunk(X[s], ws)
-            total += kernels.loss_sum(
-                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
-                self.plan.out_kind,
-            )  # fmt: skip
-        return total / X.shape[0]
+            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
+            if sw is None:
+                total += kernels.loss_sum(Y[s], Zr, Ar, self.plan.out_kind)
+            else:
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, self.plan.out_kind, sw[s])
+        return total / (X.shape[0] if sw is None else float(sw.sum()))
 
-    def loss_and_gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss_and_gradient(
+        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy).
 
         Thread-safe as :meth:`forward`: it reads the parameters and writes only this thread's
         buffers.
 
+        Parameters
+        ----------
+        X, Y : array_like
+            The rows and their targets.
+        sample_weight : array_like or None
+            Non-negative weights s_i, one per row (not all zero): J becomes the weighted mean
+            Σ_i s_i J_i / Σ_i s_i and the gradient that of the weighted mean.  None weighs
+            every row 1.
+
         Returns
         -------
         tuple of (float, numpy.ndarray)
-            J and the (n_params,) gradient of the mean loss.
+            J and the (n_params,) gradient of the (weighted) mean loss.
         """
+        if sample_weight is not None:
+            X = as_features(X, self.spec)
+            Y = as_targets(Y, self.spec, X.shape[0])
+            sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
+            with self._shared():
+                self._check_params()
+                state = self._state()
+                J = self._loss_and_gradient_unchecked(X, Y, state, sw=sw)
+                return J, state.grad.copy()
         if self._fast_row(X):
             if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
                 flags = Y.flags  # the common case inline: a dense (1, nr) row
@@ -490,28 +536,42 @@ class Network:
             return J, state.grad.copy()
 
     def _loss_and_gradient_unchecked(
-        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None
-    ) -> float:
-        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None)."""
+        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None,
+        params: np.ndarray | None = None, sw: np.ndarray | None = None,
+    ) -> float:  # fmt: skip
+        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None).
+
+        ``params`` (default: the network's own buffer) is read in place of the parameters, with
+        no copy: L-BFGS evaluates at its own vector this way.  ``sw`` weighs the rows (the
+        weighted mean and its gradient).  ``X`` may be a scipy.sparse matrix: each chunk of rows
+        is then densified on its own, never the whole matrix.
+        """
         if state is None:
             ws, grad, grad_chunk = self._ws, self._grad, self._grad_chunk
         else:
             ws, grad, grad_chunk = state.ws, state.grad, state.grad_chunk
         n = X.shape[0]
+        scale = 1.0 / (n if sw is None else float(sw.sum()))
+        out_kind = self.plan.out_kind
         total = 0.0
         for idx, s in enumerate(self._chunks(n)):
             m = s.stop - s.start
-            self._forward_chunk(X[s], ws)
-            total += kernels.loss_sum(
-                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
-                self.plan.out_kind,
-            )  # fmt: skip
-            if idx == 0:
-                self._backward_chunk(X[s], Y[s], grad, 1.0 / n, ws)
+            Xs = X[s]
+            if not isinstance(Xs, np.ndarray) and hasattr(Xs, "toarray"):
+                Xs = np.ascontiguousarray(Xs.toarray(), dtype=self._dtype)
+            sws = None if sw is None else sw[s]
+            self._forward_chunk(Xs, ws, params)
+            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
+            if sws is None:
+                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind)
             else:
-                self._backward_chunk(X[s], Y[s], grad_chunk, 1.0 / n, ws)
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, sws)
+            if idx == 0:
+                self._backward_chunk(Xs, Y[s], grad, scale, ws, params, sws)
+            else:
+                self._backward_chunk(Xs, Y[s], grad_chunk, scale, ws, params, sws)
                 grad += grad_chunk
-        return total / n
+        return total * scale
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies."""

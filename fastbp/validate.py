@@ -333,3 +333,26 @@ def as_path(value: object, name: str = "path") -> Path:
     if "\0" in text:
         raise ValueError(f"{name} must not contain a NUL character, got {text!r}")
     return Path(text)
+
+
+def as_sample_weight(sample_weight: object, n: int, dtype: np.dtype) -> np.ndarray | None:
+    """Sample weights as a C-contiguous (n,) array of ``dtype``, or None for equal weights.
+
+    Each weight must be finite and ≥ 0, and their sum > 0 (the weighted mean divides by it).
+    Lists and integer arrays are converted; anything else raises TypeError or ValueError.
+    """
+    if sample_weight is None:
+        return None
+    arr = np.asarray(sample_weight)
+    if arr.dtype.kind not in "fiub" or arr.dtype.kind == "b":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per row, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError("sample_weight contains NaN or inf")
+    if (arr < 0).any():
+        raise ValueError("sample_weight must be >= 0 (a negative weight was given)")
+    if not arr.sum() > 0:
+        raise ValueError("sample_weight must not be all zero (the weighted mean divides by Σ s_i)")
+    return arr
