@@ -31,6 +31,7 @@ from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
 SQUARED = 0
 SOFTMAX_CE = 1
 LOGISTIC = 2
+POISSON = 3
 
 
 @jit
@@ -77,7 +78,7 @@ def activate(code, Z, A):
 
 @jit
 def output_transform(out_kind, Z, A):
-    """Prediction a[r] from z[r]: identity, row-wise softmax, or elementwise sigmoid.  Writes A."""
+    """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.  Writes A."""
     m, n = Z.shape
     for i in range(m):
         if out_kind == SOFTMAX_CE:
@@ -95,6 +96,9 @@ def output_transform(out_kind, Z, A):
         elif out_kind == LOGISTIC:
             for j in range(n):
                 A[i, j] = sigmoid(Z[i, j])
+        elif out_kind == POISSON:
+            for j in range(n):
+                A[i, j] = math.exp(Z[i, j])
         else:
             for j in range(n):
                 A[i, j] = Z[i, j]
@@ -229,7 +233,8 @@ def example_loss(out_kind, z, a, lo, n, Y, i):
     """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
 
     squared: J_i = ½‖a − y‖²; softmax cross-entropy: J_i = Σ_j y_j (logsumexp(z) − z_j);
-    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j.  All evaluated in a numerically stable form.
+    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j; poisson: J_i = Σ_j e^{z_j} − y_j z_j
+    (a = e^z, so dJ_i/dz_j = a_j − y_j as for the others).  All in a numerically stable form.
     """
     total = 0.0
     if out_kind == SOFTMAX_CE:
@@ -246,6 +251,9 @@ def example_loss(out_kind, z, a, lo, n, Y, i):
     elif out_kind == LOGISTIC:
         for j in range(n):
             total += softplus(z[lo + j]) - Y[i, j] * z[lo + j]
+    elif out_kind == POISSON:
+        for j in range(n):
+            total += a[lo + j] - Y[i, j] * z[lo + j]
     else:
         for j in range(n):
             d = a[lo + j] - Y[i, j]

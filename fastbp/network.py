@@ -884,8 +884,10 @@ class Network:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids."""
-        if self.spec.loss == "squared":
-            raise ValueError("predict_proba needs a classification loss; this network is 'squared'")
+        if self.spec.loss in ("squared", "poisson"):
+            raise ValueError(
+                f"predict_proba needs a classification loss; this network is {self.spec.loss!r}"
+            )
         return self.forward(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:

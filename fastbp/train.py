@@ -126,13 +126,13 @@ def _is_number(value: object) -> bool:
 
 
 def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
-    """R² (averaged over outputs) for ``squared``; accuracy for the classification losses.
+    """R² (averaged over outputs) for ``squared`` and ``poisson``; accuracy for classification.
 
     ``Y_pred`` is the network output (probabilities for classification); ``Y_true`` is the dense
     (n, nr) target.  For ``logistic`` with several outputs, an example counts as correct only if
     every output is (subset accuracy, as scikit-learn's ``accuracy_score``).
     """
-    if loss == "squared":
+    if loss in ("squared", "poisson"):
         ss_res = ((Y_true - Y_pred) ** 2).sum(axis=0, dtype=np.float64)
         ss_tot = ((Y_true - Y_true.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)

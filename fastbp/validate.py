@@ -204,6 +204,7 @@ def as_targets(
     * ``softmax_cross_entropy``: integer labels (n,) in [0, nr), or (n, nr) rows of non-negative
       numbers summing to 1 (one-hot or soft targets).
     * ``logistic``: (n, nr) values in [0, 1] (0/1 labels or probabilities), or (n,) when nr = 1.
+    * ``poisson``: (n, nr) non-negative values (counts or rates), or (n,) when nr = 1.
 
     Checks read Y block by block; ``lazy`` works as in :func:`as_features` (labels whose one-hot
     form would exceed the copy limit stay labels and are expanded chunk by chunk).
@@ -237,6 +238,10 @@ def as_targets(
         for block in _blocks(arr):
             if block.min() < 0 or block.max() > 1:
                 raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
+    if spec.loss == "poisson":
+        for block in _blocks(arr):
+            if block.min() < 0:
+                raise ValueError(f"{name} must be >= 0 (counts or rates) for loss='poisson'")
     if spec.loss == "softmax_cross_entropy":
         tol = 1e-3 if spec.dtype == "float32" else 1e-6
         for block in _blocks(arr):
