@@ -816,9 +816,9 @@ class _BaseMLP(BaseEstimator):
             return np.nan
         with np.errstate(over="ignore", invalid="ignore"):
             out = self._forward_rows(X)
-        if not np.isfinite(out).all():
-            return np.nan
-        return float(self._metric(y, self._decode(out), sample_weight=sample_weight))
+            if not np.isfinite(out).all():
+                return np.nan
+            return float(self._metric(y, self._decode(out), sample_weight=sample_weight))
 
     def _forward_rows(self, X) -> np.ndarray:
         """network_.forward, densifying a scipy.sparse X a chunk of rows at a time."""
@@ -838,6 +838,11 @@ class _BaseMLP(BaseEstimator):
             self, X, dtype=_FLOAT_DTYPES, reset=False, accept_sparse=["csr", "csc", "coo"]
         )
         return self._forward_rows(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC, densified a chunk of rows at a time
+        return tags
 
     def _check_stochastic(self) -> bool:
         if self.solver not in STOCHASTIC_SOLVERS:
