@@ -303,6 +303,7 @@ class _Epochs:
                 return
             info[0] += J * b.shape[0]
             info[1] += b.shape[0]
+            self.l2_batches += b.shape[0] / total
             if alpha != 0.0:
                 grad += (alpha / total) * mask * params
             opt.step[0] += 1
@@ -321,6 +322,8 @@ class _Epochs:
         if n_full < n:
             parts.append((order[n_full:], n - n_full))
         total = 0.0
+        # Σ_b m_b / Σ_{i∈B} s_i: the L2 term of scikit-learn's epoch loss is ½α‖W‖² times this / n.
+        self.l2_batches = 0.0 if self.sw is not None else -(-n // bs)
         net._guard.enter_write("fit")
         try:
             np.copyto(self.good, params)
@@ -344,13 +347,11 @@ class _Epochs:
                             history=History(),
                         )  # fmt: skip
                     return np.nan, True
-                if self.sw is None:
-                    total += info[0] / max(info[1], 1.0) * idx.shape[0]
-                else:
-                    total += info[0] / max(info[1], 1.0) * float(self.sw[idx].sum())
+                # scikit-learn's epoch loss: each batch's (weighted) mean loss times its size.
+                total += info[0] / max(info[1], 1.0) * idx.shape[0]
         finally:
             net._guard.exit_write()
-        loss = total / (n if self.sw is None else float(self.sw[order].sum()))
+        loss = total / n
         if net.spec.loss == "squared":
             loss /= net.spec.n_outputs  # scikit-learn reports the mean over outputs
         return loss, False
@@ -699,8 +700,6 @@ class _BaseMLP(BaseEstimator):
         self._resume_optimizer = True
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
-        n_batches = -(-n // batch_size)
-        n_total = float(n if sample_weight is None else np.sum(sample_weight))
         verbose = bool(self.verbose)
         bar = _Progress(1 if incremental else self.max_iter, bool(self.progress))
         diverged = False
@@ -734,7 +733,7 @@ class _BaseMLP(BaseEstimator):
                 w2 = 0.5 * (w2_start + epochs.weights_squared())
                 self.n_iter_ += 1
                 self.t_ += n
-                self.loss_ = float(data_loss + 0.5 * self.alpha * n_batches * w2 / n_total)
+                self.loss_ = float(data_loss + 0.5 * self.alpha * epochs.l2_batches * w2 / n)
                 self.loss_curve_.append(self.loss_)
                 if verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
