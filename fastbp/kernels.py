@@ -78,7 +78,10 @@ def activate(code, Z, A):
 
 @jit
 def output_transform(out_kind, Z, A):
-    """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.  Writes A."""
+    """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.
+
+    Writes A.
+    """
     m, n = Z.shape
     for i in range(m):
         if out_kind == SOFTMAX_CE:

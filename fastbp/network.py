@@ -437,9 +437,7 @@ class Network:
             out[s] = self._output_block(ws.A, s.stop - s.start)
         return out
 
-    def loss(
-        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> float:
+    def loss(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
 
         Parameters

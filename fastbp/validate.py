@@ -352,7 +352,9 @@ def as_sample_weight(sample_weight: object, n: int, dtype: np.dtype) -> np.ndarr
     if arr.dtype.kind not in "fiub" or arr.dtype.kind == "b":
         raise TypeError(f"sample_weight must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},), one weight per row, got {arr.shape}")
+        raise ValueError(
+            f"sample_weight must have shape ({n},), one weight per row, got {arr.shape}"
+        )
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         raise ValueError("sample_weight contains NaN or inf")

@@ -86,8 +86,14 @@ def test_nonfinite_message_points_at_the_cause(diabetes):
     with pytest.raises(ValueError, match="need to be preprocessed.*standardise"):
         MLPRegressor().fit(huge, np.arange(10.0))
     with pytest.raises(ValueError, match="learning rate too large") as info:
-        MLPRegressor(hidden_layer_sizes=(50,), activation="identity", solver="sgd",
-                     learning_rate_init=1.0, max_iter=20, random_state=0).fit(X * 10, y)  # fmt: skip
+        MLPRegressor(
+            hidden_layer_sizes=(50,),
+            activation="identity",
+            solver="sgd",
+            learning_rate_init=1.0,
+            max_iter=20,
+            random_state=0,
+        ).fit(X * 10, y)
     assert isinstance(info.value, fb.FitDivergedError)
 
 
@@ -160,8 +166,12 @@ def test_network_weighted_loss_and_gradient_match_reference(loss, dtype, rng):
     w[2] = 0.0
     J, g = net.loss_and_gradient(X.astype(dtype), Y, sample_weight=w)
     theta = net.params.astype(np.float64).tolist()
-    passes = [ref.loss_and_gradient(theta, spec.widths, spec.activations, loss,
-                                    [X[i].tolist()], [Yd[i].tolist()]) for i in range(m)]  # fmt: skip
+    passes = [
+        ref.loss_and_gradient(
+            theta, spec.widths, spec.activations, loss, [X[i].tolist()], [Yd[i].tolist()]
+        )
+        for i in range(m)
+    ]
     J_ref = sum(w[i] * passes[i].loss for i in range(m)) / w.sum()
     g_ref = sum(w[i] * np.asarray(passes[i].grad) for i in range(m)) / w.sum()
     assert_close(J, J_ref, dtype, "weighted loss")
@@ -197,10 +207,13 @@ def test_integer_weights_equal_repeated_rows(digits):
 
 
 # ----------------------------------------------------------------------------- poisson
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 17 follow-up: sgd with loss='poisson' leaves scikit-learn's weights within 5 epochs "
-    "(the L-BFGS fit reaches the GLM optimum, below); cause not found before the deadline"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "issue 17 follow-up: sgd with loss='poisson' leaves scikit-learn's weights within 5 epochs "
+        "(the L-BFGS fit reaches the GLM optimum, below); cause not found before the deadline"
+    ),
+)
 def test_poisson_sgd_matches_sklearn():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(120, 3))
@@ -219,8 +232,15 @@ def test_poisson_lbfgs_linear_network_is_the_glm():
     y = rng.poisson(np.exp(X @ [0.5, -0.3, 0.8] + 0.2)).astype(float)
     # L-BFGS on a linear network is the Poisson GLM (as scikit-learn's own test checks).
     glm = PoissonRegressor(alpha=0, tol=1e-8).fit(X, y)
-    lin = MLPRegressor(loss="poisson", solver="lbfgs", hidden_layer_sizes=(1,),
-                       activation="identity", alpha=0, tol=1e-8, random_state=1).fit(X, y)  # fmt: skip
+    lin = MLPRegressor(
+        loss="poisson",
+        solver="lbfgs",
+        hidden_layer_sizes=(1,),
+        activation="identity",
+        alpha=0,
+        tol=1e-8,
+        random_state=1,
+    ).fit(X, y)
     np.testing.assert_allclose(lin.predict(X), glm.predict(X), rtol=1e-4)
     with pytest.raises(ValueError, match="negative"):
         MLPRegressor(loss="poisson").fit(X, -y)

@@ -29,14 +29,14 @@ PRIVATE_INTERNALS = {
 
 SOURCE = Path(sklearn.__file__).parent / "neural_network" / "tests" / "test_mlp.py"
 IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
-RESULTS_PLUGIN = '''
+RESULTS_PLUGIN = """
 import json, os
 
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
         with open(os.environ["PEER_RESULTS"], "a") as fh:
             fh.write(json.dumps([report.nodeid, report.when, report.outcome]) + "\\n")
-'''
+"""
 
 
 def peer_module(tmp_path: Path) -> Path:
@@ -63,7 +63,8 @@ def test_sklearn_test_mlp_passes_against_fastbp(tmp_path):
          "ignore::DeprecationWarning", str(module.name), *deselect],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3000,
     )  # fmt: skip
-    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    lines = results.read_text().splitlines() if results.exists() else []
+    rows = [json.loads(line) for line in lines]
     outcomes = {}
     for nodeid, _when, outcome in rows:
         if outcome != "passed" or nodeid not in outcomes:
