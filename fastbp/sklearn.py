@@ -561,6 +561,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         if X.dtype != self.network_.spec.np_dtype:
             X = X.astype(self.network_.spec.np_dtype)
+        self._loss_offset = self._poisson_offset(Y, sample_weight)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
             return self
@@ -573,6 +574,21 @@ class _BaseMLP(BaseEstimator):
             self._resume_optimizer = True
         self._fit_epochs(X, Y, rs, incremental, sample_weight)
         return self
+
+    def _poisson_offset(self, Y, sample_weight) -> float:
+        """The z-free part of scikit-learn's Poisson loss, (weighted) mean of Σ_j y log y − y.
+
+        fastbp's per-example Poisson loss is Σ_j exp(z_j) − y_j z_j; scikit-learn reports the
+        half deviance, which adds this constant.  It is added to ``loss_`` and the L-BFGS
+        objective so that both read as scikit-learn's (it changes L-BFGS-B's relative-decrease
+        stopping test, not the gradient).  0 for the other losses.
+        """
+        if self._loss_for(Y) != "poisson":
+            return 0.0
+        Yd = np.asarray(Y, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_row = np.where(Yd > 0, Yd * np.log(np.where(Yd > 0, Yd, 1.0)), 0.0) - Yd
+        return float(np.average(per_row.sum(axis=1), weights=sample_weight))
 
     def _fit_lbfgs(self, X, Y, sample_weight) -> None:
         """scipy's L-BFGS-B on the flat parameter buffer (see the module docstring).
@@ -596,6 +612,7 @@ class _BaseMLP(BaseEstimator):
         grad64 = np.empty(net.n_params, dtype=np.float64)
         scratch = None if spec.np_dtype == np.float64 else np.empty(net.n_params, spec.np_dtype)
         verbose = bool(self.verbose)
+        offset = self._loss_offset
 
         def loss_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
             if scratch is None and x.dtype == np.float64 and x.flags.c_contiguous:
@@ -605,6 +622,7 @@ class _BaseMLP(BaseEstimator):
                 np.copyto(params, x, casting="unsafe")
             with np.errstate(over="ignore", invalid="ignore"):
                 J = net._loss_and_gradient_unchecked(Xd, Yd, params=params, sw=sw) / per_output
+                J += offset
                 w2 = float(np.dot(mask * x, x))
                 J += 0.5 * alpha * w2 / n_total
                 np.multiply(net._grad, 1.0 / per_output, out=grad64, casting="unsafe")
@@ -733,7 +751,9 @@ class _BaseMLP(BaseEstimator):
                 w2 = 0.5 * (w2_start + epochs.weights_squared())
                 self.n_iter_ += 1
                 self.t_ += n
-                self.loss_ = float(data_loss + 0.5 * self.alpha * epochs.l2_batches * w2 / n)
+                self.loss_ = float(
+                    data_loss + self._loss_offset + 0.5 * self.alpha * epochs.l2_batches * w2 / n
+                )
                 self.loss_curve_.append(self.loss_)
                 if verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")

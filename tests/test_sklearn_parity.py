@@ -113,25 +113,43 @@ def test_float32_in_float32_out(digits, Estimator):
 
 
 # ----------------------------------------------------------------------------- lbfgs
-@pytest.mark.parametrize("activation", [
-    "relu", "tanh", "identity",
-    pytest.param("logistic", marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 17 follow-up: with activation='logistic' the L-BFGS path leaves scikit-learn's "
-        "after a few iterations (loss 20% apart after 3); cause not found before the deadline"
-    ))),
-])  # fmt: skip
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 def test_lbfgs_regressor_matches_sklearn(diabetes, activation):
     X, y = diabetes
-    params = dict(solver="lbfgs", hidden_layer_sizes=(10,), activation=activation, max_iter=3,
+    params = dict(solver="lbfgs", hidden_layer_sizes=(10,), activation=activation, max_iter=15,
                   alpha=1e-3, random_state=3)  # fmt: skip
-    ours = MLPRegressor(**params).fit(X, np.column_stack([y, -y]))
-    theirs = SkMLPRegressor(**params).fit(X, np.column_stack([y, -y]))
+    ours = MLPRegressor(**params).fit(X, y)
+    theirs = SkMLPRegressor(**params).fit(X, y)
     assert ours.n_iter_ == theirs.n_iter_
-    # Same objective and start: L-BFGS-B follows the same path up to rounding (which grows
-    # with the iterations, hence few of them).
-    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-5)
-    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-4, atol=1e-4)
+    # Same objective, gradient and start: L-BFGS-B follows the same path up to rounding.
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-5, atol=1e-6)
     assert not hasattr(ours, "partial_fit")
+
+
+def test_lbfgs_multioutput_gradient_is_the_gradient_of_loss(diabetes, monkeypatch):
+    """With k > 1 outputs scikit-learn's L-BFGS gradient is k times that of the loss it reports
+    (the mean over outputs); fastbp hands L-BFGS-B the gradient of that same objective."""
+    X, y = diabetes
+    seen = {}
+    minimize = fbsk.scipy.optimize.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen["fun"], seen["x0"] = fun, x0.copy()
+        return minimize(fun, x0, **kwargs)
+
+    monkeypatch.setattr(fbsk.scipy.optimize, "minimize", spy)
+    MLPRegressor(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(
+        X, np.column_stack([y, -y, 2 * y])
+    )
+    fun, x0 = seen["fun"], seen["x0"]
+    J, g = fun(x0.copy())
+    h = 1e-6
+    for q in range(0, x0.size, 7):
+        e = np.zeros_like(x0)
+        e[q] = h
+        fd = (fun(x0 + e)[0] - fun(x0 - e)[0]) / (2 * h)
+        assert abs(fd - g[q]) <= 1e-7 + 1e-5 * abs(fd), q
 
 
 def test_lbfgs_classifier_matches_sklearn_and_max_fun(digits):
@@ -207,13 +225,6 @@ def test_integer_weights_equal_repeated_rows(digits):
 
 
 # ----------------------------------------------------------------------------- poisson
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 17 follow-up: sgd with loss='poisson' leaves scikit-learn's weights within 5 epochs "
-        "(the L-BFGS fit reaches the GLM optimum, below); cause not found before the deadline"
-    ),
-)
 def test_poisson_sgd_matches_sklearn():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(120, 3))
@@ -224,6 +235,13 @@ def test_poisson_sgd_matches_sklearn():
     theirs = SkMLPRegressor(**params).fit(X, y)
     assert ours.network_.spec.loss == "poisson" and ours.out_activation_ == "exp"
     np.testing.assert_allclose(_params(ours), _params(theirs), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+    # L-BFGS: the same objective (with scikit-learn's z-free terms), so the same path.
+    params = dict(params, solver="lbfgs", max_iter=4)
+    ours = MLPRegressor(**params).fit(X, y)
+    theirs = SkMLPRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-5)
 
 
 def test_poisson_lbfgs_linear_network_is_the_glm():
