@@ -2,8 +2,9 @@
 
 This module imports scikit-learn (``pip install "fastbp[sklearn]"``); ``import fastbp`` does not.
 
-The estimators take scikit-learn's ``MLPRegressor``/``MLPClassifier`` parameters, with the same
-defaults, and follow the same training procedure: the same initialisation, validation split and
+The estimators take every parameter of scikit-learn's ``MLPRegressor``/``MLPClassifier``, with
+the same defaults (plus fastbp's ``dtype`` and ``progress``), and follow the same training
+procedure: the same initialisation, validation split and
 shuffling (all drawn from ``random_state`` in the same order), the same minibatches, the same
 optimizer updates, the same stopping rule.  Each epoch runs inside fastbp's compiled kernels.
 For ``solver="sgd"`` a fastbp estimator and a scikit-learn one built with the same parameters and
@@ -22,6 +23,12 @@ scikit-learn parameter         fastbp
 ``solver="sgd"``               ``momentum == 0`` → ``"sgd"``; otherwise ``"nesterov"`` if
                                ``nesterovs_momentum`` else ``"momentum"`` (same update formulas:
                                v ← μv − αg, θ ← θ + v, or θ ← θ + μv − αg for Nesterov)
+``solver="lbfgs"``             ``scipy.optimize.minimize(method="L-BFGS-B", jac=True)`` on the
+                               flat parameter vector, ``maxiter=max_iter``, ``maxfun=max_fun``,
+                               ``gtol=tol``; objective: the (weighted) mean loss, over outputs
+                               for the squared error, + (α / 2 Σ s_i) Σ‖W‖².  For k > 1 squared-
+                               error outputs scikit-learn's gradient is k times that of its
+                               reported loss; fastbp's is the gradient of the objective itself
 ``solver="adam"``              ``"adam"`` with β1 = ``beta_1``, β2 = ``beta_2``, ε = ``epsilon``.
                                scikit-learn adds ε to √v and fastbp to √v̂ = √(v/(1−β2^t)), so
                                scikit-learn's ε is in effect ε·√(1−β2^t) in fastbp's formula.
@@ -43,11 +50,20 @@ scikit-learn parameter         fastbp
 ``validation_fraction``        classification) and restore the best-scoring epoch at the end
 ``shuffle``, ``random_state``  per-epoch permutation and initialisation, drawn from
                                ``check_random_state(random_state)``
-``verbose``                    fastbp's progress bar (tqdm when installed)
+``verbose``                    scikit-learn's lines (``Iteration N, loss = ...``, ``Validation
+                               score: ...``, the stopping message) on stdout
+``progress``                   fastbp only: its progress bar (tqdm when installed)
+``loss`` (regressor)           ``"squared_error"`` → ``"squared"``; ``"poisson"`` → ``"poisson"``
+                               (exp output; ``loss_`` adds scikit-learn's z-free Σ y log y − y)
+``max_fun``                    L-BFGS's limit on loss evaluations
+``sample_weight``              weighted means of the loss and gradient (per batch for sgd/adam,
+                               with λ = α/Σ_B s_i; one compiled call per batch then)
 ``momentum``                   μ
 ``warm_start``                 continue from the fitted network (a new optimizer state, as in
                                scikit-learn; ``partial_fit`` keeps the optimizer state)
-``dtype``                      fastbp only: ``"float64"`` (default) or ``"float32"``
+``dtype``                      fastbp only: ``"auto"`` (default: float32 for float32 X, else
+                               float64, as scikit-learn), ``"float64"`` or ``"float32"``
+sparse ``X`` (CSR/CSC)         densified :data:`SPARSE_CHUNK_ROWS` rows (whole batches) at a time
 ============================  ===================================================================
 
 **L2 penalty.**  scikit-learn adds (α / 2m)·Σ_k ‖W_k‖² to the mean loss of a batch of m examples,
@@ -75,8 +91,12 @@ evaluates it before every batch).  Also set: ``n_iter_``, ``t_``, ``loss_``, ``b
 ``validation_scores_``, ``best_validation_score_``, ``n_features_in_``, ``n_outputs_``,
 ``n_layers_``, ``out_activation_``, and for the classifier ``classes_``.
 
-**Not supported**: ``solver="lbfgs"``, ``sample_weight``, sparse input (densify it first) and
-scikit-learn's ``loss="poisson"``.
+**Divergence.**  Without ``early_stopping`` a non-finite loss raises
+:class:`fastbp.FitDivergedError` (a ValueError) with scikit-learn's message plus the likely
+cause; the weights of the start of the diverging epoch are kept.  With ``early_stopping`` the
+epoch is recorded with a NaN loss and validation score, a ConvergenceWarning is issued, the
+best-validation weights are restored and training stops there (scikit-learn runs on with NaN
+weights to ``max_iter``).
 
 **Pickling.**  A fitted estimator pickles its network as the spec, the parameters and the optimizer
 state.  It does not pickle the ``Network`` object, which holds a lock and its workspaces.
