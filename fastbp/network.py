@@ -642,6 +642,7 @@ class Network:
         progress: bool = True,
         warm_start: bool = False,
         diagnostics: bool = False,
+        sample_weight: np.ndarray | None = None,
     ) -> History:
         """Train in place with whole epochs inside compiled calls; returns the :class:`History`.
 
@@ -674,6 +675,13 @@ class Network:
             training rows in ``history.diagnostics``, and warn once
             (:class:`fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
             :data:`fastbp.diagnostics.GRADIENT_RATIO_BAND`.  Training itself is unchanged.
+        sample_weight: non-negative weights s_i, one per row (None: all 1).  They are
+            normalised to mean 1 over the training rows, s̃ = s / mean(s), and each step's
+            gradient is (1/|B|) Σ_{i∈B} s̃_i ∇J_i (+ the L2 term): an unbiased estimate of the
+            gradient of the weighted mean Σ s_i J_i / Σ s_i, equal to it when one batch holds
+            every row; with batch_size=1 each step is scaled by s̃_i.  ``History.loss`` and
+            ``val_loss`` are weighted means.  Each batch is then one compiled
+            loss-and-gradient call and one compiled optimizer step, called from Python.
 
         Raises :class:`fastbp.FitDivergedError` if the loss or a parameter becomes NaN/inf; the
         parameters of the end of the last good epoch are restored first.  Ctrl-C restores the
@@ -684,7 +692,7 @@ class Network:
             momentum=momentum, l2=l2, schedule=schedule, shuffle=shuffle,
             validation_fraction=validation_fraction, early_stopping=early_stopping,
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
-            warm_start=warm_start, diagnostics=diagnostics,
+            warm_start=warm_start, diagnostics=diagnostics, sample_weight=sample_weight,
         )  # fmt: skip
 
     def partial_fit(

@@ -296,3 +296,39 @@ def test_sparse_input_gives_the_dense_result(digits, solver, fmt, monkeypatch):
         sparse.partial_fit(Xs, y)
         dense.partial_fit(X, y)
         np.testing.assert_allclose(_params(sparse), _params(dense), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- Network.fit weights
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_network_fit_full_batch_weighted_step_matches_reference(dtype, rng):
+    """One full-batch SGD step with weights is θ − α ∇(Σ s_i J_i / Σ s_i), by the reference."""
+    spec = fb.NetworkSpec([3, 4, 2], ["sigmoid"], "squared", dtype)
+    net = fb.Network(spec, seed=2)
+    X = rng.normal(size=(8, 3))
+    Y = rng.normal(size=(8, 2))
+    w = rng.uniform(0.0, 3.0, size=8)
+    theta = net.params.astype(np.float64).tolist()
+    passes = [ref.loss_and_gradient(theta, spec.widths, spec.activations, "squared",
+                                    [X[i].tolist()], [Y[i].tolist()]) for i in range(8)]  # fmt: skip
+    g_ref = sum(w[i] * np.asarray(passes[i].grad) for i in range(8)) / w.sum()
+    J_ref = sum(w[i] * passes[i].loss for i in range(8)) / w.sum()
+    hist = net.fit(X.astype(dtype), Y.astype(dtype), epochs=1, batch_size=8, lr=0.1,
+                   shuffle=False, progress=False, sample_weight=w)  # fmt: skip
+    assert_close(net.params, np.asarray(theta) - 0.1 * g_ref, dtype, "weighted step")
+    assert_close(hist.loss[0], J_ref, dtype, "weighted loss")
+
+
+def test_network_fit_unit_weights_match_the_unweighted_fit(rng):
+    spec = fb.NetworkSpec([4, 6, 3], ["tanh"], "softmax_cross_entropy")
+    X = rng.normal(size=(40, 4))
+    y = rng.integers(0, 3, size=40)
+    a, b = fb.Network(spec, seed=0), fb.Network(spec, seed=0)
+    kw = dict(epochs=3, batch_size=8, optimizer="adam", lr=0.01, progress=False,
+              validation_fraction=0.2)  # fmt: skip
+    ha = a.fit(X, y, **kw)
+    hb = b.fit(X, y, sample_weight=np.full(40, 2.5), **kw)
+    np.testing.assert_allclose(b.params, a.params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=1e-10)
+    np.testing.assert_allclose(hb.val_loss, ha.val_loss, rtol=1e-10)
+    with pytest.raises(ValueError, match="sample_weight"):
+        a.fit(X, y, sample_weight=np.ones(39), progress=False)
