@@ -308,8 +308,12 @@ def test_network_fit_full_batch_weighted_step_matches_reference(dtype, rng):
     Y = rng.normal(size=(8, 2))
     w = rng.uniform(0.0, 3.0, size=8)
     theta = net.params.astype(np.float64).tolist()
-    passes = [ref.loss_and_gradient(theta, spec.widths, spec.activations, "squared",
-                                    [X[i].tolist()], [Y[i].tolist()]) for i in range(8)]  # fmt: skip
+    passes = [
+        ref.loss_and_gradient(
+            theta, spec.widths, spec.activations, "squared", [X[i].tolist()], [Y[i].tolist()]
+        )
+        for i in range(8)
+    ]
     g_ref = sum(w[i] * np.asarray(passes[i].grad) for i in range(8)) / w.sum()
     J_ref = sum(w[i] * passes[i].loss for i in range(8)) / w.sum()
     hist = net.fit(X.astype(dtype), Y.astype(dtype), epochs=1, batch_size=8, lr=0.1,
