@@ -65,8 +65,9 @@ def from_network(net, x, y) -> Circuit:
     ``net.loss_and_gradient(x.reshape(1, -1), y)[1]``.  The tape is written op by op:
     z[k] = b[k] + Σ_p W[k][j][p] a[k−1][p], the hidden activation, then the loss (squared:
     ½ Σ (z − y)²; logistic: Σ softplus(z) − y z; poisson: Σ exp(z) − y z; softmax
-    cross-entropy: Σ y (lse(z) − z) with lse(z) = m + log Σ exp(z − m), where the constant m is max z at the current parameters: any
-    constant gives the same function, this one keeps exp from overflowing near θ).
+    cross-entropy: Σ y (lse(z) − z) with lse(z) = m + log Σ exp(z − m), where the constant m
+    is max z at the current parameters: any constant gives the same function, this one keeps
+    exp from overflowing near θ).
     """
     from fastbp.network import Network
 
