@@ -123,7 +123,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastbp import epochs as fastbp_epochs
-from fastbp import row_kernels
+from fastbp import row_kernels, sparse_kernels
 from fastbp.activations import ACTIVATIONS
 from fastbp.network import Network
 from fastbp.optim import Optimizer
@@ -148,8 +148,14 @@ STOCHASTIC_SOLVERS = ("sgd", "adam", "momentum", "nesterov")
 #: MLPRegressor's losses → fastbp NetworkSpec losses.
 REGRESSION_LOSSES = {"squared_error": "squared", "poisson": "poisson"}
 DTYPE_OPTIONS = ("auto", "float32", "float64")
-#: Rows densified at a time when X is a scipy.sparse matrix (rounded to whole batches).
+#: Rows densified at a time when X is a scipy.sparse matrix (rounded to whole batches): for
+#: predictions, L-BFGS, sample-weighted batches, and training when SPARSE_TRAINING = "densify".
 SPARSE_CHUNK_ROWS = 2048
+#: How sgd/adam epochs read a sparse X: "csr" (the default; the first layer multiplies the CSR
+#: rows in :mod:`fastbp.sparse_kernels`) or "densify" (chunks of SPARSE_CHUNK_ROWS rows through
+#: the dense epoch kernel).  Both are tested to give the same weights; scripts/bench_sparse.py
+#: measures them.
+SPARSE_TRAINING = "csr"
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -238,7 +244,10 @@ class _Epochs:
         spec = net.spec
         self.net = net
         self.sparse = sp.issparse(X)
-        self.X = X.tocsr() if self.sparse else as_features(X, spec)
+        if self.sparse:
+            X = X.tocsr()
+            X.data = np.ascontiguousarray(X.data, dtype=spec.np_dtype)
+        self.X = X if self.sparse else as_features(X, spec)
         self.Y = as_targets(Y, spec, self.X.shape[0])
         self.sw = None if sw is None else as_sample_weight(sw, self.X.shape[0], spec.np_dtype)
         self.batch_size = batch_size
@@ -256,6 +265,7 @@ class _Epochs:
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
         self.kernel = DirectCall(fastbp_epochs.minibatch_epoch)
+        self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
         self.settle = DirectCall(row_kernels.settle)
         # Transposed views: ravel() then runs in scikit-learn's coefs_ order, so the sums round
         # as scikit-learn's do.
@@ -295,6 +305,16 @@ class _Epochs:
             self._weighted_batches(idx, m, lr, alpha)
         elif not self.sparse:
             self._call(self.X, self.Y, idx, m, lr, alpha / m)
+        elif SPARSE_TRAINING == "csr":
+            net, opt, p, ws = self.net, self.opt, self.net.plan, self.net._ws
+            X = self.X
+            self.csr_kernel(
+                X.indptr, X.indices, X.data, self.Y, idx, m, net.params, p.widths, p.acts,
+                p.out_kind, p.w_off, p.b_off, p.u_off, self._buffers(m)[1], ws.Z, ws.A, ws.dZ,
+                ws.dA, net._grad, p.weight_mask, float(alpha / m), net._blas_min_rows, opt.code,
+                float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
+                self.info,
+            )  # fmt: skip
         else:
             step = max(1, SPARSE_CHUNK_ROWS // m) * m
             info = self.info

@@ -21,7 +21,7 @@ import fastbp.sklearn as fbsk
 from fastbp import reference as ref
 from fastbp.gradcheck import gradcheck
 from fastbp.sklearn import MLPClassifier, MLPRegressor
-from tests.conftest import assert_close, make_targets
+from conftest import assert_close, make_targets
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -281,8 +281,10 @@ def test_poisson_network_gradcheck_and_seed(dtype, rng):
 # ----------------------------------------------------------------------------- sparse
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-def test_sparse_input_gives_the_dense_result(digits, solver, fmt, monkeypatch):
+@pytest.mark.parametrize("mode", ["csr", "densify"])
+def test_sparse_input_gives_the_dense_result(digits, solver, fmt, mode, monkeypatch):
     monkeypatch.setattr(fbsk, "SPARSE_CHUNK_ROWS", 70)  # several densified chunks per epoch
+    monkeypatch.setattr(fbsk, "SPARSE_TRAINING", mode)
     X, y = digits
     X = np.where(np.abs(X) > 0.8, X, 0.0)
     Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
@@ -290,12 +292,13 @@ def test_sparse_input_gives_the_dense_result(digits, solver, fmt, monkeypatch):
                   random_state=0)  # fmt: skip
     dense = MLPClassifier(**params).fit(X, y)
     sparse = MLPClassifier(**params).fit(Xs, y)
-    np.testing.assert_allclose(_params(sparse), _params(dense), rtol=1e-12, atol=1e-12)
+    # The CSR kernel sums the first layer in another order: equal to rounding.
+    np.testing.assert_allclose(_params(sparse), _params(dense), rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
     if solver != "lbfgs":
         sparse.partial_fit(Xs, y)
         dense.partial_fit(X, y)
-        np.testing.assert_allclose(_params(sparse), _params(dense), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(_params(sparse), _params(dense), rtol=1e-9, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- Network.fit weights
