@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import assert_close, make_targets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -21,7 +22,6 @@ import fastbp.sklearn as fbsk
 from fastbp import reference as ref
 from fastbp.gradcheck import gradcheck
 from fastbp.sklearn import MLPClassifier, MLPRegressor
-from conftest import assert_close, make_targets
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import assert_close, make_targets, random_case, random_network
 
 import fastbp as fb
 from fastbp import epochs, sparse_kernels
 from fastbp.optim import Optimizer
-from conftest import assert_close, make_targets, random_case, random_network
 
 
 @pytest.mark.parametrize("case", range(8))
