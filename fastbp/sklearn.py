@@ -63,7 +63,10 @@ scikit-learn parameter         fastbp
                                scikit-learn; ``partial_fit`` keeps the optimizer state)
 ``dtype``                      fastbp only: ``"auto"`` (default: float32 for float32 X, else
                                float64, as scikit-learn), ``"float64"`` or ``"float32"``
-sparse ``X`` (CSR/CSC)         densified :data:`SPARSE_CHUNK_ROWS` rows (whole batches) at a time
+sparse ``X`` (CSR/CSC)         sgd/adam epochs: the CSR first-layer kernel of
+                               :mod:`fastbp.sparse_kernels` (:data:`SPARSE_TRAINING`); predictions,
+                               L-BFGS, weighted batches: :data:`SPARSE_CHUNK_ROWS` rows densified
+                               at a time, never the whole matrix
 ============================  ===================================================================
 
 **L2 penalty.**  scikit-learn adds (α / 2m)·Σ_k ‖W_k‖² to the mean loss of a batch of m examples,

@@ -1,10 +1,12 @@
-"""Sparse input: fastbp.sklearn (CSR densified per chunk of whole batches) against scikit-learn.
+"""Sparse input: fastbp.sklearn's two sparse paths against scikit-learn on the same CSR matrix.
 
 A text-like matrix (default 20,000 × 5,000 at 1 % density, float32, seeded) and binary labels.
 Each setting fits ``MLPClassifier(hidden_layer_sizes=(64,), solver="adam", max_iter=EPOCHS)`` and
-is timed REPEATS times; the script prints medians and the ratios against scikit-learn on the same
-CSR matrix (its peer, which multiplies the sparse matrix directly), plus fastbp on the densified
-matrix (what per-chunk densification costs compared with dense input).
+is timed REPEATS times, interleaved; the script prints medians and the ratios against
+scikit-learn on the same CSR matrix (its peer, which multiplies the sparse matrix directly).
+fastbp runs with ``fastbp.sklearn.SPARSE_TRAINING = "csr"`` (the CSR first-layer kernel, the
+default) and ``"densify"`` (chunks of rows densified for the dense kernel), and on the densified
+matrix.
 
     python scripts/bench_sparse.py [--rows 20000] [--cols 5000] [--density 0.01] [--repeats 3]
 """
@@ -21,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
+import fastbp.sklearn as fbsk
 from fastbp.sklearn import MLPClassifier
 
 
@@ -37,16 +40,32 @@ def main() -> None:
                   random_state=rng)  # fmt: skip
     y = (X @ rng.normal(size=args.cols) > 0).astype(int)
     params = dict(hidden_layer_sizes=(64,), solver="adam", max_iter=args.epochs, random_state=0)
+
+    def fastbp_sparse(mode: str):
+        def run():
+            fbsk.SPARSE_TRAINING = mode
+            try:
+                return MLPClassifier(**params).fit(X, y)
+            finally:
+                fbsk.SPARSE_TRAINING = "csr"
+
+        return run
+
     settings = {
         "scikit-learn, CSR": lambda: SkMLPClassifier(**params).fit(X, y),
-        "fastbp, CSR (per-chunk densify)": lambda: MLPClassifier(**params).fit(X, y),
-        "fastbp, dense": lambda: MLPClassifier(**params).fit(dense, y),
+        "fastbp, CSR first-layer kernel": fastbp_sparse("csr"),
+        "fastbp, CSR densified per chunk": fastbp_sparse("densify"),
+        "fastbp, dense array": lambda: MLPClassifier(**params).fit(dense, y),
     }
     dense = X.toarray()
     times = {name: [] for name in settings}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPClassifier(**dict(params, max_iter=1)).fit(X[:500], y[:500])  # compile / load kernels
+        for mode in ("csr", "densify"):  # compile / load the kernels before timing
+            fbsk.SPARSE_TRAINING = mode
+            MLPClassifier(**dict(params, max_iter=1)).fit(X[:500], y[:500])
+        fbsk.SPARSE_TRAINING = "csr"
+        MLPClassifier(**dict(params, max_iter=1)).fit(dense[:500], y[:500])
         for _ in range(args.repeats):
             for name, run in settings.items():  # interleaved, so drifting load hits all alike
                 t0 = time.perf_counter()
