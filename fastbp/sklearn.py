@@ -990,12 +990,14 @@ class _BaseMLP(BaseEstimator):
 
 # ----------------------------------------------------------------------------- regressor
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multilayer perceptron regressor trained with fastbp kernels (squared loss).
+    """Multilayer perceptron regressor trained with fastbp kernels.
 
-    The parameters and fitted attributes are those of
-    ``sklearn.neural_network.MLPRegressor``, plus ``dtype`` and ``network_``.  The mapping is in
-    the :mod:`fastbp.sklearn` docstring.  ``y`` may be (n,) or (n, n_outputs).
-    ``predict`` returns (n,) for a single output and (n, n_outputs) otherwise.
+    The parameters (every one of ``sklearn.neural_network.MLPRegressor``'s, with its default)
+    and fitted attributes are scikit-learn's, plus ``dtype``, ``progress`` and ``network_``.
+    ``loss`` is ``"squared_error"`` (identity output) or ``"poisson"`` (exponential output, y ≥ 0).
+    The mapping is in the :mod:`fastbp.sklearn` docstring.  ``y`` may be (n,) or (n, n_outputs).
+    ``predict`` returns (n,) for a single output and (n, n_outputs) otherwise, in the network's
+    dtype (float32 for float32 X with the default ``dtype="auto"``).
     """
 
     def __init__(
@@ -1098,8 +1100,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multilayer perceptron classifier trained with fastbp kernels.
 
-    The parameters and fitted attributes are those of
-    ``sklearn.neural_network.MLPClassifier``, plus ``dtype`` and ``network_``.  Binary problems use
+    The parameters (every one of ``sklearn.neural_network.MLPClassifier``'s, with its default)
+    and fitted attributes are scikit-learn's, plus ``dtype``, ``progress`` and ``network_``.
+    Binary problems use
     one sigmoid output with the logistic loss.  Multiclass problems use softmax with
     cross-entropy.  Multilabel indicator targets use one sigmoid per label.  Labels can be of any
     type that ``LabelBinarizer`` accepts, and ``classes_`` lists them.
