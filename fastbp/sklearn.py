@@ -653,6 +653,7 @@ class _BaseMLP(BaseEstimator):
         alpha = float(self.alpha)
         mask = net.plan.weight_mask.astype(np.float64)
         grad64 = np.empty(net.n_params, dtype=np.float64)
+        masked = np.empty(net.n_params, dtype=np.float64)  # W-mask ⊙ x
         scratch = None if spec.np_dtype == np.float64 else np.empty(net.n_params, spec.np_dtype)
         verbose = bool(self.verbose)
         offset = self._loss_offset
@@ -666,10 +667,11 @@ class _BaseMLP(BaseEstimator):
             with np.errstate(over="ignore", invalid="ignore"):
                 J = net._loss_and_gradient_unchecked(Xd, Yd, params=params, sw=sw) / per_output
                 J += offset
-                w2 = float(np.dot(mask * x, x))
-                J += 0.5 * alpha * w2 / n_total
+                np.multiply(mask, x, out=masked)
+                J += 0.5 * alpha * float(np.dot(masked, x)) / n_total
                 np.multiply(net._grad, 1.0 / per_output, out=grad64, casting="unsafe")
-                grad64[...] += (alpha / n_total) * mask * x
+                masked *= alpha / n_total
+                grad64 += masked
             # A new array each call: scipy keeps the previous gradient while it evaluates.
             return J, grad64.copy()
 
