@@ -670,8 +670,8 @@ class _BaseMLP(BaseEstimator):
                 np.multiply(mask, x, out=masked)
                 J += 0.5 * alpha * float(np.dot(masked, x)) / n_total
                 np.multiply(net._grad, 1.0 / per_output, out=grad64, casting="unsafe")
-                masked *= alpha / n_total
-                grad64 += masked
+                np.multiply(masked, alpha / n_total, out=masked)
+                np.add(grad64, masked, out=grad64)
             # A new array each call: scipy keeps the previous gradient while it evaluates.
             return J, grad64.copy()
 
