@@ -10,8 +10,8 @@ scikit-learn itself skips these checks, depending on the environment and not on 
 * ``check_array_api_input``: runs only with ``SCIPY_ARRAY_API=1`` and an array-API library.
   The estimators declare ``array_api_support=False`` and convert every input to NumPy.
 * ``check_regressor_data_not_an_array`` / ``check_classifier_data_not_an_array``: run only when
-  pandas is installed.  Without it, the list-input variant still runs in
-  ``check_estimators_dtypes`` and others.
+  pandas is installed (it is in the ``dev`` extra).  Without it, the list-input variant still
+  runs in ``check_estimators_dtypes`` and others.
 * ``check_classifiers_multilabel_output_format_decision_function``: the classifier has no
   ``decision_function``, as scikit-learn's ``MLPClassifier``.
 
