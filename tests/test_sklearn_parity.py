@@ -339,3 +339,19 @@ def test_network_fit_unit_weights_match_the_unweighted_fit(rng):
     np.testing.assert_allclose(hb.val_loss, ha.val_loss, rtol=1e-10)
     with pytest.raises(ValueError, match="sample_weight"):
         a.fit(X, y, sample_weight=np.ones(39), progress=False)
+
+
+def test_bench_sparse_script_runs_small():
+    """scripts/bench_sparse.py (the README's sparse measurements) runs end to end."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_sparse.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--rows", "300", "--cols", "40", "--density", "0.1",
+         "--epochs", "1", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout  # fmt: skip
+    for name in ("scikit-learn, CSR", "CSR first-layer kernel", "densified per chunk", "dense"):
+        assert name in out, out
