@@ -10,8 +10,11 @@ for its own modules, ahead of Numba's in-tree one:
   (``$XDG_CACHE_HOME/fastbp`` or ``~/.cache/fastbp`` on Linux, ``~/Library/Caches/fastbp`` on
   macOS, ``%LOCALAPPDATA%\\fastbp\\Cache`` on Windows);
 * below it, ``numba/<key>/`` where the key names the Python, Numba and fastbp versions and a hash
-  of the compile options in :mod:`fastbp._jit`, so that changing any of them starts a fresh
-  cache instead of loading kernels built differently.
+  of the compile options in :mod:`fastbp._jit` and of the source of every module that defines
+  compiled functions, so that changing any of them starts a fresh cache instead of loading
+  kernels built differently.  (Numba itself checks only the timestamp of the file a cached
+  function lives in: ``epochs.py``'s cached kernels would otherwise keep the old code of the
+  ``kernels.py`` helpers they inline after ``kernels.py`` changed.)
 
 ``NUMBA_CACHE_DIR``, Numba's own setting, still wins when it is set.  If the directory cannot be
 created or written (a read-only home), Numba's usual locators take over: a read-only site-packages
@@ -51,12 +54,28 @@ def cache_root() -> Path:
     return Path(AppDirs(appname="fastbp", appauthor=False).user_cache_dir).resolve()
 
 
+def kernel_sources_digest() -> str:
+    """A hash of the source of every fastbp module that uses :mod:`fastbp._jit` (the modules whose
+    code ends up inside compiled kernels)."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"fastbp._jit" in data or path.name == "_jit.py":
+            digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
 def build_key(options: dict) -> str:
-    """A short name for one build: Python, Numba and fastbp versions and the jit options."""
+    """A short name for one build: Python, Numba and fastbp versions, the jit options and the
+    kernel sources (:func:`kernel_sources_digest`)."""
     from fastbp._version import __version__
 
-    text = repr(sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v)
-                       for k, v in options.items()))  # fmt: skip
+    opts = sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v)
+                  for k, v in options.items())  # fmt: skip
+    text = kernel_sources_digest() + repr(opts)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
     return f"fastbp{__version__}-{py}-numba{numba.__version__}-{digest}"

@@ -31,6 +31,7 @@ from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
 SQUARED = 0
 SOFTMAX_CE = 1
 LOGISTIC = 2
+POISSON = 3
 
 
 @jit
@@ -77,7 +78,10 @@ def activate(code, Z, A):
 
 @jit
 def output_transform(out_kind, Z, A):
-    """Prediction a[r] from z[r]: identity, row-wise softmax, or elementwise sigmoid.  Writes A."""
+    """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.
+
+    Writes A.
+    """
     m, n = Z.shape
     for i in range(m):
         if out_kind == SOFTMAX_CE:
@@ -95,6 +99,9 @@ def output_transform(out_kind, Z, A):
         elif out_kind == LOGISTIC:
             for j in range(n):
                 A[i, j] = sigmoid(Z[i, j])
+        elif out_kind == POISSON:
+            for j in range(n):
+                A[i, j] = math.exp(Z[i, j])
         else:
             for j in range(n):
                 A[i, j] = Z[i, j]
@@ -229,7 +236,8 @@ def example_loss(out_kind, z, a, lo, n, Y, i):
     """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
 
     squared: J_i = ½‖a − y‖²; softmax cross-entropy: J_i = Σ_j y_j (logsumexp(z) − z_j);
-    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j.  All evaluated in a numerically stable form.
+    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j; poisson: J_i = Σ_j e^{z_j} − y_j z_j
+    (a = e^z, so dJ_i/dz_j = a_j − y_j as for the others).  All in a numerically stable form.
     """
     total = 0.0
     if out_kind == SOFTMAX_CE:
@@ -246,6 +254,9 @@ def example_loss(out_kind, z, a, lo, n, Y, i):
     elif out_kind == LOGISTIC:
         for j in range(n):
             total += softplus(z[lo + j]) - Y[i, j] * z[lo + j]
+    elif out_kind == POISSON:
+        for j in range(n):
+            total += a[lo + j] - Y[i, j] * z[lo + j]
     else:
         for j in range(n):
             d = a[lo + j] - Y[i, j]
@@ -349,3 +360,34 @@ def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
                 dA_prev,
                 block(dZ, u_off, widths, k - 1, m),
             )
+
+
+@jit
+def loss_sum_weighted(Y, Z_r, A_r, out_kind, sw):
+    """Σ_i s_i J_i over the rows of the output block, with sample weights s = ``sw``."""
+    m, n = Z_r.shape
+    total = 0.0
+    for i in range(m):
+        total += sw[i] * example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
+    return total
+
+
+@jit
+def backward_weighted(
+    X, Y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas, sw
+):
+    """:func:`backward` for the weighted sum: writes the gradient of scale · Σ_i s_i J_i.
+
+    The seed is dJ/dz[r]_i = s_i (prediction_i − target_i); the layer loop is linear in it, so
+    dZ then holds s_i dJ_i/dz[k] and ``grad`` scale · Σ_i s_i ∇J_i (scale = 1/Σ_i s_i for the
+    gradient of the weighted mean).
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    dZr = block(dZ, u_off, widths, r, m)
+    Ar = block(A, u_off, widths, r, m)
+    for i in range(m):
+        for j in range(widths[r]):
+            dZr[i, j] = sw[i] * (Ar[i, j] - Y[i, j])
+    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
+                    use_blas)  # fmt: skip

@@ -28,6 +28,7 @@ from fastbp.train import score as _score
 from fastbp.validate import (
     as_features,
     as_params,
+    as_sample_weight,
     as_targets,
     check_allocation,
     check_seed,
@@ -357,35 +358,46 @@ class Network:
                 "the network or reload it from a file)"
             )
 
-    def _forward_chunk(self, X: np.ndarray, ws: Workspace | None = None) -> None:
+    def _forward_chunk(
+        self, X: np.ndarray, ws: Workspace | None = None, params: np.ndarray | None = None
+    ) -> None:
         p = self.plan
         ws = self._ws if ws is None else ws
+        params = self._params if params is None else params
         ws.ensure(X.shape[0])
         if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
             kernels.forward_example(
-                X[0], self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                X[0], params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
                 ws.Z, ws.A,
             )  # fmt: skip
             return
         kernels.forward(
-            X, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            X, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
     def _backward_chunk(
         self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
-        ws: Workspace | None = None,
+        ws: Workspace | None = None, params: np.ndarray | None = None,
+        sw: np.ndarray | None = None,
     ) -> None:  # fmt: skip
         p = self.plan
         ws = self._ws if ws is None else ws
+        params = self._params if params is None else params
         if X.shape[0] == 1:
             kernels.backward_example(
-                X[0], Y[0], self._params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale,
+                X[0], Y[0], params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale if sw is None else scale * float(sw[0]),
+            )  # fmt: skip
+            return
+        if sw is not None:
+            kernels.backward_weighted(
+                X, Y, params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ,
+                ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows, sw,
             )  # fmt: skip
             return
         kernels.backward(
-            X, Y, self._params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            X, Y, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows,
         )  # fmt: skip
 
@@ -443,38 +455,47 @@ class Network:
             out[s] = self._output_block(ws.A, s.stop - s.start)
         return out
 
-    def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def loss(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
 
         Parameters
         ----------
         X, Y : array_like
             Rows and targets, in the forms described in the user guide's "Data" page.
+        sample_weight : array_like or None
+            Non-negative weights s_i, one per row (not all zero); None weighs every row 1.
 
         Returns
         -------
         float
-            (1/n) Σ_i J_i.
+            (1/n) Σ_i J_i, or the weighted mean Σ_i s_i J_i / Σ_i s_i.
         """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
+        sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
         with self._shared():
             self._check_params()
-            return self._loss_unchecked(X, Y, self._state().ws)
+            return self._loss_unchecked(X, Y, self._state().ws, sw)
 
-    def _loss_unchecked(self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None) -> float:
+    def _loss_unchecked(
+        self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None,
+        sw: np.ndarray | None = None,
+    ) -> float:  # fmt: skip
         ws = self._ws if ws is None else ws
         total = 0.0
         for s in self._chunks(X.shape[0]):
             m = s.stop - s.start
             self._forward_chunk(X[s], ws)
-            total += kernels.loss_sum(
-                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
-                self.plan.out_kind,
-            )  # fmt: skip
-        return total / X.shape[0]
+            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
+            if sw is None:
+                total += kernels.loss_sum(Y[s], Zr, Ar, self.plan.out_kind)
+            else:
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, self.plan.out_kind, sw[s])
+        return total / (X.shape[0] if sw is None else float(sw.sum()))
 
-    def loss_and_gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss_and_gradient(
+        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """Mean loss J and its gradient dJ/dθ (flat, same layout as :attr:`params`, a copy).
 
         Thread-safe as :meth:`forward`: it reads the parameters and writes only this thread's
@@ -484,12 +505,25 @@ class Network:
         ----------
         X, Y : array_like
             Rows and targets, in the forms described in the user guide's "Data" page.
+        sample_weight : array_like or None
+            Non-negative weights s_i, one per row (not all zero): J becomes the weighted mean
+            Σ_i s_i J_i / Σ_i s_i and the gradient that of the weighted mean.  None weighs
+            every row 1.
 
         Returns
         -------
         tuple of (float, numpy.ndarray)
-            J and the (n_params,) gradient of the mean loss.
+            J and the (n_params,) gradient of the (weighted) mean loss.
         """
+        if sample_weight is not None:
+            X = as_features(X, self.spec)
+            Y = as_targets(Y, self.spec, X.shape[0])
+            sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
+            with self._shared():
+                self._check_params()
+                state = self._state()
+                J = self._loss_and_gradient_unchecked(X, Y, state, sw=sw)
+                return J, state.grad.copy()
         if self._fast_row(X):
             if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
                 flags = Y.flags  # the common case inline: a dense (1, nr) row
@@ -518,28 +552,42 @@ class Network:
             return J, state.grad.copy()
 
     def _loss_and_gradient_unchecked(
-        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None
-    ) -> float:
-        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None)."""
+        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None,
+        params: np.ndarray | None = None, sw: np.ndarray | None = None,
+    ) -> float:  # fmt: skip
+        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None).
+
+        ``params`` (default: the network's own buffer) is read in place of the parameters, with
+        no copy: L-BFGS evaluates at its own vector this way.  ``sw`` weighs the rows (the
+        weighted mean and its gradient).  ``X`` may be a scipy.sparse matrix: each chunk of rows
+        is then densified on its own, never the whole matrix.
+        """
         if state is None:
             ws, grad, grad_chunk = self._ws, self._grad, self._grad_chunk
         else:
             ws, grad, grad_chunk = state.ws, state.grad, state.grad_chunk
         n = X.shape[0]
+        scale = 1.0 / (n if sw is None else float(sw.sum()))
+        out_kind = self.plan.out_kind
         total = 0.0
         for idx, s in enumerate(self._chunks(n)):
             m = s.stop - s.start
-            self._forward_chunk(X[s], ws)
-            total += kernels.loss_sum(
-                Y[s], self._output_block(ws.Z, m), self._output_block(ws.A, m),
-                self.plan.out_kind,
-            )  # fmt: skip
-            if idx == 0:
-                self._backward_chunk(X[s], Y[s], grad, 1.0 / n, ws)
+            Xs = X[s]
+            if not isinstance(Xs, np.ndarray) and hasattr(Xs, "toarray"):
+                Xs = np.ascontiguousarray(Xs.toarray(), dtype=self._dtype)
+            sws = None if sw is None else sw[s]
+            self._forward_chunk(Xs, ws, params)
+            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
+            if sws is None:
+                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind)
             else:
-                self._backward_chunk(X[s], Y[s], grad_chunk, 1.0 / n, ws)
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, sws)
+            if idx == 0:
+                self._backward_chunk(Xs, Y[s], grad, scale, ws, params, sws)
+            else:
+                self._backward_chunk(Xs, Y[s], grad_chunk, scale, ws, params, sws)
                 grad += grad_chunk
-        return total / n
+        return total * scale
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies.
@@ -647,6 +695,7 @@ class Network:
         progress: bool = True,
         warm_start: bool = False,
         diagnostics: bool = False,
+        sample_weight: np.ndarray | None = None,
     ) -> History:
         """Train in place with whole epochs inside compiled calls.
 
@@ -700,6 +749,14 @@ class Network:
             in ``history.diagnostics``, and warn once
             (:class:`~fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
             ``fastbp.diagnostics.GRADIENT_RATIO_BAND``.  Training itself is unchanged.
+        sample_weight : array_like or None
+            Non-negative weights s_i, one per row (None: all 1).  They are normalised to mean 1
+            over the training rows, s̃ = s / mean(s), and each step's gradient is
+            (1/|B|) Σ_{i∈B} s̃_i ∇J_i (+ the L2 term): an unbiased estimate of the gradient of
+            the weighted mean Σ s_i J_i / Σ s_i, equal to it when one batch holds every row;
+            with batch_size=1 each step is scaled by s̃_i.  ``History.loss`` and ``val_loss``
+            are weighted means.  Each batch is then one compiled loss-and-gradient call and
+            one compiled optimizer step, called from Python.
 
         Returns
         -------
@@ -718,7 +775,7 @@ class Network:
             momentum=momentum, l2=l2, schedule=schedule, shuffle=shuffle,
             validation_fraction=validation_fraction, early_stopping=early_stopping,
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
-            warm_start=warm_start, diagnostics=diagnostics,
+            warm_start=warm_start, diagnostics=diagnostics, sample_weight=sample_weight,
         )  # fmt: skip
 
     def partial_fit(
@@ -923,8 +980,10 @@ class Network:
         numpy.ndarray
             (n, nr) probabilities.
         """
-        if self.spec.loss == "squared":
-            raise ValueError("predict_proba needs a classification loss; this network is 'squared'")
+        if self.spec.loss in ("squared", "poisson"):
+            raise ValueError(
+                f"predict_proba needs a classification loss; this network is {self.spec.loss!r}"
+            )
         return self.forward(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -1160,6 +1219,12 @@ class Network:
         -------
         str
             The generated module's source, e.g. for ``print(net.kernel_source())``.
+
+        Raises
+        ------
+        ValueError
+            For a loss without a specialised kernel (``poisson``: it trains with the generic
+            kernel).
         """
         from fastbp.specialise import generate_source
 

@@ -77,11 +77,13 @@ def pack(dJ_dW: list, dJ_db: list) -> list[float]:
 
 
 def output(loss: str, z: list[float]) -> list[float]:
-    """Prediction from the output pre-activation: identity, softmax or sigmoid."""
+    """Prediction from the output pre-activation: identity, softmax, sigmoid or exp."""
     if loss == "squared":
         return list(z)
     if loss == "logistic":
         return [sigma("sigmoid", v) for v in z]
+    if loss == "poisson":
+        return [math.exp(v) for v in z]
     zmax = max(z)
     e = [math.exp(v - zmax) for v in z]
     total = sum(e)
@@ -89,12 +91,15 @@ def output(loss: str, z: list[float]) -> list[float]:
 
 
 def example_loss(loss: str, z: list[float], a: list[float], y: list[float]) -> float:
-    """J for one example: ½‖a − y‖², −Σ y log softmax(z), or Σ binary cross-entropy."""
+    """J for one example: ½‖a − y‖², −Σ y log softmax(z), Σ binary cross-entropy, or the
+    Poisson Σ exp(z) − y z (log link, a = exp(z), so dJ/dz = a − y as for the others)."""
     if loss == "squared":
         return 0.5 * sum((a[j] - y[j]) ** 2 for j in range(len(y)))
     if loss == "logistic":
         # −[y log s + (1 − y) log(1 − s)] with s = sigmoid(z) equals softplus(z) − y z.
         return sum(sigma("softplus", z[j]) - y[j] * z[j] for j in range(len(y)))
+    if loss == "poisson":
+        return sum(math.exp(z[j]) - y[j] * z[j] for j in range(len(y)))
     zmax = max(z)
     log_sum_exp = zmax + math.log(sum(math.exp(v - zmax) for v in z))
     return sum(y[j] * (log_sum_exp - z[j]) for j in range(len(y)) if y[j] != 0.0)
@@ -243,6 +248,8 @@ def output_r(loss: str, a: list[float], Rz: list[float]) -> list[float]:
         return list(Rz)
     if loss == "logistic":
         return [a[j] * (1.0 - a[j]) * Rz[j] for j in range(len(a))]
+    if loss == "poisson":
+        return [a[j] * Rz[j] for j in range(len(a))]
     a_dot_Rz = sum(a[j] * Rz[j] for j in range(len(a)))
     return [a[j] * (Rz[j] - a_dot_Rz) for j in range(len(a))]
 

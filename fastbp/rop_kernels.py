@@ -31,6 +31,7 @@ from fastbp._jit import jit
 from fastbp.activations import act_prime, act_second
 from fastbp.kernels import (
     LOGISTIC,
+    POISSON,
     SOFTMAX_CE,
     affine,
     backprop_activation,
@@ -78,7 +79,7 @@ def r_activate(code, Z, A, RZ, RA):
 def r_output_transform(out_kind, A, RZ, RA):
     """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]} = H_loss R{z[r]}.  Writes RA.
 
-    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z}).
+    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z});  exp: a R{z}.
     """
     m, n = A.shape
     for i in range(m):
@@ -91,6 +92,9 @@ def r_output_transform(out_kind, A, RZ, RA):
         elif out_kind == LOGISTIC:
             for j in range(n):
                 RA[i, j] = A[i, j] * (1.0 - A[i, j]) * RZ[i, j]
+        elif out_kind == POISSON:
+            for j in range(n):
+                RA[i, j] = A[i, j] * RZ[i, j]
         else:
             for j in range(n):
                 RA[i, j] = RZ[i, j]

@@ -41,6 +41,7 @@ import numpy as np
 from fastbp._jit import jit
 from fastbp.kernels import (
     LOGISTIC,
+    POISSON,
     SOFTMAX_CE,
     backward_example,
     example_loss,
@@ -132,6 +133,10 @@ def target_row_ok(y, out_kind):
     if out_kind == LOGISTIC:
         for j in range(n):
             if y[j] < 0.0 or y[j] > 1.0:
+                return False
+    elif out_kind == POISSON:
+        for j in range(n):
+            if y[j] < 0.0:
                 return False
     elif out_kind == SOFTMAX_CE:
         tol = 1e-3 if y.itemsize == 4 else 1e-6

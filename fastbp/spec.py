@@ -15,8 +15,9 @@ LOSSES: dict[str, tuple[int, str]] = {
     "squared": (0, "identity"),
     "softmax_cross_entropy": (1, "softmax"),
     "logistic": (2, "sigmoid"),
+    "poisson": (3, "exp"),
 }
-SQUARED, SOFTMAX_CE, LOGISTIC = 0, 1, 2
+SQUARED, SOFTMAX_CE, LOGISTIC, POISSON = 0, 1, 2, 3
 
 DTYPES = ("float32", "float64")
 
@@ -38,8 +39,9 @@ class NetworkSpec:
         :data:`fastbp.activations.ACTIVATIONS`.  A single string is repeated for every hidden layer.
     loss : str
         ``"squared"`` (identity output, J = ½‖a[r] − y‖²), ``"softmax_cross_entropy"`` (softmax
-        output, J = −Σ y log softmax(z[r])) or ``"logistic"`` (sigmoid outputs, binary
-        cross-entropy).  For all three dJ/dz[r] = prediction − target.
+        output, J = −Σ y log softmax(z[r])), ``"logistic"`` (sigmoid outputs, binary
+        cross-entropy) or ``"poisson"`` (log link: exponential outputs, J = Σ_j exp(z_j) − y_j z_j,
+        the Poisson deviance up to terms free of z).  For all four dJ/dz[r] = prediction − target.
     dtype : str or numpy dtype
         ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
 

@@ -62,6 +62,22 @@ _LOCK = threading.Lock()
 _LOADED: dict[str, types.ModuleType] = {}
 
 
+#: Losses the generator writes output code for; any other (``poisson``) trains with the generic
+#: kernel, :func:`fastbp.epochs.sgd_example_epoch`.
+SPECIALISED_LOSSES = frozenset({"squared", "logistic", "softmax_cross_entropy"})
+
+
+def specialises(spec: NetworkSpec) -> bool:
+    """Whether ``spec``'s per-example SGD epoch runs a generated kernel (:func:`enabled` and a
+    loss in :data:`SPECIALISED_LOSSES`).
+
+    Returns
+    -------
+    bool
+    """
+    return enabled() and spec.loss in SPECIALISED_LOSSES
+
+
 def enabled() -> bool:
     """Whether spec-specialised kernels are used (``FASTBP_SPECIALISE`` is not ``0``).
 
@@ -321,6 +337,11 @@ def generate_source(spec: NetworkSpec) -> str:
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+    if spec.loss not in SPECIALISED_LOSSES:
+        raise ValueError(
+            f"loss={spec.loss!r} has no specialised kernel (only {sorted(SPECIALISED_LOSSES)}); "
+            f"its per-example SGD runs the generic fastbp.epochs.sgd_example_epoch"
+        )
     layers = ", ".join(spec.activations) or "none"
     head = [
         f'"""Per-example SGD epoch specialised to: {spec.n_layers} layers, hidden activations',
@@ -348,12 +369,17 @@ def generate_source(spec: NetworkSpec) -> str:
 
 # ------------------------------------------------------------------------------ cache and load
 def source_key(source: str) -> str:
-    """Hash of the source, the fastbp and Numba versions and the jit options (a folder name)."""
+    """Hash of the source, the fastbp and Numba versions, the jit options and the source of the
+    compiled helpers it calls (:func:`fastbp._cache.kernel_sources_digest`): a folder name."""
     import numba
+
+    from fastbp._cache import kernel_sources_digest
 
     opts = repr(sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v)
                        for k, v in SPECIALISED_OPTIONS.items()))  # fmt: skip
-    text = "\n".join([source, __version__, numba.__version__, sys.version, opts])
+    text = "\n".join(
+        [source, __version__, numba.__version__, sys.version, opts, kernel_sources_digest()]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -476,7 +502,7 @@ def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info
     -------
     None
     """
-    if enabled():
+    if specialises(spec):
         sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info)
         return
     from fastbp import epochs as ek

@@ -31,6 +31,7 @@ from fastbp.rows import LazyRows
 from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.validate import (
     as_features,
+    as_sample_weight,
     as_targets,
     check_allocation,
     check_seed,
@@ -127,13 +128,13 @@ def _is_number(value: object) -> bool:
 
 
 def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
-    """R² (averaged over outputs) for ``squared``; accuracy for the classification losses.
+    """R² (averaged over outputs) for ``squared`` and ``poisson``; accuracy for classification.
 
     ``Y_pred`` is the network output (probabilities for classification); ``Y_true`` is the dense
     (n, nr) target.  For ``logistic`` with several outputs, an example counts as correct only if
     every output is (subset accuracy, as scikit-learn's ``accuracy_score``).
     """
-    if loss == "squared":
+    if loss in ("squared", "poisson"):
         ss_res = ((Y_true - Y_pred) ** 2).sum(axis=0, dtype=np.float64)
         ss_tot = ((Y_true - Y_true.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
@@ -200,11 +201,13 @@ def fit(
     progress: bool = True,
     warm_start: bool = False,
     diagnostics: bool = False,
+    sample_weight=None,
 ) -> History:
     """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters."""
     spec = net.spec
     X = as_features(X, spec)
     Y = as_targets(Y, spec, X.shape[0])
+    sw = as_sample_weight(sample_weight, X.shape[0], spec.np_dtype)
     epochs = positive_int(epochs, "epochs", minimum=0)
     lr = positive_float(lr, "lr")
     l2 = positive_float(l2, "l2", allow_zero=True)
@@ -235,7 +238,7 @@ def fit(
     # The row index and each epoch's permutation of it: 16 bytes a row, checked before allocating.
     check_allocation(16 * n, f"fit's shuffling index for {n:,} rows")
     train_idx = np.arange(n, dtype=np.int64)
-    X_val = Y_val = None
+    X_val = Y_val = sw_val = None
     if validation_fraction > 0:
         n_val = max(1, int(round(validation_fraction * n)))
         if n - n_val < 1:
@@ -244,7 +247,14 @@ def fit(
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:]).astype(np.int64)
         X_val = X.subset(val_idx) if isinstance(X, LazyRows) else X[val_idx]
         Y_val = Y.subset(val_idx).to_array() if isinstance(Y, LazyRows) else Y[val_idx]
+        if sw is not None:
+            sw, sw_val = sw.copy(), sw[val_idx]
+            if not sw_val.sum() > 0 or not sw[train_idx].sum() > 0:
+                raise ValueError("sample_weight is all zero on the training or validation rows")
+            sw_val = np.ascontiguousarray(sw_val)
     n_train = train_idx.shape[0]
+    if sw is not None:  # s̃ = s / mean over the training rows (see Network.fit)
+        sw = sw / np.mean(sw[train_idx], dtype=np.float64)
     batch_size = positive_int(batch_size, "batch_size")
     if batch_size > n_train:
         raise ValueError(
@@ -289,11 +299,43 @@ def fit(
             _run_epochs(
                 net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
                 schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
-                diag_data, ctrl_c=ctrl_c,
+                diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val,
             )  # fmt: skip
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
     return history
+
+
+def _weighted_batches(net, X, Y, part, sw, batch_size, opt, lr, l2, info) -> None:
+    """Minibatch steps over ``part`` with normalised sample weights ``sw`` (one per row of part).
+
+    Each batch B is one compiled weighted loss-and-gradient call and one compiled optimizer step
+    (:func:`fastbp.epochs.apply_update`) with g = (1/|B|) Σ_{i∈B} s̃_i ∇J_i + λ W-mask ⊙ θ.
+    info[0] += Σ s̃_i J_i and info[1] += Σ s̃_i (the weighted mean loss), info[2] = 1 on a
+    non-finite loss.
+    """
+    params, grad, mask = net.params, net._grad, net.plan.weight_mask
+    for lo in range(0, part.shape[0], batch_size):
+        rows = part[lo : lo + batch_size]
+        s = sw[lo : lo + batch_size]
+        m, total = rows.shape[0], float(s.sum())
+        Xb, Yb = X[rows], Y[rows]
+        if total > 0.0:
+            J = net._loss_and_gradient_unchecked(Xb, Yb, sw=np.ascontiguousarray(s))
+            grad *= total / m
+        else:
+            J = 0.0
+            grad[...] = 0.0
+        if not math.isfinite(J):
+            info[2] = 1.0
+            return
+        info[0] += J * total
+        info[1] += total
+        if l2 != 0.0:
+            grad += l2 * mask * params
+        opt.step[0] += 1
+        ek.apply_update(opt.code, params, grad, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
+                        opt.s1, opt.s2, int(opt.step[0]))  # fmt: skip
 
 
 class _ChunkGather:
@@ -432,7 +474,7 @@ def _ctrl_c_deferred() -> Iterator[threading.Event]:
 def _run_epochs(
     net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
-    ctrl_c=None,
+    ctrl_c=None, sw=None, sw_val=None,
 ):  # fmt: skip
     p, ws, spec = net.plan, net._ws, net.spec
     dtype = spec.np_dtype
@@ -490,7 +532,10 @@ def _run_epochs(
                     if gather is None
                     else gather(order[lo : lo + chunk])
                 )
-                if per_example:
+                if sw is not None:
+                    _weighted_batches(net, Xc, Yc, part, sw[order[lo : lo + chunk]], batch_size,
+                                      opt, lr, l2, info)  # fmt: skip
+                elif per_example:
                     sgd_example_epoch_dispatch(spec, Xc, Yc, part, net.params, p, ws, lr, l2, info)
                 else:
                     ek.minibatch_epoch(
@@ -515,7 +560,7 @@ def _run_epochs(
             train_loss = info[0] / max(info[1], 1)
             val_loss = val_score = math.nan
             if X_val is not None:
-                val_loss = net._loss_unchecked(X_val, Y_val)
+                val_loss = net._loss_unchecked(X_val, Y_val, sw=sw_val)
                 val_score = score(spec.loss, net._forward_unchecked(X_val), Y_val)
             good_params[...] = net.params
             for k, v in opt.state_arrays().items():

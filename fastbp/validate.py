@@ -204,6 +204,7 @@ def as_targets(
     * ``softmax_cross_entropy``: integer labels (n,) in [0, nr), or (n, nr) rows of non-negative
       numbers summing to 1 (one-hot or soft targets).
     * ``logistic``: (n, nr) values in [0, 1] (0/1 labels or probabilities), or (n,) when nr = 1.
+    * ``poisson``: (n, nr) non-negative values (counts or rates), or (n,) when nr = 1.
 
     Checks read Y block by block; ``lazy`` works as in :func:`as_features` (labels whose one-hot
     form would exceed the copy limit stay labels and are expanded chunk by chunk).
@@ -237,6 +238,10 @@ def as_targets(
         for block in _blocks(arr):
             if block.min() < 0 or block.max() > 1:
                 raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
+    if spec.loss == "poisson":
+        for block in _blocks(arr):
+            if block.min() < 0:
+                raise ValueError(f"{name} must be >= 0 (counts or rates) for loss='poisson'")
     if spec.loss == "softmax_cross_entropy":
         tol = 1e-3 if spec.dtype == "float32" else 1e-6
         for block in _blocks(arr):
@@ -333,3 +338,28 @@ def as_path(value: object, name: str = "path") -> Path:
     if "\0" in text:
         raise ValueError(f"{name} must not contain a NUL character, got {text!r}")
     return Path(text)
+
+
+def as_sample_weight(sample_weight: object, n: int, dtype: np.dtype) -> np.ndarray | None:
+    """Sample weights as a C-contiguous (n,) array of ``dtype``, or None for equal weights.
+
+    Each weight must be finite and ≥ 0, and their sum > 0 (the weighted mean divides by it).
+    Lists and integer arrays are converted; anything else raises TypeError or ValueError.
+    """
+    if sample_weight is None:
+        return None
+    arr = np.asarray(sample_weight)
+    if arr.dtype.kind not in "fiub" or arr.dtype.kind == "b":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(
+            f"sample_weight must have shape ({n},), one weight per row, got {arr.shape}"
+        )
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError("sample_weight contains NaN or inf")
+    if (arr < 0).any():
+        raise ValueError("sample_weight must be >= 0 (a negative weight was given)")
+    if not arr.sum() > 0:
+        raise ValueError("sample_weight must not be all zero (the weighted mean divides by Σ s_i)")
+    return arr

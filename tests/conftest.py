@@ -67,6 +67,9 @@ def make_targets(spec: fb.NetworkSpec, m: int, rng: np.random.Generator):
     if spec.loss == "logistic":
         Y = rng.uniform(size=(m, nr))
         return Y, Y
+    if spec.loss == "poisson":
+        Y = rng.poisson(1.5, size=(m, nr)).astype(np.float64)
+        return Y, Y
     Y = rng.normal(size=(m, nr))
     return Y, Y
 

@@ -83,3 +83,16 @@ def test_cache_key_changes_with_the_jit_options():
     assert _cache.build_key(base) != _cache.build_key(other)
     assert _cache.build_key(base) == _cache.build_key(dict(base))
     assert fastbp.__version__ in _cache.build_key(base)
+
+
+def test_cache_key_changes_with_the_kernel_sources(monkeypatch, tmp_path):
+    """Editing a module whose code is inlined into compiled kernels starts a fresh cache (Numba
+    alone would reuse epochs.py's cached kernels with kernels.py's old helpers)."""
+    fake = tmp_path / "fastbp"
+    shutil.copytree(PACKAGE, fake, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_cache, "PACKAGE_DIR", fake)
+    before = _cache.build_key(_jit.JIT_OPTIONS)
+    (fake / "cli.py").write_text((fake / "cli.py").read_text() + "\n# not kernel code\n")
+    assert _cache.build_key(_jit.JIT_OPTIONS) == before
+    (fake / "kernels.py").write_text((fake / "kernels.py").read_text() + "\n# a changed kernel\n")
+    assert _cache.build_key(_jit.JIT_OPTIONS) != before

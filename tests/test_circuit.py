@@ -237,6 +237,8 @@ def example_for(spec, rng):
         y = rng.normal(size=nr)
     elif spec.loss == "logistic":
         y = rng.uniform(0.0, 1.0, size=nr)
+    elif spec.loss == "poisson":
+        y = rng.poisson(1.5, size=nr).astype(float)
     else:
         y = int(rng.integers(nr))
     return x, y

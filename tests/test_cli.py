@@ -90,7 +90,7 @@ def test_predict_reports_accuracy_with_class_names(tmp_path: Path, capsys) -> No
 
 @pytest.mark.parametrize(
     ("loss", "activation"), [("squared", "tanh"), ("softmax_cross_entropy", "relu"),
-                             ("logistic", "sigmoid")],
+                             ("logistic", "sigmoid"), ("poisson", "softplus")],
 )  # fmt: skip
 def test_gradcheck_command(loss: str, activation: str, capsys) -> None:
     assert main(["gradcheck", "--widths", "5,7,3", "--loss", loss, "--activation", activation]) == 0

@@ -98,8 +98,9 @@ def test_network_from_sklearn_refusals():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         poisson = MLPRegressor(loss="poisson", max_iter=5, random_state=0).fit(X, np.abs(y))
-    with pytest.raises(ValueError, match="poisson"):
-        fb.Network.from_sklearn(poisson)
+    net = fb.Network.from_sklearn(poisson)  # loss="poisson" maps to fastbp's "poisson"
+    assert net.spec.loss == "poisson"
+    np.testing.assert_allclose(net.forward(X)[:, 0], poisson.predict(X), rtol=1e-12)
     with pytest.raises(TypeError, match="MLPClassifier or MLPRegressor"):
         fb.Network.from_sklearn(LogisticRegression().fit(*data("binary")))
     est, _ = fitted(MLPRegressor, "regression")
@@ -182,9 +183,10 @@ def test_estimator_conversion_refusals():
         ours.to_sklearn()
     with pytest.raises(NotFittedError):
         fsk.MLPRegressor().to_sklearn()
-    lbfgs, _ = fitted(MLPClassifier, "multiclass", solver="lbfgs")
-    with pytest.raises(ValueError, match="lbfgs.*Network.from_sklearn"):
-        fsk.MLPClassifier.from_sklearn(lbfgs)
+    lbfgs, X_lbfgs = fitted(MLPClassifier, "multiclass", solver="lbfgs")
+    ours_lbfgs = fsk.MLPClassifier.from_sklearn(lbfgs)  # fastbp trains with L-BFGS too
+    assert ours_lbfgs.solver == "lbfgs"
+    np.testing.assert_array_equal(ours_lbfgs.predict(X_lbfgs), lbfgs.predict(X_lbfgs))
     regressor, _ = fitted(MLPRegressor, "regression")
     with pytest.raises(TypeError, match="MLPClassifier"):
         fsk.MLPClassifier.from_sklearn(regressor)

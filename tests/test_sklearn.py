@@ -10,13 +10,13 @@ scikit-learn itself skips these checks, depending on the environment and not on 
 * ``check_array_api_input``: runs only with ``SCIPY_ARRAY_API=1`` and an array-API library.
   The estimators declare ``array_api_support=False`` and convert every input to NumPy.
 * ``check_regressor_data_not_an_array`` / ``check_classifier_data_not_an_array``: run only when
-  pandas is installed.  Without it, the list-input variant still runs in
-  ``check_estimators_dtypes`` and others.
+  pandas is installed (it is in the ``dev`` extra).  Without it, the list-input variant still
+  runs in ``check_estimators_dtypes`` and others.
 * ``check_classifiers_multilabel_output_format_decision_function``: the classifier has no
   ``decision_function``, as scikit-learn's ``MLPClassifier``.
 
-Sparse input is refused with scikit-learn's own error (``input_tags.sparse=False``), and
-``check_estimator_sparse_*`` checks that this refusal is clean.
+Sparse input (CSR/CSC) is accepted (``input_tags.sparse=True``) and ``check_estimator_sparse_*``
+fits on it.
 
 ConvergenceWarning: short fits stop at ``max_iter`` on purpose and warn, as scikit-learn's MLP
 does.  The suite turns warnings into errors, so this module ignores that one category.
@@ -192,7 +192,9 @@ def test_classifier_labels_probabilities_and_multilabel(digits):
 def test_parameter_errors_are_raised_at_fit(digits):
     X, y = digits
     for params, match in [
-        (dict(solver="lbfgs"), "no L-BFGS"),
+        (dict(solver="newton"), "solver"),
+        (dict(max_fun=0), "max_fun"),
+        (dict(n_iter_no_change=0), "n_iter_no_change"),
         (dict(activation="softmax"), "activation"),
         (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
         (dict(learning_rate="sometimes"), "learning_rate"),
@@ -227,11 +229,28 @@ def test_warm_start_continues_and_checks_architecture(diabetes):
         reg.fit(X, y)
 
 
-def test_verbose_shows_fastbp_progress(diabetes, capsys):
+def test_progress_shows_fastbp_progress_bar(diabetes, capsys):
     X, y = diabetes
-    MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
-    err = capsys.readouterr().err
-    assert "3/3" in err
+    MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, progress=True, random_state=0).fit(X, y)
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err and "Iteration" not in captured.out
+
+
+def test_verbose_prints_sklearns_lines(diabetes, capsys):
+    X, y = diabetes
+    params = dict(hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0,
+                  solver="sgd", early_stopping=True)  # fmt: skip
+    ours = MLPRegressor(**params).fit(X, y)
+    out = capsys.readouterr().out
+    theirs = SkMLPRegressor(**params).fit(X, y)
+    sk_out = capsys.readouterr().out
+    lines, sk_lines = out.splitlines(), sk_out.splitlines()
+    assert [ln.split(",")[0].split(":")[0] for ln in lines] == [
+        ln.split(",")[0].split(":")[0] for ln in sk_lines
+    ]
+    assert lines[0] == f"Iteration 1, loss = {ours.loss_curve_[0]:.8f}"
+    assert lines[1] == f"Validation score: {ours.validation_scores_[0]:f}"
+    assert len(theirs.loss_curve_) == len(ours.loss_curve_) == 3
 
 
 # ----------------------------------------------------------------------------- ecosystem

@@ -64,9 +64,10 @@ def from_network(net, x, y) -> Circuit:
     ``softmax_cross_entropy``.  Evaluate it at ``net.params``: ``c.gradient(net.params)`` equals
     ``net.loss_and_gradient(x.reshape(1, -1), y)[1]``.  The tape is written op by op:
     z[k] = b[k] + Σ_p W[k][j][p] a[k−1][p], the hidden activation, then the loss (squared:
-    ½ Σ (z − y)²; logistic: Σ softplus(z) − y z; softmax cross-entropy: Σ y (lse(z) − z) with
-    lse(z) = m + log Σ exp(z − m), where the constant m is max z at the current parameters: any
-    constant gives the same function, this one keeps exp from overflowing near θ).
+    ½ Σ (z − y)²; logistic: Σ softplus(z) − y z; poisson: Σ exp(z) − y z; softmax
+    cross-entropy: Σ y (lse(z) − z) with lse(z) = m + log Σ exp(z − m), where the constant m
+    is max z at the current parameters: any constant gives the same function, this one keeps
+    exp from overflowing near θ).
 
     Parameters
     ----------
@@ -107,6 +108,8 @@ def from_network(net, x, y) -> Circuit:
         J = 0.5 * sum((z[j] - y[j]) ** 2 for j in range(len(y)))
     elif spec.loss == "logistic":
         J = sum(softplus(z[j]) - y[j] * z[j] for j in range(len(y)))
+    elif spec.loss == "poisson":
+        J = sum(c_exp(z[j]) - y[j] * z[j] for j in range(len(y)))
     else:
         params = net.params.astype(np.float64).tolist()
         z_now = mlp_reference.loss_and_gradient(

@@ -7,7 +7,7 @@ The graph, for a network with r layers, in the network's dtype (float32 or float
   stored as fastbp stores it, (n_k, n_{k−1}) row-major;
 * hidden activation of layer k, one operator or an exact composition (table below);
 * output ``Y`` of shape ``(batch, nr)``: z[r] (``squared``), ``Softmax(z[r], axis=1)``
-  (``softmax_cross_entropy``) or ``Sigmoid(z[r])`` (``logistic``).
+  (``softmax_cross_entropy``), ``Sigmoid(z[r])`` (``logistic``) or ``Exp(z[r])`` (``poisson``).
 
 ===============  ==============================================================================
 activation       ONNX
@@ -195,6 +195,8 @@ def onnx_model(net, *, opset: int | None = None, x_scaler=None, y_scaler=None):
         g.node("Softmax", [z], last, axis=1)
     elif out_act == "sigmoid":
         g.node("Sigmoid", [z], last)
+    elif out_act == "exp":
+        g.node("Exp", [z], last)
     else:
         g.node("Identity", [z], last)
     if y_scaler is not None:

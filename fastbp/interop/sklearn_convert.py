@@ -14,11 +14,11 @@ scikit-learn                fastbp
 ``activation="relu"``       ``relu``
 ``out_activation_``         loss: ``identity`` → ``squared``,
                             ``softmax`` → ``softmax_cross_entropy``,
-                            ``logistic`` → ``logistic``
+                            ``logistic`` → ``logistic``,
+                            ``exp`` → ``poisson``
 ==========================  ==========================================
 
-fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart, and scikit-learn's
-``loss="poisson"`` (``out_activation_ = "exp"``) has no fastbp counterpart: those are refused.
+fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart: those are refused.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ OUTPUT_TO_LOSS = {
     "identity": "squared",
     "softmax": "softmax_cross_entropy",
     "logistic": "logistic",
+    "exp": "poisson",
 }
 LOSS_TO_OUTPUT = {v: k for k, v in OUTPUT_TO_LOSS.items()}
 
@@ -89,9 +90,8 @@ def network_from_sklearn_mlp(estimator):
         raise ValueError(f"{what}: activation={act!r} has no fastbp counterpart")
     out = estimator.out_activation_
     if out not in OUTPUT_TO_LOSS:
-        hint = " (loss='poisson')" if out == "exp" else ""
         raise ValueError(
-            f"{what}: output activation {out!r}{hint} has no fastbp loss; supported: "
+            f"{what}: output activation {out!r} has no fastbp loss; supported: "
             f"{sorted(OUTPUT_TO_LOSS)}"
         )
     coefs, intercepts = list(estimator.coefs_), list(estimator.intercepts_)
@@ -184,9 +184,6 @@ def fastbp_estimator_from_sklearn(cls, estimator):
         )
     net = network_from_sklearn_mlp(estimator)
     params = estimator.get_params(deep=False)
-    loss = params.pop("loss", "squared_error")
-    if loss != "squared_error":  # unreachable today: poisson is refused by its output above
-        raise ValueError(f"{_name(estimator)}: loss={loss!r} is not supported")
     ours = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
     ours.dtype = net.spec.dtype
     try:
@@ -213,6 +210,7 @@ def sklearn_estimator_from_fastbp(estimator):
     net = estimator.network_
     params = estimator.get_params(deep=False)
     params.pop("dtype")
+    params.pop("progress")
     if net.spec.activations:
         act = net.spec.activations[0]
         if act not in FASTBP_TO_SKLEARN:

@@ -3,8 +3,9 @@
 ``to_torch`` builds ``Sequential(Linear, act, Linear, act, ..., Linear[, output])`` in the
 network's dtype, with ``nn.Identity()`` for an ``identity`` hidden layer and, after the last
 ``Linear``, ``nn.Softmax(dim=-1)`` for ``softmax_cross_entropy``, ``nn.Sigmoid()`` for
-``logistic`` and nothing for ``squared`` (``logits=True`` leaves the output activation out, for
-``CrossEntropyLoss`` / ``BCEWithLogitsLoss``).  ``Linear.weight`` is fastbp's W[k] (same shape,
+``logistic``, fastbp's ``Exp()`` module for ``poisson`` and nothing for ``squared``
+(``logits=True`` leaves the output activation out, for ``CrossEntropyLoss`` /
+``BCEWithLogitsLoss``).  ``Linear.weight`` is fastbp's W[k] (same shape,
 (n_k, n_{k−1})) and ``Linear.bias`` is b[k].
 
 =================================  ==============================================================
@@ -23,6 +24,8 @@ torch module                       fastbp
 ``Softmax(dim=-1 or 1)``           after the last ``Linear`` only, with
                                    ``loss="softmax_cross_entropy"``
 ``Sigmoid``                        after the last ``Linear`` only, with ``loss="logistic"``
+``fastbp.interop.torch_convert.``  after the last ``Linear`` only, with ``loss="poisson"``
+``exp_module_class()`` (``Exp``)   (torch.nn has no exponential module)
 =================================  ==============================================================
 
 Anything else (another slope, a ``Linear`` without bias, ``Dropout``, nested containers, two
@@ -42,6 +45,30 @@ from fastbp.spec import LOSSES
 TORCH_SOFTPLUS_THRESHOLD = 40.0
 #: Smallest Softplus threshold from_torch accepts (torch's default).
 MIN_SOFTPLUS_THRESHOLD = 20.0
+
+
+_EXP_CLASS = None
+
+
+def exp_module_class():
+    """``Exp``, the torch module y = exp(x) that ends a ``loss="poisson"`` network.
+
+    torch.nn has no exponential module, so fastbp defines this one (once, when torch is first
+    needed); :func:`from_torch` accepts it as the output of ``loss="poisson"``.
+    """
+    global _EXP_CLASS
+    if _EXP_CLASS is None:
+        import torch
+        from torch import nn
+
+        class Exp(nn.Module):
+            """y = exp(x), elementwise: the output of a fastbp ``loss="poisson"`` network."""
+
+            def forward(self, x):
+                return torch.exp(x)
+
+        _EXP_CLASS = Exp
+    return _EXP_CLASS
 
 
 def _hidden_module(nn, act: str):
@@ -100,6 +127,8 @@ def to_torch(net, *, logits: bool = False):
             modules.append(nn.Softmax(dim=-1))
         elif spec.output_activation == "sigmoid":
             modules.append(nn.Sigmoid())
+        elif spec.output_activation == "exp":
+            modules.append(exp_module_class()())
     return nn.Sequential(*modules).eval()
 
 
@@ -190,6 +219,11 @@ def from_torch(module, *, loss: str = "squared"):
                     )
             linears.append((i, m))
             continue
+        if isinstance(m, exp_module_class()):
+            if output_module is not None or pending is not None or not linears:
+                raise ValueError(f"{_describe(i, m)} must come right after the last Linear")
+            output_module = (i, m)
+            continue
         if isinstance(m, nn.Softmax):
             if m.dim not in (-1, 1):
                 raise ValueError(
@@ -222,10 +256,12 @@ def from_torch(module, *, loss: str = "squared"):
     out_act = LOSSES[loss][1]
     if output_module is not None:
         j, om = output_module
-        if out_act != "softmax":
+        wanted = "exp" if isinstance(om, exp_module_class()) else "softmax"
+        if out_act != wanted:
+            need = "poisson" if wanted == "exp" else "softmax_cross_entropy"
             raise ValueError(
-                f"{_describe(j, om)} ends the Sequential, which needs "
-                f"loss='softmax_cross_entropy', got loss={loss!r}"
+                f"{_describe(j, om)} ends the Sequential, which needs loss={need!r}, got "
+                f"loss={loss!r}"
             )
     if pending is not None:
         j, name = pending
