@@ -752,7 +752,7 @@ class Network:
         sample_weight : array_like or None
             Non-negative weights s_i, one per row (None: all 1).  They are normalised to mean 1
             over the training rows, s̃ = s / mean(s), and each step's gradient is
-            (1/|B|) Σ_{i∈B} s̃_i ∇J_i (+ the L2 term): an unbiased estimate of the gradient of
+            (1/m) Σ_{i∈B} s̃_i ∇J_i over the batch B of m rows (+ the L2 term): an unbiased estimate of the gradient of
             the weighted mean Σ s_i J_i / Σ s_i, equal to it when one batch holds every row;
             with batch_size=1 each step is scaled by s̃_i.  ``History.loss`` and ``val_loss``
             are weighted means.  Each batch is then one compiled loss-and-gradient call and
