@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from fastbp import epochs, kernels, row_kernels
@@ -154,6 +156,15 @@ class _Guard:
 
     def exit_write(self) -> None:
         self.writer = None
+
+
+def _QUIET_IF_NO_JIT():
+    """``np.errstate`` silencing overflow when kernels run as plain Python (NUMBA_DISABLE_JIT=1),
+    where NumPy scalars warn about what compiled code silently turns into inf (and the caller
+    then detects); a no-op context otherwise, so the compiled fast path pays nothing."""
+    if numba.config.DISABLE_JIT:
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()
 
 
 class _FastCalls:
@@ -752,8 +763,9 @@ class Network:
         sample_weight : array_like or None
             Non-negative weights s_i, one per row (None: all 1).  They are normalised to mean 1
             over the training rows, s̃ = s / mean(s), and each step's gradient is
-            (1/m) Σ_{i∈B} s̃_i ∇J_i over the batch B of m rows (+ the L2 term): an unbiased estimate of the gradient of
-            the weighted mean Σ s_i J_i / Σ s_i, equal to it when one batch holds every row;
+            (1/m) Σ_{i∈B} s̃_i ∇J_i over the batch B of m rows (+ the L2 term): an unbiased
+            estimate of the gradient of the weighted mean Σ s_i J_i / Σ s_i, equal to it when
+            one batch holds every row;
             with batch_size=1 each step is scaled by s̃_i.  ``History.loss`` and ``val_loss``
             are weighted means.  Each batch is then one compiled loss-and-gradient call and
             one compiled optimizer step, called from Python.
@@ -905,9 +917,10 @@ class Network:
                 return None  # nothing was written; the checked path says what is wrong
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
             if batch_size == 1 and opt.name == "sgd":  # fit's kernel: the specialised one
-                sgd_example_epoch_dispatch(
-                    self.spec, X, Y, self._order[:n], params, self.plan, ws, lr, l2, info
-                )
+                with _QUIET_IF_NO_JIT():  # plain-Python kernels: overflow is handled, not warned
+                    sgd_example_epoch_dispatch(
+                        self.spec, X, Y, self._order[:n], params, self.plan, ws, lr, l2, info
+                    )
                 step0 = None
             else:
                 p, m = self.plan, min(batch_size, n)
