@@ -249,6 +249,10 @@ class _Epochs:
         self.sparse = sp.issparse(X)
         if self.sparse:
             X = X.tocsr()
+            try:  # the CSR kernel indexes with indptr/indices: check them, O(nnz), before it runs
+                X.check_format(full_check=True)
+            except ValueError as exc:
+                raise ValueError(f"X is a malformed sparse matrix: {exc}") from None
             X.data = np.ascontiguousarray(X.data, dtype=spec.np_dtype)
         self.X = X if self.sparse else as_features(X, spec)
         self.Y = as_targets(Y, spec, self.X.shape[0])
@@ -890,6 +894,10 @@ class _BaseMLP(BaseEstimator):
         if not sp.issparse(X):
             return net.forward(X)
         X = X.tocsr()
+        try:  # scipy's toarray trusts indptr/indices: check them first, O(nnz)
+            X.check_format(full_check=True)
+        except ValueError as exc:
+            raise ValueError(f"X is a malformed sparse matrix: {exc}") from None
         out = np.empty((X.shape[0], net.spec.n_outputs), dtype=net.spec.np_dtype)
         for lo in range(0, X.shape[0], SPARSE_CHUNK_ROWS):
             rows = X[lo : lo + SPARSE_CHUNK_ROWS].toarray()

@@ -77,3 +77,16 @@ def _epoch_on_huge_weights(net, X, Y, opt, info):
         p.weight_mask, 0.0, net._blas_min_rows, opt.code, 0.1, 0.0, 0.9, 0.999, 1e-8, opt.s1,
         opt.s2, opt.step, info,
     )  # fmt: skip
+
+
+def test_malformed_csr_is_refused_before_the_kernel_runs():
+    """Indices past the last column would make the CSR kernel read out of bounds."""
+    import scipy.sparse as sps
+
+    from fastbp.sklearn import MLPClassifier
+
+    X = sps.random(40, 6, density=0.3, format="csr", random_state=0, dtype=np.float64)
+    X.indices[3] = 99  # hand-corrupted: scipy does not check this on its own
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match="malformed sparse matrix|column index"):
+        MLPClassifier(hidden_layer_sizes=(4,), solver="adam", max_iter=2).fit(X, y)
