@@ -24,6 +24,7 @@ caches are not affected.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -54,6 +55,7 @@ def cache_root() -> Path:
     return Path(AppDirs(appname="fastbp", appauthor=False).user_cache_dir).resolve()
 
 
+@functools.lru_cache(maxsize=1)
 def kernel_sources_digest() -> str:
     """A hash of the source of every fastbp module that uses :mod:`fastbp._jit` (the modules whose
     code ends up inside compiled kernels)."""

@@ -415,6 +415,10 @@ def _write_once(path: Path, source: str) -> bool:
     return True
 
 
+#: Loaded modules by the facts their source depends on (depth, activations, loss, dtype).
+_BY_FACTS: dict[tuple, types.ModuleType] = {}
+
+
 def _load(source: str) -> types.ModuleType:
     key = source_key(source)
     with _LOCK:
@@ -457,7 +461,11 @@ def kernel_module(spec: NetworkSpec) -> types.ModuleType:
         The loaded generated module (see :func:`generate_source`); its kernels compile on first
         call, or load from Numba's on-disk cache.
     """
-    return _load(generate_source(spec))
+    facts = (spec.n_layers, tuple(spec.activations), spec.loss, spec.dtype)
+    module = _BY_FACTS.get(facts)
+    if module is None:  # generating and hashing the source costs tens of µs: once per process
+        module = _BY_FACTS[facts] = _load(generate_source(spec))
+    return module
 
 
 def sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:

@@ -91,8 +91,19 @@ def test_cache_key_changes_with_the_kernel_sources(monkeypatch, tmp_path):
     fake = tmp_path / "fastbp"
     shutil.copytree(PACKAGE, fake, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(_cache, "PACKAGE_DIR", fake)
-    before = _cache.build_key(_jit.JIT_OPTIONS)
-    (fake / "cli.py").write_text((fake / "cli.py").read_text() + "\n# not kernel code\n")
-    assert _cache.build_key(_jit.JIT_OPTIONS) == before
-    (fake / "kernels.py").write_text((fake / "kernels.py").read_text() + "\n# a changed kernel\n")
-    assert _cache.build_key(_jit.JIT_OPTIONS) != before
+    digest = _cache.kernel_sources_digest  # computed once per process: clear it between edits
+
+    def key() -> str:
+        digest.cache_clear()
+        return _cache.build_key(_jit.JIT_OPTIONS)
+
+    try:
+        before = key()
+        (fake / "cli.py").write_text((fake / "cli.py").read_text() + "\n# not kernel code\n")
+        assert key() == before
+        kernels = fake / "kernels.py"
+        kernels.write_text(kernels.read_text() + "\n# a changed kernel\n")
+        assert key() != before
+    finally:
+        monkeypatch.undo()
+        digest.cache_clear()
