@@ -72,17 +72,10 @@ def check_allocation(nbytes: int, what: str) -> None:
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
     """Refuse NaN/inf, reading ``arr`` block by block (no temporary of its size)."""
-    arr = distinct_view(arr)
-    if arr.size == 0:
-        return
-    rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
     bad = 0
-    release = _release_pages(arr)
-    for s in row_blocks(rows.shape[0], block_rows(rows.shape[1] * rows.itemsize)):
-        block = rows[s]
+    for block in _blocks(arr):
         if not np.isfinite(block).all():
             bad += int(block.size - np.count_nonzero(np.isfinite(block)))
-        release()
     if bad:
         raise ValueError(f"{name} contains {bad} NaN or inf value(s); clean the data first")
 
@@ -91,17 +84,11 @@ def _check_fits_dtype(arr: np.ndarray, dtype: np.dtype, name: str) -> None:
     """Refuse finite values that overflow a narrower float dtype (1e300 as float32)."""
     if not (arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize):
         return
-    arr = distinct_view(arr)
-    if arr.size == 0:
-        return
     limit = np.finfo(dtype).max
-    rows = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
     bad = 0
-    release = _release_pages(arr)
-    for s in row_blocks(rows.shape[0], block_rows(rows.shape[1] * rows.itemsize)):
+    for block in _blocks(arr):
         with np.errstate(over="ignore", invalid="ignore"):
-            bad += int(np.count_nonzero(np.abs(rows[s]) > limit))
-        release()
+            bad += int(np.count_nonzero(np.abs(block) > limit))
     if bad:
         raise ValueError(
             f"{name} has {bad} value(s) too large for {dtype} (max {limit:.3g}); rescale it or "
@@ -144,15 +131,23 @@ def _kernel_ready(
         return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
-def _blocks(arr: np.ndarray):
-    """Row blocks of a validated array or LazyRows, each as a plain array (for range checks)."""
+def _blocks(arr: np.ndarray | LazyRows):
+    """Row blocks of about :data:`fastbp.rows.BLOCK_BYTES`, each a plain 2-D array, for checks.
+
+    A LazyRows yields converted blocks.  An array is read through :func:`distinct_view` (a
+    broadcast array's values once each), as rows (1-D becomes one column); a read-only memory
+    map's pages are released after each block.
+    """
     if isinstance(arr, LazyRows):
         for s in row_blocks(arr.shape[0], block_rows(arr.n_cols * 8)):
             yield arr[s]
-    else:
-        view = distinct_view(arr)
-        for s in row_blocks(view.shape[0], block_rows(view[:1].nbytes or 1)):
-            yield view[s]
+        return
+    view = distinct_view(arr)
+    rows = view.reshape(view.shape[0], -1) if view.ndim > 1 else view.reshape(-1, 1)
+    release = _release_pages(arr)
+    for s in row_blocks(rows.shape[0], block_rows(rows.shape[1] * rows.itemsize)):
+        yield rows[s]
+        release()
 
 
 def as_features(
