@@ -466,9 +466,10 @@ def _split_memmap(data, args: argparse.Namespace, classification: bool):
         stratify=classification,
     )  # fmt: skip
     x_scaler = Standardizer()
-    ordered = np.sort(idx_tr)
-    for s in row_blocks(ordered.shape[0], block_rows(data.X[:1].nbytes)):
-        x_scaler.partial_fit(data.X[ordered[s]])
+    # Read through LazyRows, so the memory map's pages are released block by block here too.
+    train_rows = LazyRows(data.X, np.dtype(np.float64), data.X.shape[1], index=np.sort(idx_tr))
+    for s in row_blocks(train_rows.shape[0], block_rows(train_rows.n_cols * 8)):
+        x_scaler.partial_fit(train_rows[s])
     dtype = np.dtype(args.dtype)
 
     def rows(idx: np.ndarray) -> LazyRows:
