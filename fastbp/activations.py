@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from fastbp._jit import jit
 
 IDENTITY = 0
@@ -91,3 +93,53 @@ def act_second(code, z, a):
         s = sigmoid(z)
         return s * (1.0 - s)
     return 0.0
+
+
+def _code(name: str) -> int:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation = {name!r} is unknown; allowed: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def evaluate(name: str, z: np.ndarray) -> np.ndarray:
+    """σ(z) elementwise, by the same scalar rule the kernels use (:func:`act`).
+
+    For experiments and plots on small arrays (one compiled scalar call per entry), not for
+    training.
+
+    Parameters
+    ----------
+    name : str
+        An activation of :data:`ACTIVATIONS`.
+    z : array_like
+        Pre-activations.
+
+    Returns
+    -------
+    numpy.ndarray
+        σ(z), float64, of z's shape.
+    """
+    code = _code(name)
+    z = np.asarray(z, dtype=np.float64)
+    return np.array([act(code, float(v)) for v in z.reshape(-1)]).reshape(z.shape)
+
+
+def derivative(name: str, z: np.ndarray) -> np.ndarray:
+    """σ'(z) elementwise, by the kernels' rule (:func:`act_prime`); see :func:`evaluate`.
+
+    Parameters
+    ----------
+    name : str
+        An activation of :data:`ACTIVATIONS`.
+    z : array_like
+        Pre-activations.
+
+    Returns
+    -------
+    numpy.ndarray
+        σ'(z), float64, of z's shape.
+    """
+    code = _code(name)
+    z = np.asarray(z, dtype=np.float64)
+    flat = [act_prime(code, float(v), act(code, float(v))) for v in z.reshape(-1)]
+    return np.array(flat).reshape(z.shape)

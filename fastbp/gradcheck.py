@@ -13,6 +13,7 @@ lecture's point.  Near a kink (ReLU at 0) the two may disagree legitimately.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,45 @@ class GradcheckReport:
             f"(rtol {self.rtol:g}, atol {self.atol:g}, h {self.eps:g}, worst index "
             f"{self.worst_index})"
         )
+
+
+#: The default step h of the central difference (float64: balances O(h²) truncation against
+#: O(ε/h) rounding).
+STEP = 1e-6
+
+
+def central_differences(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = STEP
+) -> np.ndarray:
+    """∂f/∂x by central differences (f(x + h e_q) − f(x − h e_q)) / 2h, entry by entry.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar function of an array of x's shape.  It is called 2·x.size times, on one float64
+        array that is changed in place between calls (copy it if you keep it).
+    x : array_like
+        The point, any shape.
+    h : float
+        The step.
+
+    Returns
+    -------
+    numpy.ndarray
+        The float64 gradient, of x's shape.
+    """
+    v = np.array(x, dtype=np.float64)
+    g = np.empty_like(v)
+    flat, gflat = v.reshape(-1), g.reshape(-1)
+    for q in range(flat.size):
+        old = flat[q]
+        flat[q] = old + h
+        plus = f(v)
+        flat[q] = old - h
+        minus = f(v)
+        flat[q] = old
+        gflat[q] = (plus - minus) / (2 * h)
+    return g
 
 
 def finite_difference_gradient(net, X: np.ndarray, Y: np.ndarray, indices: np.ndarray,

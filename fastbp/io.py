@@ -79,6 +79,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from fastbp._npz import claims_too_much, read_npy_header
+from fastbp.jsonable import from_json, to_json
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
@@ -94,7 +95,6 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _EXTRA, _OPTIM = "extra/", "optim/"
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _HEADER_FIELDS = (
     "format",
     "format_version",
@@ -345,41 +345,7 @@ def _mapping_for_header(value: Mapping[str, Any] | None, what: str) -> dict | No
         return None
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a mapping or None, got {type(value).__name__}")
-    return _to_json(value, what)
-
-
-def _to_json(value: object, where: str) -> Any:
-    """Plain-Python, strict-JSON form of ``value``; non-finite floats become string tokens."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isnan(v):
-            return "NaN"
-        if math.isinf(v):
-            return "Infinity" if v > 0 else "-Infinity"
-        return v
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            raise TypeError(f"{where} holds an array of dtype {value.dtype}; only numeric ones fit")
-        return _to_json(value.tolist(), where)
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where} has a non-string key {k!r}; JSON keys must be strings")
-            out[k] = _to_json(v, f"{where}[{k!r}]")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(
-        f"{where} holds a {type(value).__name__}, which cannot be stored in the JSON header "
-        f"(use numbers, strings, bools, None, lists and dicts)"
-    )
+    return to_json(value, what, nonfinite="token")
 
 
 def _write_atomically(path: Path, members: dict[str, np.ndarray]) -> None:
@@ -729,7 +695,7 @@ def _check_header(header: dict, error) -> NetworkSpec:
     for key in ("optimizer", "history", "metadata"):
         expect(key, (dict,), True)
         try:
-            header[key] = _from_json(header[key])
+            header[key] = from_json(header[key])
         except RecursionError:
             raise error(f"header field {key!r} is nested too deeply; the file is damaged") from None
     expect("arrays", (list,), False)
@@ -753,14 +719,3 @@ def _check_header(header: dict, error) -> NetworkSpec:
             f"{list(spec.widths)}, which has {spec.n_params} parameters"
         )
     return spec
-
-
-def _from_json(value: Any) -> Any:
-    """Inverse of the non-finite encoding of :func:`_to_json`."""
-    if isinstance(value, str):
-        return _NONFINITE.get(value, value)
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    return value

@@ -128,11 +128,13 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fastbp import epochs as fastbp_epochs
 from fastbp import row_kernels, sparse_kernels
 from fastbp.activations import ACTIVATIONS
+from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
 from fastbp.optim import Optimizer
+from fastbp.progress import Progress
 from fastbp.row_kernels import DirectCall
 from fastbp.spec import NetworkSpec
-from fastbp.train import FitDivergedError, History, _ctrl_c_deferred, _Progress
+from fastbp.train import FitDivergedError, History
 from fastbp.validate import as_features, as_sample_weight, as_targets
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -768,10 +770,12 @@ class _BaseMLP(BaseEstimator):
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
         verbose = bool(self.verbose)
-        bar = _Progress(1 if incremental else self.max_iter, bool(self.progress))
+        bar = Progress(
+            1 if incremental else self.max_iter, bool(self.progress), unit="epoch", desc="fit"
+        )
         diverged = False
         self.n_iter_ = 0
-        ctrl_c_guard = _ctrl_c_deferred()
+        ctrl_c_guard = ctrl_c_deferred()
         epochs.ctrl_c = ctrl_c_guard.__enter__()
         try:
             for _ in range(self.max_iter):
@@ -821,7 +825,7 @@ class _BaseMLP(BaseEstimator):
                 self._update_no_improvement_count(X_val, y_val, sw_val)
                 if sgd_family and self.learning_rate == "invscaling":
                     self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
-                bar.update(self.n_iter_, {"loss": self.loss_, "val_score": self._last_val()})
+                bar.update({"loss": self.loss_, "val_score": self._last_val()})
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if self.early_stopping else "Training loss"
                     msg = (

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from fastbp import epochs as ek
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
+from fastbp.interrupt import ctrl_c_deferred
 from fastbp.optim import Optimizer, Schedule
+from fastbp.progress import Progress
 from fastbp.rows import LazyRows
 from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.validate import (
@@ -142,37 +140,6 @@ def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
     if loss == "softmax_cross_entropy":
         return float(np.mean(Y_pred.argmax(axis=1) == Y_true.argmax(axis=1)))
     return float(np.mean(np.all((Y_pred >= 0.5) == (Y_true >= 0.5), axis=1)))
-
-
-class _Progress:
-    """tqdm progress bar over epochs when tqdm is installed; one line per epoch otherwise."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar = None
-        self.total = total
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, unit="epoch", desc="fit", leave=True, file=sys.stderr)
-
-    def update(self, epoch: int, stats: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        text = {k: f"{v:.4g}" for k, v in stats.items() if not math.isnan(v)}
-        if self.bar is not None:
-            self.bar.set_postfix(text, refresh=False)
-            self.bar.update(1)
-        else:
-            items = " ".join(f"{k}={v}" for k, v in text.items())
-            print(f"epoch {epoch}/{self.total} {items}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _check_bool(value: object, name: str) -> bool:
@@ -295,7 +262,7 @@ def fit(
             diag_data = (X[rows], Y[rows])
         history = History()
         net.history = history
-        with _ctrl_c_deferred() as ctrl_c:
+        with ctrl_c_deferred() as ctrl_c:
             _run_epochs(
                 net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
                 schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
@@ -446,31 +413,6 @@ def partial_fit(
     return history.loss[0]
 
 
-@contextmanager
-def _ctrl_c_deferred() -> Iterator[threading.Event]:
-    """While training, Ctrl-C (SIGINT) only sets the yielded event.
-
-    The epoch loop checks it after every compiled call and turns it into a KeyboardInterrupt
-    there, so that it can never land in the middle of the bookkeeping that snapshots a finished
-    epoch (parameters, optimizer state and history must agree) or of the restore itself.  Only
-    Python's default handler is replaced, and only in the main thread (signal handlers cannot be
-    set elsewhere, and Ctrl-C is delivered to the main thread anyway).
-    """
-    event = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
-        except (ValueError, OSError):  # e.g. an embedded interpreter without signal support
-            previous = None
-    try:
-        yield event
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
 def _run_epochs(
     net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
@@ -499,7 +441,7 @@ def _run_epochs(
     good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
     best_val, best_params, bad_epochs = math.inf, None, 0
     warned = False
-    bar = _Progress(epochs, progress)
+    bar = Progress(epochs, progress, unit="epoch", desc="fit")
 
     def restore() -> None:
         net.params[...] = good_params
@@ -572,7 +514,7 @@ def _run_epochs(
             history.lr.append(float(lr))
             history.seconds.append(seconds)
             history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
-            bar.update(e + 1, {"loss": train_loss, "val_loss": val_loss, "lr": lr})
+            bar.update({"loss": train_loss, "val_loss": val_loss, "lr": lr})
             if diag_data is not None:  # after the epoch's timing, so it does not count in it
                 record = diagnostics_from_trace(net, net._trace_unchecked(*diag_data))
                 history.diagnostics.append({"epoch": e + 1, **record})
