@@ -92,11 +92,13 @@ def test_batch_kernels_match_single_point(n_nodes, seed):
     c = fc.random_circuit(n_nodes, min(n_nodes, 3), n_outputs=min(n_nodes, 2), seed=seed + 40)
     X, D = point(c, seed, batch=7), point(c, seed + 1, batch=7)
     W = np.random.default_rng(seed).normal(size=(7, c.n_outputs))
-    out, grad = c.value_and_gradient(X, weights=W)
+    value, grad = c.value_and_gradient(X, weights=W)
+    out = c.forward(X)
     np.testing.assert_allclose(c.values(X)[3], c.values(X[3]), rtol=1e-14, atol=0)
     jvp, hvp = c.jvp(X, D), c.hvp(X, D, weights=W)
     for p in range(7):
         np.testing.assert_allclose(out[p], c.forward(X[p]), rtol=1e-14, atol=0)
+        assert value[p] == pytest.approx(c.value(X[p], weights=W[p]), rel=1e-14, abs=0)
         np.testing.assert_allclose(grad[p], c.gradient(X[p], weights=W[p]), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(jvp[p], c.jvp(X[p], D[p]), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(hvp[p], c.hvp(X[p], D[p], weights=W[p]), rtol=1e-12, atol=1e-15)
@@ -165,7 +167,7 @@ def lecture_f(x1, x2, x3):
 
 def test_lecture_circuit_by_hand():
     # f(x) = sin(x1 x2) + exp(x3)/x1.  Nodes: x1, x2, x3, x1·x2, sin, exp, exp/x1, sum: N = 8.
-    c = fc.trace(lecture_f, n_inputs=3)
+    c = fc.record(lecture_f, n_inputs=3)
     assert len(c) == 8
     assert c.op_counts() == {"input": 3, "add": 1, "mul": 1, "div": 1, "sin": 1, "exp": 1}
     # At x = (1, 0, 0): f = sin 0 + e⁰/1 = 1.
@@ -185,7 +187,7 @@ def test_lecture_circuit_by_hand():
 
 
 def test_lecture_circuit_closed_form_at_random_points():
-    c = fc.trace(lecture_f, n_inputs=3)
+    c = fc.record(lecture_f, n_inputs=3)
     rng = np.random.default_rng(0)
     X = rng.uniform(0.5, 2.0, (20, 3)) * rng.choice([-1.0, 1.0], (20, 3))
     x1, x2, x3 = X.T
@@ -194,7 +196,7 @@ def test_lecture_circuit_closed_form_at_random_points():
     )
     np.testing.assert_allclose(c.forward(X)[:, 0], np.sin(x1 * x2) + np.exp(x3) / x1, rtol=1e-14)
     np.testing.assert_allclose(c.gradient(X), grad, rtol=1e-13)
-    # The traced function also runs on plain floats.
+    # The recorded function also runs on plain floats.
     assert lecture_f(*X[0].tolist()) == pytest.approx(c.forward(X[0])[0], rel=1e-15)
 
 
@@ -209,7 +211,7 @@ def two_layer_squared_loss(theta):
 
 
 def test_two_layer_network_by_hand():
-    c = fc.trace(two_layer_squared_loss, n_inputs=9, as_list=True)
+    c = fc.record(two_layer_squared_loss, n_inputs=9, as_list=True)
     theta = np.array([0.5, 0.25, -1.0, 0.5, 0.0, 0.5, 2.0, -1.0, 0.5])
     # Forward: z1 = 0.5·1 + 0.25·2 + 0 = 1 → h1 = 1;  z2 = −1·1 + 0.5·2 + 0.5 = 0.5 → h2 = 0.5;
     # out = 2·1 − 1·0.5 + 0.5 = 2;  J = ½ (2 − 1)² = 0.5.
@@ -257,7 +259,7 @@ def test_from_network_gradient_equals_backprop(activation, loss):
     Y = np.array([y]) if loss == "softmax_cross_entropy" else y.reshape(1, -1)  # label or row
     J, g = net.loss_and_gradient(x.reshape(1, -1), Y)
     value, grad = c.value_and_gradient(net.params)
-    assert value[0] == pytest.approx(J, rel=1e-12, abs=1e-14)
+    assert value == pytest.approx(J, rel=1e-12, abs=1e-14)
     np.testing.assert_allclose(grad, g, rtol=1e-9, atol=1e-13)
 
 
@@ -285,7 +287,7 @@ def test_from_network_refuses_bad_arguments():
 
 
 def test_ieee_semantics_by_default():
-    c = fc.trace(lambda x, y: (x / y, fc.log(y), fc.sqrt(y - 1.0), fc.exp(x * 1000.0)), 2)
+    c = fc.record(lambda x, y: (x / y, fc.log(y), fc.sqrt(y - 1.0), fc.exp(x * 1000.0)), 2)
     for X in (np.array([1.0, 0.0]), np.array([[1.0, 0.0], [1.0, 0.0]])):
         out = np.atleast_2d(c.forward(X))  # no exception, no warning (warnings are errors here)
         assert np.all(out[:, 0] == np.inf)
@@ -297,7 +299,7 @@ def test_ieee_semantics_by_default():
 
 
 def test_check_names_the_node_of_log_zero():
-    c = fc.trace(lambda x, y: x * 2.0 + fc.log(y) * x, 2)  # nodes: x, y, 2, x·2, log y, ...
+    c = fc.record(lambda x, y: x * 2.0 + fc.log(y) * x, 2)  # nodes: x, y, 2, x·2, log y, ...
     x = np.array([1.0, 0.0])
     assert c.forward(x)[0] == -np.inf
     with pytest.raises(FloatingPointError, match=r"node 4 \(log\)"):
@@ -309,7 +311,7 @@ def test_check_names_the_node_of_log_zero():
 
 
 def test_check_names_the_node_of_division_by_zero():
-    c = fc.trace(lambda x, y: fc.sin(x) + 1.0 / y, 2)  # x, y, sin x, 1, 1/y, +
+    c = fc.record(lambda x, y: fc.sin(x) + 1.0 / y, 2)  # x, y, sin x, 1, 1/y, +
     for method in ("forward", "gradient"):
         with pytest.raises(FloatingPointError, match=r"node 4 \(div\)"):
             getattr(c, method)(np.array([0.5, 0.0]), check=True)
@@ -322,14 +324,14 @@ def test_check_names_the_node_of_division_by_zero():
 
 def test_check_names_an_infinite_local_derivative():
     # sqrt(0) = 0 is finite, but d sqrt/da = 1/(2·0) = inf appears in the reverse sweep.
-    c = fc.trace(lambda x: fc.sqrt(x) + x, 1)
+    c = fc.record(lambda x: fc.sqrt(x) + x, 1)
     assert np.isinf(c.gradient(np.array([0.0]))).all()
     with pytest.raises(FloatingPointError, match=r"node 1 \(sqrt\) has local derivative inf"):
         c.gradient(np.array([0.0]), check=True)
 
 
 def test_check_names_the_node_of_a_non_finite_tangent():
-    c = fc.trace(lambda x: fc.sqrt(x) * 2.0, 1)  # x, sqrt, 2, ·: sqrt'(0) = inf
+    c = fc.record(lambda x: fc.sqrt(x) * 2.0, 1)  # x, sqrt, 2, ·: sqrt'(0) = inf
     assert np.isinf(c.jvp(np.array([0.0]), np.array([1.0]))).all()
     with pytest.raises(
         FloatingPointError, match=r"node 1 \(sqrt\) is the first non-finite tangent"
@@ -340,7 +342,7 @@ def test_check_names_the_node_of_a_non_finite_tangent():
 
 
 def test_check_reports_non_finite_inputs():
-    c = fc.trace(lambda x, y: x + y, 2)
+    c = fc.record(lambda x, y: x + y, 2)
     with pytest.raises(FloatingPointError, match="input 1"):
         c.forward(np.array([0.0, np.nan]), check=True)
     assert np.isnan(c.forward(np.array([0.0, np.nan]))).all()
@@ -351,7 +353,7 @@ def test_check_reports_non_finite_inputs():
 
 @pytest.fixture(scope="module")
 def two_out():
-    return fc.trace(lambda a, b, c: (a * b + c, fc.sin(a) - c), 3)
+    return fc.record(lambda a, b, c: (a * b + c, fc.sin(a) - c), 3)
 
 
 def test_argument_shapes_and_dtypes(two_out):
@@ -401,6 +403,54 @@ def test_output_and_weights_arguments(two_out):
         c.hvp(np.zeros((4, 3)), np.zeros((3, 3)), output=0)
     with pytest.raises(TypeError):
         c.jvp(x, np.zeros(3, dtype=complex))
+
+
+def test_value_gradient_and_value_and_gradient_agree(two_out):
+    # One vocabulary: value() is the scalar gradient() differentiates, and value_and_gradient()
+    # returns exactly (value(), gradient()) for every way of choosing it, one point or a batch.
+    c, x = two_out, np.array([0.3, -0.4, 0.5])
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    W = np.random.default_rng(1).normal(size=(6, 2))
+    a, b = 0.3 * -0.4 + 0.5, math.sin(0.3) - 0.5  # the two outputs at x, by hand
+    assert c.value(x, output=0) == a and c.value(x, output=1) == pytest.approx(b, rel=1e-15)
+    assert isinstance(c.value(x, output=0), float)
+    assert c.value(x, weights=[2.0, -1.0]) == pytest.approx(2 * a - b, rel=1e-14)
+    for point, choice in [
+        (x, {"output": 0}), (x, {"output": 1}), (x, {"weights": [2.0, -1.0]}),
+        (X, {"output": 1}), (X, {"weights": [2.0, -1.0]}), (X, {"weights": W}),
+    ]:  # fmt: skip
+        value, grad = c.value_and_gradient(point, **choice)
+        np.testing.assert_array_equal(value, c.value(point, **choice))
+        np.testing.assert_array_equal(grad, c.gradient(point, **choice))
+        assert np.shape(value) == np.shape(point)[:-1] and grad.shape == np.shape(point)
+    np.testing.assert_array_equal(c.value(X, weights=W), np.sum(c.forward(X) * W, axis=1))
+    np.testing.assert_array_equal(c.value(X, output=1), c.forward(X)[:, 1])
+    with pytest.raises(ValueError, match="2 outputs"):
+        c.value(x)
+    with pytest.raises(ValueError, match="not both"):
+        c.value(x, output=0, weights=[1.0, 0.0])
+    # The gradient of value() is what gradient() returns: central differences of value().
+    h = 1e-6
+    fd = [
+        (c.value(x + h * e, output=1) - c.value(x - h * e, output=1)) / (2 * h) for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(c.gradient(x, output=1), fd, rtol=1e-8, atol=1e-9)
+
+
+def test_value_of_one_output_ignores_a_nonfinite_other_output():
+    c = fc.record(lambda a, b: (a + b, fc.log(a)), 2)  # log 0 = -inf in the other output
+    assert c.value([0.0, 2.0], output=0) == 2.0
+    assert c.value_and_gradient([0.0, 2.0], output=0)[0] == 2.0
+
+
+def test_trace_is_a_deprecated_alias_of_record():
+    with pytest.warns(DeprecationWarning, match="fastbp.circuit.record"):
+        old = fc.trace(lambda a, b: a * fc.sin(b), 2)
+    new = fc.record(lambda a, b: a * fc.sin(b), 2)
+    for name, arr in new.to_arrays().items():
+        np.testing.assert_array_equal(getattr(old, name), arr)
+    with pytest.warns(DeprecationWarning):
+        assert fc.trace(lambda xs: xs[0] * 2.0, 1, as_list=True).forward([1.5])[0] == 3.0
 
 
 def test_repr_and_len(two_out):

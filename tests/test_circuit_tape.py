@@ -40,8 +40,8 @@ def with_change(field, index, value):
 # ----------------------------------------------------------------------------- recording
 
 
-def test_from_arrays_builds_the_same_circuit_as_trace():
-    traced = fc.trace(lambda a, b: 2.5 + fc.sin(a * b), 2)  # records a, b, a·b, sin, 2.5, +
+def test_from_arrays_builds_the_same_circuit_as_record():
+    recorded = fc.record(lambda a, b: 2.5 + fc.sin(a * b), 2)  # records a, b, a·b, sin, 2.5, +
     built = fc.Circuit.from_arrays(
         ops=[O.INPUT, O.INPUT, O.MUL, O.SIN, O.CONST, O.ADD],
         arg0=[-1, -1, 0, 2, -1, 4],
@@ -51,7 +51,7 @@ def test_from_arrays_builds_the_same_circuit_as_trace():
         outputs=[5],
     )
     for name in ("ops", "arg0", "arg1", "consts", "inputs", "outputs"):
-        np.testing.assert_array_equal(getattr(traced, name), getattr(built, name))
+        np.testing.assert_array_equal(getattr(recorded, name), getattr(built, name))
     assert built.ops.dtype == np.int8 and built.arg0.dtype == np.int64
     assert built.consts.dtype == np.float64
     assert not built.ops.flags.writeable  # validated once, so the tape cannot change after
@@ -79,7 +79,7 @@ def test_operators_with_numbers_on_either_side():
             x**1,
         )
 
-    c = fc.trace(f, 2)
+    c = fc.record(f, 2)
     x, y = 0.7, -0.2
     expected = [
         2 - x,
@@ -103,23 +103,23 @@ def test_operators_with_numbers_on_either_side():
 
 
 def test_constants_are_shared_and_outputs_may_be_constants():
-    c = fc.trace(lambda x: (x * 2.0 + 2.0, 3.0, x), 1)
+    c = fc.record(lambda x: (x * 2.0 + 2.0, 3.0, x), 1)
     assert c.op_counts()["const"] == 2  # 2.0 once, 3.0 once
     np.testing.assert_allclose(c.forward([1.5]), [5.0, 3.0, 1.5])
     np.testing.assert_allclose(c.gradient([1.5], output=1), [0.0])
-    constant = fc.trace(lambda: 4.0, 0)
+    constant = fc.record(lambda: 4.0, 0)
     assert constant.forward(np.zeros(0)).tolist() == [4.0]
     assert constant.gradient(np.zeros(0)).shape == (0,)
 
 
 def test_outputs_may_come_as_a_numpy_object_array():
-    c = fc.trace(lambda xs: np.array(xs, dtype=object) * 2.0, 3, as_list=True)
+    c = fc.record(lambda xs: np.array(xs, dtype=object) * 2.0, 3, as_list=True)
     np.testing.assert_allclose(c.forward([1.0, 2.0, 3.0]), [2.0, 4.0, 6.0])
 
 
 def test_every_module_function_records_its_op():
     names = ("sin", "cos", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "softplus")
-    c = fc.trace(lambda x: tuple(getattr(fc, name)(x) for name in names), 1)
+    c = fc.record(lambda x: tuple(getattr(fc, name)(x) for name in names), 1)
     assert set(c.op_counts()) == {"input", *names}
     x = 0.8
     np.testing.assert_allclose(
@@ -143,35 +143,35 @@ def test_every_module_function_records_its_op():
 
 def test_recording_errors():
     with pytest.raises(TypeError, match="exponent"):
-        fc.trace(lambda x, y: x**y, 2)
+        fc.record(lambda x, y: x**y, 2)
     with pytest.raises(TypeError):
-        fc.trace(lambda x: x * 1j, 1)
+        fc.record(lambda x: x * 1j, 1)
     with pytest.raises(TypeError, match="real numbers"):
-        fc.trace(lambda x: x ** (1 + 1j), 1)
+        fc.record(lambda x: x ** (1 + 1j), 1)
     with pytest.raises(TypeError):
-        fc.trace(lambda x: x + True, 1)
+        fc.record(lambda x: x + True, 1)
     with pytest.raises(ValueError, match="finite"):
-        fc.trace(lambda x: x * math.inf, 1)
+        fc.record(lambda x: x * math.inf, 1)
     with pytest.raises(TypeError, match="if/while"):
-        fc.trace(lambda x: x if x else -x, 1)
+        fc.record(lambda x: x if x else -x, 1)
     with pytest.raises(ValueError, match="no outputs"):
-        fc.trace(lambda x: (), 1)
+        fc.record(lambda x: (), 1)
     with pytest.raises(TypeError, match="output 0"):
-        fc.trace(lambda x: "x", 1)
+        fc.record(lambda x: "x", 1)
     with pytest.raises(TypeError):
-        fc.trace(lambda x: x, 1.5)
+        fc.record(lambda x: x, 1.5)
     with pytest.raises(ValueError):
-        fc.trace(lambda x: x, -1)
+        fc.record(lambda x: x, -1)
     with pytest.raises(ValueError, match="base"):
-        fc.trace(lambda x: (-2.0) ** x, 1)
+        fc.record(lambda x: (-2.0) ** x, 1)
     kept = []
-    fc.trace(lambda x: kept.append(x) or x, 1)
+    fc.record(lambda x: kept.append(x) or x, 1)
     with pytest.raises(RuntimeError, match="finished"):
         kept[0] + 1.0
     other = []
-    with pytest.raises(ValueError, match="two different traces"):
-        fc.trace(lambda x: other.append(x) or x, 1)
-        fc.trace(lambda y: y + other[0], 1)
+    with pytest.raises(ValueError, match="two different recordings"):
+        fc.record(lambda x: other.append(x) or x, 1)
+        fc.record(lambda y: y + other[0], 1)
 
 
 # ----------------------------------------------------------------------------- malformed tapes
@@ -263,7 +263,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_saved_file_has_a_json_header(tmp_path):
     path = tmp_path / "c.npz"
-    fc.trace(lambda x: fc.exp(x), 1).save(path)
+    fc.record(lambda x: fc.exp(x), 1).save(path)
     with np.load(path, allow_pickle=False) as data:
         header = json.loads(data["header"].tobytes())
     assert header["format"] == FORMAT_NAME and header["version"] == fc.FORMAT_VERSION
@@ -297,7 +297,7 @@ def rewrite(path, **changes):
 )
 def test_load_refuses_other_versions_and_mismatches(tmp_path, changes, message):
     path = tmp_path / "c.npz"
-    fc.trace(lambda a, b: a + b, 2).save(path)
+    fc.record(lambda a, b: a + b, 2).save(path)
     rewrite(path, **changes)
     with pytest.raises(ValueError, match=message):
         fc.Circuit.load(path)
@@ -317,7 +317,7 @@ def test_load_refuses_random_bytes_and_other_files(tmp_path):
     with pytest.raises(ValueError, match="its arrays are"):
         fc.Circuit.load(other)
     truncated = tmp_path / "truncated.npz"
-    fc.trace(lambda a: a, 1).save(truncated)
+    fc.record(lambda a: a, 1).save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:100])
     with pytest.raises(ValueError, match="not a fastbp circuit file"):
         fc.Circuit.load(truncated)
@@ -343,7 +343,7 @@ def test_load_never_unpickles(tmp_path):
         fc.Circuit.load(raw)
     # An npz whose 'ops' member is a pickled object array.
     path = tmp_path / "c.npz"
-    fc.trace(lambda a: a, 1).save(path)
+    fc.record(lambda a: a, 1).save(path)
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     arrays["ops"] = np.array([_Trap(marker)], dtype=object)

@@ -2,7 +2,7 @@
 A circuit's gradient and Hessian-vector product, checked
 ========================================================
 
-:func:`fastbp.circuit.trace` records a Python function of a few inputs as a tape, and the
+:func:`fastbp.circuit.record` records a Python function of a few inputs as a tape, and the
 compiled sweeps give its gradient (reverse mode) and Hessian-vector products
 (forward-over-reverse) in O(N) for N nodes. Here both are compared with central finite
 differences at 200 random points, for step sizes h from 1e-1 to 1e-9: the error falls as h²
@@ -14,7 +14,7 @@ import numpy as np
 
 from fastbp import circuit as fc
 
-c = fc.trace(lambda x1, x2, x3: fc.sin(x1 * x2) + fc.exp(x3) / x1 + fc.tanh(x2 - x3), 3)
+c = fc.record(lambda x1, x2, x3: fc.sin(x1 * x2) + fc.exp(x3) / x1 + fc.tanh(x2 - x3), 3)
 print(
     f"{len(c)} nodes; at (1, 0, 0): value {c.forward([1.0, 0.0, 0.0])}, "
     f"gradient {c.gradient([1.0, 0.0, 0.0])}"

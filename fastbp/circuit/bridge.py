@@ -12,9 +12,9 @@ import numpy as np
 
 from fastbp import reference as mlp_reference
 from fastbp.activations import LEAKY_SLOPE
-from fastbp.circuit.record import Recorder, Var, relu, sigmoid, softplus, tanh
-from fastbp.circuit.record import exp as c_exp
-from fastbp.circuit.record import log as c_log
+from fastbp.circuit.recording import Recorder, Var, relu, sigmoid, softplus, tanh
+from fastbp.circuit.recording import exp as c_exp
+from fastbp.circuit.recording import log as c_log
 from fastbp.circuit.tape import Circuit
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets

@@ -10,11 +10,11 @@ from __future__ import annotations
 import ast
 import re
 
-from fastbp.circuit import record
+from fastbp.circuit import recording
 from fastbp.circuit.tape import Circuit
 
 FUNCTIONS = {
-    name: getattr(record, name)
+    name: getattr(recording, name)
     for name in ("sin", "cos", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "softplus")
 }
 _BINARY = {
@@ -49,7 +49,7 @@ def from_expression(text: str, n_inputs: int | None = None) -> Circuit:
         outs = tuple(_evaluate(p, xs) for p in parts)
         return outs if len(outs) > 1 else outs[0]
 
-    return record.trace(f, n)
+    return recording.record(f, n)
 
 
 def _parse(text: str) -> ast.Expression:

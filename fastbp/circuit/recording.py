@@ -1,6 +1,6 @@
 """Recording: ordinary Python over :class:`Var` objects, lowered to a :class:`Circuit` tape.
 
-``trace(f, n_inputs)`` hands f one Var per input; every ``+ - * /``, unary minus, ``**`` with a
+``record(f, n_inputs)`` hands f one Var per input; every ``+ - * /``, unary minus, ``**`` with a
 constant exponent and every call of :func:`sin`, :func:`cos`, :func:`exp`, :func:`log`,
 :func:`sqrt`, :func:`tanh`, :func:`sigmoid`, :func:`relu`, :func:`softplus` on a Var appends one
 node to the tape.  Python numbers become CONST nodes (one node per distinct value).  Recording is
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import struct
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -38,8 +39,8 @@ class Recorder:
     def append(self, op: int, a: int = -1, b: int = -1, c: float = 0.0) -> Var:
         if self.closed:
             raise RuntimeError(
-                "this variable belongs to a trace that has finished; record inside the function "
-                "passed to trace()"
+                "this variable belongs to a recording that has finished; record inside the "
+                "function passed to record()"
             )
         self.ops.append(op)
         self.arg0.append(a)
@@ -65,7 +66,7 @@ class Recorder:
         """A Var of this recorder for a Var or a real number."""
         if isinstance(value, Var):
             if value.recorder is not self:
-                raise ValueError("cannot combine variables from two different traces")
+                raise ValueError("cannot combine variables from two different recordings")
             return value
         return self.const(_number(value))
 
@@ -200,14 +201,13 @@ relu = _unary(O.RELU, "relu")
 softplus = _unary(O.SOFTPLUS, "softplus")
 
 
-def trace(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
+def record(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
     """Record ``f`` once and lower it to a :class:`Circuit`.
 
     f receives ``n_inputs`` variables (``f(x1, ..., xl)``, or ``f([x1, ..., xl])`` with
     ``as_list=True``) and returns a Var, a number (a constant output) or a tuple/list of them
     (several outputs, in that order; a numpy object array of them is flattened).  Nothing is
-    compiled: every circuit runs on the same
-    compiled sweeps.
+    compiled: every circuit runs on the same compiled sweeps.
 
     Parameters
     ----------
@@ -222,6 +222,14 @@ def trace(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
     -------
     Circuit
         The recorded tape.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable, ``n_inputs`` is not an integer, or ``f`` returns something
+        other than variables and real numbers.
+    ValueError
+        If ``n_inputs`` is negative, ``f`` returns no outputs or records a non-finite constant.
     """
     if isinstance(n_inputs, (bool, np.bool_)) or not isinstance(n_inputs, numbers.Integral):
         raise TypeError(f"n_inputs must be an integer, got {n_inputs!r}")
@@ -246,3 +254,30 @@ def trace(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
                 f"numbers (a tuple or list of them for several outputs)"
             )
     return rec.circuit(outputs)
+
+
+def trace(f: Callable, n_inputs: int, *, as_list: bool = False) -> Circuit:
+    """Deprecated alias of :func:`record` (renamed so that "trace" keeps one meaning in fastbp:
+    :meth:`fastbp.Network.trace`, the per-layer record of a pass).  Removed in the next release.
+
+    Parameters
+    ----------
+    f : callable
+        As in :func:`record`.
+    n_inputs : int
+        As in :func:`record`.
+    as_list : bool
+        As in :func:`record`.
+
+    Returns
+    -------
+    Circuit
+        What :func:`record` returns.
+    """
+    warnings.warn(
+        "fastbp.circuit.trace is deprecated and will be removed in the next release; use "
+        "fastbp.circuit.record (same arguments)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return record(f, n_inputs, as_list=as_list)
