@@ -15,7 +15,7 @@ import pytest
 from fastbp.datasets import (
     Dataset,
     Standardizer,
-    _loaders,
+    _bundled,
     load_diabetes,
     load_digits,
     load_file,
@@ -86,9 +86,9 @@ def test_bundled_loaders_refuse_other_dtypes(loader):
 
 
 def test_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
-    raw = (_loaders._DATA_DIR / "digits.csv.gz").read_bytes()
+    raw = (_bundled._DATA_DIR / "digits.csv.gz").read_bytes()
     (tmp_path / "digits.csv.gz").write_bytes(raw[: len(raw) // 2])
-    monkeypatch.setattr(_loaders, "_DATA_DIR", tmp_path)
+    monkeypatch.setattr(_bundled, "_DATA_DIR", tmp_path)
     with pytest.raises(OSError, match=r"digits\.csv\.gz is damaged \(SHA-256 mismatch\)"):
         load_digits()
     with pytest.raises(OSError, match=r"diabetes_data_raw\.csv\.gz cannot be read"):
@@ -99,8 +99,8 @@ def test_bundled_file_with_wrong_shape_is_refused(tmp_path, monkeypatch):
     # A well-formed file with a matching digest but the wrong shape still fails the shape check.
     raw = gzip.compress(b"1,2,3\n4,5,6\n")
     (tmp_path / "digits.csv.gz").write_bytes(raw)
-    monkeypatch.setattr(_loaders, "_DATA_DIR", tmp_path)
-    monkeypatch.setitem(_loaders._SHA256, "digits.csv.gz", hashlib.sha256(raw).hexdigest())
+    monkeypatch.setattr(_bundled, "_DATA_DIR", tmp_path)
+    monkeypatch.setitem(_bundled._SHA256, "digits.csv.gz", hashlib.sha256(raw).hexdigest())
     with pytest.raises(OSError, match=r"shape \(2, 3\), expected \(1797, 65\)"):
         load_digits()
 

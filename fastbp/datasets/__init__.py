@@ -6,8 +6,10 @@ features from a ``.npy`` file. Sources and licences of the
 bundled files: ``fastbp/datasets/data/README.md`` and ``LICENSE-NOTICE.txt``.
 """
 
-from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file, load_npy
+from fastbp.datasets._bundled import load_diabetes, load_digits
+from fastbp.datasets._dataset import Dataset
 from fastbp.datasets._preprocessing import Standardizer, train_test_split
+from fastbp.datasets._user import load_file, load_npy
 
 __all__ = [
     "Dataset",
