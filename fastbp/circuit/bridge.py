@@ -8,6 +8,8 @@ two implementations of backpropagation can be checked against each other.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from fastbp import reference as mlp_reference
@@ -42,7 +44,7 @@ def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
     x_arr = np.asarray(x)
     if x_arr.ndim == 1:
         x_arr = x_arr.reshape(1, -1)
-    X = as_features(x_arr, spec, "x", lazy=False)
+    X = cast(np.ndarray, as_features(x_arr, spec, "x", lazy=False))  # lazy=False: an array
     if X.shape[0] != 1:
         raise ValueError(
             f"from_network records one example: x must be (n0,) or (1, n0), got {X.shape}"
@@ -53,7 +55,7 @@ def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
         y_arr = y_arr.reshape(1)  # a class label, or the target of a single output
     elif y_arr.ndim == 1 and y_arr.shape[0] == nr:
         y_arr = y_arr.reshape(1, nr)  # one target row (softmax has nr >= 2, so not a label)
-    Y = as_targets(y_arr, spec, 1, "y", lazy=False)
+    Y = cast(np.ndarray, as_targets(y_arr, spec, 1, "y", lazy=False))  # lazy=False: an array
     return spec, X[0], Y[0]
 
 

@@ -57,10 +57,10 @@ def write_tape(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -
         "op_names": [op.name for op in O.BY_CODE],
     }
     raw = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    tape = {name: arrays[name] for name in ARRAY_NAMES}
+    tape: dict[str, Any] = {"header": raw, **{name: arrays[name] for name in ARRAY_NAMES}}
 
     def write(fh: BinaryIO) -> None:
-        np.savez(fh, header=raw, **tape)
+        np.savez(fh, **tape)
 
     write_atomically(Path(os.fspath(path)), write, "circuit")
 

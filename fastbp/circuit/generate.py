@@ -231,5 +231,5 @@ def _interval(op: int, a: int, b: int, c: float, lo: list, hi: list) -> tuple[fl
         if ha <= 0:
             return ha * ha, la * la
         return 0.0, max(la * la, ha * ha)
-    ends = (la**c, ha**c)  # c odd, or the argument is positive: monotone
-    return min(ends), max(ends)
+    pair = (la**c, ha**c)  # c odd, or the argument is positive: monotone
+    return min(pair), max(pair)

@@ -599,7 +599,8 @@ class Circuit:
         # The kept buffers serve one call at a time; a concurrent call gets fresh ones.  Compiled
         # kernels never warn; with NUMBA_DISABLE_JIT=1 they run as numpy code, and errstate keeps
         # the IEEE results (inf, nan) free of RuntimeWarnings there too.
-        quiet = np.errstate(all="ignore") if numba.config.DISABLE_JIT else contextlib.nullcontext()
+        interpreted = getattr(numba.config, "DISABLE_JIT", False)
+        quiet = np.errstate(all="ignore") if interpreted else contextlib.nullcontext()
         if self._lock.acquire(blocking=False):
             try:
                 with quiet:
@@ -650,11 +651,12 @@ class Circuit:
                 output = 0
             if isinstance(output, (bool, np.bool_)) or not isinstance(output, numbers.Integral):
                 raise TypeError(f"output must be an integer index, got {output!r}")
-            if not 0 <= output < n_out:
+            k = int(output)
+            if not 0 <= k < n_out:
                 raise ValueError(f"output = {output} is out of range for {n_out} output(s)")
             W = np.zeros((n_points, n_out))
-            W[:, int(output)] = 1.0
-            return W, int(output)
+            W[:, k] = 1.0
+            return W, k
         arr = real_array(weights, "weights")
         if arr.shape == (n_out,):
             arr = np.broadcast_to(arr, (n_points, n_out))

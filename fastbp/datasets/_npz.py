@@ -131,14 +131,17 @@ def _check_npy_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> No
     np.load allocates the announced shape before it reads, so a few hostile bytes could
     otherwise ask for terabytes.
     """
+    zf = archive.zip
+    if zf is None:  # np.load always opens the archive; None only after close()
+        raise ValueError(f"{path}: the archive is closed")
     try:
-        info = archive.zip.getinfo(key + ".npy")
+        info = zf.getinfo(key + ".npy")
     except KeyError:
         raise ValueError(f"{path}: member {key!r} is not a .npy array") from None
     size = os.path.getsize(path)
     lying = claims_too_much(info, size)
     try:
-        shape, dtype, header_len = read_npy_header(archive.zip, info)
+        shape, dtype, header_len = read_npy_header(zf, info)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{path}: array {key!r} is damaged or not a .npy array ({exc})") from None
     except (RuntimeError, NotImplementedError) as exc:

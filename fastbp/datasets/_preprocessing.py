@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -124,6 +125,7 @@ class Standardizer:
     def __init__(self) -> None:
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
+        self._running: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int | None:
@@ -198,8 +200,8 @@ class Standardizer:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """``{"mean": mean_, "scale": scale_}`` (copies), ready for ``np.savez``."""
-        self._require_fit()
-        return {"mean": self.mean_.copy(), "scale": self.scale_.copy()}
+        mean, scale = self._fitted()
+        return {"mean": mean.copy(), "scale": scale.copy()}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Standardizer:
@@ -231,8 +233,12 @@ class Standardizer:
         return f"Standardizer(n_features={self.n_features})"
 
     def _require_fit(self) -> None:
-        if self.mean_ is None:
+        self._fitted()
+
+    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("this Standardizer is not fitted yet; call fit(X) first")
+        return self.mean_, self.scale_
 
     def _checked(self, X: np.ndarray) -> tuple[np.ndarray, int, np.dtype]:
         self._require_fit()

@@ -8,6 +8,8 @@ Bad input is refused with a ValueError that names the file and, where it can, th
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -135,7 +137,8 @@ def load_npy(
 
     px, py = as_path(X_path, "X_path"), as_path(y_path, "y_path")
     arrays = []
-    for p, mode in ((px, "r"), (py, None)):
+    modes: tuple[tuple[Path, Literal["r"] | None], ...] = ((px, "r"), (py, None))
+    for p, mode in modes:
         if p.suffix.lower() != ".npy":
             raise ValueError(f"{p}: expected a .npy file (np.save), got {p.suffix!r}")
         try:

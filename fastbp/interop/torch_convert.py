@@ -35,6 +35,8 @@ raises ValueError naming the module by its index and repr.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fastbp.activations import LEAKY_SLOPE
@@ -186,10 +188,10 @@ def from_torch(module, *, loss: str = "squared"):
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"loss = {loss!r} is unknown; allowed: {sorted(LOSSES)}")
     items = list(module)
-    linears: list[tuple[int, object]] = []
+    linears: list[tuple[int, Any]] = []  # (index, torch.nn.Linear)
     acts: list[str] = []
     pending: tuple[int, str] | None = None  # activation seen since the last Linear
-    output_module: tuple[int, object] | None = None
+    output_module: tuple[int, Any] | None = None
     for i, m in enumerate(items):
         if isinstance(m, nn.Identity):
             continue
@@ -243,8 +245,9 @@ def from_torch(module, *, loss: str = "squared"):
             )
         if not linears:
             raise ValueError(f"{_describe(i, m)} comes before the first Linear")
-        if output_module is not None or pending is not None:
-            j = pending[0] if pending is not None else output_module[0]
+        blocker = pending if pending is not None else output_module
+        if blocker is not None:
+            j = blocker[0]
             raise ValueError(
                 f"{_describe(i, m)} follows {_describe(j, items[j])}; fastbp applies one "
                 "activation per layer"
