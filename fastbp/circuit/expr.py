@@ -28,7 +28,23 @@ _VARIABLE = re.compile(r"x([1-9][0-9]*)\Z")
 
 
 def variables_in(text: str) -> int:
-    """The largest k such that ``xk`` appears in ``text`` (so the circuit has k inputs)."""
+    """The largest k such that ``xk`` appears in ``text`` (so the circuit has k inputs).
+
+    Parameters
+    ----------
+    text : str
+        An expression.
+
+    Returns
+    -------
+    int
+        k, or 0 when no variable appears.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not a valid expression.
+    """
     names = {node.id for node in ast.walk(_parse(text)) if isinstance(node, ast.Name)}
     found = [int(m.group(1)) for n in names if (m := _VARIABLE.match(n))]
     return max(found, default=0)
@@ -37,8 +53,22 @@ def variables_in(text: str) -> int:
 def from_expression(text: str, n_inputs: int | None = None) -> Circuit:
     """Record the expression ``text`` (several outputs separated by commas) as a Circuit.
 
-    ``n_inputs`` defaults to the largest variable index used.  Raises ValueError naming what is
-    not allowed (unknown names, attribute access, comparisons, ...).
+    Parameters
+    ----------
+    text : str
+        E.g. ``"sin(x1 * x2) + exp(x3) / x1"``; commas separate several outputs.
+    n_inputs : int, optional
+        l, the number of inputs (default: the largest variable index used).
+
+    Returns
+    -------
+    Circuit
+        The recorded circuit (:func:`fastbp.circuit.record` of the expression).
+
+    Raises
+    ------
+    ValueError
+        Naming what is not allowed (unknown names, attribute access, comparisons, ...).
     """
     tree = _parse(text)
     n = variables_in(text) if n_inputs is None else n_inputs

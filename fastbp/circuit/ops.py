@@ -42,7 +42,21 @@ VALUE_DTYPE = np.dtype(np.float64)
 
 @dataclass(frozen=True)
 class Op:
-    """One entry of the registry: code, name, arity and the local derivative(s), as text."""
+    """One entry of the registry: code, name, arity and the local derivative(s), as text.
+
+    Parameters
+    ----------
+    code : int
+        The int8 code stored in a tape's ``ops``.
+    name : str
+        The op's name (``fastbp.circuit.OPS`` key).
+    arity : int
+        How many argument nodes it reads (0, 1 or 2).
+    value : str
+        Its value as an equation, e.g. ``"y = a b"``.
+    derivative : str
+        Its local derivative(s), e.g. ``"dy/da = b, dy/db = a"``.
+    """
 
     code: int
     name: str
@@ -86,5 +100,16 @@ N_OPS = len(BY_CODE)
 
 
 def op_name(code: int) -> str:
-    """The name of op ``code`` (``"?"`` for an unknown code, used in error messages)."""
+    """The name of op ``code``, for error messages.
+
+    Parameters
+    ----------
+    code : int
+        An op code, known or not.
+
+    Returns
+    -------
+    str
+        The op's name, or ``"<unknown op code>"``.
+    """
     return BY_CODE[code].name if 0 <= code < N_OPS else f"<unknown op {code}>"

@@ -37,6 +37,29 @@ class Recorder:
         self.closed = False
 
     def append(self, op: int, a: int = -1, b: int = -1, c: float = 0.0) -> Var:
+        """Record one node.
+
+        Parameters
+        ----------
+        op : int
+            Its op code.
+        a : int
+            Its first argument node (−1 when unused).
+        b : int
+            Its second argument node (−1 when unused).
+        c : float
+            Its constant (CONST value or POWC exponent; 0 otherwise).
+
+        Returns
+        -------
+        Var
+            The new node.
+
+        Raises
+        ------
+        RuntimeError
+            If the recording has finished.
+        """
         if self.closed:
             raise RuntimeError(
                 "this variable belongs to a recording that has finished; record inside the "
@@ -49,12 +72,30 @@ class Recorder:
         return Var(self, len(self.ops) - 1)
 
     def input(self) -> Var:
+        """Record the next INPUT node.
+
+        Returns
+        -------
+        Var
+            The new input.
+        """
         var = self.append(O.INPUT)
         self.inputs.append(var.node)
         return var
 
     def const(self, value: float) -> Var:
-        """The CONST node holding ``value`` (created once per distinct value, bit for bit)."""
+        """The CONST node holding ``value`` (created once per distinct value, bit for bit).
+
+        Parameters
+        ----------
+        value : float
+            The constant.
+
+        Returns
+        -------
+        Var
+            Its node.
+        """
         key = struct.pack("<d", value)
         node = self._const_nodes.get(key)
         if node is None:
@@ -63,7 +104,25 @@ class Recorder:
         return Var(self, node)
 
     def lift(self, value: object) -> Var:
-        """A Var of this recorder for a Var or a real number."""
+        """A Var of this recorder for a Var or a real number.
+
+        Parameters
+        ----------
+        value : Var or numbers.Real
+            A variable of this recording, or a finite real number (recorded as a constant).
+
+        Returns
+        -------
+        Var
+            The variable.
+
+        Raises
+        ------
+        ValueError
+            If ``value`` belongs to another recording or is not finite.
+        TypeError
+            If ``value`` is neither a Var nor a real number.
+        """
         if isinstance(value, Var):
             if value.recorder is not self:
                 raise ValueError("cannot combine variables from two different recordings")
@@ -71,7 +130,18 @@ class Recorder:
         return self.const(_number(value))
 
     def circuit(self, outputs: Sequence[object]) -> Circuit:
-        """Close the recording and lower it to a validated Circuit with these outputs."""
+        """Close the recording and lower it to a validated Circuit with these outputs.
+
+        Parameters
+        ----------
+        outputs : sequence of Var or numbers.Real
+            The outputs, in order.
+
+        Returns
+        -------
+        Circuit
+            The validated circuit.
+        """
         nodes = [self.lift(v).node for v in outputs]
         self.closed = True
         return Circuit.from_arrays(
@@ -96,7 +166,15 @@ def _number(value: object) -> float:
 
 
 class Var:
-    """A node of the circuit being recorded.  It has no value; operators record nodes."""
+    """A node of the circuit being recorded.  It has no value; operators record nodes.
+
+    Parameters
+    ----------
+    recorder : Recorder
+        The recording it belongs to.
+    node : int
+        Its node index.
+    """
 
     __slots__ = ("recorder", "node")
     __array_ufunc__ = None  # numpy scalars and arrays defer to the reflected operators below
@@ -179,7 +257,10 @@ def _unary(op: int, name: str) -> Callable:
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (
         f"{O.BY_CODE[op].value}: a new circuit node when ``a`` is a Var, a float when it is a "
-        f"number.  Local derivative: {O.BY_CODE[op].derivative}."
+        f"number.  Local derivative: {O.BY_CODE[op].derivative}.\n\n"
+        f"Parameters\n----------\na : Var or numbers.Real\n    The argument.\n\n"
+        f"Returns\n-------\nVar or float\n    A new node of a's recording, or the value "
+        f"{name}(a) (IEEE semantics) for a number.\n"
     )
     return fn
 

@@ -63,6 +63,18 @@ def _pow(a: float, c: float) -> float:
 
 
 def sigmoid(a: float) -> float:
+    """1 / (1 + e^−a), computed without overflow for either sign of a.
+
+    Parameters
+    ----------
+    a : float
+        The argument.
+
+    Returns
+    -------
+    float
+        σ(a).
+    """
     if a >= 0.0:
         return 1.0 / (1.0 + math.exp(-a))
     e = _exp(a)
@@ -70,17 +82,58 @@ def sigmoid(a: float) -> float:
 
 
 def softplus(a: float) -> float:
+    """log(1 + e^a) = max(a, 0) + log1p(e^−|a|), without overflow.
+
+    Parameters
+    ----------
+    a : float
+        The argument.
+
+    Returns
+    -------
+    float
+        softplus(a).
+    """
     if math.isnan(a):
         return a
     return max(a, 0.0) + math.log1p(_exp(-abs(a)))
 
 
 def relu(a: float) -> float:
+    """max(a, 0).
+
+    Parameters
+    ----------
+    a : float
+        The argument.
+
+    Returns
+    -------
+    float
+        relu(a).
+    """
     return 0.0 if a <= 0.0 else a
 
 
 def value(op: int, a: float, b: float, c: float) -> float:
-    """v[i] = f_i(a, b) for one node (``a``, ``b`` unused by leaves and unary ops)."""
+    """v[i] = f_i(a, b) for one node (``a``, ``b`` unused by leaves and unary ops).
+
+    Parameters
+    ----------
+    op : int
+        The node's op code.
+    a : float
+        The value of its first argument (0 when unused).
+    b : float
+        The value of its second argument (0 when unused).
+    c : float
+        Its constant (CONST value or POWC exponent).
+
+    Returns
+    -------
+    float
+        The node's value.
+    """
     if op == O.CONST:
         return c
     if op == O.ADD:
@@ -117,7 +170,26 @@ def value(op: int, a: float, b: float, c: float) -> float:
 
 
 def local(op: int, a: float, b: float, c: float, y: float) -> tuple[float, float]:
-    """(∂f/∂a, ∂f/∂b) at a node whose value is y (0 for an argument the op does not read)."""
+    """(∂f/∂a, ∂f/∂b) at a node whose value is y (0 for an argument the op does not read).
+
+    Parameters
+    ----------
+    op : int
+        The node's op code.
+    a : float
+        The value of its first argument (0 when unused).
+    b : float
+        The value of its second argument (0 when unused).
+    c : float
+        Its constant (CONST value or POWC exponent).
+    y : float
+        The node's value.
+
+    Returns
+    -------
+    tuple of float
+        (∂f/∂a, ∂f/∂b).
+    """
     if op == O.ADD:
         return 1.0, 1.0
     if op == O.SUB:
@@ -152,7 +224,26 @@ def local(op: int, a: float, b: float, c: float, y: float) -> tuple[float, float
 
 
 def second(op: int, a: float, b: float, c: float, y: float) -> tuple[float, float, float]:
-    """(∂²f/∂a², ∂²f/∂a∂b, ∂²f/∂b²) at a node whose value is y."""
+    """(∂²f/∂a², ∂²f/∂a∂b, ∂²f/∂b²) at a node whose value is y.
+
+    Parameters
+    ----------
+    op : int
+        The node's op code.
+    a : float
+        The value of its first argument (0 when unused).
+    b : float
+        The value of its second argument (0 when unused).
+    c : float
+        Its constant (CONST value or POWC exponent).
+    y : float
+        The node's value.
+
+    Returns
+    -------
+    tuple of float
+        (∂²f/∂a², ∂²f/∂a∂b, ∂²f/∂b²).
+    """
     if op == O.MUL:
         return 0.0, 1.0, 0.0
     if op == O.DIV:
@@ -181,7 +272,13 @@ def second(op: int, a: float, b: float, c: float, y: float) -> tuple[float, floa
 
 
 class Tape:
-    """A circuit's arrays as Python lists (what every function below walks)."""
+    """A circuit's arrays as Python lists (what every function below walks).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit whose tape is copied.
+    """
 
     def __init__(self, circuit) -> None:
         self.ops: list[int] = circuit.ops.tolist()
@@ -192,13 +289,40 @@ class Tape:
         self.outputs: list[int] = circuit.outputs.tolist()
 
     def args(self, v: list[float], i: int) -> tuple[float, float]:
+        """The values in ``v`` of node i's two arguments (0.0 for an unused one).
+
+        Parameters
+        ----------
+        v : list of float
+            One entry per node.
+        i : int
+            The node.
+
+        Returns
+        -------
+        tuple of float
+            (v[arg0[i]], v[arg1[i]]).
+        """
         a = v[self.arg0[i]] if self.arg0[i] >= 0 else 0.0
         b = v[self.arg1[i]] if self.arg1[i] >= 0 else 0.0
         return a, b
 
 
 def forward(circuit, x: Sequence[float]) -> list[float]:
-    """Every node's value v[0..N−1] at the input point x (a list of floats)."""
+    """Every node's value v[0..N−1] at the input point x (a list of floats).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    x : sequence of float
+        The point, one value per input.
+
+    Returns
+    -------
+    list of float
+        One value per node.
+    """
     t = Tape(circuit)
     v = [0.0] * len(t.ops)
     for k, node in enumerate(t.inputs):
@@ -211,13 +335,41 @@ def forward(circuit, x: Sequence[float]) -> list[float]:
 
 
 def outputs(circuit, x: Sequence[float]) -> list[float]:
-    """The circuit's outputs at x."""
+    """The circuit's outputs at x.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    x : sequence of float
+        The point, one value per input.
+
+    Returns
+    -------
+    list of float
+        One value per output.
+    """
     v = forward(circuit, x)
     return [v[node] for node in circuit.outputs.tolist()]
 
 
 def reverse(circuit, v: list[float], weights: Sequence[float]) -> list[float]:
-    """Adjoints v̄ of every node for the output Σ_k weights[k] · output_k (reverse walk)."""
+    """Adjoints v̄ of every node for the output Σ_k weights[k] · output_k (reverse walk).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    v : list of float
+        Every node's value (:func:`forward`).
+    weights : sequence of float
+        One weight per output.
+
+    Returns
+    -------
+    list of float
+        One adjoint per node.
+    """
     t = Tape(circuit)
     v_bar = [0.0] * len(t.ops)
     for k, node in enumerate(t.outputs):
@@ -234,13 +386,43 @@ def reverse(circuit, v: list[float], weights: Sequence[float]) -> list[float]:
 
 
 def gradient(circuit, x: Sequence[float], weights: Sequence[float]) -> list[float]:
-    """d(Σ_k weights[k] output_k)/dx, one entry per input."""
+    """d(Σ_k weights[k] output_k)/dx, one entry per input.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    x : sequence of float
+        The point, one value per input.
+    weights : sequence of float
+        One weight per output.
+
+    Returns
+    -------
+    list of float
+        One entry per input.
+    """
     v_bar = reverse(circuit, forward(circuit, x), weights)
     return [v_bar[node] for node in circuit.inputs.tolist()]
 
 
 def tangents(circuit, v: list[float], direction: Sequence[float]) -> list[float]:
-    """Tangents v̇ of every node along ``direction`` (forward mode)."""
+    """Tangents v̇ of every node along ``direction`` (forward mode).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    v : list of float
+        Every node's value (:func:`forward`).
+    direction : sequence of float
+        One entry per input.
+
+    Returns
+    -------
+    list of float
+        One tangent per node.
+    """
     t = Tape(circuit)
     v_dot = [0.0] * len(t.ops)
     for k, node in enumerate(t.inputs):
@@ -256,7 +438,22 @@ def tangents(circuit, v: list[float], direction: Sequence[float]) -> list[float]
 
 
 def jvp(circuit, x: Sequence[float], direction: Sequence[float]) -> list[float]:
-    """J v: the directional derivative of every output along ``direction``."""
+    """J v: the directional derivative of every output along ``direction``.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    x : sequence of float
+        The point, one value per input.
+    direction : sequence of float
+        One entry per input.
+
+    Returns
+    -------
+    list of float
+        One entry per output.
+    """
     v_dot = tangents(circuit, forward(circuit, x), direction)
     return [v_dot[node] for node in circuit.outputs.tolist()]
 
@@ -264,7 +461,24 @@ def jvp(circuit, x: Sequence[float], direction: Sequence[float]) -> list[float]:
 def hvp(
     circuit, x: Sequence[float], direction: Sequence[float], weights: Sequence[float]
 ) -> list[float]:
-    """H v for the scalar Σ_k weights[k] output_k: the tangent of the reverse sweep."""
+    """H v for the scalar Σ_k weights[k] output_k: the tangent of the reverse sweep.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit.
+    x : sequence of float
+        The point, one value per input.
+    direction : sequence of float
+        v, one entry per input.
+    weights : sequence of float
+        One weight per output.
+
+    Returns
+    -------
+    list of float
+        One entry per input.
+    """
     t = Tape(circuit)
     v = forward(circuit, x)
     v_dot = tangents(circuit, v, direction)

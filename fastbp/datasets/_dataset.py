@@ -22,16 +22,19 @@ MAX_INFERRED_CLASSES = 50
 class Dataset:
     """Features, targets and what they mean.
 
-    Attributes
+    The fields (also the constructor's parameters) cannot be reassigned; the arrays themselves
+    are ordinary writeable arrays.  The constructor checks that they fit together.
+
+    Parameters
     ----------
     X : numpy.ndarray
         (n, d) C-contiguous float32 or float64 features.
     y : numpy.ndarray
         ``task == "classification"``: (n,) int64 labels 0..K−1.
         ``task == "regression"``: (n,) targets of the same dtype as X.
-    feature_names : list of str
+    feature_names : tuple of str
         d names, one per column of X.
-    target_names : list of str
+    target_names : tuple of str
         Classification: K names, ``target_names[k]`` is the class that label k stands for.
         Regression: one name, the target's.
     task : str
@@ -41,7 +44,10 @@ class Dataset:
     description : str
         One paragraph: what the data is and where it comes from.
 
-    The fields cannot be reassigned; the arrays themselves are ordinary writeable arrays.
+    Raises
+    ------
+    ValueError
+        If the task is unknown, or the arrays' shapes, dtypes or labels do not fit together.
     """
 
     X: np.ndarray

@@ -133,7 +133,23 @@ class Standardizer:
         return None if self.mean_ is None else int(self.mean_.shape[0])
 
     def fit(self, X: np.ndarray) -> Standardizer:
-        """Learn ``mean_`` and ``scale_`` from the rows of X (n ≥ 1, finite); returns self."""
+        """Learn ``mean_`` and ``scale_`` from the rows of X (n ≥ 1, finite); returns self.
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            (n, d) rows, or (n,) for one column.
+
+        Returns
+        -------
+        Standardizer
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            If X is not a finite numeric (n, d) or (n,) array with n ≥ 1.
+        """
         self._running = None
         X2 = _as_2d(X, "X")
         lo, hi = X2.min(axis=0), X2.max(axis=0)
@@ -153,6 +169,23 @@ class Standardizer:
         equals ``fit`` on all the rows up to rounding (blocks are merged with Chan's update of
         the mean and the sum of squared deviations, in float64).  Constant columns get
         ``scale_ = 1`` as in :meth:`fit`.
+
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            (n, d) more rows, or (n,) for one column.
+
+        Returns
+        -------
+        Standardizer
+            self, updated.
+
+        Raises
+        ------
+        ValueError
+            If X is not a finite numeric (n, d) or (n,) array with n ≥ 1.
+            Or if the number of columns differs from earlier blocks.
         """
         X2 = _as_2d(X, "X")
         X64 = X2.astype(np.float64, copy=False)
@@ -183,29 +216,108 @@ class Standardizer:
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """``(X − mean_) / scale_`` as a new array of the same shape."""
+        """``(X − mean_) / scale_`` as a new array of the same shape.
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            (n, d) or (n,).
+
+        Returns
+        -------
+        numpy.ndarray
+            The standardised rows: X's shape, float32 for float32 input, else float64.
+
+        Raises
+        ------
+        ValueError
+            If X is not a finite numeric array with the fitted number of columns.
+        RuntimeError
+            Before :meth:`fit`.
+        """
         X2, ndim, dtype = self._checked(X)
         out = (X2 - self.mean_) / self.scale_
         return _restore(out, ndim, dtype)
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
-        """``X · scale_ + mean_``: undoes :meth:`transform` (e.g. for predicted targets)."""
+        """``X · scale_ + mean_``: undoes :meth:`transform` (e.g. for predicted targets).
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            (n, d) or (n,) standardised values.
+
+        Returns
+        -------
+        numpy.ndarray
+            X in the original units, of X's shape.
+
+        Raises
+        ------
+        ValueError
+            If X is not a finite numeric array with the fitted number of columns.
+        RuntimeError
+            Before :meth:`fit`.
+        """
         X2, ndim, dtype = self._checked(X)
         out = X2 * self.scale_ + self.mean_
         return _restore(out, ndim, dtype)
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        """``fit(X)`` then ``transform(X)``."""
+        """``fit(X)`` then ``transform(X)``.
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            (n, d) rows, or (n,) for one column.
+
+        Returns
+        -------
+        numpy.ndarray
+            The standardised rows.
+
+        Raises
+        ------
+        ValueError
+            If X is not a finite numeric (n, d) or (n,) array with n ≥ 1.
+        """
         return self.fit(X).transform(X)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """``{"mean": mean_, "scale": scale_}`` (copies), ready for ``np.savez``."""
+        """``{"mean": mean_, "scale": scale_}`` (copies), ready for ``np.savez``.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            The float64 mean and scale, one entry per column.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit`.
+        """
         mean, scale = self._fitted()
         return {"mean": mean.copy(), "scale": scale.copy()}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Standardizer:
-        """Rebuild a fitted standardizer from :meth:`to_arrays` output (or an npz holding it)."""
+        """Rebuild a fitted standardizer from :meth:`to_arrays` output (or an npz holding it).
+
+        Parameters
+        ----------
+        arrays : mapping of str to numpy.ndarray
+            With ``"mean"`` and ``"scale"``: equal-length 1-D finite arrays, scale > 0.
+
+        Returns
+        -------
+        Standardizer
+            Fitted with those values.
+
+        Raises
+        ------
+        ValueError
+            If the arrays are missing, of the wrong shape, non-finite or scale ≤ 0.
+        """
         try:
             mean = np.asarray(arrays["mean"])
             scale = np.asarray(arrays["scale"])
