@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
 #: Python package -> the fastbp extra that installs it.
 EXTRAS = {"onnx": "onnx", "onnxruntime": "onnx", "torch": "torch", "sklearn": "sklearn"}
 
 
 def require(module: str, what: str) -> ModuleType:
-    """Import an optional dependency, or raise ImportError naming the extra that installs it."""
+    """Import an optional dependency, or raise ImportError naming the extra that installs it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"onnx"`` or ``"torch.nn"``.
+    what : str
+        What needs it (a function name), for the message.
+
+    Returns
+    -------
+    types.ModuleType
+        The imported module.
+
+    Raises
+    ------
+    ImportError
+        Naming the fastbp extra that installs the package.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -23,10 +45,29 @@ def require(module: str, what: str) -> ModuleType:
         ) from None
 
 
-def check_network(net: object, what: str):
-    """``net`` must be a :class:`fastbp.Network` with finite parameters (else TypeError/ValueError).
+def check_network(net: object, what: str) -> Network:
+    """``net`` must be a :class:`fastbp.Network` with finite parameters.
 
     A network with NaN or inf parameters cannot run ``forward`` either, so no converter writes it.
+
+    Parameters
+    ----------
+    net : object
+        The caller's argument.
+    what : str
+        The converter's name, for the message.
+
+    Returns
+    -------
+    fastbp.Network
+        ``net`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a Network.
+    ValueError
+        If its parameters contain NaN or inf.
     """
     from fastbp.network import Network
 

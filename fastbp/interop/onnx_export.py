@@ -35,12 +35,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fastbp.activations import LEAKY_SLOPE
 from fastbp.interop._common import check_network, require
 from fastbp.validate import as_path
+
+if TYPE_CHECKING:
+    from fastbp.datasets import Standardizer
+    from fastbp.network import Network
 
 #: Opset used when ``opset=None``: supported by every onnxruntime since 1.12.
 DEFAULT_OPSET = 17
@@ -148,7 +153,13 @@ class _Graph:
         return y
 
 
-def onnx_model(net, *, opset: int | None = None, x_scaler=None, y_scaler=None):
+def onnx_model(
+    net: Network,
+    *,
+    opset: int | None = None,
+    x_scaler: Standardizer | None = None,
+    y_scaler: Standardizer | None = None,
+) -> Any:
     """The ONNX model of ``net`` (an ``onnx.ModelProto``, checked with ``full_check=True``).
 
     Parameters
@@ -228,7 +239,12 @@ def onnx_model(net, *, opset: int | None = None, x_scaler=None, y_scaler=None):
 
 
 def to_onnx(
-    net, path: str | os.PathLike, *, opset: int | None = None, x_scaler=None, y_scaler=None
+    net: Network,
+    path: str | os.PathLike[str],
+    *,
+    opset: int | None = None,
+    x_scaler: Standardizer | None = None,
+    y_scaler: Standardizer | None = None,
 ) -> Path:
     """Write :func:`onnx_model` of ``net`` to ``path`` (atomically) and return the path.
 
@@ -255,7 +271,24 @@ def to_onnx(
 
 
 def write_bytes_atomically(path: Path, data: bytes, what: str) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`fastbp.io.write_atomically`)."""
+    """Write ``data`` to ``path`` atomically (see :func:`fastbp.io.write_atomically`).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write; its folder must exist.
+    data : bytes
+        The whole content.
+    what : str
+        What the file is, for error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
+    """
     from fastbp.io import write_atomically
 
     write_atomically(path, lambda f: f.write(data), what)

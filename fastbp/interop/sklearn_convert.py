@@ -24,10 +24,14 @@ fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart: those
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fastbp.interop._common import require
+
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
 #: scikit-learn hidden activation -> fastbp activation.
 SKLEARN_TO_FASTBP = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -78,8 +82,24 @@ def _check_fitted_sklearn(estimator: object) -> None:
     check_is_fitted(estimator, ["coefs_", "intercepts_", "out_activation_"])
 
 
-def network_from_sklearn_mlp(estimator):
-    """The :class:`fastbp.Network` of a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``."""
+def network_from_sklearn_mlp(estimator: Any) -> Network:
+    """The :class:`fastbp.Network` of a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``.
+
+    Parameters
+    ----------
+    estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+        A fitted estimator.
+
+    Returns
+    -------
+    fastbp.Network
+        With the estimator's weights; see :func:`from_sklearn`.
+
+    Raises
+    ------
+    ValueError
+        If the estimator is not fitted or uses an activation or output fastbp cannot express.
+    """
     from fastbp.network import Network
     from fastbp.spec import NetworkSpec
 
@@ -123,7 +143,7 @@ def network_from_sklearn_mlp(estimator):
         W[...] = np.asarray(c).T
         bias[...] = b
     net.init, net.seed = "zeros", None
-    meta = {"source": what}
+    meta: dict[str, Any] = {"source": what}
     classes = getattr(estimator, "classes_", None)
     multilabel = loss == "logistic" and widths[-1] > 1
     if classes is not None and not multilabel:
@@ -132,7 +152,7 @@ def network_from_sklearn_mlp(estimator):
     return net
 
 
-def from_sklearn(estimator):
+def from_sklearn(estimator: Any) -> Network:
     """A :class:`fastbp.Network` with the weights of a fitted scikit-learn MLP.
 
     Parameters
@@ -173,24 +193,44 @@ def from_sklearn(estimator):
     return network_from_sklearn_mlp(estimator)
 
 
-def fastbp_estimator_from_sklearn(cls, estimator):
-    """A fitted ``fastbp.sklearn`` estimator of class ``cls`` from a fitted scikit-learn one."""
+def fastbp_estimator_from_sklearn(klass: Any, estimator: Any) -> Any:
+    """A fitted ``fastbp.sklearn`` estimator of class ``klass`` from a fitted scikit-learn one.
+
+    Parameters
+    ----------
+    klass : type
+        ``fastbp.sklearn.MLPClassifier`` or ``MLPRegressor``.
+    estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+        A fitted scikit-learn estimator of the matching kind.
+
+    Returns
+    -------
+    fastbp.sklearn.MLPClassifier or MLPRegressor
+        Fitted, with the same weights and hyperparameters.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not the scikit-learn peer of ``klass``.
+    ValueError
+        If its settings or weights cannot be expressed in fastbp.
+    """
     MLPClassifier, MLPRegressor = _sklearn_mlps()
-    peer = MLPClassifier if cls()._is_classifier() else MLPRegressor
+    peer = MLPClassifier if klass()._is_classifier() else MLPRegressor
     if not isinstance(estimator, peer):
         raise TypeError(
-            f"{cls.__name__}.from_sklearn needs a fitted sklearn.neural_network.{peer.__name__}, "
+            f"{klass.__name__}.from_sklearn needs a fitted sklearn.neural_network.{peer.__name__}, "
             f"got {type(estimator).__name__}"
         )
     net = network_from_sklearn_mlp(estimator)
     params = estimator.get_params(deep=False)
-    ours = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+    ours = klass(**{k: v for k, v in params.items() if k in klass._get_param_names()})
     ours.dtype = net.spec.dtype
     try:
         ours._check_settings()
     except (TypeError, ValueError) as exc:
         raise ValueError(
-            f"{_name(estimator)} has a setting {cls.__name__} cannot train with: {exc}. "
+            f"{_name(estimator)} has a setting {klass.__name__} cannot train with: {exc}. "
             "fastbp.Network.from_sklearn(estimator) converts the fitted network alone"
         ) from None
     for name in _FITTED_COPIED:
@@ -201,8 +241,24 @@ def fastbp_estimator_from_sklearn(cls, estimator):
     return ours
 
 
-def sklearn_estimator_from_fastbp(estimator):
-    """A fitted scikit-learn estimator from a fitted ``fastbp.sklearn`` one (see ``to_sklearn``)."""
+def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
+    """A fitted scikit-learn estimator from a fitted ``fastbp.sklearn`` one (see ``to_sklearn``).
+
+    Parameters
+    ----------
+    estimator : fastbp.sklearn.MLPClassifier or MLPRegressor
+        A fitted fastbp estimator.
+
+    Returns
+    -------
+    sklearn.neural_network.MLPClassifier or MLPRegressor
+        Fitted, with the same weights and hyperparameters.
+
+    Raises
+    ------
+    ValueError
+        If the network uses an activation or loss scikit-learn does not have.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     MLPClassifier, MLPRegressor = _sklearn_mlps()

@@ -35,13 +35,16 @@ raises ValueError naming the module by its index and repr.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fastbp.activations import LEAKY_SLOPE
 from fastbp.interop._common import check_network, require
 from fastbp.spec import LOSSES
+
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
 #: Softplus threshold written by to_torch: above it z + log1p(exp(-z)) rounds to z in both dtypes.
 TORCH_SOFTPLUS_THRESHOLD = 40.0
@@ -52,11 +55,21 @@ MIN_SOFTPLUS_THRESHOLD = 20.0
 _EXP_CLASS = None
 
 
-def exp_module_class():
+def exp_module_class() -> type:
     """``Exp``, the torch module y = exp(x) that ends a ``loss="poisson"`` network.
 
     torch.nn has no exponential module, so fastbp defines this one (once, when torch is first
     needed); :func:`from_torch` accepts it as the output of ``loss="poisson"``.
+
+    Returns
+    -------
+    type
+        The ``torch.nn.Module`` subclass ``Exp``.
+
+    Raises
+    ------
+    ImportError
+        If torch is not installed.
     """
     global _EXP_CLASS
     if _EXP_CLASS is None:
@@ -89,7 +102,7 @@ def _hidden_module(nn, act: str):
     raise ValueError(f"activation {act!r} has no torch module")  # pragma: no cover
 
 
-def to_torch(net, *, logits: bool = False):
+def to_torch(net: Network, *, logits: bool = False) -> Any:
     """A ``torch.nn.Sequential`` computing ``net.forward`` in the network's dtype.
 
     Parameters
@@ -163,7 +176,7 @@ def _hidden_activation(nn, i: int, module) -> str | None:
     return None
 
 
-def from_torch(module, *, loss: str = "squared"):
+def from_torch(module: Any, *, loss: str = "squared") -> Network:
     """A :class:`fastbp.Network` computing what a ``torch.nn.Sequential`` computes.
 
     Parameters
