@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastbp.train import History
 
 INSTALL_HINT = (
     'fastbp.plot needs matplotlib: pip install "fastbp[plot]" (or pip install matplotlib)'
 )
 
 
-def require_matplotlib():
-    """The :class:`matplotlib.figure.Figure` class; a clear ImportError if matplotlib is missing."""
+def require_matplotlib() -> type:
+    """The :class:`matplotlib.figure.Figure` class; a clear ImportError if matplotlib is missing.
+
+    Returns
+    -------
+    type
+        ``matplotlib.figure.Figure``.
+
+    Raises
+    ------
+    ImportError
+        Naming the ``plot`` extra, if matplotlib is not installed.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
@@ -25,10 +40,31 @@ def require_matplotlib():
     return Figure
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.6, 3.4)):
-    """A Figure with an (nrows, ncols) grid of axes, ``size`` inches per panel; returns (fig, axes).
+def new_figure(
+    ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.6, 3.4)
+) -> tuple[Any, list[Any]]:
+    """A Figure with an (nrows, ncols) grid of axes, ``size`` inches per panel.
 
-    ``axes`` is always a flat list.
+    Parameters
+    ----------
+    ncols : int
+        Panels per row.
+    nrows : int
+        Rows of panels.
+    size : tuple of float
+        (width, height) of one panel in inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure (not registered with pyplot).
+    axes : list of matplotlib.axes.Axes
+        The panels, row by row (always a flat list).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
     """
     Figure = require_matplotlib()
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
@@ -36,8 +72,18 @@ def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.6,
     return fig, axes
 
 
-def save(fig, path: str | os.PathLike, dpi: int = 80) -> None:
-    """Write ``fig`` to ``path`` (format from the extension; PNG at ``dpi``, small for the docs)."""
+def save(fig: Any, path: str | os.PathLike[str], dpi: int = 80) -> None:
+    """Write ``fig`` to ``path`` (format from the extension; PNG at ``dpi``, small for the docs).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or os.PathLike
+        Where to write it.
+    dpi : int
+        Resolution of raster formats.
+    """
     fig.savefig(os.fspath(path), dpi=dpi)
 
 
@@ -45,7 +91,9 @@ def _field(history, name: str):
     return history.get(name, []) if isinstance(history, dict) else getattr(history, name, [])
 
 
-def plot_history(history, path: str | os.PathLike | None = None):
+def plot_history(
+    history: History | dict[str, Any], path: str | os.PathLike[str] | None = None
+) -> Any:
     """Loss curves, and per-layer gradient norms when recorded; returns the Figure.
 
     ``history`` is a :class:`fastbp.train.History` (or its ``to_dict()``, e.g. from a saved

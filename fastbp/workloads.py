@@ -8,13 +8,38 @@ initialisation for every tool.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fastbp.network import Network
+    from fastbp.spec import NetworkSpec
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmark workload: a network, an optimiser setting and a data size."""
+    """One benchmark workload: a network, an optimiser setting and a data size.
+
+    Parameters
+    ----------
+    name : str
+        ``"W1"``, ``"W2"``, ...
+    widths : tuple of int
+        Layer widths n0, ..., nL.
+    activation : str
+        The hidden activation (every hidden layer).
+    loss : str
+        The loss.
+    batch_size : int
+        Examples per SGD step (1: per-example SGD).
+    n_examples : int
+        Examples per epoch.
+    lr : float
+        Learning rate.
+    description : str
+        One line for tables.
+    """
 
     name: str
     widths: tuple[int, ...]
@@ -27,23 +52,68 @@ class Workload:
 
     @property
     def metric(self) -> str:
+        """``"steps/s"`` for per-example SGD, ``"samples/s"`` for minibatches."""
         return "steps/s" if self.batch_size == 1 else "samples/s"
 
-    def spec(self, dtype: str = "float64"):
+    def spec(self, dtype: str = "float64") -> NetworkSpec:
+        """The workload's network spec.
+
+        Parameters
+        ----------
+        dtype : str
+            ``"float32"`` or ``"float64"``.
+
+        Returns
+        -------
+        NetworkSpec
+            Widths, the hidden activation on every hidden layer, and the loss.
+        """
         from fastbp.spec import NetworkSpec
 
         return NetworkSpec(
             self.widths, [self.activation] * (len(self.widths) - 2), self.loss, dtype
         )
 
-    def network(self, dtype: str = "float64", seed: int = 0):
-        """A fastbp network with He-normal weights and zero biases."""
+    def network(self, dtype: str = "float64", seed: int = 0) -> Network:
+        """A fastbp network with He-normal weights and zero biases.
+
+        Parameters
+        ----------
+        dtype : str
+            ``"float32"`` or ``"float64"``.
+        seed : int
+            Seed of the initialisation.
+
+        Returns
+        -------
+        Network
+            A fresh network of :meth:`spec`.
+        """
         from fastbp.network import Network
 
         return Network(self.spec(dtype), init="he_normal", seed=seed)
 
-    def data(self, dtype: str = "float64", seed: int = 0, n: int | None = None):
-        """(X, Y): Y is (n, 1) for regression and int64 labels (n,) for W3."""
+    def data(
+        self, dtype: str = "float64", seed: int = 0, n: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The workload's synthetic data (see the module docstring).
+
+        Parameters
+        ----------
+        dtype : str
+            The dtype of X (and of Y for regression).
+        seed : int
+            Seed of the data.
+        n : int, optional
+            Number of examples (default: ``n_examples``).
+
+        Returns
+        -------
+        X : numpy.ndarray
+            (n, widths[0]) features.
+        Y : numpy.ndarray
+            (n, 1) targets for regression, (n,) int64 labels for W3.
+        """
         n = self.n_examples if n is None else n
         rng = np.random.default_rng(seed)
         X = rng.normal(size=(n, self.widths[0]))
@@ -56,7 +126,13 @@ class Workload:
         return X.astype(dtype), y.reshape(-1, 1).astype(dtype)
 
     def flops_per_step(self) -> int:
-        """6 flops per parameter per example (forward 2, backward 4), the usual MLP count."""
+        """6 flops per parameter per example (forward 2, backward 4), the usual MLP count.
+
+        Returns
+        -------
+        int
+            Flops of one SGD step (``batch_size`` examples).
+        """
         n_params = sum(
             self.widths[k] * (self.widths[k - 1] + 1) for k in range(1, len(self.widths))
         )
