@@ -6,6 +6,7 @@ function of arrays: the tape first, then the point(s), then the buffers it write
 None and allocates nothing.  Single-point kernels take buffers of shape (N,); batch kernels take
 (N, B) buffers, one row per node, and loop over nodes outside and points inside, so the op
 dispatch is paid once per node, not once per point, and the inner loops are plain array loops.
+This module holds the single-point kernels; :mod:`fastbp.circuit.batch_kernels` the batch ones.
 
 Notation, node i = f_i(a, b) with a = v[arg0[i]], b = v[arg1[i]], c = consts[i]:
     forward    v[i] = f_i(a, b)                          (``forward``)
@@ -45,12 +46,22 @@ from fastbp.circuit.ops import (
     TANH,
 )
 
-# ----------------------------------------------------------------------------- one point
-
 
 @jit
 def forward(ops, arg0, arg1, consts, inputs, x, v):
-    """v[inputs[k]] = x[k], then v[i] = f_i(v[arg0[i]], v[arg1[i]]) for i = 0..N−1.  Writes v."""
+    """v[inputs[k]] = x[k], then v[i] = f_i(v[arg0[i]], v[arg1[i]]) for i = 0..N−1.  Writes v.
+
+    Parameters
+    ----------
+    ops, arg0, arg1, consts : numpy.ndarray
+        The validated tape: int8 op codes, int64 argument nodes, float64 constants.
+    inputs : numpy.ndarray
+        (l,) input nodes.
+    x : numpy.ndarray
+        (l,) the point.
+    v : numpy.ndarray
+        (N,) output: every node's value.
+    """
     for k in range(inputs.shape[0]):
         v[inputs[k]] = x[k]
     for i in range(ops.shape[0]):
@@ -95,7 +106,21 @@ def forward(ops, arg0, arg1, consts, inputs, x, v):
 @jit
 def reverse(ops, arg0, arg1, consts, outputs, weights, v, g):
     """Adjoints of Σ_k weights[k] v[outputs[k]]: g = 0, g[outputs[k]] += weights[k], then
-    g[arg] += g[i] ∂f_i/∂arg for i = N−1..0, from the values v of :func:`forward`.  Writes g."""
+    g[arg] += g[i] ∂f_i/∂arg for i = N−1..0, from the values v of :func:`forward`.  Writes g.
+
+    Parameters
+    ----------
+    ops, arg0, arg1, consts : numpy.ndarray
+        The validated tape: int8 op codes, int64 argument nodes, float64 constants.
+    outputs : numpy.ndarray
+        (n_out,) output nodes.
+    weights : numpy.ndarray
+        (n_out,) the weight of each output.
+    v : numpy.ndarray
+        (N,) node values from :func:`forward`.
+    g : numpy.ndarray
+        (N,) output: every node's adjoint (at the inputs: the gradient).
+    """
     g[:] = 0.0
     for k in range(outputs.shape[0]):
         g[outputs[k]] += weights[k]
@@ -150,7 +175,23 @@ def reverse(ops, arg0, arg1, consts, outputs, weights, v, g):
 @jit
 def forward_tangent(ops, arg0, arg1, consts, inputs, x, direction, v, t):
     """Values and tangents together: v as in :func:`forward`, t[inputs[k]] = direction[k] and
-    t[i] = ∂f_i/∂a t[arg0[i]] + ∂f_i/∂b t[arg1[i]] (forward mode, J·direction).  Writes v, t."""
+    t[i] = ∂f_i/∂a t[arg0[i]] + ∂f_i/∂b t[arg1[i]] (forward mode, J·direction).  Writes v, t.
+
+    Parameters
+    ----------
+    ops, arg0, arg1, consts : numpy.ndarray
+        The validated tape: int8 op codes, int64 argument nodes, float64 constants.
+    inputs : numpy.ndarray
+        (l,) input nodes.
+    x : numpy.ndarray
+        (l,) the point.
+    direction : numpy.ndarray
+        (l,) the direction.
+    v : numpy.ndarray
+        (N,) output: every node's value.
+    t : numpy.ndarray
+        (N,) output: every node's tangent (at the outputs: the JVP).
+    """
     for k in range(inputs.shape[0]):
         v[inputs[k]] = x[k]
         t[inputs[k]] = direction[k]
@@ -228,7 +269,25 @@ def reverse_tangent(ops, arg0, arg1, consts, outputs, weights, v, t, g, h):
     """Forward-over-reverse: the adjoints g of :func:`reverse` and their tangents h = ġ along the
     direction whose tangents t (and values v) :func:`forward_tangent` computed.  For each node
     g[arg] += g[i] ∂f_i/∂arg and h[arg] += h[i] ∂f_i/∂arg + g[i] d(∂f_i/∂arg); h at the inputs
-    is the Hessian-vector product.  Writes g, h."""
+    is the Hessian-vector product.  Writes g, h.
+
+    Parameters
+    ----------
+    ops, arg0, arg1, consts : numpy.ndarray
+        The validated tape: int8 op codes, int64 argument nodes, float64 constants.
+    outputs : numpy.ndarray
+        (n_out,) output nodes.
+    weights : numpy.ndarray
+        (n_out,) the weight of each output.
+    v : numpy.ndarray
+        (N,) node values from :func:`forward_tangent`.
+    t : numpy.ndarray
+        (N,) node tangents from :func:`forward_tangent`.
+    g : numpy.ndarray
+        (N,) output: every node's adjoint.
+    h : numpy.ndarray
+        (N,) output: every adjoint's tangent (at the inputs: H·direction).
+    """
     g[:] = 0.0
     h[:] = 0.0
     for k in range(outputs.shape[0]):
@@ -323,380 +382,3 @@ def reverse_tangent(ops, arg0, arg1, consts, outputs, weights, v, t, g, h):
             a = v[j]
             g[j] += gi * (c * a ** (c - 1.0))
             h[j] += hi * (c * a ** (c - 1.0)) + gi * (c * (c - 1.0) * a ** (c - 2.0)) * t[j]
-
-
-# ----------------------------------------------------------------------------- a batch
-
-
-@jit
-def forward_batch(ops, arg0, arg1, consts, inputs, X, V):
-    """:func:`forward` for the B rows of X (B, l) at once: V[inputs[k], p] = X[p, k], then row
-    V[i] = f_i(V[arg0[i]], V[arg1[i]]) elementwise.  Writes V (N, B)."""
-    B = X.shape[0]
-    for k in range(inputs.shape[0]):
-        row = V[inputs[k]]
-        for p in range(B):
-            row[p] = X[p, k]
-    for i in range(ops.shape[0]):
-        op = ops[i]
-        if op <= CONST:
-            if op == CONST:
-                V[i, :] = consts[i]
-            continue
-        y = V[i]
-        a = V[arg0[i]]
-        if op == ADD:
-            b = V[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] + b[p]
-        elif op == SUB:
-            b = V[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] - b[p]
-        elif op == MUL:
-            b = V[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] * b[p]
-        elif op == DIV:
-            b = V[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] / b[p]
-        elif op == NEG:
-            for p in range(B):
-                y[p] = -a[p]
-        elif op == SIN:
-            for p in range(B):
-                y[p] = np.sin(a[p])
-        elif op == COS:
-            for p in range(B):
-                y[p] = np.cos(a[p])
-        elif op == EXP:
-            for p in range(B):
-                y[p] = np.exp(a[p])
-        elif op == LOG:
-            for p in range(B):
-                y[p] = np.log(a[p])
-        elif op == SQRT:
-            for p in range(B):
-                y[p] = np.sqrt(a[p])
-        elif op == TANH:
-            for p in range(B):
-                y[p] = np.tanh(a[p])
-        elif op == SIGMOID:
-            for p in range(B):
-                y[p] = sigmoid(a[p])
-        elif op == RELU:
-            for p in range(B):
-                y[p] = 0.0 if a[p] <= 0.0 else a[p]
-        elif op == SOFTPLUS:
-            for p in range(B):
-                y[p] = softplus(a[p])
-        elif op == POWC:
-            c = consts[i]
-            for p in range(B):
-                y[p] = a[p] ** c
-
-
-@jit
-def reverse_batch(ops, arg0, arg1, consts, outputs, W, V, G):
-    """:func:`reverse` for B points at once: G = 0, G[outputs[k], p] += W[p, k], then row
-    G[arg] += G[i] ⊙ ∂f_i/∂arg for i = N−1..0, from the values V of :func:`forward_batch`.
-    Writes G (N, B)."""
-    B = W.shape[0]
-    G[:, :] = 0.0
-    for k in range(outputs.shape[0]):
-        row = G[outputs[k]]
-        for p in range(B):
-            row[p] += W[p, k]
-    for i in range(ops.shape[0] - 1, -1, -1):
-        op = ops[i]
-        if op <= CONST:
-            continue
-        gy = G[i]
-        ga = G[arg0[i]]
-        a = V[arg0[i]]
-        if op == ADD:
-            gb = G[arg1[i]]
-            for p in range(B):
-                ga[p] += gy[p]
-            for p in range(B):
-                gb[p] += gy[p]
-        elif op == SUB:
-            gb = G[arg1[i]]
-            for p in range(B):
-                ga[p] += gy[p]
-            for p in range(B):
-                gb[p] -= gy[p]
-        elif op == MUL:
-            gb = G[arg1[i]]
-            b = V[arg1[i]]
-            for p in range(B):
-                ga[p] += gy[p] * b[p]
-            for p in range(B):
-                gb[p] += gy[p] * a[p]
-        elif op == DIV:
-            gb = G[arg1[i]]
-            b = V[arg1[i]]
-            y = V[i]
-            for p in range(B):
-                q = gy[p] / b[p]
-                ga[p] += q
-                gb[p] -= q * y[p]
-        elif op == NEG:
-            for p in range(B):
-                ga[p] -= gy[p]
-        elif op == SIN:
-            for p in range(B):
-                ga[p] += gy[p] * np.cos(a[p])
-        elif op == COS:
-            for p in range(B):
-                ga[p] -= gy[p] * np.sin(a[p])
-        elif op == EXP:
-            y = V[i]
-            for p in range(B):
-                ga[p] += gy[p] * y[p]
-        elif op == LOG:
-            for p in range(B):
-                ga[p] += gy[p] / a[p]
-        elif op == SQRT:
-            y = V[i]
-            for p in range(B):
-                ga[p] += gy[p] * (0.5 / y[p])
-        elif op == TANH:
-            y = V[i]
-            for p in range(B):
-                ga[p] += gy[p] * (1.0 - y[p] * y[p])
-        elif op == SIGMOID:
-            y = V[i]
-            for p in range(B):
-                ga[p] += gy[p] * (y[p] * (1.0 - y[p]))
-        elif op == RELU:
-            for p in range(B):
-                ga[p] += gy[p] * (1.0 if a[p] > 0.0 else 0.0)
-        elif op == SOFTPLUS:
-            for p in range(B):
-                ga[p] += gy[p] * sigmoid(a[p])
-        elif op == POWC:
-            c = consts[i]
-            for p in range(B):
-                ga[p] += gy[p] * (c * a[p] ** (c - 1.0))
-
-
-@jit
-def forward_tangent_batch(ops, arg0, arg1, consts, inputs, X, D, V, T):
-    """:func:`forward_tangent` for B points and directions at once (X, D of shape (B, l)).
-    Writes V, T (N, B)."""
-    B = X.shape[0]
-    for k in range(inputs.shape[0]):
-        row = V[inputs[k]]
-        trow = T[inputs[k]]
-        for p in range(B):
-            row[p] = X[p, k]
-            trow[p] = D[p, k]
-    for i in range(ops.shape[0]):
-        op = ops[i]
-        if op <= CONST:
-            if op == CONST:
-                V[i, :] = consts[i]
-                T[i, :] = 0.0
-            continue
-        y = V[i]
-        ty = T[i]
-        a = V[arg0[i]]
-        ta = T[arg0[i]]
-        if op == ADD:
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] + b[p]
-                ty[p] = ta[p] + tb[p]
-        elif op == SUB:
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] - b[p]
-                ty[p] = ta[p] - tb[p]
-        elif op == MUL:
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            for p in range(B):
-                y[p] = a[p] * b[p]
-                ty[p] = ta[p] * b[p] + a[p] * tb[p]
-        elif op == DIV:
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            for p in range(B):
-                q = a[p] / b[p]
-                y[p] = q
-                ty[p] = (ta[p] - q * tb[p]) / b[p]
-        elif op == NEG:
-            for p in range(B):
-                y[p] = -a[p]
-                ty[p] = -ta[p]
-        elif op == SIN:
-            for p in range(B):
-                y[p] = np.sin(a[p])
-                ty[p] = np.cos(a[p]) * ta[p]
-        elif op == COS:
-            for p in range(B):
-                y[p] = np.cos(a[p])
-                ty[p] = -np.sin(a[p]) * ta[p]
-        elif op == EXP:
-            for p in range(B):
-                q = np.exp(a[p])
-                y[p] = q
-                ty[p] = q * ta[p]
-        elif op == LOG:
-            for p in range(B):
-                y[p] = np.log(a[p])
-                ty[p] = ta[p] / a[p]
-        elif op == SQRT:
-            for p in range(B):
-                q = np.sqrt(a[p])
-                y[p] = q
-                ty[p] = (0.5 / q) * ta[p]
-        elif op == TANH:
-            for p in range(B):
-                q = np.tanh(a[p])
-                y[p] = q
-                ty[p] = (1.0 - q * q) * ta[p]
-        elif op == SIGMOID:
-            for p in range(B):
-                q = sigmoid(a[p])
-                y[p] = q
-                ty[p] = q * (1.0 - q) * ta[p]
-        elif op == RELU:
-            for p in range(B):
-                y[p] = 0.0 if a[p] <= 0.0 else a[p]
-                ty[p] = ta[p] * (1.0 if a[p] > 0.0 else 0.0)
-        elif op == SOFTPLUS:
-            for p in range(B):
-                y[p] = softplus(a[p])
-                ty[p] = sigmoid(a[p]) * ta[p]
-        elif op == POWC:
-            c = consts[i]
-            for p in range(B):
-                y[p] = a[p] ** c
-                ty[p] = c * a[p] ** (c - 1.0) * ta[p]
-
-
-@jit
-def reverse_tangent_batch(ops, arg0, arg1, consts, outputs, W, V, T, G, H):
-    """:func:`reverse_tangent` for B points at once.  Writes G, H (N, B)."""
-    B = W.shape[0]
-    G[:, :] = 0.0
-    H[:, :] = 0.0
-    for k in range(outputs.shape[0]):
-        row = G[outputs[k]]
-        for p in range(B):
-            row[p] += W[p, k]
-    for i in range(ops.shape[0] - 1, -1, -1):
-        op = ops[i]
-        if op <= CONST:
-            continue
-        gy = G[i]
-        hy = H[i]
-        ga = G[arg0[i]]
-        ha = H[arg0[i]]
-        a = V[arg0[i]]
-        ta = T[arg0[i]]
-        if op == ADD or op == SUB:
-            s = 1.0 if op == ADD else -1.0
-            gb = G[arg1[i]]
-            hb = H[arg1[i]]
-            for p in range(B):
-                ga[p] += gy[p]
-                ha[p] += hy[p]
-            for p in range(B):
-                gb[p] += s * gy[p]
-                hb[p] += s * hy[p]
-        elif op == MUL:
-            gb = G[arg1[i]]
-            hb = H[arg1[i]]
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            for p in range(B):
-                ga[p] += gy[p] * b[p]
-                ha[p] += hy[p] * b[p] + gy[p] * tb[p]
-            for p in range(B):
-                gb[p] += gy[p] * a[p]
-                hb[p] += hy[p] * a[p] + gy[p] * ta[p]
-        elif op == DIV:
-            gb = G[arg1[i]]
-            hb = H[arg1[i]]
-            b = V[arg1[i]]
-            tb = T[arg1[i]]
-            y = V[i]
-            ty = T[i]
-            for p in range(B):
-                rb = 1.0 / b[p]
-                ga[p] += gy[p] * rb
-                ha[p] += hy[p] * rb - gy[p] * tb[p] * rb * rb
-            for p in range(B):
-                rb = 1.0 / b[p]
-                gb[p] -= gy[p] * y[p] * rb
-                hb[p] -= hy[p] * y[p] * rb + gy[p] * (ty[p] - y[p] * tb[p] * rb) * rb
-        elif op == NEG:
-            for p in range(B):
-                ga[p] -= gy[p]
-                ha[p] -= hy[p]
-        elif op == SIN:
-            y = V[i]
-            for p in range(B):
-                d = np.cos(a[p])
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d - gy[p] * y[p] * ta[p]
-        elif op == COS:
-            y = V[i]
-            for p in range(B):
-                d = -np.sin(a[p])
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d - gy[p] * y[p] * ta[p]
-        elif op == EXP:
-            y = V[i]
-            ty = T[i]
-            for p in range(B):
-                ga[p] += gy[p] * y[p]
-                ha[p] += hy[p] * y[p] + gy[p] * ty[p]
-        elif op == LOG:
-            for p in range(B):
-                ra = 1.0 / a[p]
-                ga[p] += gy[p] * ra
-                ha[p] += hy[p] * ra - gy[p] * ta[p] * ra * ra
-        elif op == SQRT:
-            y = V[i]
-            ty = T[i]
-            for p in range(B):
-                ry = 1.0 / y[p]
-                ga[p] += gy[p] * 0.5 * ry
-                ha[p] += hy[p] * 0.5 * ry - gy[p] * 0.5 * ty[p] * ry * ry
-        elif op == TANH:
-            y = V[i]
-            ty = T[i]
-            for p in range(B):
-                d = 1.0 - y[p] * y[p]
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d - gy[p] * 2.0 * y[p] * ty[p]
-        elif op == SIGMOID:
-            y = V[i]
-            ty = T[i]
-            for p in range(B):
-                d = y[p] * (1.0 - y[p])
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d + gy[p] * (1.0 - 2.0 * y[p]) * ty[p]
-        elif op == RELU:
-            for p in range(B):
-                d = 1.0 if a[p] > 0.0 else 0.0
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d
-        elif op == SOFTPLUS:
-            for p in range(B):
-                s = sigmoid(a[p])
-                ga[p] += gy[p] * s
-                ha[p] += hy[p] * s + gy[p] * s * (1.0 - s) * ta[p]
-        elif op == POWC:
-            c = consts[i]
-            for p in range(B):
-                d = c * a[p] ** (c - 1.0)
-                ga[p] += gy[p] * d
-                ha[p] += hy[p] * d + gy[p] * (c * (c - 1.0) * a[p] ** (c - 2.0)) * ta[p]

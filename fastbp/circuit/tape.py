@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastbp.circuit import files, kernels
+from fastbp.circuit import batch_kernels, files, kernels
 from fastbp.circuit import ops as O
 from fastbp.circuit.files import FORMAT_NAME, FORMAT_VERSION
 from fastbp.circuit.validation import (
@@ -243,7 +243,7 @@ class Circuit:
         with self._workspace() as ws:
             for s in self._chunks(X.shape[0]):
                 V = ws.get("V", s.stop - s.start)
-                _run(kernels.forward, kernels.forward_batch, single, self._tape_in(), X[s], V)
+                _run(kernels.forward, batch_kernels.forward_batch, single, self._tape_in(), X[s], V)
                 if check:
                     check_forward(self._tape, V, "value", s.start)
                 out[s] = V.T
@@ -402,11 +402,11 @@ class Circuit:
             for s in self._chunks(X.shape[0]):
                 m = s.stop - s.start
                 V, G = ws.get("V", m), ws.get("G", m)
-                _run(kernels.forward, kernels.forward_batch, single, self._tape_in(), X[s], V)
+                _run(kernels.forward, batch_kernels.forward_batch, single, self._tape_in(), X[s], V)
                 if check:
                     check_forward(self._tape, V, "value", s.start)
                 _run(
-                    kernels.reverse, kernels.reverse_batch, single, self._tape_out(),
+                    kernels.reverse, batch_kernels.reverse_batch, single, self._tape_out(),
                     Wt[0] if single else Wt[s], V, G,
                 )  # fmt: skip
                 if check:
@@ -453,7 +453,7 @@ class Circuit:
                 m = s.stop - s.start
                 V, T = ws.get("V", m), ws.get("T", m)
                 _run(
-                    kernels.forward_tangent, kernels.forward_tangent_batch, single,
+                    kernels.forward_tangent, batch_kernels.forward_tangent_batch, single,
                     self._tape_in(), X[s], D[s], V, T,
                 )  # fmt: skip
                 if check:
@@ -508,14 +508,14 @@ class Circuit:
                 m = s.stop - s.start
                 V, T, G, H = (ws.get(name, m) for name in "VTGH")
                 _run(
-                    kernels.forward_tangent, kernels.forward_tangent_batch, single,
+                    kernels.forward_tangent, batch_kernels.forward_tangent_batch, single,
                     self._tape_in(), X[s], D[s], V, T,
                 )  # fmt: skip
                 if check:
                     check_forward(self._tape, V, "value", s.start)
                     check_forward(self._tape, T, "tangent", s.start)
                 _run(
-                    kernels.reverse_tangent, kernels.reverse_tangent_batch, single,
+                    kernels.reverse_tangent, batch_kernels.reverse_tangent_batch, single,
                     self._tape_out(), Wt[0] if single else Wt[s], V, T, G, H,
                 )  # fmt: skip
                 if check:
@@ -575,7 +575,7 @@ class Circuit:
         with self._workspace() as ws:
             for s in self._chunks(X.shape[0]):
                 V = ws.get("V", s.stop - s.start)
-                _run(kernels.forward, kernels.forward_batch, single, self._tape_in(), X[s], V)
+                _run(kernels.forward, batch_kernels.forward_batch, single, self._tape_in(), X[s], V)
                 if check:
                     check_forward(self._tape, V, "value", s.start)
                 out[s] = _gather(V, self.outputs, single)
