@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fastbp import circuit as fc
+from fastbp.circuit import files
 from fastbp.circuit import ops as O
 from fastbp.circuit import reference as ref
 from fastbp.circuit.tape import FORMAT_NAME
@@ -259,6 +260,45 @@ def test_save_load_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left behind
     c.save(path)  # overwriting goes through os.replace as well
     assert fc.Circuit.load(str(path)).n_nodes == 500
+
+
+def test_save_goes_through_the_one_atomic_writer(tmp_path, monkeypatch):
+    calls = []
+    real = files.write_atomically
+
+    def spy(path, write, what):
+        calls.append((path, what))
+        return real(path, write, what)
+
+    monkeypatch.setattr(files, "write_atomically", spy)
+    c = fc.record(lambda a: fc.sin(a), 1)
+    c.save(tmp_path / "c.npz")
+    assert calls == [(tmp_path / "c.npz", "circuit")]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        c.save(tmp_path / "missing" / "c.npz")
+    with pytest.raises(IsADirectoryError):
+        c.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]
+
+
+def test_files_module_round_trip_and_validation(tmp_path):
+    c = fc.record(lambda a, b: (a * b, fc.log(b)), 2)
+    files.write_tape(tmp_path / "c.npz", c.to_arrays())
+    arrays = files.read_tape(tmp_path / "c.npz")
+    assert sorted(arrays) == sorted(c.to_arrays())
+    for name, arr in c.to_arrays().items():
+        np.testing.assert_array_equal(arrays[name], arr)
+        assert arrays[name].dtype == arr.dtype
+    rewrite(tmp_path / "c.npz", arg0=np.array([-1, -1, 3, 1]))  # a forward reference
+    with pytest.raises(ValueError, match="forward reference"):
+        files.read_tape(tmp_path / "c.npz")
+
+
+def test_record_is_the_function_and_recording_the_module():
+    import fastbp.circuit.recording as recording
+
+    assert fc.record is recording.record and callable(fc.record)
+    assert fc.FORMAT_VERSION == files.FORMAT_VERSION
 
 
 def test_saved_file_has_a_json_header(tmp_path):
