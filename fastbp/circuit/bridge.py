@@ -8,9 +8,10 @@ two implementations of backpropagation can be checked against each other.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastbp import reference as mlp_reference
 from fastbp.activations import LEAKY_SLOPE
@@ -20,6 +21,9 @@ from fastbp.circuit.recording import log as c_log
 from fastbp.circuit.tape import Circuit
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets
+
+if TYPE_CHECKING:
+    from fastbp.network import Network
 
 
 def _activation(name: str, z: Var) -> Var:
@@ -39,7 +43,9 @@ def _activation(name: str, z: Var) -> Var:
     raise ValueError(f"activation {name!r} has no circuit form")
 
 
-def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
+def _one_example(
+    net: Network, x: ArrayLike, y: ArrayLike
+) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
     spec = NetworkSpec(net.spec.widths, net.spec.activations, net.spec.loss, "float64")
     x_arr = np.asarray(x)
     if x_arr.ndim == 1:
@@ -59,7 +65,7 @@ def _one_example(net, x, y) -> tuple[NetworkSpec, np.ndarray, np.ndarray]:
     return spec, X[0], Y[0]
 
 
-def from_network(net, x, y) -> Circuit:
+def from_network(net: Network, x: ArrayLike, y: ArrayLike) -> Circuit:
     """The loss J(θ) of ``net`` on the single example (x, y) as a circuit over θ.
 
     ``x`` has shape (n0,) or (1, n0); ``y`` is a target row (nr,), or a class label for

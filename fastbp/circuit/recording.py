@@ -192,37 +192,37 @@ class Var:
             a, b = b, a
         return rec.append(op, a.node, b.node)
 
-    def __add__(self, other):
+    def __add__(self, other: object) -> Var:
         return self._binary(O.ADD, other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: object) -> Var:
         return self._binary(O.ADD, other, swap=True)
 
-    def __sub__(self, other):
+    def __sub__(self, other: object) -> Var:
         return self._binary(O.SUB, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: object) -> Var:
         return self._binary(O.SUB, other, swap=True)
 
-    def __mul__(self, other):
+    def __mul__(self, other: object) -> Var:
         return self._binary(O.MUL, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: object) -> Var:
         return self._binary(O.MUL, other, swap=True)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: object) -> Var:
         return self._binary(O.DIV, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: object) -> Var:
         return self._binary(O.DIV, other, swap=True)
 
-    def __neg__(self):
+    def __neg__(self) -> Var:
         return self.recorder.append(O.NEG, self.node)
 
-    def __pos__(self):
+    def __pos__(self) -> Var:
         return self
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: object) -> Var:
         if isinstance(exponent, Var):
             raise TypeError("the exponent of ** must be a constant number; use exp(b * log(a))")
         c = _number(exponent)
@@ -232,13 +232,13 @@ class Var:
             return self.recorder.const(1.0)
         return self.recorder.append(O.POWC, self.node, c=c)
 
-    def __rpow__(self, base):
+    def __rpow__(self, base: object) -> Var:
         c = _number(base)
         if c <= 0.0:
             raise ValueError(f"base ** variable is recorded as exp(variable · log base): base {c}")
         return exp(self * math.log(c))
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         raise TypeError(
             "a circuit variable has no value while recording, so it cannot steer if/while; "
             "use relu, sigmoid or softplus"
@@ -249,7 +249,7 @@ class Var:
 
 
 def _unary(op: int, name: str) -> Callable:
-    def fn(a):
+    def fn(a: object) -> Var | float:
         if isinstance(a, Var):
             return a.recorder.append(op, a.node)
         return reference.value(op, _number_ieee(a), 0.0, 0.0)
