@@ -34,8 +34,9 @@ def test_csr_epoch_matches_dense_epoch(case, optimizer):
         Yb = np.zeros((bs, spec.n_outputs), dtype=spec.dtype)
         info = np.zeros(3)
         common = (p.w_off, p.b_off, p.u_off)
-        tail = (net.lowered.grad, p.weight_mask, 0.01, net.lowered.blas_min_rows, opt.code, 0.01, opt.momentum,
-                opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info)  # fmt: skip
+        tail = (net.lowered.grad, p.weight_mask, 0.01, net.lowered.blas_min_rows, opt.code, 0.01,
+                opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
+                info)  # fmt: skip
         if sparse:
             C = sp.csr_matrix(X)
             sparse_kernels.minibatch_epoch_csr(
