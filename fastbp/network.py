@@ -8,7 +8,6 @@ files (:mod:`fastbp.io`).
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,8 +49,6 @@ __all__ = [
     "Network",
     "Trace",
 ]
-
-_ADAM_DEFAULTS = (Optimizer.beta1, Optimizer.beta2, Optimizer.eps)
 
 
 class Network:
@@ -521,24 +518,10 @@ class Network:
         RuntimeError
             Another thread is using the network.
         """
-        opt = self.optimizer
-        if (
-            opt is not None
-            and type(optimizer) is str
-            and optimizer == opt.name
-            and type(lr) is float
-            and type(l2) is float
-            and 0.0 < lr < math.inf
-            and 0.0 <= l2 < math.inf
-            and type(batch_size) is int
-            and batch_size >= 1
-            and (optimizer not in ("momentum", "nesterov") or momentum == opt.momentum)
-            and (optimizer != "adam" or (opt.beta1, opt.beta2, opt.eps) == _ADAM_DEFAULTS)
-        ):
-            # The optimizer state continues: try the lean path (checks inside the kernel).
-            loss = self._fast.partial_fit(X, Y, opt, lr, l2, batch_size)
-            if loss is not None:
-                return loss
+        # The optimizer state continues on arrays of the right kind: the lean path (one call).
+        loss = self._fast.partial_fit(X, Y, optimizer, lr, momentum, l2, batch_size)
+        if loss is not None:
+            return loss
         # A first call, another optimizer, other array types or anything unusual.
         return train.partial_fit(
             self.lowered, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
@@ -683,21 +666,12 @@ class Network:
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(f"{os.fspath(path)}: bad history record: {exc}") from None
         if loaded.optimizer is not None:
-            record, allowed = loaded.optimizer, {"name", "momentum", "beta1", "beta2", "eps"}
-            if set(record) - allowed or not isinstance(record.get("name"), str):
-                raise ModelFileError(
-                    f"{os.fspath(path)}: bad optimizer record: it must hold a 'name' and only the "
-                    f"settings {sorted(allowed)}, got {record!r:.120}"
-                )
             try:
-                opt = Optimizer(**record)
-                if loaded.optimizer_state is not None:
-                    opt.load_state(loaded.optimizer_state, net.n_params, net.spec.np_dtype)
-                else:
-                    opt.reset(net.n_params, net.spec.np_dtype)
-            except (TypeError, ValueError) as exc:
+                net.optimizer = Optimizer.from_record(
+                    loaded.optimizer, loaded.optimizer_state, net.n_params, net.spec.np_dtype
+                )
+            except ValueError as exc:
                 raise ModelFileError(f"{os.fspath(path)}: bad optimizer record: {exc}") from None
-            net.optimizer = opt
         net.extras = dict(loaded.arrays)
         net.metadata = loaded.metadata
         return net

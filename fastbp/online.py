@@ -9,6 +9,8 @@ status code; the caller then takes the checked path, which says what is wrong.  
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastbp import epochs, row_kernels
@@ -19,6 +21,8 @@ from fastbp.specialise import sgd_example_epoch_dispatch
 #: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
 #: makes one call per chunk of this many examples).
 LEAN_MAX_ROWS = 1 << 16
+
+_ADAM_DEFAULTS = (Optimizer.beta1, Optimizer.beta2, Optimizer.eps)
 
 
 class FastPaths:
@@ -95,8 +99,9 @@ class FastPaths:
         return eye
 
     def partial_fit(
-        self, X: object, Y: object, opt: Optimizer, lr: float, l2: float, batch_size: int
-    ) -> float | None:
+        self, X: object, Y: object, optimizer: object, lr: object, momentum: object, l2: object,
+        batch_size: object,
+    ) -> float | None:  # fmt: skip
         """partial_fit through one packed kernel call, or None if the checked path must run.
 
         Taken only for arrays that already have the network's dtype and layout; the kernel
@@ -107,18 +112,30 @@ class FastPaths:
         ----------
         X, Y : object
             The caller's rows and targets, unchecked.
-        opt : Optimizer
-            The network's optimizer, whose state continues.
-        lr, l2 : float
-            Validated learning rate and L2 factor.
-        batch_size : int
-            Validated batch size.
+        optimizer, lr, momentum, l2, batch_size : object
+            The caller's settings, unchecked: the lean path runs only for plain values that
+            continue the network's optimizer (same name and settings).
 
         Returns
         -------
         float or None
             The mean loss of the rows, or None: nothing was changed and the checked path must run.
         """
+        opt = self.lowered.optimizer
+        if not (
+            opt is not None
+            and type(optimizer) is str
+            and optimizer == opt.name
+            and type(lr) is float
+            and type(l2) is float
+            and 0.0 < lr < math.inf
+            and 0.0 <= l2 < math.inf
+            and type(batch_size) is int
+            and batch_size >= 1
+            and (optimizer not in ("momentum", "nesterov") or momentum == opt.momentum)
+            and (optimizer != "adam" or (opt.beta1, opt.beta2, opt.eps) == _ADAM_DEFAULTS)
+        ):
+            return None
         # Exact dtype objects (``is``): anything unusual, even an equal non-native dtype, takes
         # the checked path, so the compiled entry points always see the types they were built for.
         dtype = self.dtype
