@@ -27,11 +27,7 @@ from fastbp._blas import (
 )
 from fastbp._jit import jit
 from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
-
-SQUARED = 0
-SOFTMAX_CE = 1
-LOGISTIC = 2
-POISSON = 3
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
 @jit

@@ -30,9 +30,6 @@ from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
 from fastbp._jit import jit
 from fastbp.activations import act_prime, act_second
 from fastbp.kernels import (
-    LOGISTIC,
-    POISSON,
-    SOFTMAX_CE,
     affine,
     backprop_activation,
     backprop_layers,
@@ -41,6 +38,7 @@ from fastbp.kernels import (
     weight_gradient,
     weights,
 )
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
 @jit
