@@ -78,9 +78,9 @@ class Conversions:
         Network
             With the module's weights, in its dtype.
         """
-        from fastbp.interop.torch_convert import from_torch
+        from fastbp.interop.torch_convert import torch_network
 
-        return from_torch(module, loss=loss)
+        return torch_network(cls, module, loss=loss)
 
     @classmethod
     def from_sklearn(cls, estimator: MLPClassifier | MLPRegressor | Any) -> Network:
@@ -98,6 +98,6 @@ class Conversions:
         Network
             ``forward`` gives the estimator's ``predict`` / ``predict_proba`` outputs.
         """
-        from fastbp.interop.sklearn_convert import from_sklearn
+        from fastbp.interop.sklearn_convert import sklearn_network
 
-        return from_sklearn(estimator)
+        return sklearn_network(cls, estimator)

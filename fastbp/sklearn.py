@@ -967,7 +967,7 @@ class _BaseMLP(BaseEstimator):
         MLPClassifier or MLPRegressor
             The fitted fastbp estimator.
         """
-        from fastbp.interop.sklearn_convert import fastbp_estimator_from_sklearn
+        from fastbp.interop.networks import fastbp_estimator_from_sklearn
 
         return fastbp_estimator_from_sklearn(cls, estimator)
 

@@ -17,14 +17,16 @@ function               what it does                                 needs
 =====================  ===========================================  ==================
 
 The methods ``Network.to_onnx``, ``Network.to_torch``, ``Network.from_torch`` and
-``Network.from_sklearn`` call these functions.
+``Network.from_sklearn`` call the same converters.  The converters never import
+:mod:`fastbp.network` (``from_torch`` and ``from_sklearn`` pass them the class, from
+:mod:`fastbp.interop.networks`), so the imports point one way.
 """
 
 from __future__ import annotations
 
+from fastbp.interop.networks import from_sklearn, from_torch
 from fastbp.interop.onnx_export import DEFAULT_OPSET, MIN_OPSET, onnx_model, to_onnx
-from fastbp.interop.sklearn_convert import from_sklearn
-from fastbp.interop.torch_convert import from_torch, to_torch
+from fastbp.interop.torch_convert import to_torch
 
 __all__ = [
     "DEFAULT_OPSET",

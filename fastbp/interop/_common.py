@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from fastbp.spec import NetworkSpec
 
 if TYPE_CHECKING:
     from fastbp.network import Network
@@ -49,6 +52,9 @@ def check_network(net: object, what: str) -> Network:
     """``net`` must be a :class:`fastbp.Network` with finite parameters.
 
     A network with NaN or inf parameters cannot run ``forward`` either, so no converter writes it.
+    A network is recognised by what the converters use (a ``NetworkSpec`` ``spec``, ``params``
+    and ``layer(k)``), not by importing :mod:`fastbp.network`: ``Network``'s own methods call
+    these converters, so importing it here would close an import circle.
 
     Parameters
     ----------
@@ -69,13 +75,51 @@ def check_network(net: object, what: str) -> Network:
     ValueError
         If its parameters contain NaN or inf.
     """
-    from fastbp.network import Network
-
-    if not isinstance(net, Network):
+    if not (
+        isinstance(getattr(net, "spec", None), NetworkSpec)
+        and isinstance(getattr(net, "params", None), np.ndarray)
+        and callable(getattr(net, "layer", None))
+    ):
         raise TypeError(f"{what} needs a fastbp.Network, got {type(net).__name__}")
-    if not np.isfinite(net.params).all():
+    params = net.params  # type: ignore[attr-defined]
+    if not np.isfinite(params).all():
         raise ValueError(
             f"{what}: the network's parameters contain NaN or inf; a converted model would not "
             "compute what net.forward computes (which refuses them)"
         )
+    return net  # type: ignore[return-value]
+
+
+def build_network(
+    network_class: Any,
+    spec: NetworkSpec,
+    layers: Sequence[tuple[np.ndarray, np.ndarray]],
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """A network of ``spec`` holding the given weights: the one place converters build one.
+
+    Parameters
+    ----------
+    network_class : type
+        :class:`fastbp.Network` (or the class a ``Network`` classmethod was called on).
+    spec : NetworkSpec
+        Widths, activations, loss and dtype.
+    layers : sequence of tuple of numpy.ndarray
+        (W[k], b[k]) for k = 1..L, shapes (n_k, n_{k−1}) and (n_k,), finite.
+    metadata : dict, optional
+        Stored as ``net.metadata`` (e.g. the source and the class labels).
+
+    Returns
+    -------
+    fastbp.Network
+        With ``init = "zeros"`` and ``seed = None`` recorded (the weights came from elsewhere).
+    """
+    net = network_class(spec, init="zeros")
+    for k, (W, b) in enumerate(layers, start=1):
+        W_k, b_k = net.layer(k)
+        W_k[...] = W
+        b_k[...] = b
+    net.init, net.seed = "zeros", None
+    if metadata is not None:
+        net.metadata = metadata
     return net

@@ -219,7 +219,7 @@ def onnx_model(
         [onnx.helper.make_tensor_value_info("Y", elem, ["batch", spec.n_outputs])],
         initializer=g.initializers,
     )
-    from fastbp import __version__
+    from fastbp._version import __version__
 
     opset_ids = [onnx.helper.make_opsetid("", opset)]
     model = onnx.helper.make_model(
@@ -239,7 +239,7 @@ def onnx_model(
 
 
 def to_onnx(
-    net: Network,
+    net: Any,  # a Network; Any because Network's mixin passes itself
     path: str | os.PathLike[str],
     *,
     opset: int | None = None,

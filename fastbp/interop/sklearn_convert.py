@@ -24,14 +24,12 @@ fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart: those
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from fastbp.interop._common import require
-
-if TYPE_CHECKING:
-    from fastbp.network import Network
+from fastbp.interop._common import build_network, require
+from fastbp.spec import NetworkSpec
 
 #: scikit-learn hidden activation -> fastbp activation.
 SKLEARN_TO_FASTBP = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -46,7 +44,7 @@ OUTPUT_TO_LOSS = {
 LOSS_TO_OUTPUT = {v: k for k, v in OUTPUT_TO_LOSS.items()}
 
 #: Fitted attributes copied as they are between the estimators of the two libraries.
-_FITTED_COPIED = (
+FITTED_COPIED = (
     "n_features_in_",
     "feature_names_in_",
     "n_outputs_",
@@ -65,12 +63,36 @@ _FITTED_COPIED = (
 )
 
 
-def _sklearn_mlps():
+def sklearn_mlps() -> tuple[Any, Any]:
+    """scikit-learn's ``MLPClassifier`` and ``MLPRegressor`` classes.
+
+    Returns
+    -------
+    tuple of type
+        ``(MLPClassifier, MLPRegressor)``.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed.
+    """
     nn = require("sklearn.neural_network", "scikit-learn conversion")
     return nn.MLPClassifier, nn.MLPRegressor
 
 
-def _name(estimator: object) -> str:
+def estimator_name(estimator: object) -> str:
+    """``sklearn.neural_network.MLPClassifier`` and the like, for messages.
+
+    Parameters
+    ----------
+    estimator : object
+        An estimator.
+
+    Returns
+    -------
+    str
+        Its package and class name.
+    """
     package = type(estimator).__module__.split(".")[0]
     where = "sklearn.neural_network" if package == "sklearn" else package
     return f"{where}.{type(estimator).__name__}"
@@ -82,29 +104,28 @@ def _check_fitted_sklearn(estimator: object) -> None:
     check_is_fitted(estimator, ["coefs_", "intercepts_", "out_activation_"])
 
 
-def network_from_sklearn_mlp(estimator: Any) -> Network:
-    """The :class:`fastbp.Network` of a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``.
+def network_from_sklearn_mlp(network_class: Any, estimator: Any) -> Any:
+    """The network of a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``.
 
     Parameters
     ----------
+    network_class : type
+        :class:`fastbp.Network` or a subclass.
     estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
         A fitted estimator.
 
     Returns
     -------
     fastbp.Network
-        With the estimator's weights; see :func:`from_sklearn`.
+        With the estimator's weights; see :func:`sklearn_network`.
 
     Raises
     ------
     ValueError
         If the estimator is not fitted or uses an activation or output fastbp cannot express.
     """
-    from fastbp.network import Network
-    from fastbp.spec import NetworkSpec
-
     _check_fitted_sklearn(estimator)
-    what = _name(estimator)
+    what = estimator_name(estimator)
     act = estimator.activation
     if act not in SKLEARN_TO_FASTBP:
         raise ValueError(f"{what}: activation={act!r} has no fastbp counterpart")
@@ -137,26 +158,27 @@ def network_from_sklearn_mlp(estimator: Any) -> Network:
     if loss == "softmax_cross_entropy" and widths[-1] < 2:
         raise ValueError(f"{what}: a softmax output needs at least 2 units, got {widths[-1]}")
     spec = NetworkSpec(widths, [SKLEARN_TO_FASTBP[act]] * (len(widths) - 2), loss, dtypes.pop())
-    net = Network(spec, init="zeros")
-    for k, (c, b) in enumerate(zip(coefs, intercepts, strict=True), start=1):
-        W, bias = net.layer(k)
-        W[...] = np.asarray(c).T
-        bias[...] = b
-    net.init, net.seed = "zeros", None
     meta: dict[str, Any] = {"source": what}
     classes = getattr(estimator, "classes_", None)
     multilabel = loss == "logistic" and widths[-1] > 1
     if classes is not None and not multilabel:
         meta["target_names"] = [str(c) for c in classes]
-    net.metadata = meta
-    return net
+    layers = [(np.asarray(c).T, np.asarray(b)) for c, b in zip(coefs, intercepts, strict=True)]
+    return build_network(network_class, spec, layers, meta)
 
 
-def from_sklearn(estimator: Any) -> Network:
-    """A :class:`fastbp.Network` with the weights of a fitted scikit-learn MLP.
+def sklearn_network(network_class: Any, estimator: Any) -> Any:
+    """A network of ``network_class`` with the weights of a fitted scikit-learn MLP.
+
+    The converter behind :func:`fastbp.interop.from_sklearn` and ``Network.from_sklearn``; it
+    takes the class so that it never imports :mod:`fastbp.network`.  A fastbp estimator is
+    recognised by its ``to_sklearn`` method (this module does not import :mod:`fastbp.sklearn`,
+    which imports it).
 
     Parameters
     ----------
+    network_class : type
+        :class:`fastbp.Network` or a subclass.
     estimator : sklearn.neural_network.MLPClassifier or MLPRegressor, or a fastbp.sklearn one
         A fitted estimator (any solver).  For a fastbp estimator, a copy of its ``network_``.
 
@@ -177,68 +199,20 @@ def from_sklearn(estimator: Any) -> Network:
     TypeError
         For anything that is not one of these estimators.
     """
-    MLPClassifier, MLPRegressor = _sklearn_mlps()
-    from fastbp.sklearn import _BaseMLP
-
-    if isinstance(estimator, _BaseMLP):
+    MLPClassifier, MLPRegressor = sklearn_mlps()
+    if isinstance(estimator, (MLPClassifier, MLPRegressor)):
+        return network_from_sklearn_mlp(network_class, estimator)
+    if callable(getattr(estimator, "to_sklearn", None)) and callable(
+        getattr(estimator, "get_params", None)
+    ):  # a fastbp.sklearn estimator
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator, "network_")
         return estimator.network_.copy()
-    if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
-        raise TypeError(
-            "from_sklearn needs a fitted sklearn.neural_network.MLPClassifier or MLPRegressor "
-            f"(or a fastbp.sklearn estimator), got {type(estimator).__name__}"
-        )
-    return network_from_sklearn_mlp(estimator)
-
-
-def fastbp_estimator_from_sklearn(klass: Any, estimator: Any) -> Any:
-    """A fitted ``fastbp.sklearn`` estimator of class ``klass`` from a fitted scikit-learn one.
-
-    Parameters
-    ----------
-    klass : type
-        ``fastbp.sklearn.MLPClassifier`` or ``MLPRegressor``.
-    estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
-        A fitted scikit-learn estimator of the matching kind.
-
-    Returns
-    -------
-    fastbp.sklearn.MLPClassifier or MLPRegressor
-        Fitted, with the same weights and hyperparameters.
-
-    Raises
-    ------
-    TypeError
-        If ``estimator`` is not the scikit-learn peer of ``klass``.
-    ValueError
-        If its settings or weights cannot be expressed in fastbp.
-    """
-    MLPClassifier, MLPRegressor = _sklearn_mlps()
-    peer = MLPClassifier if klass()._is_classifier() else MLPRegressor
-    if not isinstance(estimator, peer):
-        raise TypeError(
-            f"{klass.__name__}.from_sklearn needs a fitted sklearn.neural_network.{peer.__name__}, "
-            f"got {type(estimator).__name__}"
-        )
-    net = network_from_sklearn_mlp(estimator)
-    params = estimator.get_params(deep=False)
-    ours = klass(**{k: v for k, v in params.items() if k in klass._get_param_names()})
-    ours.dtype = net.spec.dtype
-    try:
-        ours._check_settings()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{_name(estimator)} has a setting {klass.__name__} cannot train with: {exc}. "
-            "fastbp.Network.from_sklearn(estimator) converts the fitted network alone"
-        ) from None
-    for name in _FITTED_COPIED:
-        if hasattr(estimator, name):
-            setattr(ours, name, copy.deepcopy(getattr(estimator, name)))
-    ours.network_ = net
-    ours._best_params = net.params.copy()
-    return ours
+    raise TypeError(
+        "from_sklearn needs a fitted sklearn.neural_network.MLPClassifier or MLPRegressor "
+        f"(or a fastbp.sklearn estimator), got {type(estimator).__name__}"
+    )
 
 
 def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
@@ -261,7 +235,7 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    MLPClassifier, MLPRegressor = _sklearn_mlps()
+    MLPClassifier, MLPRegressor = sklearn_mlps()
     check_is_fitted(estimator, "network_")
     net = estimator.network_
     params = estimator.get_params(deep=False)
@@ -282,7 +256,7 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
         params["solver"] = "sgd"
     peer = MLPClassifier if estimator._is_classifier() else MLPRegressor
     theirs = peer(**params)
-    for name in _FITTED_COPIED:
+    for name in FITTED_COPIED:
         if hasattr(estimator, name):
             setattr(theirs, name, copy.deepcopy(getattr(estimator, name)))
     theirs.coefs_ = [np.array(c, order="C") for c in estimator.coefs_]

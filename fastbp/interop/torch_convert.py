@@ -35,16 +35,13 @@ raises ValueError naming the module by its index and repr.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fastbp.activations import LEAKY_SLOPE
-from fastbp.interop._common import check_network, require
-from fastbp.spec import LOSSES
-
-if TYPE_CHECKING:
-    from fastbp.network import Network
+from fastbp.interop._common import build_network, check_network, require
+from fastbp.spec import LOSSES, NetworkSpec
 
 #: Softplus threshold written by to_torch: above it z + log1p(exp(-z)) rounds to z in both dtypes.
 TORCH_SOFTPLUS_THRESHOLD = 40.0
@@ -102,7 +99,7 @@ def _hidden_module(nn, act: str):
     raise ValueError(f"activation {act!r} has no torch module")  # pragma: no cover
 
 
-def to_torch(net: Network, *, logits: bool = False) -> Any:
+def to_torch(net: Any, *, logits: bool = False) -> Any:  # Any: Network passes itself (mixin)
     """A ``torch.nn.Sequential`` computing ``net.forward`` in the network's dtype.
 
     Parameters
@@ -176,11 +173,16 @@ def _hidden_activation(nn, i: int, module) -> str | None:
     return None
 
 
-def from_torch(module: Any, *, loss: str = "squared") -> Network:
-    """A :class:`fastbp.Network` computing what a ``torch.nn.Sequential`` computes.
+def torch_network(network_class: Any, module: Any, *, loss: str = "squared") -> Any:
+    """A network of ``network_class`` computing what a ``torch.nn.Sequential`` computes.
+
+    The converter behind :func:`fastbp.interop.from_torch` and ``Network.from_torch``; it takes
+    the class so that it never imports :mod:`fastbp.network`.
 
     Parameters
     ----------
+    network_class : type
+        :class:`fastbp.Network` or a subclass.
     module : torch.nn.Sequential
         ``Linear`` layers (with bias, float32 or float64, all one dtype) separated by at most one
         supported activation each (see the module docstring).
@@ -297,19 +299,13 @@ def from_torch(module: Any, *, loss: str = "squared") -> Network:
             dtypes.add(str(p.dtype).removeprefix("torch."))
     if len(dtypes) != 1:
         raise ValueError(f"the Linear layers mix dtypes {sorted(dtypes)}; convert them to one")
-    from fastbp.network import Network
-    from fastbp.spec import NetworkSpec
-
     widths = [linears[0][1].in_features] + [lin.out_features for _, lin in linears]
     spec = NetworkSpec(widths, acts, loss, dtypes.pop())
-    net = Network(spec, init="zeros")
-    for k, (i, lin) in enumerate(linears, start=1):
-        W, b = net.layer(k)
+    layers = []
+    for i, lin in linears:
         weight = lin.weight.detach().cpu().numpy()
         bias = lin.bias.detach().cpu().numpy()
         if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
             raise ValueError(f"{_describe(i, lin)} has NaN or inf parameters")
-        W[...] = weight
-        b[...] = bias
-    net.init, net.seed = "zeros", None
-    return net
+        layers.append((weight, bias))
+    return build_network(network_class, spec, layers)
