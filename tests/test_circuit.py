@@ -437,6 +437,20 @@ def test_value_gradient_and_value_and_gradient_agree(two_out):
     np.testing.assert_allclose(c.gradient(x, output=1), fd, rtol=1e-8, atol=1e-9)
 
 
+def test_gradcheck_arguments(two_out):
+    x = np.array([0.3, -0.4, 0.5])
+    assert fc.gradcheck(two_out, x, output=1).passed
+    assert fc.gradcheck(two_out, x, weights=[2.0, -1.0]).n_checked == 3
+    with pytest.raises(ValueError, match="one point"):
+        fc.gradcheck(two_out, np.zeros((2, 3)), output=0)
+    with pytest.raises(ValueError, match="2 outputs"):
+        fc.gradcheck(two_out, x)
+    with pytest.raises(TypeError):
+        fc.gradcheck(two_out, "0.3, -0.4, 0.5", output=0)
+    with pytest.raises(TypeError, match="Circuit"):
+        fc.gradcheck(lambda v: v, x)
+
+
 def test_value_of_one_output_ignores_a_nonfinite_other_output():
     c = fc.record(lambda a, b: (a + b, fc.log(a)), 2)  # log 0 = -inf in the other output
     assert c.value([0.0, 2.0], output=0) == 2.0

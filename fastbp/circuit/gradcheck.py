@@ -117,7 +117,7 @@ def gradcheck(
     l = circuit.n_inputs
     if max_inputs is not None:
         max_inputs = positive_int(max_inputs, "max_inputs")
-    if np.ndim(x) != 1:
+    if not isinstance(x, (str, bytes)) and np.ndim(x) > 1:  # a batch: refused before any sweep
         raise ValueError(f"gradcheck takes one point of shape ({l},)")
     g_bp = circuit.gradient(x, output=output, weights=weights)  # validates x, output, weights
     if weights is None:
