@@ -169,3 +169,33 @@ def test_missing_torch_names_the_extra(monkeypatch):
     net = combination_network("relu", "squared", "float64", seed=0)
     with pytest.raises(ImportError, match=r"fastbp\[torch\]"):
         net.to_torch()
+
+
+def test_function_and_classmethod_agree_and_the_class_is_kept():
+    # fastbp.interop.from_torch and Network.from_torch run the same converter, which is handed
+    # the class (so the converters never import fastbp.network); a subclass gets a subclass.
+    from fastbp import interop
+
+    class Tagged(fb.Network):
+        pass
+
+    net = combination_network("tanh", "logistic", "float32", seed=3)
+    module = net.to_torch()
+    a, b = interop.from_torch(module, loss="logistic"), Tagged.from_torch(module, loss="logistic")
+    assert type(a) is fb.Network and type(b) is Tagged
+    assert a.spec == b.spec == net.spec and a.init == "zeros" and a.seed is None
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_converters_refuse_what_is_not_a_network():
+    from fastbp import interop
+
+    class Lookalike:  # has params but no NetworkSpec
+        params = np.zeros(3)
+
+        def layer(self, k):
+            raise AssertionError("never called")
+
+    for bad in (Lookalike(), "net", None):
+        with pytest.raises(TypeError, match="needs a fastbp.Network"):
+            interop.to_torch(bad)
