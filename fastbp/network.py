@@ -163,7 +163,13 @@ class Network(Conversions):
         return W, self._params[b0 : b0 + n_out]
 
     def copy(self) -> Network:
-        """An independent network with the same spec and parameters."""
+        """An independent network with the same spec and parameters.
+
+        Returns
+        -------
+        Network
+            A new network (its optimizer and history start empty).
+        """
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
         with self.lowered.shared():

@@ -429,6 +429,7 @@ def _load(source: str) -> types.ModuleType:
         path = cache_root() / "generated" / key / f"{name}.py"
         if _write_once(path, source):
             loader_spec = importlib.util.spec_from_file_location(name, path)
+            assert loader_spec is not None and loader_spec.loader is not None  # a .py path
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[name] = module
             try:
