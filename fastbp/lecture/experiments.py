@@ -162,7 +162,7 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict[str, Any]:
     allowed (vectorised sums), so depending on how LLVM vectorises a loop two units can be summed
     in different orders and differ by ≈ 1e-16 from the first steps; the symmetric state is
     unstable, so this grows to ≈ 1e-15, still many orders of magnitude below the weights (the
-    claim allows 1e-9 of max |w|).  (fastbp also leaves out FMA contraction and approximate
+    claim allows 1e-9 of ``max |w|``).  (fastbp also leaves out FMA contraction and approximate
     functions, which made lanes and scalar tails round differently.)
 
     Part 2, scale: the standard deviation of z[k] and a[k] per layer at initialisation, for a
@@ -343,7 +343,7 @@ def two_layer_lemmas(
         The hidden activation, any of :data:`fastbp.ACTIVATIONS` (the lecture's: ``"sigmoid"``,
         ``"tanh"``, ``"relu"``).
     seed : int
-        Seeds the network, its biases (nonzero, so |z| stays away from ReLU's kink) and the
+        Seeds the network, its biases (nonzero, so ``|z|`` stays away from ReLU's kink) and the
         example (x, y).
     widths : tuple of int
         (n0, n1, n2).
@@ -352,9 +352,9 @@ def two_layer_lemmas(
     -------
     list of dict
         One per lemma, in the order of the derivation: ``lemma`` (its kind), ``equation``,
-        ``shape`` (of the quantity on the left), ``fd_error`` (max |rhs − finite differences| /
-        max(1, max |finite differences|)) and ``compiled_error`` (the same between the compiled
-        value and the right-hand side).
+        ``shape`` (of the quantity on the left), ``fd_error``
+        (``max|rhs − fd| / max(1, max|fd|)``, fd the finite differences) and ``compiled_error``
+        (the same between the compiled value and the right-hand side).
 
     Raises
     ------

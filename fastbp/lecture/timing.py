@@ -286,7 +286,7 @@ def fd_times(
     -------
     dict of str to list
         ``fd_s`` (seconds for all N entries), ``fd_probes`` (entries actually timed),
-        ``fd_abs_error`` (max |finite difference − backprop| over the probes) and
+        ``fd_abs_error`` (``max|finite difference − backprop|`` over the probes) and
         ``fd_rel_error`` (the same over the largest backprop entry probed).
     """
     fd_s: list[float] = []
