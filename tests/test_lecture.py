@@ -315,3 +315,16 @@ def test_lecture_modules_point_one_way():
         assert not any(n == "fastbp.cli" or n.startswith("fastbp.cli.") for n in imported), path
         assert "fastbp.lecture" not in imported, path
         assert len(path.read_text().splitlines()) <= 750, path
+
+
+def test_lecture_reaches_no_private_member():
+    """The lecture drives networks through the public API and ``net.lowered``, never ``net._x``."""
+    for path in sorted((ROOT / "fastbp" / "lecture").glob("*.py")):
+        private = [
+            f"{path.name}:{node.lineno} .{node.attr}"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ]
+        assert private == [], private

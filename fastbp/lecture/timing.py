@@ -130,7 +130,7 @@ def timing_network(widths: Sequence[int], activation: str, batch: int, seed: int
     """
     spec = NetworkSpec(list(widths), activation, "squared", "float64")
     net = Network(spec, init="he_normal", seed=seed)
-    net._blas_min_rows = 2**62  # explicit loops: see the module docstring
+    net.lowered.blas_min_rows = 2**62  # explicit loops: see the module docstring
     rng = np.random.default_rng(seed)
     # In-memory arrays stay arrays (only memory maps become LazyRows).
     X = cast(np.ndarray, as_features(rng.normal(size=(batch, widths[0])), spec))
@@ -177,21 +177,24 @@ def operations(
     -------
     dict of str to callable
         ``"loss"`` returns the mean loss (forward pass); ``"grad"`` the mean loss, after
-        leaving the gradient in the network's gradient buffer (forward and backward);
-        ``"hvp"`` returns H v (R-operator; one output array reused by every call).
+        leaving the gradient in ``net.lowered.grad`` (forward and backward); ``"hvp"`` returns
+        H v (R-operator; one output array reused by every call).  All three run the unchecked
+        passes of ``net.lowered`` (:class:`fastbp.lowered.LoweredNetwork`), so no validation,
+        parameter check or allocation is timed with them.
     """
     from fastbp.hessian import _product_unchecked
 
+    lowered = net.lowered
     out = np.empty(net.n_params)
 
     def loss() -> object:
-        return net._loss_unchecked(X, Y)
+        return lowered.loss(X, Y)
 
     def grad() -> object:
-        return net._loss_and_gradient_unchecked(X, Y)
+        return lowered.loss_and_gradient(X, Y)
 
     def hvp() -> object:
-        _product_unchecked(net, X, Y, v, False, out)
+        _product_unchecked(lowered, X, Y, v, False, out)
         return out
 
     return {"loss": loss, "grad": grad, "hvp": hvp}
@@ -306,8 +309,8 @@ def fd_times(
             samples.append((time.perf_counter() - t0) * N / s)
         fd_s.append(float(np.median(samples)))
         probes.append(int(s))
-        net._loss_and_gradient_unchecked(X, Y)
-        g_bp = net._grad[idx]
+        net.lowered.loss_and_gradient(X, Y)
+        g_bp = net.lowered.grad[idx]
         abs_err.append(float(np.max(np.abs(g - g_bp))))
         rel_err.append(abs_err[-1] / max(float(np.max(np.abs(g_bp))), 1e-300))
     return {"fd_s": fd_s, "fd_probes": probes, "fd_abs_error": abs_err, "fd_rel_error": rel_err}
