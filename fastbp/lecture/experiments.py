@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+import fastbp.reference as ref
 from fastbp import activations
+from fastbp.datasets import Standardizer, load_diabetes
 from fastbp.diagnostics import gradient_diagnostics
 from fastbp.gradcheck import central_differences
+from fastbp.history import FitDivergedError
 from fastbp.lecture.timing import FD_STEP, cost_sweep
 from fastbp.network import Network
 from fastbp.spec import NetworkSpec
@@ -137,9 +140,7 @@ def _symmetry_spread(params: Sequence[float] | np.ndarray, widths: Sequence[int]
 
     0.0 means every hidden unit of the layer has exactly the same incoming weights and bias.
     """
-    from fastbp.reference import unpack
-
-    W, b = unpack([float(v) for v in params], list(widths))
+    W, b = ref.unpack([float(v) for v in params], list(widths))
     out = []
     for k in range(1, len(widths) - 1):
         Wk, bk = np.array(W[k]), np.array(b[k])
@@ -182,8 +183,6 @@ def zero_init(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         ``claim``, ``holds``, ``verdict``, ``symmetry`` (the loss curves and spreads, compiled and
         reference) and ``scale`` (per-layer statistics per activation/initialisation).
     """
-    import fastbp.reference as ref
-
     rng = np.random.default_rng(seed)
     n = 256
     X = rng.uniform(-2.0, 2.0, size=(n, 2))
@@ -504,10 +503,6 @@ def sgd(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         ``as_written_rows`` and ``runs`` (per rate: the loss per epoch and, for a diverged run,
         the epoch, the check of the restored parameters and the error message).
     """
-    import fastbp.reference as ref
-    from fastbp import FitDivergedError
-    from fastbp.datasets import Standardizer, load_diabetes
-
     data = load_diabetes()
     X = Standardizer().fit(data.X).transform(data.X)
     y = Standardizer().fit(data.y).transform(data.y)

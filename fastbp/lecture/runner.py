@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
+from fastbp._version import __version__
 from fastbp.jsonable import to_json
 from fastbp.lecture.experiments import (
     backprop_cost,
@@ -36,6 +38,7 @@ from fastbp.lecture.plots import (
     plot_vanishing,
     plot_zero_init,
 )
+from fastbp.plot import require_matplotlib
 
 
 @dataclass(frozen=True)
@@ -171,10 +174,6 @@ class Outcome:
 
 def _env() -> dict[str, Any]:
     """Versions and machine, recorded in every result file."""
-    import numba
-
-    from fastbp import __version__
-
     return {
         "fastbp": __version__,
         "numpy": np.__version__,
@@ -226,8 +225,6 @@ def run(
     """
     chosen = select(only)
     if out is not None and plot:
-        from fastbp.plot import require_matplotlib
-
         require_matplotlib()
     folder = None if out is None else Path(out)
     if folder is not None:

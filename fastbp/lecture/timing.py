@@ -19,6 +19,7 @@ from typing import Any, cast
 import numpy as np
 
 from fastbp.gradcheck import STEP, finite_difference_gradient
+from fastbp.hessian import _product_unchecked
 from fastbp.network import Network
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets
@@ -182,8 +183,6 @@ def operations(
         passes of ``net.lowered`` (:class:`fastbp.lowered.LoweredNetwork`), so no validation,
         parameter check or allocation is timed with them.
     """
-    from fastbp.hessian import _product_unchecked
-
     lowered = net.lowered
     out = np.empty(net.n_params)
 
