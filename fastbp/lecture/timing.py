@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 
 from fastbp.gradcheck import STEP, finite_difference_gradient
-from fastbp.hessian import _product_unchecked
+from fastbp.hessian import product_unchecked
 from fastbp.network import Network
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets
@@ -193,7 +193,7 @@ def operations(
         return lowered.loss_and_gradient(X, Y)
 
     def hvp() -> object:
-        _product_unchecked(lowered, X, Y, v, False, out)
+        product_unchecked(lowered, X, Y, v, False, out)
         return out
 
     return {"loss": loss, "grad": grad, "hvp": hvp}
