@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastbp.cli.argtypes import UsageError
 
@@ -83,10 +83,12 @@ def model_scalers(net: Network, model: Path) -> tuple[Standardizer | None, Stand
         if f"{prefix}_mean" not in arrays and f"{prefix}_scale" not in arrays:
             scalers.append(None)
             continue
+        parts: dict[str, Any] = {
+            "mean": arrays.get(f"{prefix}_mean"),
+            "scale": arrays.get(f"{prefix}_scale"),
+        }  # a missing one is None, which from_arrays refuses with a message
         try:
-            scaler = Standardizer.from_arrays(
-                {"mean": arrays.get(f"{prefix}_mean"), "scale": arrays.get(f"{prefix}_scale")}
-            )
+            scaler = Standardizer.from_arrays(parts)
         except ValueError as exc:
             raise UsageError(
                 f"model {model}: bad {prefix}_mean/{prefix}_scale arrays: {exc}"

@@ -166,21 +166,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--loss {loss} needs a classification dataset")
     if loss == "logistic" and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
+    X_tr: Any  # arrays, or LazyRows over a memory map
+    X_te: Any
     if isinstance(data.X, np.memmap):  # never copied whole: split and standardise by index
         X_tr, X_te, y_tr, y_te, x_scaler = _split_memmap(data, args, classification)
     else:
         X_tr, X_te, y_tr, y_te = train_test_split(
-            data.X, data.y, testfraction=args.testfraction, seed=args.seed,
+            data.X, data.y, test_fraction=args.test_fraction, seed=args.seed,
             stratify=classification,
         )  # fmt: skip
         x_scaler = Standardizer().fit(X_tr)
         X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
-    arrays = {"x_mean": x_scaler.mean_, "x_scale": x_scaler.scale_}
+    arrays = {f"x_{k}": v for k, v in x_scaler.to_arrays().items()}  # x_mean, x_scale
     y_scaler = None
     if not classification:
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
-        arrays.update(y_mean=y_scaler.mean_, y_scale=y_scaler.scale_)
+        arrays.update({f"y_{k}": v for k, v in y_scaler.to_arrays().items()})
     n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
@@ -200,7 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             hist = net.fit(
                 X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size,
                 optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, l2=args.l2,
-                schedule=args.schedule, validationfraction=args.validationfraction,
+                schedule=args.schedule, validation_fraction=args.validation_fraction,
                 early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
                 progress=not args.no_progress, diagnostics=args.plot is not None,
             )  # fmt: skip
@@ -214,8 +216,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"fastbp: interrupted; keeping the {len(hist)} completed epoch(s)", file=sys.stderr)
         exit_code = 130
 
-    def evaluate(X: np.ndarray, y: np.ndarray) -> float:
-        if classification:
+    def evaluate(X: Any, y: np.ndarray) -> float:
+        if classification or y_scaler is None:
             return net.score(X, y)
         pred = y_scaler.inverse_transform(net.predict(X)[:, 0])
         return fb.train.score("squared", pred.reshape(-1, 1), y.reshape(-1, 1))
@@ -278,7 +280,7 @@ def _split_memmap(
 
     n = data.X.shape[0]
     idx_tr, idx_te, y_tr, y_te = train_test_split(
-        np.arange(n), data.y, testfraction=args.testfraction, seed=args.seed,
+        np.arange(n), data.y, test_fraction=args.test_fraction, seed=args.seed,
         stratify=classification,
     )  # fmt: skip
     x_scaler = Standardizer()

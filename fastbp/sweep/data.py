@@ -120,15 +120,18 @@ def prepare_data(
         X_rest, y_rest, validation_fraction, seed + 1, classification
     )
     xs = Standardizer().fit(X_train)
+    x_stats = xs.to_arrays()
     y_mean = y_scale = None
     if not classification:
         ys = Standardizer().fit(y_train)
         y_train, y_val, y_test = ys.transform(y_train), ys.transform(y_val), ys.transform(y_test)
-        y_mean, y_scale = ys.mean_, ys.scale_
+        y_stats = ys.to_arrays()
+        y_mean, y_scale = y_stats["mean"], y_stats["scale"]
     return SweepData(
         name=dataset.name, task=dataset.task, target_names=tuple(dataset.target_names),
         X_train=xs.transform(X_train), y_train=y_train, X_val=xs.transform(X_val), y_val=y_val,
-        X_test=xs.transform(X_test), y_test=y_test, x_mean=xs.mean_, x_scale=xs.scale_,
+        X_test=xs.transform(X_test), y_test=y_test, x_mean=x_stats["mean"],
+        x_scale=x_stats["scale"],
         y_mean=y_mean, y_scale=y_scale,
     )  # fmt: skip
 

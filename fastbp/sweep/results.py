@@ -146,7 +146,7 @@ class SweepResult:
         if best is not None:
             d = self.data
             arrays = {"x_mean": d.x_mean, "x_scale": d.x_scale}
-            if d.y_mean is not None:
+            if d.y_mean is not None and d.y_scale is not None:
                 arrays.update(y_mean=d.y_mean, y_scale=d.y_scale)
             metadata = {
                 "dataset": d.name, "task": d.task, "target_names": list(d.target_names),
