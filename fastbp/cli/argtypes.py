@@ -23,7 +23,15 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An :class:`argparse.ArgumentParser` whose errors are one line, without the usage dump."""
+    """An :class:`argparse.ArgumentParser` whose errors are one line, without the usage dump.
+
+    Parameters
+    ----------
+    prog, usage, description, epilog, parents, formatter_class, prefix_chars, \
+fromfile_prefix_chars, argument_default, conflict_handler, add_help, allow_abbrev, \
+exit_on_error : object
+        As for :class:`argparse.ArgumentParser`.
+    """
 
     def error(self, message: str) -> NoReturn:
         """Print ``message`` as one line on stderr and exit with :data:`EXIT_USAGE`.
@@ -84,12 +92,31 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     """
 
     def parse(text: str) -> int:
+        """An argparse type: an integer as large as the minimum of :func:`int_at_least`.
+
+        Parameters
+        ----------
+        text : str
+            The command-line word.
+
+        Returns
+        -------
+        int
+            The integer.
+
+        Raises
+        ------
+        argparse.ArgumentTypeError
+            If ``text`` is not an integer, or is below the minimum.
+        """
         v = convert(text, int, "an integer")
         if v < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
         return v
 
     parse.__name__ = f"int_at_least_{minimum}"
+    if parse.__doc__:  # None under python -OO
+        parse.__doc__ = parse.__doc__.replace("as large as the minimum of", f">= {minimum}, see")
     return parse
 
 
