@@ -23,21 +23,19 @@ from contextlib import contextmanager
 import numpy as np
 
 from fastbp.hessian import hvp
-from fastbp.network import Network
+from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.validate import as_features, as_params, as_targets, positive_float, positive_int
 
 #: ``which`` values of :func:`sharpness`.
 WHICH = ("magnitude", "largest")
 
 
-def _check_net(net: object) -> Network:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
-    return net
+def _check_net(net: NetworkLike) -> LoweredNetwork:
+    return as_lowered(net)
 
 
 def sharpness(
-    net: Network,
+    net: NetworkLike,
     X: np.ndarray,
     Y: np.ndarray,
     iters: int = 100,
@@ -69,7 +67,7 @@ def sharpness(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network; its parameters are not changed.
     X, Y : array_like
         The data, in the forms accepted by ``net.loss_and_gradient``.
@@ -96,7 +94,9 @@ def sharpness(
     tol = positive_float(tol, "tol")
     if which not in WHICH:
         raise ValueError(f"which = {which!r} is unknown; allowed: {list(WHICH)}")
-    value, vector, _ = _lanczos(lambda q: hvp(net, X, Y, q), net.n_params, iters, tol, seed, which)
+    value, vector, _ = _lanczos(
+        lambda q: hvp(net, X, Y, q), net.plan.n_params, iters, tol, seed, which
+    )
     return value, vector
 
 
@@ -142,7 +142,7 @@ def _lanczos(
 
 
 def hutchinson_trace(
-    net: Network, X: np.ndarray, Y: np.ndarray, samples: int = 100, seed: int = 0
+    net: NetworkLike, X: np.ndarray, Y: np.ndarray, samples: int = 100, seed: int = 0
 ) -> tuple[float, float]:
     """Hutchinson's estimate of trace(H), H the Hessian of the mean loss, and its standard error.
 
@@ -153,7 +153,7 @@ def hutchinson_trace(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network; its parameters are not changed.
     X, Y : array_like
         The data, in the forms accepted by ``net.loss_and_gradient``.
@@ -176,13 +176,13 @@ def hutchinson_trace(
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
     for s in range(samples):
-        z = 2.0 * rng.integers(0, 2, size=net.n_params) - 1.0
+        z = 2.0 * rng.integers(0, 2, size=net.plan.n_params) - 1.0
         values[s] = z @ np.asarray(hvp(net, X, Y, z), dtype=np.float64)
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(samples))
 
 
 def curvature_report(
-    net: Network,
+    net: NetworkLike,
     X: np.ndarray,
     Y: np.ndarray,
     iters: int = 100,
@@ -198,7 +198,7 @@ def curvature_report(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network; its parameters are not changed.
     X, Y : array_like
         The data, in the forms accepted by ``net.loss_and_gradient``.
@@ -224,14 +224,14 @@ def curvature_report(
         "sharpness": value,
         "trace": trace,
         "trace_std_error": std_error,
-        "n_params": net.n_params,
+        "n_params": net.plan.n_params,
         "n_examples": int(X.shape[0]),
         "seconds": time.perf_counter() - start,
     }
 
 
 def scipy_objective(
-    net: Network, X: np.ndarray, Y: np.ndarray
+    net: NetworkLike, X: np.ndarray, Y: np.ndarray
 ) -> tuple[
     Callable[[np.ndarray], float],
     Callable[[np.ndarray], np.ndarray],
@@ -254,7 +254,7 @@ def scipy_objective(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network whose mean loss is minimised; it is left unchanged.
     X, Y : array_like
         The data, in the forms accepted by ``net.loss_and_gradient``.
@@ -271,7 +271,7 @@ def scipy_objective(
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
     Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
-    n = net.n_params
+    n = net.plan.n_params
     last: dict = {"theta": None, "loss": 0.0, "grad": None}
 
     @contextmanager
@@ -288,7 +288,9 @@ def scipy_objective(
         theta = np.asarray(theta)
         if last["theta"] is None or not np.array_equal(last["theta"], theta):
             with loaded(theta):
-                loss, grad = net.loss_and_gradient(X, Y)
+                with net.shared():
+                    net.check_params()
+                    loss, grad = net.loss_and_gradient(X, Y), net.grad
             last.update(theta=theta.copy(), loss=float(loss), grad=grad.astype(np.float64))
         return last["loss"], last["grad"]
 
@@ -318,7 +320,7 @@ def _scipy_optimize():
 
 
 def minimize(
-    net: Network,
+    net: NetworkLike,
     X: np.ndarray,
     Y: np.ndarray,
     method: str = "Newton-CG",
@@ -333,7 +335,7 @@ def minimize(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network; its parameters are set to the result.
     X, Y : array_like
         The data, in the forms accepted by ``net.loss_and_gradient``.
@@ -351,9 +353,12 @@ def minimize(
     if method not in allowed:
         raise ValueError(f"method = {method!r} does not use Hessian products; allowed: {allowed}")
     optimize = _scipy_optimize()
-    fun, jac, hessp = scipy_objective(net, X, Y)
+    lowered = as_lowered(net)
+    fun, jac, hessp = scipy_objective(lowered, X, Y)
     result = optimize.minimize(
-        fun, net.params.astype(np.float64), jac=jac, hessp=hessp, method=method, **kwargs
+        fun, lowered.params.astype(np.float64), jac=jac, hessp=hessp, method=method, **kwargs
     )
-    net.params = result.x
+    x = as_params(result.x, lowered.plan.n_params, lowered.dtype, name="the result")
+    with lowered.exclusive("minimize"):
+        lowered.params[...] = x
     return result

@@ -30,6 +30,7 @@ from fastbp.kernels import (
     forward,
     forward_example,
     loss_sum,
+    output_delta,
     weights,
 )
 
@@ -37,6 +38,24 @@ SGD = 0
 MOMENTUM = 1
 NESTEROV = 2
 ADAM = 3
+
+
+@jit
+def sgd_row(w, a_prev, step, decay, d, da):
+    """One row j of W[k] in a per-example SGD step: w ← decay · w − step · a[k−1].
+
+    ``step`` = α dJ/dz[k][j] and ``decay`` = 1 − α λ (exactly 1 without L2).  When ``da`` is not
+    empty (k > 1) the old row is read into dJ/da[k−1] += w · d in the same pass, so W[k] is read
+    once for both the backward pass and the update.
+    """
+    if da.shape[0] == 0:
+        for p in range(w.shape[0]):
+            w[p] = decay * w[p] - step * a_prev[p]
+    else:
+        for p in range(w.shape[0]):
+            old = w[p]
+            da[p] += old * d
+            w[p] = decay * old - step * a_prev[p]
 
 
 @jit
@@ -65,52 +84,26 @@ def sgd_example_epoch(
             break
         total += J
         done += 1
-        # dJ/dz[r] = prediction - target.
-        for j in range(n_last):
-            dZ[last + j] = A[last + j] - Y[i, j]
+        output_delta(A[last : last + n_last], Y[i], dZ[last : last + n_last], 1.0)
         for k in range(r, 0, -1):
-            n_out = widths[k]
-            n_in = widths[k - 1]
             W = weights(params, w_off, widths, k)
             b = biases(params, b_off, widths, k)
             dz = dZ[u_off[k - 1] : u_off[k]]
+            a_prev = X[i] if k == 1 else A[u_off[k - 2] : u_off[k - 1]]
+            # dJ/da[k-1] is accumulated from the old rows of W[k] during the update (k > 1).
+            da = dA[u_off[k - 2] : u_off[k - 1]] if k > 1 else dA[0:0]
+            da[:] = 0.0
+            for j in range(widths[k]):
+                step = lr * dz[j]
+                if dz[j] != 0.0 or decay != 1.0:  # else the row and its dJ/da share are 0
+                    sgd_row(W[j], a_prev, step, decay, dz[j], da)
+                b[j] -= step
             if k > 1:
-                # One pass over W[k] per row j: read the old W[k][j, :] into
-                # dJ/da[k-1] += W[k][j, :] dJ/dz[k][j], then write the updated row
-                # W[k][j, :] - lr (dJ/dz[k][j] a[k-1] + l2 W[k][j, :]).
-                da = dA[u_off[k - 2] : u_off[k - 1]]
-                a_prev = A[u_off[k - 2] : u_off[k - 1]]
-                da[:] = 0.0
-                for j in range(n_out):
-                    d = dz[j]
-                    step = lr * d
-                    if l2 != 0.0:
-                        for p in range(n_in):
-                            w = W[j, p]
-                            da[p] += w * d
-                            W[j, p] = decay * w - step * a_prev[p]
-                    elif d != 0.0:
-                        for p in range(n_in):
-                            w = W[j, p]
-                            da[p] += w * d
-                            W[j, p] = w - step * a_prev[p]
-                    b[j] -= step
                 # dJ/dz[k-1] = dJ/da[k-1] ⊙ σ'(z[k-1]).
                 backprop_activation_vec(
                     acts[k - 2], Z[u_off[k - 2] : u_off[k - 1]], a_prev, da,
                     dZ[u_off[k - 2] : u_off[k - 1]],
                 )  # fmt: skip
-            else:
-                x = X[i]
-                for j in range(n_out):
-                    step = lr * dz[j]
-                    if l2 != 0.0:
-                        for p in range(n_in):
-                            W[j, p] = decay * W[j, p] - step * x[p]
-                    elif step != 0.0:
-                        for p in range(n_in):
-                            W[j, p] -= step * x[p]
-                    b[j] -= step
     info[0] += total
     info[1] += done
 

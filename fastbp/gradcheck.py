@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
@@ -96,28 +97,45 @@ def central_differences(
     return g
 
 
-def finite_difference_gradient(net, X: np.ndarray, Y: np.ndarray, indices: np.ndarray,
-                               h: float = 1e-6) -> np.ndarray:  # fmt: skip
+def finite_difference_gradient(
+    net: NetworkLike, X: np.ndarray, Y: np.ndarray, indices: np.ndarray, h: float = STEP
+) -> np.ndarray:
     """Central differences (J(θ + h e_q) − J(θ − h e_q)) / 2h for q in ``indices``.
 
-    X and Y must already be validated for ``net`` (``as_features``/``as_targets``).  Each entry
-    costs two forward passes over the batch; the parameters are restored exactly.
+    Each entry costs two forward passes over the batch; the parameters are restored exactly.
+
+    Parameters
+    ----------
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
+        The network (its parameters are perturbed one at a time and restored).
+    X, Y : numpy.ndarray
+        Rows and dense targets, already validated for ``net`` (``as_features``/``as_targets``).
+    indices : numpy.ndarray
+        The parameter indices q to difference.
+    h : float
+        The step.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 differences, one per index.
     """
+    net = as_lowered(net)
     theta = net.params
     g = np.empty(indices.shape[0])
     for t, q in enumerate(indices):
         old = theta[q]
         theta[q] = old + h
-        j_plus = net._loss_unchecked(X, Y)
+        j_plus = net.loss(X, Y)
         theta[q] = old - h
-        j_minus = net._loss_unchecked(X, Y)
+        j_minus = net.loss(X, Y)
         theta[q] = old
         g[t] = (j_plus - j_minus) / (2 * h)
     return g
 
 
 def gradcheck(
-    net,
+    net: NetworkLike,
     X: np.ndarray,
     Y: np.ndarray,
     eps: float = 1e-6,
@@ -130,7 +148,7 @@ def gradcheck(
 
     Parameters
     ----------
-    net : fastbp.Network
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
         The network whose gradient is checked; it is not changed.
     X, Y : array_like
         Data in the forms accepted by ``net.loss``.
@@ -150,25 +168,28 @@ def gradcheck(
         The errors, the tolerances and whether every checked entry passed. The finite
         differences are always taken on a float64 copy of the network.
     """
-    from fastbp.network import Network
-
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
+    lowered = as_lowered(net)
     eps = positive_float(eps, "eps")
     seed = check_seed(seed)
-    default_rtol, default_atol = TOLERANCES[net.spec.dtype]
+    default_rtol, default_atol = TOLERANCES[lowered.spec.dtype]
     rtol = default_rtol if rtol is None else positive_float(rtol, "rtol", allow_zero=True)
     atol = default_atol if atol is None else positive_float(atol, "atol", allow_zero=True)
-    spec64 = NetworkSpec(net.spec.widths, net.spec.activations, net.spec.loss, "float64")
+    spec = lowered.spec
+    spec64 = NetworkSpec(spec.widths, spec.activations, spec.loss, "float64")
     # The float64 copies first: data too large to hold is refused before any pass runs over it.
     X64 = as_features(X, spec64, lazy=False)
     Y64 = as_targets(Y, spec64, X64.shape[0], lazy=False)
-    _, g_bp = net.loss_and_gradient(X, Y)
-    g_bp = g_bp.astype(np.float64)
-    probe = Network(spec64, init="zeros")
-    probe.params = net.params.astype(np.float64)
+    Xd = as_features(X, spec, lazy=False)
+    Yd = as_targets(Y, spec, Xd.shape[0], lazy=False)
+    with lowered.shared():
+        lowered.check_params()
+        buffers = lowered.buffers()
+        lowered.loss_and_gradient(Xd, Yd, buffers)
+        g_bp = buffers.grad.astype(np.float64)
+        probe = LoweredNetwork(spec64)
+        probe.params[...] = lowered.params
 
-    n = net.n_params
+    n = lowered.plan.n_params
     if max_params is None or n <= positive_int(max_params, "max_params"):
         indices = np.arange(n)
     else:

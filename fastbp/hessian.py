@@ -21,8 +21,8 @@ import weakref
 import numpy as np
 
 from fastbp import rop_kernels
+from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.lowering import Workspace
-from fastbp.network import Network
 from fastbp.validate import as_features, as_params, as_targets
 
 
@@ -37,25 +37,25 @@ class _RopState:
 
     __slots__ = ("chunk", "scratch", "ws")
 
-    def __init__(self, net: Network) -> None:
+    def __init__(self, net: LoweredNetwork) -> None:
         dtype = net.spec.np_dtype
         self.ws = Workspace(net.plan.n_units, 1, dtype)
         self.chunk = np.zeros(net.plan.n_params, dtype=dtype)
         self.scratch = np.zeros(net.plan.n_params, dtype=dtype)
 
 
-#: Network -> its _RopState; entries disappear with their network.
-_STATES: weakref.WeakKeyDictionary[Network, _RopState] = weakref.WeakKeyDictionary()
+#: LoweredNetwork -> its _RopState; entries disappear with their network.
+_STATES: weakref.WeakKeyDictionary[LoweredNetwork, _RopState] = weakref.WeakKeyDictionary()
 
 
-def _state(net: Network) -> _RopState:
+def _state(net: LoweredNetwork) -> _RopState:
     state = _STATES.get(net)
     if state is None:
         state = _STATES[net] = _RopState(net)
     return state
 
 
-def hvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
+def hvp(net: NetworkLike, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
     """H v for the Hessian H of the mean loss J = (1/n) Σ_i J_i with respect to ``net.params``.
 
     Parameters
@@ -77,13 +77,13 @@ def hvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray
     -----
     Costs one forward pass,
     one R-forward pass and one backward pass that carries dJ/dz and R{dJ/dz} together (it does not
-    form the gradient): O(N) per example.  Batches of more than ``fastbp.network.CHUNK_ROWS``
+    form the gradient): O(N) per example.  Batches of more than ``fastbp.lowered.CHUNK_ROWS``
     rows are processed in chunks and accumulated, as for the gradient.
     """
     return _product(net, X, Y, v, gauss_newton=False)
 
 
-def gnvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
+def gnvp(net: NetworkLike, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
     """G v for the generalised Gauss-Newton matrix G = (1/n) Σ_i J_iᵀ H_loss,i J_i (PSD).
 
     Same arguments and result as :func:`hvp`.  Costs one forward, one R-forward and one linear
@@ -107,34 +107,38 @@ def gnvp(net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarra
     return _product(net, X, Y, v, gauss_newton=True)
 
 
-def _product(net: Network, X: object, Y: object, v: object, gauss_newton: bool) -> np.ndarray:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
+def _product(net: NetworkLike, X: object, Y: object, v: object, gauss_newton: bool) -> np.ndarray:
+    net = as_lowered(net)
     X = as_features(X, net.spec, lazy=False)
     Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
-    v = as_params(v, net.n_params, net.spec.np_dtype, name="v")
-    out = np.empty(net.n_params, dtype=net.spec.np_dtype)
-    with net._exclusive("hvp"):
-        net._check_params()
+    v = as_params(v, net.plan.n_params, net.spec.np_dtype, name="v")
+    out = np.empty(net.plan.n_params, dtype=net.spec.np_dtype)
+    with net.exclusive("hvp"):
+        net.check_params()
         _product_unchecked(net, X, Y, v, gauss_newton, out)
     return out
 
 
 def _product_unchecked(
-    net: Network, X: np.ndarray, Y: np.ndarray, v: np.ndarray, gauss_newton: bool, out: np.ndarray
+    net: LoweredNetwork,
+    X: np.ndarray,
+    Y: np.ndarray,
+    v: np.ndarray,
+    gauss_newton: bool,
+    out: np.ndarray,
 ) -> None:
     """Write H v (or G v) into ``out``, chunk by chunk; inputs already validated, lock held."""
-    p, ws, state = net.plan, net._ws, _state(net)
+    p, ws, state = net.plan, net.ws, _state(net)
     rws = state.ws
     n = X.shape[0]
     scale = 1.0 / n
-    for idx, s in enumerate(net._chunks(n)):
+    for idx, s in enumerate(net.chunks(n)):
         Xc, Yc = X[s], Y[s]
         m = s.stop - s.start
-        use_blas = m >= net._blas_min_rows
+        use_blas = m >= net.blas_min_rows
         rws.ensure(m)
         target = out if idx == 0 else state.chunk
-        net._forward_chunk(Xc)
+        net.forward_chunk(Xc)
         rop_kernels.r_forward(
             Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             ws.Z, ws.A, rws.Z, rws.A, rws.dZ, use_blas,

@@ -249,7 +249,7 @@ def save_model(
         None if optimizer_state is None else _check_named_arrays(optimizer_state, "optimizer_state")
     )
 
-    from fastbp import __version__
+    from fastbp._version import __version__
 
     header = {
         "format": FORMAT_NAME,
@@ -349,8 +349,9 @@ def _mapping_for_header(value: Mapping[str, Any] | None, what: str) -> dict | No
 
 
 def _write_atomically(path: Path, members: dict[str, np.ndarray]) -> None:
-    # A file object, not a name: np.savez would append ".npz" to a name.
-    write_atomically(path, lambda f: np.savez(f, **members), "model")
+    # A file object, not a name: np.savez would append ".npz" to a name.  (NumPy's stubs type
+    # the keyword arrays as its allow_pickle flag, hence the ignore.)
+    write_atomically(path, lambda f: np.savez(f, **members), "model")  # type: ignore[arg-type]
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
@@ -659,7 +660,7 @@ def _check_header(header: dict, error) -> NetworkSpec:
     version = header.get("format_version")
     supported = list(SUPPORTED_VERSIONS)
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        from fastbp import __version__
+        from fastbp._version import __version__
 
         raise error(
             f"format_version {version} is newer than this fastbp ({__version__}) can read "

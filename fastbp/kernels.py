@@ -19,7 +19,6 @@ import math
 
 from fastbp._blas import (
     loop_matmul_nn,
-    loop_matmul_nt,
     loop_matmul_tn,
     matmul_nn,
     matmul_nt,
@@ -27,11 +26,7 @@ from fastbp._blas import (
 )
 from fastbp._jit import jit
 from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
-
-SQUARED = 0
-SOFTMAX_CE = 1
-LOGISTIC = 2
-POISSON = 3
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
 @jit
@@ -55,16 +50,32 @@ def biases(params, b_off, widths, k):
 
 
 @jit
+def affine_row(a_prev, W, b, z):
+    """z = W a_prev + b for one example: z_j = b_j + Σ_p W[j, p] a_prev[p].  Writes z.
+
+    The one loop form of the affine map: :func:`affine` (loop path), :func:`forward_example` and
+    the one-row kernels all use it.
+    """
+    n_in = a_prev.shape[0]
+    for j in range(z.shape[0]):
+        s = b[j]
+        for p in range(n_in):
+            s += W[j, p] * a_prev[p]
+        z[j] = s
+
+
+@jit
 def affine(A_prev, W, b, Z, use_blas):
     """Z = A_prev Wᵀ + b, i.e. z[k] = W[k] a[k−1] + b[k] for every row.  Writes Z."""
+    m, n_out = Z.shape
     if use_blas:
         matmul_nt(A_prev, W, Z)
+        for i in range(m):
+            for j in range(n_out):
+                Z[i, j] += b[j]
     else:
-        loop_matmul_nt(A_prev, W, Z)
-    m, n_out = Z.shape
-    for i in range(m):
-        for j in range(n_out):
-            Z[i, j] += b[j]
+        for i in range(m):
+            affine_row(A_prev[i], W, b, Z[i])
 
 
 @jit
@@ -155,16 +166,23 @@ def forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A
         b = biases(params, b_off, widths, k)
         z = Z[u_off[k - 1] : u_off[k]]
         a_prev = x if k == 1 else A[u_off[k - 2] : u_off[k - 1]]
-        for j in range(widths[k]):
-            s = b[j]
-            for p in range(widths[k - 1]):
-                s += W[j, p] * a_prev[p]
-            z[j] = s
+        affine_row(a_prev, W, b, z)
         if k < r:
             activate_vec(acts[k - 1], z, A[u_off[k - 1] : u_off[k]])
         else:
             output_transform(out_kind, z.reshape((1, widths[r])),
                              A[u_off[k - 1] : u_off[k]].reshape((1, widths[r])))  # fmt: skip
+
+
+@jit
+def output_delta(a, y, dz, s):
+    """The seed of the backward pass for one example: dJ/dz[r] = s · (a[r] − y).  Writes dz.
+
+    Every loss is paired with the output activation that makes dJ_i/dz[r] = a[r] − y
+    (:mod:`fastbp.losses`); ``s`` is the example's weight (1 unweighted; 1 · x = x exactly).
+    """
+    for j in range(dz.shape[0]):
+        dz[j] = s * (a[j] - y[j])
 
 
 @jit
@@ -190,9 +208,7 @@ def backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
     and the contribution W[k][j, :] dJ/dz[k][j] to dJ/da[k−1].
     """
     r = widths.shape[0] - 1
-    last = u_off[r - 1]
-    for j in range(widths[r]):
-        dZ[last + j] = A[last + j] - y[j]
+    output_delta(A[u_off[r - 1] : u_off[r]], y, dZ[u_off[r - 1] : u_off[r]], 1.0)
     for k in range(r, 0, -1):
         n_in = widths[k - 1]
         W = weights(params, w_off, widths, k)
@@ -326,8 +342,7 @@ def backward(
     dZr = block(dZ, u_off, widths, r, m)
     Ar = block(A, u_off, widths, r, m)
     for i in range(m):
-        for j in range(widths[r]):
-            dZr[i, j] = Ar[i, j] - Y[i, j]
+        output_delta(Ar[i], Y[i], dZr[i], 1.0)
     backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
                     use_blas)  # fmt: skip
 
@@ -387,7 +402,6 @@ def backward_weighted(
     dZr = block(dZ, u_off, widths, r, m)
     Ar = block(A, u_off, widths, r, m)
     for i in range(m):
-        for j in range(widths[r]):
-            dZr[i, j] = sw[i] * (Ar[i, j] - Y[i, j])
+        output_delta(Ar[i], Y[i], dZr[i], sw[i])
     backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
                     use_blas)  # fmt: skip

@@ -1,198 +1,54 @@
-"""Network: a lowered spec with its parameter buffer, workspaces and the public passes."""
+"""Network: the public face of a lowered spec (:class:`fastbp.lowered.LoweredNetwork`).
+
+It checks every input at the boundary (:mod:`fastbp.validate`), holds the guard, and composes
+the layers below: the unchecked passes of :mod:`fastbp.lowered`, training (:mod:`fastbp.train`),
+curvature products (:mod:`fastbp.hessian`), the one-row fast paths (:mod:`fastbp.online`) and
+files (:mod:`fastbp.io`).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
 
-from fastbp import epochs, kernels, row_kernels
-from fastbp._blas import HAVE_BLAS
+from fastbp import hessian, online, train
+from fastbp.conversions import Conversions
+from fastbp.history import History
 from fastbp.init import INITIALISERS
 from fastbp.io import ModelFileError, load_model, save_model
-from fastbp.lowering import Plan, Workspace, lower
+from fastbp.lowered import (
+    BLAS_MIN_ROWS,
+    CHUNK_ROWS,
+    FIT_PARAM_SIZED_ARRAYS,
+    PARAM_SIZED_ARRAYS,
+    LoweredNetwork,
+    Trace,
+)
+from fastbp.lowering import Plan
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
 from fastbp.spec import NetworkSpec
-from fastbp.specialise import sgd_example_epoch_dispatch
-from fastbp.train import History
-from fastbp.train import fit as _fit
-from fastbp.train import partial_fit as _partial_fit
-from fastbp.train import score as _score
 from fastbp.validate import (
     as_features,
     as_params,
     as_sample_weight,
     as_targets,
-    check_allocation,
     check_seed,
-    physical_memory_bytes,
 )
 
-#: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
-#: use the explicit loops, which win when the call overhead of BLAS dominates.  Without SciPy
-#: (which Numba needs to reach BLAS) every batch uses the loops.
-BLAS_MIN_ROWS = 16 if HAVE_BLAS else 2**62
-
-#: Forward, loss and gradient process at most this many rows per kernel call, so that the
-#: workspaces stay small whatever n is; the gradient of the mean is accumulated across chunks.
-CHUNK_ROWS = 2048
-
-
-@dataclass
-class Trace:
-    """Per-layer quantities of one forward/backward pass (copies, indexed by layer k = 0..r).
-
-    ``z[k]``, ``a[k]`` and ``dJ_dz[k]`` are (n, n_k) arrays for k = 1..r (``a[0]`` is X and
-    ``z[0]``, ``dJ_dz[0]`` are None); ``dJ_da[k]`` exists for hidden layers k = 1..r−1 (None at 0
-    and r).  dJ_dz and dJ_da are per-example derivatives dJ_i/dz; ``loss`` is the mean loss and
-    ``grad`` the gradient of the mean in parameter layout.
-    """
-
-    z: list
-    a: list
-    dJ_dz: list
-    dJ_da: list
-    loss: float
-    grad: np.ndarray
+__all__ = [
+    "BLAS_MIN_ROWS",
+    "CHUNK_ROWS",
+    "FIT_PARAM_SIZED_ARRAYS",
+    "PARAM_SIZED_ARRAYS",
+    "Network",
+    "Trace",
+]
 
 
-#: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
-#: makes one call per chunk of this many examples).
-_LEAN_MAX_ROWS = 1 << 16
-
-_ADAM_DEFAULTS = (Optimizer.beta1, Optimizer.beta2, Optimizer.eps)
-
-#: A Network holds this many parameter-sized arrays (parameters, gradient, chunk gradient and the
-#: weight mask of the plan).
-PARAM_SIZED_ARRAYS = 4
-
-#: ``fit`` adds this many more: the last good epoch's snapshot, the best epoch's copy (early
-#: stopping) and up to two optimizer state arrays (Adam's moments).
-FIT_PARAM_SIZED_ARRAYS = 4
-
-
-def _check_memory(spec: NetworkSpec) -> None:
-    """Refuse, before allocating, a network that this machine's memory cannot train.
-
-    Counts what the network holds and what ``fit`` adds (snapshot, best copy, optimizer state),
-    so that a network that can be built can also be trained.
-    """
-    arrays = PARAM_SIZED_ARRAYS + FIT_PARAM_SIZED_ARRAYS
-    need = arrays * spec.n_params * spec.np_dtype.itemsize
-    have = physical_memory_bytes()
-    if have is not None and need > have:
-        raise ValueError(
-            f"widths {list(spec.widths)} need {need / 2**30:.1f} GiB to build and train "
-            f"({spec.n_params:,} parameters × {arrays} arrays: parameters, gradients and mask, "
-            f"plus fit's snapshot, best-epoch copy and optimizer state), more than this "
-            f"machine's {have / 2**30:.1f} GiB"
-        )
-
-
-_BUSY = "this Network is already running a pass in another thread"
-
-
-class _Guard:
-    """A readers-writer guard that never waits: a conflicting call is refused at once.
-
-    Any number of reads (forward, predict, predict_proba, loss, score, loss_and_gradient, copy,
-    save) may run at the same time, each on its own thread's workspaces.  A call that changes the
-    parameters or uses the shared workspaces (fit, partial_fit, params assignment, trace, hvp)
-    runs alone: it is refused while anything else runs, and reads are refused while it runs.
-    Refusals raise RuntimeError before anything is touched, so a read never sees half-updated
-    parameters.
-
-    A read costs two list operations, not a lock: it first registers itself (``readers.append``)
-    and then looks for a writer; a writer first registers itself (``writer = what``, writers
-    among themselves under ``mutex``) and then looks for readers.  Each of these steps is atomic,
-    so whichever of two overlapping calls looks second sees the other and backs out (if both look
-    at the same moment, both back out: a refusal, never a torn read).  ``mutex`` is never held
-    during a pass.
-    """
-
-    __slots__ = ("mutex", "readers", "writer")
-
-    def __init__(self) -> None:
-        self.mutex = threading.Lock()
-        self.readers: list[None] = []
-        self.writer: str | None = None
-
-    def enter_read(self) -> None:
-        readers = self.readers
-        readers.append(None)
-        writer = self.writer
-        if writer is not None:
-            readers.pop()
-            raise RuntimeError(
-                f"{_BUSY} ({writer}), which needs the network to itself; reads "
-                f"(forward, predict, loss, score) can run from many threads at once, but not "
-                f"during fit, partial_fit, trace, hvp or a params assignment: wait for it to "
-                f"finish, or use one net.copy() per thread"
-            )
-
-    def enter_write(self, what: str) -> None:
-        with self.mutex:
-            busy = self.writer
-            if busy is None:
-                self.writer = what
-        if busy is None and self.readers:
-            busy = f"{len(self.readers)} read(s)"
-            with self.mutex:
-                self.writer = None
-        if busy is not None:
-            raise RuntimeError(
-                f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
-                f"or use one Network per thread (net.copy())"
-            )
-
-    def exit_write(self) -> None:
-        self.writer = None
-
-
-def _QUIET_IF_NO_JIT():
-    """``np.errstate`` silencing overflow when kernels run as plain Python (NUMBA_DISABLE_JIT=1),
-    where NumPy scalars warn about what compiled code silently turns into inf (and the caller
-    then detects); a no-op context otherwise, so the compiled fast path pays nothing."""
-    if numba.config.DISABLE_JIT:
-        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    return contextlib.nullcontext()
-
-
-class _FastCalls:
-    """This network's direct entries into the compiled kernels of its fast paths (see
-    :class:`fastbp.row_kernels.DirectCall`: the argument types never change for one network)."""
-
-    __slots__ = ("check", "forward", "loss_grad", "minibatch", "settle")
-
-    def __init__(self) -> None:
-        self.forward = row_kernels.DirectCall(row_kernels.forward_row)
-        self.loss_grad = row_kernels.DirectCall(row_kernels.loss_grad_row)
-        self.check = row_kernels.DirectCall(row_kernels.check_rows)
-        self.settle = row_kernels.DirectCall(row_kernels.settle)
-        self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
-
-
-class _ThreadState:
-    """One thread's scratch space for reads: workspaces and gradient buffers."""
-
-    __slots__ = ("grad", "grad_chunk", "ws")
-
-    def __init__(self, ws: Workspace, grad: np.ndarray, grad_chunk: np.ndarray) -> None:
-        self.ws = ws
-        self.grad = grad
-        self.grad_chunk = grad_chunk
-
-
-class Network:
+class Network(Conversions):
     """A multilayer perceptron whose parameters live in one flat buffer.
 
     Parameters
@@ -222,39 +78,17 @@ class Network:
         if not isinstance(init, str) or init not in INITIALISERS:
             raise ValueError(f"init = {init!r} is unknown; allowed: {sorted(INITIALISERS)}")
         check_seed(seed, "seed", allow_generator=True)
-        _check_memory(spec)
+        #: The lowered network: plan, buffers, workspaces, guard, optimizer and history.
+        self.lowered = LoweredNetwork(spec)
         self.spec = spec
-        self.plan: Plan = lower(spec)
-        self.init = init
-        self.seed = seed
-        dtype = spec.np_dtype
-        self._params = np.zeros(self.plan.n_params, dtype=dtype)
-        self._grad = np.zeros(self.plan.n_params, dtype=dtype)
-        self._grad_chunk = np.zeros(self.plan.n_params, dtype=dtype)
-        self._ws = Workspace(self.plan.n_units, 1, dtype)
-        self._guard = _Guard()
-        self._tls = threading.local()
-        # The creating thread reads with the shared buffers (writers exclude reads, so they are
-        # free whenever a read runs); other threads get their own on first use (_state).
-        self._tls.state = _ThreadState(self._ws, self._grad, self._grad_chunk)
-        # One-row fast paths: the plan packed into one array, expected shapes, scratch buffers.
-        self._dtype = dtype
-        self._ipack = row_kernels.pack_plan(self.plan)
-        self._row_shape = (1, spec.n_inputs)
-        self._out_shape = (1, spec.n_outputs)
-        self._good = np.zeros(self.plan.n_params, dtype=dtype)
-        self._info = np.zeros(3, dtype=np.float64)
-        self._order = np.arange(1, dtype=np.int64)
-        self._gather: tuple[np.ndarray, np.ndarray] | None = None
-        self._snapshots: tuple[np.ndarray, np.ndarray] | None = None
-        self._onehot: np.ndarray | None = None
-        self._calls = _FastCalls()
-        self._blas_min_rows = BLAS_MIN_ROWS
-        self._chunk_rows = CHUNK_ROWS
-        #: Optimizer (settings and state) of the last :meth:`fit`, or None.
-        self.optimizer: Optimizer | None = None
-        #: :class:`History` of the last :meth:`fit`, or None.
-        self.history: History | None = None
+        self.plan: Plan = self.lowered.plan
+        self.init: str | None = init
+        self.seed: int | np.random.Generator | None = seed
+        # The fast paths' references, held directly (one attribute lookup per call).
+        self._params = self.lowered.params
+        self._guard = self.lowered.guard
+        self._dtype = self.lowered.dtype
+        self._fast = online.FastPaths(self.lowered)
         #: Extra arrays and metadata stored with the network in its file (see :meth:`save`).
         self.extras: dict[str, np.ndarray] = {}
         self.metadata: dict | None = None
@@ -274,12 +108,35 @@ class Network:
     @params.setter
     def params(self, value: np.ndarray) -> None:
         value = as_params(value, self.plan.n_params, self.spec.np_dtype)
-        with self._exclusive("a params assignment"):
+        with self.lowered.exclusive("a params assignment"):
             self._params[...] = value
 
     @property
     def n_params(self) -> int:
+        """The number of parameters N (the length of :attr:`params`)."""
         return self.plan.n_params
+
+    @property
+    def optimizer(self) -> Optimizer | None:
+        """The optimizer (settings and state) of the last :meth:`fit` or :meth:`partial_fit`."""
+        return self.lowered.optimizer
+
+    @optimizer.setter
+    def optimizer(self, value: Optimizer | None) -> None:
+        if value is not None and not isinstance(value, Optimizer):
+            raise TypeError(f"optimizer must be a fastbp.optim.Optimizer or None, got {value!r}")
+        self.lowered.optimizer = value
+
+    @property
+    def history(self) -> History | None:
+        """The :class:`~fastbp.history.History` of the last :meth:`fit`, or None."""
+        return self.lowered.history
+
+    @history.setter
+    def history(self, value: History | None) -> None:
+        if value is not None and not isinstance(value, History):
+            raise TypeError(f"history must be a fastbp.History or None, got {value!r}")
+        self.lowered.history = value
 
     def layer(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(W, b)`` of layer k = 1..r as views into :attr:`params`; W has shape (n_k, n_{k−1}).
@@ -309,116 +166,11 @@ class Network:
         """An independent network with the same spec and parameters."""
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
-        with self._shared():
+        with self.lowered.shared():
             other._params[...] = self._params
         return other
 
     # ------------------------------------------------------------------ passes
-    @contextmanager
-    def _exclusive(self, what: str = "a pass") -> Iterator[None]:
-        """Hold the network alone (fit, partial_fit, params assignment, trace, hvp)."""
-        self._guard.enter_write(what)
-        try:
-            yield
-        finally:
-            self._guard.exit_write()
-
-    @contextmanager
-    def _shared(self) -> Iterator[None]:
-        """Hold the network for a read; other reads may run at the same time in other threads."""
-        self._guard.enter_read()
-        try:
-            yield
-        finally:
-            self._guard.readers.pop()
-
-    def _state(self) -> _ThreadState:
-        """This thread's read buffers (created on the thread's first read)."""
-        try:
-            return self._tls.state
-        except AttributeError:
-            U, n, dtype = self.plan.n_units, self.plan.n_params, self._dtype
-            state = _ThreadState(Workspace(U, 1, dtype), np.zeros(n, dtype), np.zeros(n, dtype))
-            self._tls.state = state
-            return state
-
-    def _fast_row(self, X: object) -> bool:
-        """Whether X can go to a one-row kernel as it is: a C-contiguous, aligned, writeable
-        (1, n0) ndarray of exactly the network's (native) dtype; its values are checked inside
-        the kernel.  Anything else, even an equal dtype object of another byte order, takes the
-        checked path, so the compiled entry points always get the types they were built for."""
-        if type(X) is not np.ndarray or X.shape != self._row_shape or X.dtype is not self._dtype:
-            return False
-        flags = X.flags
-        return flags.c_contiguous and flags.behaved
-
-    def _eye(self) -> np.ndarray:
-        eye = self._onehot
-        if eye is None:
-            # One-hot rows handed to the kernels, which only read them.
-            eye = np.eye(self.spec.n_outputs, dtype=self._dtype)
-            self._onehot = eye
-        return eye
-
-    def _check_params(self) -> None:
-        with np.errstate(invalid="ignore"):  # inf * 0 when kernels run as Python (no JIT)
-            finite = kernels.all_finite(self._params)
-        if not finite:
-            raise ValueError(
-                "the network's parameters contain NaN or inf; they must be finite (reinitialise "
-                "the network or reload it from a file)"
-            )
-
-    def _forward_chunk(
-        self, X: np.ndarray, ws: Workspace | None = None, params: np.ndarray | None = None
-    ) -> None:
-        p = self.plan
-        ws = self._ws if ws is None else ws
-        params = self._params if params is None else params
-        ws.ensure(X.shape[0])
-        if X.shape[0] == 1:  # the per-example fast path: 1-D views, no batch blocks
-            kernels.forward_example(
-                X[0], params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A,
-            )  # fmt: skip
-            return
-        kernels.forward(
-            X, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            ws.Z, ws.A, X.shape[0] >= self._blas_min_rows,
-        )  # fmt: skip
-
-    def _backward_chunk(
-        self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
-        ws: Workspace | None = None, params: np.ndarray | None = None,
-        sw: np.ndarray | None = None,
-    ) -> None:  # fmt: skip
-        p = self.plan
-        ws = self._ws if ws is None else ws
-        params = self._params if params is None else params
-        if X.shape[0] == 1:
-            kernels.backward_example(
-                X[0], Y[0], params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, ws.dZ, ws.dA, grad, scale if sw is None else scale * float(sw[0]),
-            )  # fmt: skip
-            return
-        if sw is not None:
-            kernels.backward_weighted(
-                X, Y, params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ,
-                ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows, sw,
-            )  # fmt: skip
-            return
-        kernels.backward(
-            X, Y, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self._blas_min_rows,
-        )  # fmt: skip
-
-    def _output_block(self, buf: np.ndarray, m: int) -> np.ndarray:
-        return self._ws.layer(buf, self.plan, self.spec.n_layers, m)
-
-    def _chunks(self, n: int) -> Iterator[slice]:
-        for lo in range(0, n, self._chunk_rows):
-            yield slice(lo, min(n, lo + self._chunk_rows))
-
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Predictions for the rows of X, shape (n, nr).
 
@@ -437,34 +189,22 @@ class Network:
         numpy.ndarray
             (n, nr) array of the network's dtype.
         """
-        if self._fast_row(X):  # one row: a packed kernel that checks X itself
+        if self._fast.is_row(X):  # one row: a packed kernel that checks X itself
             guard = self._guard
             guard.enter_read()
             try:
-                out = np.empty(self._out_shape, dtype=self._dtype)
-                ws = self._state().ws
-                status = self._calls.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
+                out = np.empty(self._fast.out_shape, dtype=self._dtype)
+                ws = self.lowered.buffers().ws
+                status = self._fast.forward(X, self._params, self._fast.ipack, ws.Z, ws.A, out)
             finally:
                 guard.readers.pop()
             if status == 0:
                 return out
             # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
         X = as_features(X, self.spec)
-        with self._shared():
-            self._check_params()
-            return self._forward_unchecked(X, self._state().ws)
-
-    def _forward_unchecked(self, X: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
-        ws = self._ws if ws is None else ws
-        check_allocation(
-            X.shape[0] * self.spec.n_outputs * self.spec.np_dtype.itemsize,
-            f"the output of {X.shape[0]:,} rows × {self.spec.n_outputs}",
-        )
-        out = np.empty((X.shape[0], self.spec.n_outputs), dtype=self.spec.np_dtype)
-        for s in self._chunks(X.shape[0]):
-            self._forward_chunk(X[s], ws)
-            out[s] = self._output_block(ws.A, s.stop - s.start)
-        return out
+        with self.lowered.shared():
+            self.lowered.check_params()
+            return self.lowered.forward(X, self.lowered.buffers().ws)
 
     def loss(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
@@ -484,25 +224,9 @@ class Network:
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
         sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
-        with self._shared():
-            self._check_params()
-            return self._loss_unchecked(X, Y, self._state().ws, sw)
-
-    def _loss_unchecked(
-        self, X: np.ndarray, Y: np.ndarray, ws: Workspace | None = None,
-        sw: np.ndarray | None = None,
-    ) -> float:  # fmt: skip
-        ws = self._ws if ws is None else ws
-        total = 0.0
-        for s in self._chunks(X.shape[0]):
-            m = s.stop - s.start
-            self._forward_chunk(X[s], ws)
-            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
-            if sw is None:
-                total += kernels.loss_sum(Y[s], Zr, Ar, self.plan.out_kind)
-            else:
-                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, self.plan.out_kind, sw[s])
-        return total / (X.shape[0] if sw is None else float(sw.sum()))
+        with self.lowered.shared():
+            self.lowered.check_params()
+            return self.lowered.loss(X, Y, self.lowered.buffers().ws, sw)
 
     def loss_and_gradient(
         self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -530,25 +254,25 @@ class Network:
             X = as_features(X, self.spec)
             Y = as_targets(Y, self.spec, X.shape[0])
             sw = as_sample_weight(sample_weight, X.shape[0], self.spec.np_dtype)
-            with self._shared():
-                self._check_params()
-                state = self._state()
-                J = self._loss_and_gradient_unchecked(X, Y, state, sw=sw)
+            with self.lowered.shared():
+                self.lowered.check_params()
+                state = self.lowered.buffers()
+                J = self.lowered.loss_and_gradient(X, Y, state, sw=sw)
                 return J, state.grad.copy()
-        if self._fast_row(X):
-            if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
+        if self._fast.is_row(X):
+            if type(Y) is np.ndarray and Y.shape == self._fast.out_shape and Y.dtype is self._dtype:
                 flags = Y.flags  # the common case inline: a dense (1, nr) row
                 Yr = Y if flags.c_contiguous and flags.behaved else None
             else:
-                Yr = self._fast_targets(Y, 1)
+                Yr = self._fast.targets(Y, 1)
             if Yr is not None:
                 guard = self._guard
                 grad = np.empty(self.plan.n_params, dtype=self._dtype)
                 guard.enter_read()
                 try:
-                    ws = self._state().ws
-                    status, J = self._calls.loss_grad(
-                        X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
+                    ws = self.lowered.buffers().ws
+                    status, J = self._fast.loss_grad(
+                        X, Yr, self._params, self._fast.ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
                     )
                 finally:
                     guard.readers.pop()
@@ -556,49 +280,11 @@ class Network:
                     return J, grad
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._shared():
-            self._check_params()
-            state = self._state()
-            J = self._loss_and_gradient_unchecked(X, Y, state)
+        with self.lowered.shared():
+            self.lowered.check_params()
+            state = self.lowered.buffers()
+            J = self.lowered.loss_and_gradient(X, Y, state)
             return J, state.grad.copy()
-
-    def _loss_and_gradient_unchecked(
-        self, X: np.ndarray, Y: np.ndarray, state: _ThreadState | None = None,
-        params: np.ndarray | None = None, sw: np.ndarray | None = None,
-    ) -> float:  # fmt: skip
-        """Mean loss; the gradient goes to ``state.grad`` (``self._grad`` when state is None).
-
-        ``params`` (default: the network's own buffer) is read in place of the parameters, with
-        no copy: L-BFGS evaluates at its own vector this way.  ``sw`` weighs the rows (the
-        weighted mean and its gradient).  ``X`` may be a scipy.sparse matrix: each chunk of rows
-        is then densified on its own, never the whole matrix.
-        """
-        if state is None:
-            ws, grad, grad_chunk = self._ws, self._grad, self._grad_chunk
-        else:
-            ws, grad, grad_chunk = state.ws, state.grad, state.grad_chunk
-        n = X.shape[0]
-        scale = 1.0 / (n if sw is None else float(sw.sum()))
-        out_kind = self.plan.out_kind
-        total = 0.0
-        for idx, s in enumerate(self._chunks(n)):
-            m = s.stop - s.start
-            Xs = X[s]
-            if not isinstance(Xs, np.ndarray) and hasattr(Xs, "toarray"):
-                Xs = np.ascontiguousarray(Xs.toarray(), dtype=self._dtype)
-            sws = None if sw is None else sw[s]
-            self._forward_chunk(Xs, ws, params)
-            Zr, Ar = self._output_block(ws.Z, m), self._output_block(ws.A, m)
-            if sws is None:
-                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind)
-            else:
-                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, sws)
-            if idx == 0:
-                self._backward_chunk(Xs, Y[s], grad, scale, ws, params, sws)
-            else:
-                self._backward_chunk(Xs, Y[s], grad_chunk, scale, ws, params, sws)
-                grad += grad_chunk
-        return total * scale
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies.
@@ -615,32 +301,16 @@ class Network:
         """
         X = as_features(X, self.spec, lazy=False)
         Y = as_targets(Y, self.spec, X.shape[0], lazy=False)
-        with self._exclusive("trace"):
-            self._check_params()
+        with self.lowered.exclusive("trace"):
+            self.lowered.check_params()
             try:
-                self._ws.ensure(X.shape[0])
+                self.lowered.ws.ensure(X.shape[0])
             except ValueError as exc:
                 raise ValueError(
                     f"X has {X.shape[0]} rows and trace() keeps z, a, dJ/dz and dJ/da for every "
                     f"row at once: {exc}"
                 ) from None
-            return self._trace_unchecked(X, Y)
-
-    def _trace_unchecked(self, X: np.ndarray, Y: np.ndarray) -> Trace:
-        # Inputs already validated and the lock held (fit's per-epoch diagnostics call this).
-        m, r = X.shape[0], self.spec.n_layers
-        self._ws.ensure(m)
-        self._forward_chunk(X)
-        ws, p = self._ws, self.plan
-        J = kernels.loss_sum(
-            Y, self._output_block(ws.Z, m), self._output_block(ws.A, m), p.out_kind
-        )
-        self._backward_chunk(X, Y, self._grad, 1.0 / m)
-        z = [None] + [ws.layer(ws.Z, p, k, m).copy() for k in range(1, r + 1)]
-        a = [X.copy()] + [ws.layer(ws.A, p, k, m).copy() for k in range(1, r + 1)]
-        dz = [None] + [ws.layer(ws.dZ, p, k, m).copy() for k in range(1, r + 1)]
-        da = [None] + [ws.layer(ws.dA, p, k, m).copy() for k in range(1, r)] + [None]
-        return Trace(z, a, dz, da, J / m, self._grad.copy())
+            return self.lowered.trace(X, Y)
 
     # ------------------------------------------------------------------ curvature
     def hvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -660,9 +330,7 @@ class Network:
         numpy.ndarray
             H v, see :func:`fastbp.hessian.hvp`.
         """
-        from fastbp.hessian import hvp
-
-        return hvp(self, X, Y, v)
+        return hessian.hvp(self.lowered, X, Y, v)
 
     def gnvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
         """G v for the generalised Gauss-Newton matrix G = Jᵀ H_loss J (positive semidefinite).
@@ -681,9 +349,7 @@ class Network:
         numpy.ndarray
             G v, see :func:`fastbp.hessian.gnvp`.
         """
-        from fastbp.hessian import gnvp
-
-        return gnvp(self, X, Y, v)
+        return hessian.gnvp(self.lowered, X, Y, v)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -782,8 +448,8 @@ class Network:
             good epoch are restored first.  Ctrl-C restores the same snapshot and returns the
             history with ``interrupted=True``.
         """
-        return _fit(
-            self, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+        return train.fit(
+            self.lowered, X, Y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
             momentum=momentum, l2=l2, schedule=schedule, shuffle=shuffle,
             validation_fraction=validation_fraction, early_stopping=early_stopping,
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
@@ -849,136 +515,15 @@ class Network:
         RuntimeError
             Another thread is using the network.
         """
-        opt = self.optimizer
-        if (
-            opt is not None
-            and type(optimizer) is str
-            and optimizer == opt.name
-            and type(lr) is float
-            and type(l2) is float
-            and 0.0 < lr < math.inf
-            and 0.0 <= l2 < math.inf
-            and type(batch_size) is int
-            and batch_size >= 1
-            and (optimizer not in ("momentum", "nesterov") or momentum == opt.momentum)
-            and (optimizer != "adam" or (opt.beta1, opt.beta2, opt.eps) == _ADAM_DEFAULTS)
-        ):
-            # The optimizer state continues: try the lean path (checks inside the kernel).
-            loss = self._partial_fit_lean(X, Y, opt, lr, l2, batch_size)
-            if loss is not None:
-                return loss
+        # The optimizer state continues on arrays of the right kind: the lean path (one call).
+        loss = self._fast.partial_fit(X, Y, optimizer, lr, momentum, l2, batch_size)
+        if loss is not None:
+            return loss
         # A first call, another optimizer, other array types or anything unusual.
-        return _partial_fit(
-            self, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
+        return train.partial_fit(
+            self.lowered, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
             batch_size=batch_size,
         )  # fmt: skip
-
-    def _partial_fit_lean(
-        self, X: object, Y: object, opt: Optimizer, lr: float, l2: float, batch_size: int
-    ) -> float | None:
-        """partial_fit through one packed kernel call, or None if the checked path must run.
-
-        Taken only for arrays that already have the network's dtype and layout; the kernel
-        checks their values and refuses aliasing before anything is written, and restores the
-        parameters and optimizer state if the step diverges (the checked path then reports it).
-        """
-        # Exact dtype objects (``is``): anything unusual, even an equal non-native dtype, takes
-        # the checked path, so the compiled entry points always see the types they were built for.
-        dtype = self._dtype
-        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype is not dtype:
-            return None
-        n = X.shape[0]
-        if X.shape[1] != self._row_shape[1] or not 1 <= n <= _LEAN_MAX_ROWS:
-            return None
-        flags = X.flags
-        if not (flags.c_contiguous and flags.behaved):
-            return None
-        if type(Y) is np.ndarray and Y.ndim == 2 and Y.dtype is dtype and Y.shape[0] == n:
-            flags = Y.flags  # the common case inline: dense (n, nr) rows
-            if Y.shape[1] != self._out_shape[1] or not (flags.c_contiguous and flags.behaved):
-                return None
-        else:
-            Y = self._fast_targets(Y, n)
-            if Y is None:
-                return None
-        s1, s2 = opt.s1, opt.s2
-        if s1.dtype is not dtype or s2.dtype is not dtype:
-            return None
-        snaps = self._snapshots
-        if snaps is None or snaps[0].shape != s1.shape or snaps[1].shape != s2.shape:
-            snaps = self._snapshots = (np.empty_like(s1), np.empty_like(s2))
-        if self._order.shape[0] < n:
-            self._order = np.arange(max(n, 2 * self._order.shape[0]), dtype=np.int64)
-        calls, info, params, ws = self._calls, self._info, self._params, self._ws
-        guard = self._guard
-        guard.enter_write("partial_fit")
-        try:
-            if calls.check(X, Y, params, self._ipack, s1, s2, self._good, *snaps, info):
-                return None  # nothing was written; the checked path says what is wrong
-            # The very kernel (and compiled specialisation) that fit's epoch loop calls.
-            if batch_size == 1 and opt.name == "sgd":  # fit's kernel: the specialised one
-                with _QUIET_IF_NO_JIT():  # plain-Python kernels: overflow is handled, not warned
-                    sgd_example_epoch_dispatch(
-                        self.spec, X, Y, self._order[:n], params, self.plan, ws, lr, l2, info
-                    )
-                step0 = None
-            else:
-                p, m = self.plan, min(batch_size, n)
-                ws.ensure(m)
-                Xb, Yb = self._gather_buffers(m)
-                step0 = int(opt.step[0])
-                calls.minibatch(
-                    X, Y, self._order[:n], m, params, p.widths, p.acts, p.out_kind, p.w_off,
-                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self._grad,
-                    p.weight_mask, l2, self._blas_min_rows, opt.code, lr, opt.momentum,
-                    opt.beta1, opt.beta2, opt.eps, s1, s2, opt.step, info,
-                )  # fmt: skip
-            if calls.settle(params, s1, s2, self._good, *snaps, info):
-                if step0 is not None:
-                    opt.step[0] = step0  # restored; the checked path reruns it and reports
-                return None
-        finally:
-            guard.exit_write()
-        return float(info[0]) / n  # = info[0] / info[1], as fit's History.loss
-
-    def _fast_targets(self, Y: object, n: int) -> np.ndarray | None:
-        """Y as a dense (n, nr) array without copying when it already is one (or (n,) for one
-        output); integer labels become one-hot rows.  None sends the caller to ``as_targets``."""
-        if type(Y) is not np.ndarray:
-            return None
-        nr = self.spec.n_outputs
-        if Y.ndim == 2:
-            if Y.shape[0] != n or Y.shape[1] != nr or Y.dtype is not self._dtype:
-                return None
-            flags = Y.flags
-            return Y if flags.c_contiguous and flags.behaved else None
-        if Y.ndim != 1 or Y.shape[0] != n:
-            return None
-        if self.spec.loss == "softmax_cross_entropy":
-            if Y.dtype.kind not in "iu":
-                return None
-            if n == 1:
-                label = int(Y[0])
-                return self._eye()[label : label + 1] if 0 <= label < nr else None
-            if Y.min() < 0 or Y.max() >= nr:
-                return None
-            return self._eye()[Y]
-        if nr == 1 and Y.dtype is self._dtype:
-            flags = Y.flags
-            return Y.reshape(n, 1) if flags.c_contiguous and flags.behaved else None
-        return None
-
-    def _gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """The (m, n0) and (m, nr) gather buffers of the minibatch kernel (kept for the last m)."""
-        buffers = self._gather
-        if buffers is None or buffers[0].shape[0] != m:
-            spec = self.spec
-            buffers = (
-                np.zeros((m, spec.n_inputs), dtype=self._dtype),
-                np.zeros((m, spec.n_outputs), dtype=self._dtype),
-            )
-            self._gather = buffers
-        return buffers
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids.
@@ -1037,12 +582,12 @@ class Network:
         """
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
-        with self._shared():
-            self._check_params()
+        with self.lowered.shared():
+            self.lowered.check_params()
             # The output first: refuses outputs too large to hold before Y is expanded.
-            Y_pred = self._forward_unchecked(X, self._state().ws)
+            Y_pred = self.lowered.forward(X, self.lowered.buffers().ws)
             Y_true = Y.to_array() if isinstance(Y, LazyRows) else Y
-            return _score(self.spec.loss, Y_pred, Y_true)
+            return train.score(self.spec.loss, Y_pred, Y_true)
 
     # ------------------------------------------------------------------ files
     def save(
@@ -1082,7 +627,7 @@ class Network:
                 f"include_optimizer_state must be True or False, got {include_optimizer_state!r}"
             )
         opt = self.optimizer
-        with self._shared():  # a save during another thread's fit would catch it mid-epoch
+        with self.lowered.shared():  # a save during another thread's fit would catch it mid-epoch
             return save_model(
                 path, self.spec, self._params, init=self.init, seed=self.seed,
                 optimizer=None if opt is None else opt.settings(),
@@ -1118,107 +663,15 @@ class Network:
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(f"{os.fspath(path)}: bad history record: {exc}") from None
         if loaded.optimizer is not None:
-            record, allowed = loaded.optimizer, {"name", "momentum", "beta1", "beta2", "eps"}
-            if set(record) - allowed or not isinstance(record.get("name"), str):
-                raise ModelFileError(
-                    f"{os.fspath(path)}: bad optimizer record: it must hold a 'name' and only the "
-                    f"settings {sorted(allowed)}, got {record!r:.120}"
-                )
             try:
-                opt = Optimizer(**record)
-                if loaded.optimizer_state is not None:
-                    opt.load_state(loaded.optimizer_state, net.n_params, net.spec.np_dtype)
-                else:
-                    opt.reset(net.n_params, net.spec.np_dtype)
-            except (TypeError, ValueError) as exc:
+                net.optimizer = Optimizer.from_record(
+                    loaded.optimizer, loaded.optimizer_state, net.n_params, net.spec.np_dtype
+                )
+            except ValueError as exc:
                 raise ModelFileError(f"{os.fspath(path)}: bad optimizer record: {exc}") from None
-            net.optimizer = opt
         net.extras = dict(loaded.arrays)
         net.metadata = loaded.metadata
         return net
-
-    # ------------------------------------------------------------------ interop (fastbp.interop)
-    def to_onnx(self, path: str | os.PathLike, *, opset: int | None = None) -> Path:
-        """Write an ONNX model computing :meth:`forward` (input ``X``, output ``Y``, dynamic batch).
-
-        Needs ``fastbp[onnx]``; see :func:`fastbp.interop.to_onnx` for the graph and the options.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Where to write the ``.onnx`` file.
-        opset : int, optional
-            The ONNX opset (default 17; 13 and up).
-
-        Returns
-        -------
-        pathlib.Path
-            The path written.
-        """
-        from fastbp.interop.onnx_export import to_onnx
-
-        return to_onnx(self, path, opset=opset)
-
-    def to_torch(self, *, logits: bool = False):
-        """A ``torch.nn.Sequential`` computing :meth:`forward`, in the network's dtype.
-
-        Needs ``fastbp[torch]``; see :func:`fastbp.interop.to_torch`.
-
-        Parameters
-        ----------
-        logits : bool
-            Leave the output activation out.
-
-        Returns
-        -------
-        torch.nn.Sequential
-            Linear layers and activations (the output activation too, unless ``logits``).
-        """
-        from fastbp.interop.torch_convert import to_torch
-
-        return to_torch(self, logits=logits)
-
-    @classmethod
-    def from_torch(cls, module, *, loss: str = "squared") -> Network:
-        """The network of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
-
-        Needs ``fastbp[torch]``; see :func:`fastbp.interop.from_torch` for what is accepted.
-
-        Parameters
-        ----------
-        module : torch.nn.Sequential
-            ``Linear`` layers and activations.
-        loss : str
-            The loss of the network (sets the output activation expected after the last ``Linear``).
-
-        Returns
-        -------
-        Network
-            With the module's weights, in its dtype.
-        """
-        from fastbp.interop.torch_convert import from_torch
-
-        return from_torch(module, loss=loss)
-
-    @classmethod
-    def from_sklearn(cls, estimator) -> Network:
-        """The network of a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``.
-
-        Needs ``fastbp[sklearn]``; see :func:`fastbp.interop.from_sklearn`.
-
-        Parameters
-        ----------
-        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
-            A fitted estimator (any solver), or a fastbp.sklearn one.
-
-        Returns
-        -------
-        Network
-            ``forward`` gives the estimator's ``predict`` / ``predict_proba`` outputs.
-        """
-        from fastbp.interop.sklearn_convert import from_sklearn
-
-        return from_sklearn(estimator)
 
     def kernel_source(self) -> str:
         """The Python source of the training kernel specialised to this network's spec.

@@ -97,7 +97,56 @@ class Optimizer:
         }
 
     def state_arrays(self) -> dict[str, np.ndarray]:
+        """The state arrays, by name (views, not copies).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``s1`` (velocity or first moment), ``s2`` (second moment) and ``step``.
+        """
         return {"s1": self.s1, "s2": self.s2, "step": self.step}
+
+    @classmethod
+    def from_record(
+        cls, settings: dict, state: dict[str, np.ndarray] | None, n_params: int, dtype: np.dtype
+    ) -> Optimizer:
+        """The optimizer of a model file: its :meth:`settings`, and its state or a fresh one.
+
+        Parameters
+        ----------
+        settings : dict
+            As written by :meth:`settings`.
+        state : dict of str to numpy.ndarray, or None
+            As written by :meth:`state_arrays`; None starts from zero.
+        n_params : int
+            The network's parameter count.
+        dtype : numpy.dtype
+            The network's dtype.
+
+        Returns
+        -------
+        Optimizer
+
+        Raises
+        ------
+        ValueError
+            For unknown keys, a missing name, bad settings or a state that does not fit.
+        """
+        allowed = {"name", "momentum", "beta1", "beta2", "eps"}
+        if set(settings) - allowed or not isinstance(settings.get("name"), str):
+            raise ValueError(
+                f"it must hold a 'name' and only the settings {sorted(allowed)}, "
+                f"got {settings!r:.120}"
+            )
+        try:
+            opt = cls(**settings)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        if state is not None:
+            opt.load_state(state, n_params, dtype)
+        else:
+            opt.reset(n_params, dtype)
+        return opt
 
     def load_state(self, arrays: dict[str, np.ndarray], n_params: int, dtype: np.dtype) -> None:
         """Restore state saved by :meth:`state_arrays`, checking shapes and dtype."""

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-LEAKY_SLOPE = 0.01
+from fastbp.activations import LEAKY_SLOPE  # the one constant shared with the kernels
 
 
 def sigma(name: str, z: float) -> float:

@@ -30,17 +30,16 @@ from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
 from fastbp._jit import jit
 from fastbp.activations import act_prime, act_second
 from fastbp.kernels import (
-    LOGISTIC,
-    POISSON,
-    SOFTMAX_CE,
     affine,
     backprop_activation,
     backprop_layers,
     biases,
     block,
+    output_delta,
     weight_gradient,
     weights,
 )
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
 @jit
@@ -230,8 +229,8 @@ def hvp_backward(
     A_r = block(A, u_off, widths, r, m)
     RA_r = block(RA, u_off, widths, r, m)
     for i in range(m):
+        output_delta(A_r[i], Y[i], dZ_r[i], 1.0)
         for j in range(widths[r]):
-            dZ_r[i, j] = A_r[i, j] - Y[i, j]
             RdZ_r[i, j] = RA_r[i, j]
     for k in range(r, 0, -1):
         dZk = block(dZ, u_off, widths, k, m)

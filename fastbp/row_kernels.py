@@ -40,13 +40,11 @@ import numpy as np
 
 from fastbp._jit import jit
 from fastbp.kernels import (
-    LOGISTIC,
-    POISSON,
-    SOFTMAX_CE,
     backward_example,
     example_loss,
     forward_example,
 )
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 from fastbp.lowering import Plan
 
 BAD_X = 1

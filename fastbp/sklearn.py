@@ -268,7 +268,7 @@ class _Epochs:
         else:
             opt.reset(net.n_params, dtype)
         net.optimizer = self.opt = opt
-        net._ws.ensure(batch_size)
+        net.lowered.ws.ensure(batch_size)
         self.gather = {}
         self.info = np.zeros(3, dtype=np.float64)
         self.good = np.empty_like(net.params)
@@ -299,12 +299,12 @@ class _Epochs:
         return np.ascontiguousarray(rows, dtype=self.net.spec.np_dtype)
 
     def _call(self, X, Y, idx, m, lr, l2) -> None:
-        net, opt, p, info, ws = self.net, self.opt, self.net.plan, self.info, self.net._ws
+        net, opt, p, info, ws = self.net, self.opt, self.net.plan, self.info, self.net.lowered.ws
         Xb, Yb = self._buffers(m)
         self.kernel(
             X, Y, idx, m, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad, p.weight_mask, float(l2),
-            net._blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
+            Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.lowered.grad, p.weight_mask, float(l2),
+            net.lowered.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
             opt.eps, opt.s1, opt.s2, opt.step, info,
         )  # fmt: skip
 
@@ -315,12 +315,13 @@ class _Epochs:
         elif not self.sparse:
             self._call(self.X, self.Y, idx, m, lr, alpha / m)
         elif SPARSE_TRAINING == "csr":
-            net, opt, p, ws = self.net, self.opt, self.net.plan, self.net._ws
+            net, opt, p, ws = self.net, self.opt, self.net.plan, self.net.lowered.ws
             X = self.X
             self.csr_kernel(
                 X.indptr, X.indices, X.data, self.Y, idx, m, net.params, p.widths, p.acts,
                 p.out_kind, p.w_off, p.b_off, p.u_off, self._buffers(m)[1], ws.Z, ws.A, ws.dZ,
-                ws.dA, net._grad, p.weight_mask, float(alpha / m), net._blas_min_rows, opt.code,
+                ws.dA, net.lowered.grad, p.weight_mask, float(alpha / m),
+                net.lowered.blas_min_rows, opt.code,
                 float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
                 self.info,
             )  # fmt: skip
@@ -337,7 +338,7 @@ class _Epochs:
 
     def _weighted_batches(self, idx: np.ndarray, m: int, lr: float, alpha: float) -> None:
         net, opt, info = self.net, self.opt, self.info
-        params, grad, mask = net.params, net._grad, net.plan.weight_mask
+        params, grad, mask = net.params, net.lowered.grad, net.plan.weight_mask
         for lo in range(0, idx.shape[0], m):
             b = idx[lo : lo + m]
             Xb = self._dense_rows(b) if self.sparse else self.X[b]
@@ -346,7 +347,7 @@ class _Epochs:
             if total <= 0.0:
                 info[1] += b.shape[0]  # all-zero weights: no step (the gradient is undefined)
                 continue
-            J = net._loss_and_gradient_unchecked(Xb, np.ascontiguousarray(self.Y[b]), sw=sw_b)
+            J = net.lowered.loss_and_gradient(Xb, np.ascontiguousarray(self.Y[b]), sw=sw_b)
             if not np.isfinite(J):
                 info[2] = 1.0
                 return
@@ -373,7 +374,7 @@ class _Epochs:
         total = 0.0
         # Σ_b m_b / Σ_{i∈B} s_i: the L2 term of scikit-learn's epoch loss is ½α‖W‖² times this / n.
         self.l2_batches = 0.0 if self.sw is not None else -(-n // bs)
-        net._guard.enter_write("fit")
+        net.lowered.guard.enter_write("fit")
         try:
             np.copyto(self.good, params)
             np.copyto(self.good1, opt.s1)
@@ -399,7 +400,7 @@ class _Epochs:
                 # scikit-learn's epoch loss: each batch's (weighted) mean loss times its size.
                 total += info[0] / max(info[1], 1.0) * idx.shape[0]
         finally:
-            net._guard.exit_write()
+            net.lowered.guard.exit_write()
         loss = total / n
         if net.spec.loss == "squared":
             loss /= net.spec.n_outputs  # scikit-learn reports the mean over outputs
@@ -671,11 +672,11 @@ class _BaseMLP(BaseEstimator):
                 params = scratch if scratch is not None else np.empty_like(net.params)
                 np.copyto(params, x, casting="unsafe")
             with np.errstate(over="ignore", invalid="ignore"):
-                J = net._loss_and_gradient_unchecked(Xd, Yd, params=params, sw=sw) / per_output
+                J = net.lowered.loss_and_gradient(Xd, Yd, params=params, sw=sw) / per_output
                 J += offset
                 np.multiply(mask, x, out=masked)
                 J += 0.5 * alpha * float(np.dot(masked, x)) / n_total
-                np.multiply(net._grad, 1.0 / per_output, out=grad64, casting="unsafe")
+                np.multiply(net.lowered.grad, 1.0 / per_output, out=grad64, casting="unsafe")
                 np.multiply(masked, alpha / n_total, out=masked)
                 np.add(grad64, masked, out=grad64)
             # A new array each call: scipy keeps the previous gradient while it evaluates.
@@ -690,14 +691,14 @@ class _BaseMLP(BaseEstimator):
                 print(f"Iteration {iteration[0]}, loss = {intermediate_result.fun:.8f}")
 
         x0 = net.params.astype(np.float64)
-        net._guard.enter_write("fit")
+        net.lowered.guard.enter_write("fit")
         try:
             result = scipy.optimize.minimize(
                 loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
             )  # fmt: skip
         finally:
-            net._guard.exit_write()
+            net.lowered.guard.exit_write()
         self.n_iter_ = min(int(result.nit), self.max_iter)
         if result.status != 0:
             msg = (

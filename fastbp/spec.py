@@ -9,15 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.activations import ACTIVATIONS
-
-#: loss name -> (integer code, output activation it pairs with).
-LOSSES: dict[str, tuple[int, str]] = {
-    "squared": (0, "identity"),
-    "softmax_cross_entropy": (1, "softmax"),
-    "logistic": (2, "sigmoid"),
-    "poisson": (3, "exp"),
-}
-SQUARED, SOFTMAX_CE, LOGISTIC, POISSON = 0, 1, 2, 3
+from fastbp.losses import LOSSES
 
 DTYPES = ("float32", "float64")
 

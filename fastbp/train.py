@@ -13,16 +13,16 @@ progress bar.  Faults never leave broken parameters behind:
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from fastbp import epochs as ek
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
+from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
+from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.optim import Optimizer, Schedule
 from fastbp.progress import Progress
 from fastbp.rows import LazyRows
@@ -43,86 +43,6 @@ CHUNK_EXAMPLES = 1 << 16
 #: Data not held in memory (:class:`fastbp.rows.LazyRows`, e.g. a memory-mapped .npy file) is
 #: gathered into buffers of about this many bytes per compiled call.
 LAZY_CHUNK_BYTES = 32 * 2**20
-
-
-class FitDivergedError(ValueError):
-    """Training produced a non-finite loss or parameter; the network was restored.
-
-    Attributes: ``epoch`` (1-based epoch that diverged) and ``history`` (the epochs completed).
-    """
-
-    def __init__(self, message: str, epoch: int, history: History) -> None:
-        super().__init__(message)
-        self.epoch = epoch
-        self.history = history
-
-
-@dataclass
-class History:
-    """What :meth:`Network.fit` measured, one entry per completed epoch.
-
-    ``loss`` is the mean training loss over the epoch's steps (each example's loss is taken
-    just before the update that uses it, as scikit-learn's ``loss_curve_``); ``val_loss`` and
-    ``val_score`` are measured on the validation split after the epoch (NaN without one);
-    ``lr`` is the learning rate used; ``examples_per_s`` the training throughput.
-    ``diagnostics`` (only with ``fit(..., diagnostics=True)``) holds one dict per epoch from
-    :func:`fastbp.diagnostics.diagnostics_from_trace` (per-layer lists of floats, plus
-    ``epoch``), measured after the epoch on a fixed subsample of the training rows.
-    """
-
-    epoch: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_score: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    examples_per_s: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    interrupted: bool = False
-    diverged: bool = False
-    stopped_early: bool = False
-    best_epoch: int | None = None
-    diagnostics: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored, wrongly typed ones refused."""
-        if not isinstance(d, dict):
-            raise TypeError(f"history must be a mapping, got {type(d).__name__}")
-        known = cls.__dataclass_fields__
-        kwargs = {k: v for k, v in d.items() if k in known}
-        defaults = cls()
-        for key, value in kwargs.items():
-            default = getattr(defaults, key)
-            if isinstance(default, list):
-                numeric = key in _NUMERIC_HISTORY
-                want = "a list of numbers" if numeric else "a list"
-                ok = isinstance(value, list) and (not numeric or all(map(_is_number, value)))
-            elif isinstance(default, bool):
-                want, ok = "true or false", isinstance(value, bool)
-            else:  # best_epoch
-                want = "an integer or null"
-                ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
-            if not ok:
-                raise ValueError(f"history field {key!r} must be {want}, got {value!r:.80}")
-        return cls(**kwargs)
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def __repr__(self) -> str:
-        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
-        flags = [n for n in ("interrupted", "diverged", "stopped_early") if getattr(self, n)]
-        return f"History({len(self)} epochs{last}{', ' + ', '.join(flags) if flags else ''})"
-
-
-_NUMERIC_HISTORY = ("epoch", "loss", "val_loss", "val_score", "lr", "examples_per_s", "seconds")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
@@ -149,7 +69,7 @@ def _check_bool(value: object, name: str) -> bool:
 
 
 def fit(
-    net,
+    net: NetworkLike,
     X,
     Y,
     epochs: int = 20,
@@ -170,7 +90,24 @@ def fit(
     diagnostics: bool = False,
     sample_weight=None,
 ) -> History:
-    """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters."""
+    """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters.
+
+    Parameters
+    ----------
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
+        The network; its parameters, optimizer and history change.
+    X, Y : array_like
+        The training data.
+    epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
+early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sample_weight
+        As for :meth:`fastbp.Network.fit`.
+
+    Returns
+    -------
+    History
+        One entry per completed epoch (also ``net.history``).
+    """
+    net = as_lowered(net)
     spec = net.spec
     X = as_features(X, spec)
     Y = as_targets(Y, spec, X.shape[0])
@@ -232,11 +169,11 @@ def fit(
     dtype = spec.np_dtype
     # Overflow is detected and handled as divergence; keep numpy from also warning about it
     # when the kernels run as plain Python (NUMBA_DISABLE_JIT=1).
-    with net._exclusive("fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with net.exclusive("fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # Everything from here on changes the network, so it happens only once the network is
         # ours: a fit refused because another thread is using the network, or because its
         # parameters are not finite, leaves its optimizer and history as they were.
-        net._check_params()
+        net.check_params()
         # The kernels read X and Y while they update the parameters and optimizer state in place:
         # data that is a view of those buffers (X = net.params.reshape(...)) is copied first.
         own = [net.params]
@@ -247,8 +184,8 @@ def fit(
         if not isinstance(Y, LazyRows) and any(np.may_share_memory(Y, buf) for buf in own):
             Y = Y.copy()
         if not (warm_start and net.optimizer is not None and net.optimizer.name == optimizer.name
-                and net.optimizer.compatible(net.n_params, dtype)):  # fmt: skip
-            optimizer.reset(net.n_params, dtype)
+                and net.optimizer.compatible(net.plan.n_params, dtype)):  # fmt: skip
+            optimizer.reset(net.plan.n_params, dtype)
         else:
             optimizer.s1, optimizer.s2, optimizer.step = (
                 net.optimizer.s1,
@@ -273,7 +210,7 @@ def fit(
     return history
 
 
-def _weighted_batches(net, X, Y, part, sw, batch_size, opt, lr, l2, info) -> None:
+def _weighted_batches(net: LoweredNetwork, X, Y, part, sw, batch_size, opt, lr, l2, info) -> None:
     """Minibatch steps over ``part`` with normalised sample weights ``sw`` (one per row of part).
 
     Each batch B is one compiled weighted loss-and-gradient call and one compiled optimizer step
@@ -281,14 +218,14 @@ def _weighted_batches(net, X, Y, part, sw, batch_size, opt, lr, l2, info) -> Non
     info[0] += Σ s̃_i J_i and info[1] += Σ s̃_i (the weighted mean loss), info[2] = 1 on a
     non-finite loss.
     """
-    params, grad, mask = net.params, net._grad, net.plan.weight_mask
+    params, grad, mask = net.params, net.grad, net.plan.weight_mask
     for lo in range(0, part.shape[0], batch_size):
         rows = part[lo : lo + batch_size]
         s = sw[lo : lo + batch_size]
         m, total = rows.shape[0], float(s.sum())
         Xb, Yb = X[rows], Y[rows]
         if total > 0.0:
-            J = net._loss_and_gradient_unchecked(Xb, Yb, sw=np.ascontiguousarray(s))
+            J = net.loss_and_gradient(Xb, Yb, sw=np.ascontiguousarray(s))
             grad *= total / m
         else:
             J = 0.0
@@ -341,7 +278,7 @@ def _same_optimizer(a: Optimizer, b: Optimizer) -> bool:
 
 
 def partial_fit(
-    net,
+    net: NetworkLike,
     X,
     Y,
     optimizer: str | Optimizer = "sgd",
@@ -356,7 +293,22 @@ def partial_fit(
     This is the checked path: every argument is validated before the network is touched, then
     the rows go through :func:`_run_epochs` (one epoch, no shuffling, no validation split), the
     very code ``fit`` runs, so the result is fit's to the bit.
+
+    Parameters
+    ----------
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
+        The network.
+    X, Y : array_like
+        The rows, in order.
+    optimizer, lr, momentum, l2, batch_size
+        As for :meth:`fastbp.Network.partial_fit`.
+
+    Returns
+    -------
+    float
+        The mean loss of the rows.
     """
+    net = as_lowered(net)
     spec = net.spec
     X = as_features(X, spec)
     Y = as_targets(Y, spec, X.shape[0])
@@ -372,8 +324,8 @@ def partial_fit(
     n = X.shape[0]
     dtype = spec.np_dtype
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
-    with net._exclusive("partial_fit"), quiet:
-        net._check_params()
+    with net.exclusive("partial_fit"), quiet:
+        net.check_params()
         previous = net.optimizer
         own = [net.params]
         if previous is not None:
@@ -385,12 +337,12 @@ def partial_fit(
         if (
             previous is not None
             and _same_optimizer(previous, wanted)
-            and previous.compatible(net.n_params, dtype)
+            and previous.compatible(net.plan.n_params, dtype)
         ):
             opt = previous
         else:
             opt = wanted
-            opt.reset(net.n_params, dtype)
+            opt.reset(net.plan.n_params, dtype)
         history = History()
         try:
             net.optimizer = opt
@@ -414,11 +366,11 @@ def partial_fit(
 
 
 def _run_epochs(
-    net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
+    net: LoweredNetwork, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
     ctrl_c=None, sw=None, sw_val=None,
 ):  # fmt: skip
-    p, ws, spec = net.plan, net._ws, net.spec
+    p, ws, spec = net.plan, net.ws, net.spec
     dtype = spec.np_dtype
     per_example = batch_size == 1 and opt.name == "sgd"
     ctrl_c = threading.Event() if ctrl_c is None else ctrl_c
@@ -482,8 +434,8 @@ def _run_epochs(
                 else:
                     ek.minibatch_epoch(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
-                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad,
-                        p.weight_mask, l2, net._blas_min_rows, opt.code, lr, opt.momentum,
+                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
+                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
                     )  # fmt: skip
                 if info[2] != 0 or ek.count_nonfinite(net.params) > 0:
@@ -502,8 +454,8 @@ def _run_epochs(
             train_loss = info[0] / max(info[1], 1)
             val_loss = val_score = math.nan
             if X_val is not None:
-                val_loss = net._loss_unchecked(X_val, Y_val, sw=sw_val)
-                val_score = score(spec.loss, net._forward_unchecked(X_val), Y_val)
+                val_loss = net.loss(X_val, Y_val, sw=sw_val)
+                val_score = score(spec.loss, net.forward(X_val), Y_val)
             good_params[...] = net.params
             for k, v in opt.state_arrays().items():
                 good_state[k][...] = v
@@ -516,7 +468,7 @@ def _run_epochs(
             history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
             bar.update({"loss": train_loss, "val_loss": val_loss, "lr": lr})
             if diag_data is not None:  # after the epoch's timing, so it does not count in it
-                record = diagnostics_from_trace(net, net._trace_unchecked(*diag_data))
+                record = diagnostics_from_trace(net, net.trace(*diag_data))
                 history.diagnostics.append({"epoch": e + 1, **record})
                 if not warned:  # once per fit, at the first epoch outside the band
                     warned = warn_gradient_ratio(record, where=f"epoch {e + 1}: ", stacklevel=4)

@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 from pathlib import Path
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 
@@ -150,6 +151,16 @@ def _blocks(arr: np.ndarray | LazyRows):
         release()
 
 
+#: Validated rows: one array, or (large data) a :class:`fastbp.rows.LazyRows` read by chunks.
+Rows: TypeAlias = "np.ndarray | LazyRows"
+
+
+@overload
+def as_features(
+    X: object, spec: NetworkSpec, name: str = ..., *, lazy: Literal[False]
+) -> np.ndarray: ...
+@overload
+def as_features(X: object, spec: NetworkSpec, name: str = ..., lazy: bool = ...) -> Rows: ...
 def as_features(
     X: object, spec: NetworkSpec, name: str = "X", lazy: bool = True
 ) -> np.ndarray | LazyRows:
@@ -190,6 +201,12 @@ def as_features(
     return _kernel_ready(arr, spec.np_dtype, name, lazy=lazy)
 
 
+@overload
+def as_targets(
+    Y: object, spec: NetworkSpec, n: int, name: str = ..., *, lazy: Literal[False]
+) -> np.ndarray: ...
+@overload
+def as_targets(Y: object, spec: NetworkSpec, n: int, name: str = ..., lazy: bool = ...) -> Rows: ...
 def as_targets(
     Y: object, spec: NetworkSpec, n: int, name: str = "Y", lazy: bool = True
 ) -> np.ndarray | LazyRows:
@@ -261,7 +278,7 @@ def _labels_to_onehot(
         b_lo, b_hi = block.min(), block.max()
         lo = b_lo if lo is None else min(lo, b_lo)
         hi = b_hi if hi is None else max(hi, b_hi)
-    if lo < 0 or hi >= nr:
+    if lo is None or hi is None or lo < 0 or hi >= nr:
         raise ValueError(
             f"{name} labels must lie in [0, {nr}) for {nr} outputs; got values from {lo} to {hi}"
         )
@@ -281,7 +298,9 @@ def as_params(value: object, n_params: int, dtype: np.dtype, name: str = "params
         raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point values")
     if arr.ndim != 1 or arr.shape[0] != n_params:
         raise ValueError(f"{name} must be a flat array of {n_params} values, got shape {arr.shape}")
-    return _kernel_ready(arr, dtype, name)
+    out = _kernel_ready(arr, dtype, name, lazy=False)
+    assert isinstance(out, np.ndarray)  # lazy=False: always one array
+    return out
 
 
 def positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -303,7 +322,17 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
     return v
 
 
-def check_seed(value: object, name: str = "seed", allow_generator: bool = False) -> object:
+@overload
+def check_seed(
+    value: object, name: str = ..., allow_generator: Literal[False] = ...
+) -> int | None: ...
+@overload
+def check_seed(
+    value: object, name: str = ..., allow_generator: bool = ...
+) -> int | np.random.Generator | None: ...
+def check_seed(
+    value: object, name: str = "seed", allow_generator: bool = False
+) -> int | np.random.Generator | None:
     """A seed for ``np.random.default_rng``: None or an integer >= 0 (bools refused), or, with
     ``allow_generator``, a ``np.random.Generator``."""
     if allow_generator and isinstance(value, np.random.Generator):
@@ -323,7 +352,7 @@ def check_seed(value: object, name: str = "seed", allow_generator: bool = False)
 def as_path(value: object, name: str = "path") -> Path:
     """A filesystem path from a str, bytes or os.PathLike (TypeError/ValueError naming ``name``)."""
     try:
-        text = os.fspath(value)
+        text = os.fspath(value)  # type: ignore[call-overload]  # TypeError handled below
     except TypeError:
         raise TypeError(
             f"{name} must be a str or os.PathLike, got {type(value).__name__}"

@@ -25,7 +25,7 @@ def warmup(dtypes: tuple[str, ...] = ("float32", "float64")) -> dict[str, float]
         net = Network(NetworkSpec([3, 4, 2], ["relu"], "squared", dtype), seed=0)
         X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
         for blas_min_rows in (1, 10**9):
-            net._blas_min_rows = blas_min_rows
+            net.lowered.blas_min_rows = blas_min_rows
             net.loss_and_gradient(X, Y)
             net.trace(X[:2], Y[:2])
             net.fit(X, Y, epochs=1, batch_size=4, optimizer="adam", progress=False)

@@ -79,7 +79,7 @@ def test_writers_are_refused_while_a_read_runs_and_change_nothing(tmp_path) -> N
     X, y = np.ones((4, 16)), np.array([0, 1, 2, 3])
     net.partial_fit(X, y)
     params, optimizer, state = net.params.copy(), net.optimizer, net.optimizer.s1.copy()
-    with net._shared():  # a read in progress (as if another thread were inside forward)
+    with net.lowered.shared():  # a read in progress (as if another thread were inside forward)
         attempts = {
             "fit": lambda: net.fit(X, y, epochs=1, progress=False),
             "partial_fit": lambda: net.partial_fit(X, y),
@@ -105,7 +105,7 @@ def test_reads_are_refused_while_a_writer_runs() -> None:
     net = _network("float64")
     X, y = np.ones((3, 16)), np.array([0, 1, 2])
     net.partial_fit(X[:1], y[:1])
-    with net._exclusive("partial_fit"):
+    with net.lowered.exclusive("partial_fit"):
         calls = {
             "forward one row": lambda: net.forward(X[:1]),
             "forward": lambda: net.forward(X),
@@ -121,7 +121,7 @@ def test_reads_are_refused_while_a_writer_runs() -> None:
             result = _run_threads(1, lambda i, c=call: c())[0]
             assert isinstance(result, RuntimeError) and BUSY in str(result), name
             assert "partial_fit" in str(result), name
-    assert net._guard.readers == [] and net._guard.writer is None
+    assert net.lowered.guard.readers == [] and net.lowered.guard.writer is None
 
 
 def test_a_racing_reader_never_sees_half_updated_parameters() -> None:

@@ -76,7 +76,7 @@ def reference_args(net: fb.Network, X, Y_dense, v):
 def test_hvp_and_gnvp_match_reference(case: int) -> None:
     spec, m, path = hessian_case(case)
     net, X, Y, Y_dense, v = setup_case(spec, m, case)
-    net._blas_min_rows = 1 if path == "blas" else 10**9
+    net.lowered.blas_min_rows = 1 if path == "blas" else 10**9
     label = f"{spec} m={m} {path}"
     Hv = hvp(net, X, Y, v)
     Gv = gnvp(net, X, Y, v)
@@ -98,7 +98,7 @@ def test_default_blas_threshold_and_chunks_match_reference(dtype: str) -> None:
         ref_H, ref_G = reference.hvp(*args), reference.gnvp(*args)
         assert_close(hvp(net, X, Y, v), ref_H, dtype, f"H v m={m}")
         assert_close(gnvp(net, X, Y, v), ref_G, dtype, f"G v m={m}")
-        net._chunk_rows = 7
+        net.lowered.chunk_rows = 7
         assert_close(hvp(net, X, Y, v), ref_H, dtype, f"H v m={m} in chunks of 7")
         assert_close(gnvp(net, X, Y, v), ref_G, dtype, f"G v m={m} in chunks of 7")
 
@@ -183,9 +183,9 @@ def test_products_leave_inputs_unchanged_and_reuse_workspaces() -> None:
     np.testing.assert_array_equal(net.params, params)
     np.testing.assert_array_equal(v, v_before)
     assert first is not hvp(net, X, Y, v)
-    state = hessian._STATES[net]
+    state = hessian._STATES[net.lowered]
     gnvp(net, X, Y, v)
-    assert hessian._STATES[net] is state
+    assert hessian._STATES[net.lowered] is state
     # The R-workspaces go away with their network.
     count = len(hessian._STATES)
     del net, state
@@ -241,6 +241,6 @@ def test_bad_network_and_data_are_refused(small) -> None:
 
 def test_concurrent_use_is_refused(small) -> None:
     net, X, Y, _, v = small
-    with net._exclusive(), pytest.raises(RuntimeError, match="another thread"):
+    with net.lowered.exclusive(), pytest.raises(RuntimeError, match="another thread"):
         hvp(net, X, Y, v)
     hvp(net, X, Y, v)  # the lock was released

@@ -207,7 +207,7 @@ def test_interrupted_write_leaves_old_file_intact(saved, monkeypatch) -> None:
 # ---------------------------------------------------------------------------------- save refusals
 def test_save_refuses_non_finite_params_and_writes_nothing(tmp_path: Path) -> None:
     net = _net()
-    net._params[2] = np.inf  # bypass the setter, as a diverged training run would
+    net.lowered.params[2] = np.inf  # bypass the setter, as a diverged training run would
     with pytest.raises(ValueError, match="1 NaN or inf"):
         _save(tmp_path / "m.fastbp", net)
     assert list(tmp_path.iterdir()) == []

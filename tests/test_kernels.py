@@ -18,7 +18,7 @@ def test_loss_and_gradient_matches_reference(case: int, path: str) -> None:
     spec, m = random_case(case)
     rng = np.random.default_rng(case)
     net = random_network(spec, rng)
-    net._blas_min_rows = 1 if path == "blas" else 10**9
+    net.lowered.blas_min_rows = 1 if path == "blas" else 10**9
     X = rng.normal(size=(m, spec.n_inputs))
     Y, Y_dense = make_targets(spec, m, rng)
     J, g = net.loss_and_gradient(X, Y)
@@ -38,7 +38,7 @@ def test_trace_matches_reference_per_layer(case: int, path: str) -> None:
     spec, m = random_case(case)
     rng = np.random.default_rng(case)
     net = random_network(spec, rng)
-    net._blas_min_rows = 1 if path == "blas" else 10**9
+    net.lowered.blas_min_rows = 1 if path == "blas" else 10**9
     X = rng.normal(size=(m, spec.n_inputs))
     Y, Y_dense = make_targets(spec, m, rng)
     t = net.trace(X, Y)
@@ -91,7 +91,7 @@ def test_chunked_gradient_equals_single_chunk(rng: np.random.Generator) -> None:
     X = rng.normal(size=(50, 6))
     Y = rng.integers(0, 4, size=50)
     J1, g1 = net.loss_and_gradient(X, Y)
-    net._chunk_rows = 7  # 8 chunks, the last one short
+    net.lowered.chunk_rows = 7  # 8 chunks, the last one short
     J2, g2 = net.loss_and_gradient(X, Y)
     assert_close(J2, J1, "float64")
     assert_close(g2, g1, "float64")
@@ -123,7 +123,7 @@ def test_batch_kernels_with_one_row_match_the_example_path(case: int) -> None:
     _, Y = make_targets(spec, 1, rng)
     Y = Y.astype(spec.dtype)
     J_example, g_example = net.loss_and_gradient(X, Y)
-    p, ws = net.plan, net._ws
+    p, ws = net.plan, net.lowered.ws
     grad = np.zeros_like(net.params)
     kernels.forward(X, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
                     ws.Z, ws.A, False)  # fmt: skip

@@ -106,7 +106,7 @@ def test_concurrent_use_of_one_network_raises_clearly() -> None:
     net = small()
     X = np.ones((2, 3))
     results = []
-    with net._exclusive():  # another thread holds the network's workspaces
+    with net.lowered.exclusive():  # another thread holds the network's workspaces
         t = threading.Thread(target=lambda: results.append(_try(net.forward, X)))
         t.start()
         t.join()
@@ -142,13 +142,13 @@ def test_losses_are_stable_for_huge_logits() -> None:
 
 
 def test_networks_that_cannot_fit_in_memory_are_refused_before_allocating(monkeypatch) -> None:
-    from fastbp import network
+    from fastbp import lowered
 
-    monkeypatch.setattr(network, "physical_memory_bytes", lambda: 2**20)  # a 1 MiB machine
+    monkeypatch.setattr(lowered, "physical_memory_bytes", lambda: 2**20)  # a 1 MiB machine
     spec = fb.NetworkSpec([256, 256, 1], ["relu"])  # 66,049 parameters × 4 arrays × 8 bytes ≈ 2 MiB
     with pytest.raises(ValueError, match=r"need 0.0 GiB .*more than this machine's"):
         fb.Network(spec)
-    monkeypatch.setattr(network, "physical_memory_bytes", lambda: None)  # unknown: allowed
+    monkeypatch.setattr(lowered, "physical_memory_bytes", lambda: None)  # unknown: allowed
     assert fb.Network(spec).n_params == 66_049
 
 

@@ -138,14 +138,14 @@ def test_virtual_arrays_get_a_size_error_not_a_memory_error():
 
 def test_training_memory_check_counts_fit_copies(monkeypatch):
     """The network's memory check counts fit's snapshot, best copy and optimizer state too."""
-    from fastbp import network
+    from fastbp import lowered
 
     spec = fb.NetworkSpec([100, 100, 1], ["relu"], "squared", "float64")
     per_array = spec.n_params * 8
-    monkeypatch.setattr(network, "physical_memory_bytes", lambda: 6 * per_array)
+    monkeypatch.setattr(lowered, "physical_memory_bytes", lambda: 6 * per_array)
     with pytest.raises(ValueError, match="optimizer state"):
         fb.Network(spec)
-    monkeypatch.setattr(network, "physical_memory_bytes", lambda: 9 * per_array)
+    monkeypatch.setattr(lowered, "physical_memory_bytes", lambda: 9 * per_array)
     fb.Network(spec)
 
 

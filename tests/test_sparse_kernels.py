@@ -28,14 +28,15 @@ def test_csr_epoch_matches_dense_epoch(case, optimizer):
         net = random_network(spec, np.random.default_rng(100 + case))
         opt = Optimizer(optimizer, momentum=0.8)
         opt.reset(net.n_params, spec.np_dtype)
-        p, ws = net.plan, net._ws
+        p, ws = net.plan, net.lowered.ws
         ws.ensure(bs)
         Xb = np.zeros((bs, spec.n_inputs), dtype=spec.dtype)
         Yb = np.zeros((bs, spec.n_outputs), dtype=spec.dtype)
         info = np.zeros(3)
         common = (p.w_off, p.b_off, p.u_off)
-        tail = (net._grad, p.weight_mask, 0.01, net._blas_min_rows, opt.code, 0.01, opt.momentum,
-                opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info)  # fmt: skip
+        tail = (net.lowered.grad, p.weight_mask, 0.01, net.lowered.blas_min_rows, opt.code, 0.01,
+                opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
+                info)  # fmt: skip
         if sparse:
             C = sp.csr_matrix(X)
             sparse_kernels.minibatch_epoch_csr(
@@ -59,7 +60,7 @@ def test_csr_epoch_stops_on_a_nonfinite_loss():
     net = fb.Network(spec, seed=0)
     X = sp.csr_matrix(np.array([[1e200, 0, 0], [0, 1, 0]]))
     Y = np.zeros((2, 1))
-    net._ws.ensure(2)
+    net.lowered.ws.ensure(2)
     opt = Optimizer("sgd")
     opt.reset(net.n_params, spec.np_dtype)
     info = np.zeros(3)
@@ -70,11 +71,11 @@ def test_csr_epoch_stops_on_a_nonfinite_loss():
 
 
 def _epoch_on_huge_weights(net, X, Y, opt, info):
-    p, ws = net.plan, net._ws
+    p, ws = net.plan, net.lowered.ws
     sparse_kernels.minibatch_epoch_csr(
         X.indptr, X.indices, X.data, Y, np.arange(2), 2, net.params, p.widths, p.acts, p.out_kind,
-        p.w_off, p.b_off, p.u_off, np.zeros((2, 1)), ws.Z, ws.A, ws.dZ, ws.dA, net._grad,
-        p.weight_mask, 0.0, net._blas_min_rows, opt.code, 0.1, 0.0, 0.9, 0.999, 1e-8, opt.s1,
+        p.w_off, p.b_off, p.u_off, np.zeros((2, 1)), ws.Z, ws.A, ws.dZ, ws.dA, net.lowered.grad,
+        p.weight_mask, 0.0, net.lowered.blas_min_rows, opt.code, 0.1, 0.0, 0.9, 0.999, 1e-8, opt.s1,
         opt.s2, opt.step, info,
     )  # fmt: skip
 

@@ -91,7 +91,7 @@ def _reference_minibatch(net, X, Y_dense, epochs, batch_size, name, lr, mu, l2,
 def test_optimizers_match_their_formulas(name: str, batch_size: int, loss: str) -> None:
     net, X, Y, Y_dense = _problem(loss, "tanh", n=23)  # 23 = 5 batches of 4 + a short one of 3
     if batch_size == 20:
-        net._blas_min_rows = 1  # the BLAS path inside the epoch kernel
+        net.lowered.blas_min_rows = 1  # the BLAS path inside the epoch kernel
     lr = 0.01 if name == "adam" or loss == "poisson" else 0.05  # poisson: exp output, steeper
     expected = _reference_minibatch(net, X, Y_dense, 3, batch_size, name, lr, 0.8, 0.01)
     h = net.fit(X, Y, epochs=3, batch_size=batch_size, optimizer=name, lr=lr, momentum=0.8,

@@ -58,7 +58,7 @@ class Trainer:
         self.Xk = as_features(self.X, spec)
         self.Yk = as_targets(self.Y, spec, self.X.shape[0])
         self.order = np.arange(self.X.shape[0], dtype=np.int64)
-        net._ws.ensure(self.bs)
+        net.lowered.ws.ensure(self.bs)
         self.Xb = np.zeros((self.bs, spec.n_inputs), dtype=dtype)
         self.Yb = np.zeros((self.bs, spec.n_outputs), dtype=dtype)
         self.opt = Optimizer("sgd")
@@ -70,16 +70,16 @@ class Trainer:
             self.net.fit(self.X, self.Y, epochs=1, batch_size=self.bs, optimizer="sgd",
                          lr=self.lr, shuffle=False, progress=False)  # fmt: skip
             return
-        net, p, ws, opt = self.net, self.net.plan, self.net._ws, self.opt
+        net, p, ws, opt = self.net, self.net.plan, self.net.lowered.ws, self.opt
         if self.bs == 1:
             specialise.sgd_example_epoch(net.spec, self.Xk, self.Yk, self.order, net.params, p,
                                          ws, self.lr, 0.0, self.info)  # fmt: skip
         else:
             ek.minibatch_epoch(
                 self.Xk, self.Yk, self.order, self.bs, net.params, p.widths, p.acts, p.out_kind,
-                p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA, net._grad,
-                p.weight_mask, 0.0, net._blas_min_rows, opt.code, self.lr, opt.momentum,
-                opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
+                p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                net.lowered.grad, p.weight_mask, 0.0, net.lowered.blas_min_rows, opt.code, self.lr,
+                opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
             )  # fmt: skip
 
     def params(self):

@@ -587,7 +587,7 @@ def run_ablation(job: dict) -> dict:
     import numpy as np
 
     import fastbp as fb
-    from fastbp import kernels, row_kernels
+    from fastbp import kernels, online, row_kernels
     from fastbp.train import partial_fit as checked_partial_fit
     from fastbp.validate import as_features
 
@@ -595,21 +595,22 @@ def run_ablation(job: dict) -> dict:
     spec = fb.NetworkSpec(list(WIDTHS), ["relu", "relu"], "squared", "float64")
     net = fb.Network(spec, init="zeros")
     net.params = p0
-    p, ws = net.plan, net._ws
+    p, ws = net.plan, net.lowered.ws
+    fast = online.FastPaths(net.lowered)  # the same shape checks and packed plan as net's
     rows = [X[i : i + 1] for i in range(N_ROWS)]
     ys = [Y[i : i + 1] for i in range(N_ROWS)]
 
     def checked(x):
         x = as_features(x, spec)
-        with net._shared():
-            net._check_params()
-            return net._forward_unchecked(x, ws)
+        with net.lowered.shared():
+            net.lowered.check_params()
+            return net.lowered.forward(x, ws)
 
     def cheap_check(x):
-        if not net._fast_row(x):
+        if not fast.is_row(x):
             raise AssertionError
-        with net._shared():
-            net._check_params()
+        with net.lowered.shared():
+            net.lowered.check_params()
             out = np.empty((1, 1))
             kernels.forward_example(x[0], net.params, p.widths, p.acts, p.out_kind, p.w_off,
                                     p.b_off, p.u_off, ws.Z, ws.A)  # fmt: skip
@@ -617,16 +618,16 @@ def run_ablation(job: dict) -> dict:
             return out
 
     def packed(x):
-        if not net._fast_row(x):
+        if not fast.is_row(x):
             raise AssertionError
-        net._guard.enter_read()
+        net.lowered.guard.enter_read()
         try:
             out = np.empty((1, 1))
-            if row_kernels.forward_row(x, net.params, net._ipack, ws.Z, ws.A, out):
+            if row_kernels.forward_row(x, net.params, fast.ipack, ws.Z, ws.A, out):
                 raise AssertionError
             return out
         finally:
-            net._guard.readers.pop()
+            net.lowered.guard.readers.pop()
 
     ref = [checked(r) for r in rows[:8]]
     for f in (cheap_check, packed, net.forward):

@@ -1,0 +1,86 @@
+"""What a training run measured (:class:`History`), and its failure (:class:`FitDivergedError`)."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass, field
+
+
+class FitDivergedError(ValueError):
+    """Training produced a non-finite loss or parameter; the network was restored.
+
+    Attributes: ``epoch`` (1-based epoch that diverged) and ``history`` (the epochs completed).
+    """
+
+    def __init__(self, message: str, epoch: int, history: History) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+@dataclass
+class History:
+    """What :meth:`Network.fit` measured, one entry per completed epoch.
+
+    ``loss`` is the mean training loss over the epoch's steps (each example's loss is taken
+    just before the update that uses it, as scikit-learn's ``loss_curve_``); ``val_loss`` and
+    ``val_score`` are measured on the validation split after the epoch (NaN without one);
+    ``lr`` is the learning rate used; ``examples_per_s`` the training throughput.
+    ``diagnostics`` (only with ``fit(..., diagnostics=True)``) holds one dict per epoch from
+    :func:`fastbp.diagnostics.diagnostics_from_trace` (per-layer lists of floats, plus
+    ``epoch``), measured after the epoch on a fixed subsample of the training rows.
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    examples_per_s: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    interrupted: bool = False
+    diverged: bool = False
+    stopped_early: bool = False
+    best_epoch: int | None = None
+    diagnostics: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, wrongly typed ones refused."""
+        if not isinstance(d, dict):
+            raise TypeError(f"history must be a mapping, got {type(d).__name__}")
+        known = cls.__dataclass_fields__
+        kwargs = {k: v for k, v in d.items() if k in known}
+        defaults = cls()
+        for key, value in kwargs.items():
+            default = getattr(defaults, key)
+            if isinstance(default, list):
+                numeric = key in _NUMERIC_HISTORY
+                want = "a list of numbers" if numeric else "a list"
+                ok = isinstance(value, list) and (not numeric or all(map(_is_number, value)))
+            elif isinstance(default, bool):
+                want, ok = "true or false", isinstance(value, bool)
+            else:  # best_epoch
+                want = "an integer or null"
+                ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            if not ok:
+                raise ValueError(f"history field {key!r} must be {want}, got {value!r:.80}")
+        return cls(**kwargs)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
+        flags = [n for n in ("interrupted", "diverged", "stopped_early") if getattr(self, n)]
+        return f"History({len(self)} epochs{last}{', ' + ', '.join(flags) if flags else ''})"
+
+
+_NUMERIC_HISTORY = ("epoch", "loss", "val_loss", "val_score", "lr", "examples_per_s", "seconds")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
