@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -282,12 +281,11 @@ def test_every_subcommand_has_a_handler() -> None:
 
 
 # ----------------------------------------------------------------------------- layering
-def _imports_of(path: Path, package: str) -> set[str]:
+def _imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
     """The fastbp modules a file imports, at the top or inside functions (TYPE_CHECKING blocks,
-    which never run, are left out).  A name imported from a package resolves to the module that
-    defines it, so a package's re-exports do not count as the package's own code."""
+    which never run, are left out).  ``from pkg import name`` counts as importing ``pkg.name``
+    if that is a module, else ``pkg`` itself (its ``__init__``)."""
     import ast
-    import importlib
 
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skip: set[int] = set()
@@ -301,28 +299,21 @@ def _imports_of(path: Path, package: str) -> set[str]:
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("fastbp"))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if not node.module.startswith("fastbp"):
-                continue
-            module = importlib.import_module(node.module)
-            for alias in node.names:
-                target = getattr(module, alias.name, None)
-                if isinstance(target, types.ModuleType):
-                    out.add(target.__name__)
-                else:
-                    defined_in = getattr(target, "__module__", None) or node.module
-                    out.add(defined_in if defined_in.startswith("fastbp") else node.module)
+            if node.module.startswith("fastbp"):
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    out.add(candidate if candidate in modules else node.module)
     out.discard(package)
     return out
 
 
 def _import_graph() -> dict[str, set[str]]:
     root = Path(__file__).resolve().parents[1] / "fastbp"
-    graph = {}
+    paths = {}
     for path in root.rglob("*.py"):
         parts = path.relative_to(root.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        graph[name] = _imports_of(path, name)
-    return graph
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return {name: _imports_of(path, name, set(paths)) for name, path in paths.items()}
 
 
 def test_nothing_below_the_cli_imports_it() -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastbp.datasets import Dataset, load_diabetes, load_digits, load_file, load_npy
+# From the defining module, not the package: fastbp.datasets imports this module, so importing
+# the package here would be an import circle.
+from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file, load_npy
 
 #: The bundled datasets :func:`load_named` knows by name.
 BUNDLED = ("digits", "diabetes")
