@@ -113,7 +113,7 @@ def install_locator(options: dict) -> bool:
     if any(getattr(c, "_fastbp", False) for c in classes):
         return True
 
-    class FastbpCacheLocator(mixin, base):
+    class FastbpCacheLocator(mixin, base):  # type: ignore[valid-type,misc]  # found at run time
         """Numba locator: fastbp's own modules cache into :func:`numba_cache_dir`."""
 
         _fastbp = True

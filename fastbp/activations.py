@@ -35,6 +35,21 @@ ACTIVATIONS: dict[str, int] = {
 }
 
 
+#: The same rules as source expressions, for the kernels :mod:`fastbp.specialise` generates:
+#: name -> (σ(z), g · σ'(z) given a = σ(z)), with ``{z}``, ``{a}``, ``{g}`` placeholders and the
+#: generated module's constants ZERO, ONE, SLOPE (= LEAKY_SLOPE) and DT (its dtype).  ReLU and
+#: leaky ReLU test a > 0, which holds exactly when z > 0.  ``tests/test_specialise.py`` checks each
+#: pair against :func:`act` and :func:`act_prime`.
+EXPRESSIONS: dict[str, tuple[str, str]] = {
+    "identity": ("{z}", "{g}"),
+    "relu": ("{z} if {z} > ZERO else ZERO", "{g} if {a} > ZERO else ZERO"),
+    "sigmoid": ("DT(sigmoid({z}))", "{g} * {a} * (ONE - {a})"),
+    "tanh": ("math.tanh({z})", "{g} * (ONE - {a} * {a})"),
+    "softplus": ("DT(softplus({z}))", "{g} * DT(sigmoid({z}))"),
+    "leaky_relu": ("{z} if {z} > ZERO else SLOPE * {z}", "{g} if {a} > ZERO else SLOPE * {g}"),
+}
+
+
 @jit
 def sigmoid(z):
     """Numerically stable logistic function 1 / (1 + exp(−z))."""

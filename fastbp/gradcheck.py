@@ -36,6 +36,21 @@ class GradcheckReport:
     ``max_abs_error`` = max_q ``|g_bp − g_fd|``; ``max_rel_error`` = max_q ``|g_bp − g_fd|`` /
     max(``|g_bp|``, ``|g_fd|``, atol); ``passed`` is True when every checked entry satisfies
     ``|g_bp − g_fd| ≤ atol + rtol·|g_fd|``.
+
+    Parameters
+    ----------
+    passed : bool
+        Whether every checked entry is within the tolerances.
+    max_abs_error, max_rel_error : float
+        The largest absolute and relative errors, as defined above.
+    n_checked, n_params : int
+        The entries checked, out of the network's parameters.
+    eps : float
+        The step h of the central differences.
+    rtol, atol : float
+        The tolerances.
+    worst_index : int
+        The parameter index of the largest relative error.
     """
 
     passed: bool

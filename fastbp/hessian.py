@@ -115,11 +115,11 @@ def _product(net: NetworkLike, X: object, Y: object, v: object, gauss_newton: bo
     out = np.empty(net.plan.n_params, dtype=net.spec.np_dtype)
     with net.exclusive("hvp"):
         net.check_params()
-        _product_unchecked(net, X, Y, v, gauss_newton, out)
+        product_unchecked(net, X, Y, v, gauss_newton, out)
     return out
 
 
-def _product_unchecked(
+def product_unchecked(
     net: LoweredNetwork,
     X: np.ndarray,
     Y: np.ndarray,
@@ -127,7 +127,24 @@ def _product_unchecked(
     gauss_newton: bool,
     out: np.ndarray,
 ) -> None:
-    """Write H v (or G v) into ``out``, chunk by chunk; inputs already validated, lock held."""
+    """Write H v (or G v) into ``out``, chunk by chunk: the unchecked product.
+
+    The caller has validated X, Y and v for ``net`` and holds it alone
+    (``net.exclusive(...)``); :func:`hvp` and :func:`gnvp` are the checked entry points.
+
+    Parameters
+    ----------
+    net : LoweredNetwork
+        The network.
+    X, Y : numpy.ndarray
+        Validated rows and dense targets.
+    v : numpy.ndarray
+        The direction, in the parameter layout and the network's dtype.
+    gauss_newton : bool
+        G v instead of H v.
+    out : numpy.ndarray
+        Parameter-sized output (overwritten).
+    """
     p, ws, state = net.plan, net.ws, _state(net)
     rws = state.ws
     n = X.shape[0]

@@ -9,7 +9,14 @@ from dataclasses import asdict, dataclass, field
 class FitDivergedError(ValueError):
     """Training produced a non-finite loss or parameter; the network was restored.
 
-    Attributes: ``epoch`` (1-based epoch that diverged) and ``history`` (the epochs completed).
+    Parameters
+    ----------
+    message : str
+        What happened and what to try.
+    epoch : int
+        The 1-based epoch that diverged (also the attribute ``epoch``).
+    history : History
+        The epochs completed before it (also the attribute ``history``).
     """
 
     def __init__(self, message: str, epoch: int, history: History) -> None:
@@ -29,6 +36,23 @@ class History:
     ``diagnostics`` (only with ``fit(..., diagnostics=True)``) holds one dict per epoch from
     :func:`fastbp.diagnostics.diagnostics_from_trace` (per-layer lists of floats, plus
     ``epoch``), measured after the epoch on a fixed subsample of the training rows.
+
+    Parameters
+    ----------
+    epoch : list of int
+        The 1-based epoch numbers.
+    loss, val_loss, val_score, lr, examples_per_s, seconds : list of float
+        One value per epoch, as described above; ``seconds`` is the epoch's wall time.
+    interrupted : bool
+        Ctrl-C stopped the fit (the last completed epoch was kept).
+    diverged : bool
+        The fit diverged (:class:`FitDivergedError`).
+    stopped_early : bool
+        Early stopping ended the fit.
+    best_epoch : int or None
+        The epoch whose parameters early stopping restored.
+    diagnostics : list of dict
+        Per-epoch gradient diagnostics, as described above.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -45,11 +69,34 @@ class History:
     diagnostics: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of every field (the model file stores it).
+
+        Returns
+        -------
+        dict
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored, wrongly typed ones refused."""
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, wrongly typed ones refused.
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict`.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        TypeError
+            If ``d`` is not a mapping.
+        ValueError
+            If a field has the wrong type.
+        """
         if not isinstance(d, dict):
             raise TypeError(f"history must be a mapping, got {type(d).__name__}")
         known = cls.__dataclass_fields__

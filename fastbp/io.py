@@ -144,13 +144,18 @@ class ModelFileError(ValueError):
 class LoadedModel:
     """What :func:`load_model` returns.
 
-    Attributes
+    Parameters
     ----------
-    spec:    the validated :class:`NetworkSpec`.
-    params:  1-D array of ``spec.n_params`` finite values in the spec's dtype.
-    header:  the decoded JSON header (see the module docstring for its fields).
-    arrays:  extra named arrays (``extra/<name>``); empty if none were saved.
-    optimizer_state: optimizer state arrays (``optim/<name>``), or None if none were saved.
+    spec : NetworkSpec
+        The validated spec.
+    params : numpy.ndarray
+        1-D array of ``spec.n_params`` finite values in the spec's dtype.
+    header : dict
+        The decoded JSON header (see the module docstring for its fields).
+    arrays : dict of str to numpy.ndarray
+        Extra named arrays (``extra/<name>``); empty if none were saved.
+    optimizer_state : dict of str to numpy.ndarray, or None
+        Optimizer state arrays (``optim/<name>``), or None if none were saved.
     """
 
     spec: NetworkSpec
@@ -161,22 +166,27 @@ class LoadedModel:
 
     @property
     def init(self) -> str | None:
+        """The initialiser's name, or None."""
         return self.header["init"]
 
     @property
     def seed(self) -> int | None:
+        """The initialiser's seed, or None."""
         return self.header["seed"]
 
     @property
     def optimizer(self) -> dict | None:
+        """The optimizer's settings (:meth:`fastbp.optim.Optimizer.settings`), or None."""
         return self.header["optimizer"]
 
     @property
     def history(self) -> dict | None:
+        """The last fit's history (:meth:`fastbp.History.to_dict`), or None."""
         return self.header["history"]
 
     @property
     def metadata(self) -> dict | None:
+        """The metadata saved with the network, or None."""
         return self.header["metadata"]
 
 

@@ -60,7 +60,7 @@ class Trace:
     and r).  dJ_dz and dJ_da are per-example derivatives dJ_i/dz; ``loss`` is the mean loss and
     ``grad`` the gradient of the mean in parameter layout.
 
-    Attributes
+    Parameters
     ----------
     z, a, dJ_dz, dJ_da : list
         One entry per layer k = 0..r, as described above.

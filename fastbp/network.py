@@ -163,7 +163,13 @@ class Network(Conversions):
         return W, self._params[b0 : b0 + n_out]
 
     def copy(self) -> Network:
-        """An independent network with the same spec and parameters."""
+        """An independent network with the same spec and parameters.
+
+        Returns
+        -------
+        Network
+            A new network (its optimizer and history start empty).
+        """
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
         with self.lowered.shared():
@@ -285,6 +291,25 @@ class Network(Conversions):
             state = self.lowered.buffers()
             J = self.lowered.loss_and_gradient(X, Y, state)
             return J, state.grad.copy()
+
+    def gradient(
+        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The gradient dJ/dθ of the mean loss alone (see :meth:`loss_and_gradient`).
+
+        Parameters
+        ----------
+        X, Y : array_like
+            Rows and targets, in the forms described in the user guide's "Data" page.
+        sample_weight : array_like or None
+            Non-negative row weights, as for :meth:`loss_and_gradient`.
+
+        Returns
+        -------
+        numpy.ndarray
+            The (n_params,) gradient, a new array in the layout of :attr:`params`.
+        """
+        return self.loss_and_gradient(X, Y, sample_weight)[1]
 
     def trace(self, X: np.ndarray, Y: np.ndarray) -> Trace:
         """Forward and backward pass over all of X at once; per-layer z, a, dJ/dz, dJ/da copies.

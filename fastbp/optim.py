@@ -71,23 +71,50 @@ class Optimizer:
 
     @property
     def code(self) -> int:
+        """The integer code the epoch kernels switch on."""
         return OPTIMIZERS[self.name]
 
     def reset(self, n_params: int, dtype: np.dtype) -> None:
-        """Fresh state for a parameter buffer of ``n_params`` entries."""
+        """Fresh state for a parameter buffer of ``n_params`` entries.
+
+        Parameters
+        ----------
+        n_params : int
+            The parameter count.
+        dtype : numpy.dtype
+            The parameters' dtype.
+        """
         size = n_params if self.name != "sgd" else 1
         self.s1 = np.zeros(size, dtype=dtype)
         self.s2 = np.zeros(n_params if self.name == "adam" else 1, dtype=dtype)
         self.step = np.zeros(1, dtype=np.int64)
 
     def compatible(self, n_params: int, dtype: np.dtype) -> bool:
-        """Whether the current state fits a buffer of that size and dtype."""
+        """Whether the current state fits a buffer of that size and dtype.
+
+        Parameters
+        ----------
+        n_params : int
+            The parameter count.
+        dtype : numpy.dtype
+            The parameters' dtype.
+
+        Returns
+        -------
+        bool
+        """
         want1 = n_params if self.name != "sgd" else 1
         want2 = n_params if self.name == "adam" else 1
         return self.s1.shape == (want1,) and self.s2.shape == (want2,) and self.s1.dtype == dtype
 
     def settings(self) -> dict:
-        """JSON-ready settings (no state)."""
+        """JSON-ready settings (no state).
+
+        Returns
+        -------
+        dict
+            ``name``, ``momentum``, ``beta1``, ``beta2`` and ``eps``.
+        """
         return {
             "name": self.name,
             "momentum": self.momentum,
@@ -149,7 +176,22 @@ class Optimizer:
         return opt
 
     def load_state(self, arrays: dict[str, np.ndarray], n_params: int, dtype: np.dtype) -> None:
-        """Restore state saved by :meth:`state_arrays`, checking shapes and dtype."""
+        """Restore state saved by :meth:`state_arrays`, checking shapes and dtype.
+
+        Parameters
+        ----------
+        arrays : dict of str to numpy.ndarray
+            ``s1``, ``s2`` and ``step``.
+        n_params : int
+            The network's parameter count.
+        dtype : numpy.dtype
+            The network's dtype.
+
+        Raises
+        ------
+        ValueError
+            If an array is missing, has the wrong shape or is not finite.
+        """
         try:
             s1, s2, step = arrays["s1"], arrays["s2"], arrays["step"]
         except KeyError as exc:
@@ -200,7 +242,22 @@ class Schedule:
         positive_float(self.lr_min, "lr_min", allow_zero=True)
 
     def rate(self, lr: float, epoch: int, epochs: int) -> float:
-        """α for epoch ``epoch`` (0-based) of a fit lasting ``epochs`` epochs."""
+        """α for epoch ``epoch`` (0-based) of a fit lasting ``epochs`` epochs.
+
+        Parameters
+        ----------
+        lr : float
+            The base learning rate α.
+        epoch : int
+            The epoch, from 0.
+        epochs : int
+            The number of epochs of the fit (for ``cosine``).
+
+        Returns
+        -------
+        float
+            The epoch's learning rate.
+        """
         if self.name == "invscaling":
             return lr / (epoch + 1) ** self.power_t
         if self.name == "step":

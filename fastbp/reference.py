@@ -134,8 +134,10 @@ def loss_and_gradient(
     r = len(widths) - 1
     W, b = unpack(params, widths)
     m = len(X)
-    dJ_dW = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
-    dJ_db = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    dJ_dW: list = [None] + [
+        [[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)
+    ]
+    dJ_db: list = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
     total = 0.0
     Zs, As, dZs, dAs = [], [], [], []
     for x, y_row in zip(X, Y, strict=True):
@@ -303,8 +305,10 @@ def hvp(
     W, b = unpack(params, widths)
     V, Vb = unpack(v, widths)
     m = len(X)
-    RdJ_dW = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
-    RdJ_db = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    RdJ_dW: list = [None] + [
+        [[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)
+    ]
+    RdJ_db: list = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
     for x, y_row in zip(X, Y, strict=True):
         y = [float(v) for v in y_row]
         z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
@@ -370,8 +374,10 @@ def gnvp(
     W, b = unpack(params, widths)
     V, Vb = unpack(v, widths)
     m = len(X)
-    Gv_W = [None] + [[[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)]
-    Gv_b = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
+    Gv_W: list = [None] + [
+        [[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)
+    ]
+    Gv_b: list = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
     for x, _ in zip(X, Y, strict=True):
         z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
         RdJ_dz: list = [None] * (r + 1)

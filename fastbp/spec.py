@@ -106,10 +106,12 @@ class NetworkSpec:
 
     @property
     def n_inputs(self) -> int:
+        """n0, the number of input features."""
         return self.widths[0]
 
     @property
     def n_outputs(self) -> int:
+        """nr, the number of outputs."""
         return self.widths[-1]
 
     @property
@@ -124,10 +126,17 @@ class NetworkSpec:
 
     @property
     def np_dtype(self) -> np.dtype:
+        """The dtype as a :class:`numpy.dtype`."""
         return np.dtype(self.dtype)
 
     def to_dict(self) -> dict:
-        """A JSON-ready description (used by the file format)."""
+        """A JSON-ready description (used by the file format).
+
+        Returns
+        -------
+        dict
+            ``widths``, ``activations``, ``loss`` and ``dtype``.
+        """
         return {
             "widths": list(self.widths),
             "activations": list(self.activations),
@@ -137,7 +146,22 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkSpec:
-        """Inverse of :meth:`to_dict`; validates like the constructor."""
+        """Inverse of :meth:`to_dict`; validates like the constructor.
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict`.
+
+        Returns
+        -------
+        NetworkSpec
+
+        Raises
+        ------
+        ValueError
+            For anything the constructor refuses, or a missing or unknown key.
+        """
         if not isinstance(d, dict):
             raise ValueError(f"spec must be a mapping, got {type(d).__name__}")
         missing = {"widths", "activations", "loss", "dtype"} - set(d)

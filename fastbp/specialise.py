@@ -49,7 +49,7 @@ from pathlib import Path
 from fastbp._cache import cache_root
 from fastbp._jit import SPECIALISED_OPTIONS
 from fastbp._version import __version__
-from fastbp.activations import LEAKY_SLOPE
+from fastbp.activations import EXPRESSIONS, LEAKY_SLOPE
 from fastbp.spec import NetworkSpec
 
 #: Environment variable: ``0`` turns spec-specialised kernels off (generic kernels run instead).
@@ -93,32 +93,20 @@ def enabled() -> bool:
 def _activation(name: str, z: str) -> str:
     """Expression for σ(z) of hidden activation ``name`` (z is a local of the array's dtype).
 
-    The scalar helpers compute in float64; ``DT(...)`` casts back so float32 stays float32.
+    The rule is the activation registry's (:data:`fastbp.activations.EXPRESSIONS`).  The scalar
+    helpers compute in float64; ``DT(...)`` casts back so float32 stays float32.
     """
-    return {
-        "identity": z,
-        "relu": f"{z} if {z} > ZERO else ZERO",
-        "sigmoid": f"DT(sigmoid({z}))",
-        "tanh": f"math.tanh({z})",
-        "softplus": f"DT(softplus({z}))",
-        "leaky_relu": f"{z} if {z} > ZERO else SLOPE * {z}",
-    }[name]
+    return EXPRESSIONS[name][0].format(z=z)
 
 
 def _derivative(name: str, g: str, z: str, a: str) -> str:
     """Expression for g · σ'(z) given z and a = σ(z).
 
-    ReLU and leaky ReLU test a > 0, which holds exactly when z > 0, so that only softplus needs
-    z[k] stored.
+    The rule is the activation registry's (:data:`fastbp.activations.EXPRESSIONS`).  ReLU and
+    leaky ReLU test a > 0, which holds exactly when z > 0, so that only softplus needs z[k]
+    stored.
     """
-    return {
-        "identity": g,
-        "relu": f"{g} if {a} > ZERO else ZERO",
-        "sigmoid": f"{g} * {a} * (ONE - {a})",
-        "tanh": f"{g} * (ONE - {a} * {a})",
-        "softplus": f"{g} * DT(sigmoid({z}))",
-        "leaky_relu": f"{g} if {a} > ZERO else SLOPE * {g}",
-    }[name]
+    return EXPRESSIONS[name][1].format(g=g, z=z, a=a)
 
 
 def _output_lines(loss: str, r: int) -> list[str]:
@@ -429,6 +417,7 @@ def _load(source: str) -> types.ModuleType:
         path = cache_root() / "generated" / key / f"{name}.py"
         if _write_once(path, source):
             loader_spec = importlib.util.spec_from_file_location(name, path)
+            assert loader_spec is not None and loader_spec.loader is not None  # a .py path
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[name] = module
             try:

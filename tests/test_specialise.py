@@ -304,3 +304,28 @@ def test_losses_without_a_generated_kernel_train_with_the_generic_one():
             ws.Z, ws.A, ws.dZ, ws.dA, 0.01, 0.0, info,
         )  # fmt: skip
     np.testing.assert_array_equal(a.params, b.params)
+
+
+@pytest.mark.parametrize("name", sorted(fb.ACTIVATIONS))
+def test_generated_activation_rules_are_the_registry_rules(name: str) -> None:
+    """The source expressions the generator writes compute the kernels' σ and σ' exactly."""
+    import math
+
+    from fastbp import activations
+
+    value, grad = activations.EXPRESSIONS[name]
+    scope = {
+        "math": math,
+        "ZERO": 0.0,
+        "ONE": 1.0,
+        "SLOPE": activations.LEAKY_SLOPE,
+        "DT": float,
+        "sigmoid": activations.sigmoid,
+        "softplus": activations.softplus,
+    }
+    for z in (-3.0, -0.5, 0.25, 2.0):
+        a = eval(value.format(z="z"), scope, {"z": z})  # noqa: S307 - our own expression table
+        g = eval(grad.format(g="g", z="z", a="a"), scope, {"g": 1.5, "z": z, "a": a})  # noqa: S307
+        code = fb.ACTIVATIONS[name]
+        assert a == pytest.approx(activations.act(code, z), rel=1e-15, abs=0)
+        assert g == pytest.approx(1.5 * activations.act_prime(code, z, a), rel=1e-15, abs=0)

@@ -5,7 +5,8 @@ networks of growing width and growing depth; writes a_backprop_cost.json/.png.
 
     python scripts/lecture/backprop_cost.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.backprop_cost (same as ``fastbp lecture --only a``).
+A thin wrapper: runs ``fastbp lecture --only a`` (fastbp.lecture.backprop_cost) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -13,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="backprop_cost"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "backprop_cost"]))

@@ -4,7 +4,8 @@ Times the loss, the gradient and net.hvp on the sweeps of claim a; writes b_hvp_
 
     python scripts/lecture/hvp_cost.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.hvp_cost (same as ``fastbp lecture --only b``).
+A thin wrapper: runs ``fastbp lecture --only b`` (fastbp.lecture.hvp_cost) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="hvp_cost"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "hvp_cost"]))

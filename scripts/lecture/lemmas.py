@@ -4,7 +4,8 @@ Prints the table of errors; writes e_lemmas.json/.png.
 
     python scripts/lecture/lemmas.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.lemmas (same as ``fastbp lecture --only e``).
+A thin wrapper: runs ``fastbp lecture --only e`` (fastbp.lecture.lemmas) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="lemmas"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "lemmas"]))

@@ -5,7 +5,8 @@ writes f_sgd.json/.png.
 
     python scripts/lecture/sgd.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.sgd (same as ``fastbp lecture --only f``).
+A thin wrapper: runs ``fastbp lecture --only f`` (fastbp.lecture.sgd) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -13,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="sgd"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "sgd"]))

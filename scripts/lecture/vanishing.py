@@ -4,7 +4,8 @@ Per-layer gradient norms at initialisation for 2..20 hidden layers; writes d_van
 
     python scripts/lecture/vanishing.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.vanishing (same as ``fastbp lecture --only d``).
+A thin wrapper: runs ``fastbp lecture --only d`` (fastbp.lecture.vanishing) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="vanishing"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "vanishing"]))

@@ -6,7 +6,8 @@ c_zero_init.json/.png.
 
     python scripts/lecture/zero_init.py --out DIR [--quick] [--seed S] [--no-plot]
 
-A thin wrapper over fastbp.lecture.zero_init (same as ``fastbp lecture --only c``).
+A thin wrapper: runs ``fastbp lecture --only c`` (fastbp.lecture.zero_init) through
+``fastbp.cli.main`` with the arguments given.
 """
 
 import os
@@ -14,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from fastbp.lecture import main  # noqa: E402
+from fastbp.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(only="zero_init"))
+    sys.exit(main(["lecture", *sys.argv[1:], "--only", "zero_init"]))
