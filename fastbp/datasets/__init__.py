@@ -8,6 +8,7 @@ bundled files: ``fastbp/datasets/data/README.md`` and ``LICENSE-NOTICE.txt``.
 
 from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file, load_npy
 from fastbp.datasets._preprocessing import Standardizer, train_test_split
+from fastbp.datasets.named import load_named as load_named
 
 __all__ = [
     "Dataset",
