@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from fastbp._jit import jit
+from fastbp._jit import jit, jit_inline
 from fastbp.kernels import (
     backprop_activation_vec,
     backward,
@@ -40,7 +40,7 @@ NESTEROV = 2
 ADAM = 3
 
 
-@jit
+@jit_inline
 def sgd_row(w, a_prev, step, decay, d, da):
     """One row j of W[k] in a per-example SGD step: w ← decay · w − step · a[k−1].
 

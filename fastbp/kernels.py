@@ -24,7 +24,7 @@ from fastbp._blas import (
     matmul_nt,
     matmul_tn,
 )
-from fastbp._jit import jit
+from fastbp._jit import jit, jit_inline
 from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
@@ -49,7 +49,7 @@ def biases(params, b_off, widths, k):
     return params[b_off[k - 1] : b_off[k - 1] + widths[k]]
 
 
-@jit
+@jit_inline
 def affine_row(a_prev, W, b, z):
     """z = W a_prev + b for one example: z_j = b_j + Σ_p W[j, p] a_prev[p].  Writes z.
 
@@ -174,7 +174,7 @@ def forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A
                              A[u_off[k - 1] : u_off[k]].reshape((1, widths[r])))  # fmt: skip
 
 
-@jit
+@jit_inline
 def output_delta(a, y, dz, s):
     """The seed of the backward pass for one example: dJ/dz[r] = s · (a[r] − y).  Writes dz.
 

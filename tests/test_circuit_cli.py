@@ -11,7 +11,7 @@ from fastbp.circuit.expr import from_expression, variables_in
 from fastbp.cli import main
 
 
-def test_expression_matches_the_traced_function() -> None:
+def test_expression_matches_the_recorded_function() -> None:
     c = from_expression("sin(x1 * x2) + exp(x3) / x1")
     # d/dx at (1, 0, 0): (x2 cos(x1 x2) - e^x3 / x1², x1 cos(x1 x2), e^x3 / x1) = (-1, 1, 1)
     np.testing.assert_allclose(c.gradient([1.0, 0.0, 0.0]), [-1.0, 1.0, 1.0], rtol=1e-15)

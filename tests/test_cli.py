@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from fastbp import datasets
-from fastbp.cli import main
+from fastbp.cli import argtypes, build_parser, main
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -183,3 +185,160 @@ def _digits_csv(tmp_path: Path) -> Path:
     path = tmp_path / "rows.csv"
     np.savetxt(path, d.X[:5], delimiter=",", fmt="%g")
     return path
+
+
+# ----------------------------------------------------------------------------- entry points
+#: Each run is compared across the three ways to start the command line.
+ENTRY_RUNS = [
+    (["--help"], 0), (["gradcheck", "--widths", "3,4,2", "--batch", "4"], 0),
+    (["gradcheck", "--widths", "4"], 2), (["train", "--epochs", "-1"], 2), ([], 2),
+]  # fmt: skip
+
+
+def test_pyproject_console_script_is_fastbp_cli_main() -> None:
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8")
+    assert '\n[project.scripts]\nfastbp = "fastbp.cli:main"\n' in pyproject
+
+
+@pytest.mark.parametrize(("argv", "status"), ENTRY_RUNS, ids=[" ".join(a) for a, _ in ENTRY_RUNS])
+def test_python_m_fastbp_behaves_exactly_as_the_fastbp_command(argv: list[str], status) -> None:
+    """`fastbp`, `python -m fastbp` and `python -m fastbp.cli`: same output, same exit status.
+
+    The `fastbp` script is the one `pip install -e .` put on PATH; PYTHONPATH (conftest) makes
+    it import this checkout's fastbp.
+    """
+    script = shutil.which("fastbp")
+    assert script is not None, "the fastbp console script is not installed (pip install -e .)"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    runs = [
+        subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        for cmd in ([script, *argv], [sys.executable, "-m", "fastbp", *argv],
+                    [sys.executable, "-m", "fastbp.cli", *argv])
+    ]  # fmt: skip
+    first = runs[0]
+    for other in runs[1:]:
+        assert (other.returncode, other.stdout, other.stderr) == (
+            first.returncode, first.stdout, first.stderr,
+        )  # fmt: skip
+    assert first.returncode == status, first.stderr
+    if argv[:1] == ["--help"]:
+        assert "sweep" in first.stdout and "export" in first.stdout
+    elif first.returncode == 0:
+        assert "gradcheck PASSED" in first.stdout
+
+
+# ----------------------------------------------------------------------------- argtypes
+@pytest.mark.parametrize(
+    ("parse", "text", "value"),
+    [
+        (argtypes.nonnegative_int, "0", 0), (argtypes.positive_int, "7", 7),
+        (argtypes.at_least_two, "2", 2), (argtypes.int_at_least(5), "5", 5),
+        (argtypes.int_list, "64,32", [64, 32]), (argtypes.int_list, "8,", [8]),
+        (argtypes.float_list, "1,0,-2.5", [1.0, 0.0, -2.5]),
+        (argtypes.positive_float, "1e-3", 1e-3), (argtypes.fraction, "0", 0.0),
+        (argtypes.fraction, "0.25", 0.25),
+    ],
+)  # fmt: skip
+def test_argtypes_accept(parse, text: str, value) -> None:
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "match"),
+    [
+        (argtypes.nonnegative_int, "-1", "integer >= 0"), (argtypes.positive_int, "0", ">= 1"),
+        (argtypes.positive_int, "1.5", "expected an integer"),
+        (argtypes.at_least_two, "1", ">= 2"), (argtypes.int_list, "", "positive integers"),
+        (argtypes.int_list, "3,0", "positive integers"), (argtypes.int_list, "a", "integers"),
+        (argtypes.float_list, ",", "numbers"), (argtypes.float_list, "x", "numbers"),
+        (argtypes.positive_float, "0", "> 0"), (argtypes.positive_float, "inf", "finite"),
+        (argtypes.positive_float, "nan", "finite"), (argtypes.fraction, "1", r"\[0, 1\)"),
+        (argtypes.fraction, "-0.1", r"\[0, 1\)"), (argtypes.fraction, "nan", r"\[0, 1\)"),
+    ],
+)  # fmt: skip
+def test_argtypes_refuse_with_a_message(parse, text: str, match: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=match):
+        parse(text)
+
+
+def test_parser_errors_are_one_line_with_status_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", "--seed", "-1"])
+    assert exit_info.value.code == argtypes.EXIT_USAGE == 2
+    err = capsys.readouterr().err
+    assert err == "fastbp train: error: argument --seed: expected an integer >= 0, got -1 " \
+                  "(see fastbp train --help)\n"  # fmt: skip
+
+
+def test_every_subcommand_has_a_handler() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(sub.choices) == ["circuit", "curvature", "export", "gradcheck", "info",
+                                   "lecture", "predict", "sweep", "train", "warmup"]  # fmt: skip
+    for name, subparser in sub.choices.items():
+        handler = subparser.get_default("handler")
+        assert callable(handler) and handler.__name__ == f"cmd_{name}", name
+
+
+# ----------------------------------------------------------------------------- layering
+def _imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
+    """The fastbp modules a file imports, at the top or inside functions (TYPE_CHECKING blocks,
+    which never run, are left out).  ``from pkg import name`` counts as importing ``pkg.name``
+    if that is a module, else ``pkg`` itself (its ``__init__``)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("fastbp"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("fastbp"):
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    out.add(candidate if candidate in modules else node.module)
+    out.discard(package)
+    return out
+
+
+def _import_graph() -> dict[str, set[str]]:
+    root = Path(__file__).resolve().parents[1] / "fastbp"
+    paths = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return {name: _imports_of(path, name, set(paths)) for name, path in paths.items()}
+
+
+def test_nothing_below_the_cli_imports_it() -> None:
+    for module, imports in _import_graph().items():
+        if module.startswith("fastbp.cli") or module == "fastbp.__main__":
+            continue
+        assert not [m for m in imports if m.startswith("fastbp.cli")], module
+
+
+def test_no_import_circle_through_the_cli_sweep_or_datasets() -> None:
+    """No circle, lazy imports included, through fastbp.cli, fastbp.sweep or fastbp.datasets."""
+    graph = _import_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(graph.get(start, ()))
+        while todo:
+            m = todo.pop()
+            if m == goal:
+                return True
+            if m not in seen:
+                seen.add(m)
+                todo.extend(graph.get(m, ()))
+        return False
+
+    watched = [m for m in graph if m.startswith(("fastbp.cli", "fastbp.sweep", "fastbp.datasets"))]
+    assert "fastbp.sweep.runner" in watched and "fastbp.datasets.named" in watched
+    circles = [m for m in watched if reaches(m, m)]
+    assert not circles

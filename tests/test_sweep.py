@@ -7,7 +7,6 @@ processes, about 3 s each on a 2-core machine.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -19,7 +18,9 @@ import numpy as np
 import pytest
 
 import fastbp as fb
-from fastbp import sweep
+from fastbp import datasets, sweep
+from fastbp.cli import build_parser, main
+from fastbp.cli import sweep as cli_sweep
 from fastbp.sweep import SweepConfig
 
 #: Eight small configurations: both minibatch paths (loops below 16 rows, BLAS above), three
@@ -241,24 +242,106 @@ def test_regression_sweep_keeps_the_target_scaler(tmp_path):
 
 
 def test_sweep_command(tmp_path, capsys):
+    """``fastbp sweep`` is a subcommand of the CLI (fastbp.cli.sweep), not part of the library."""
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"hidden": [[8], [16]], "epochs": 2}), encoding="utf-8")
-    parser = argparse.ArgumentParser(prog="fastbp")
-    sweep.add_sweep_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     out = tmp_path / "out"
     args = parser.parse_args(["sweep", "--grid", str(grid), "--dataset", "digits", "--out",
                               str(out), "--no-progress", "--json"])  # fmt: skip
-    assert sweep.cmd_sweep(args) == 0
+    assert args.handler is cli_sweep.cmd_sweep
+    assert cli_sweep.cmd_sweep(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["configs"] == 2 and summary["best_index"] in (0, 1)
     assert {p.name for p in out.iterdir()} == {"results.csv", "results.json", "best.fastbp"}
 
     grid.write_text('{"hidden": [[8]], "optimiser": ["sgd"]}', encoding="utf-8")
     with pytest.raises(ValueError, match="unknown configuration key"):
-        sweep.cmd_sweep(parser.parse_args(["sweep", "--grid", str(grid), "--no-progress"]))
+        cli_sweep.cmd_sweep(parser.parse_args(["sweep", "--grid", str(grid), "--no-progress"]))
     args = parser.parse_args(["sweep", "--grid", str(grid), "--scheduler", "tcp://x:1"])
     with pytest.raises(ValueError, match="--backend dask"):
-        sweep.cmd_sweep(args)
+        cli_sweep.cmd_sweep(args)
+    # Through main: the same errors are one line and exit status 2.
+    assert main(["sweep", "--grid", str(grid), "--no-progress"]) == 2
+    assert "unknown configuration key" in capsys.readouterr().err
+    assert main(["sweep", "--grid", str(tmp_path / "none.json")]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # argparse, through the shared argtypes
+        main(["sweep", "--grid", str(grid), "--n-jobs", "0"])
+    assert exit_info.value.code == 2
+    assert "--n-jobs: expected an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_sweep_command_reads_npy_data_with_target(tmp_path, capsys):
+    d = datasets.load_digits()
+    np.save(tmp_path / "X.npy", d.X[:400])
+    np.save(tmp_path / "y.npy", d.y[:400])
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"hidden": [[8]], "epochs": 1}), encoding="utf-8")
+    argv = ["sweep", "--grid", str(grid), "--dataset", str(tmp_path / "X.npy"), "--no-progress",
+            "--json"]  # fmt: skip
+    assert main([*argv, "--target", str(tmp_path / "y.npy")]) == 0
+    assert json.loads(capsys.readouterr().out)["configs"] == 1
+    assert main(argv) == 2
+    assert "needs --target" in capsys.readouterr().err
+
+
+def test_prepare_data_takes_a_name_or_a_path(tmp_path):
+    d = datasets.load_diabetes()
+    path = tmp_path / "diabetes.csv"
+    np.savetxt(path, np.column_stack([d.X, d.y]), delimiter=",")
+    from_path = sweep.prepare_data(path)
+    by_name = sweep.prepare_data("diabetes")
+    assert from_path.task == by_name.task == "regression"
+    np.testing.assert_allclose(from_path.X_train, by_name.X_train, rtol=1e-12)
+    with pytest.raises(ValueError, match="neither 'digits', 'diabetes' nor an existing file"):
+        sweep.prepare_data("iris")
+    with pytest.raises(TypeError, match="Dataset"):
+        sweep.prepare_data(42)
+
+
+def test_progress_without_tqdm_is_one_line_per_configuration(data, monkeypatch, capsys):
+    """The sweep reports through fastbp.progress.Progress; its fallback line names the unit."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    result = sweep.run([{"hidden": [8], "epochs": 1}, {"hidden": [4], "epochs": 1}], data,
+                       progress=True)  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"config {i + 1}/2 val={r['val_score']:.4g}" for i, r in
+                     enumerate(result.rows)]  # fmt: skip
+
+
+def test_results_json_writes_nonfinite_scores_as_null(data, tmp_path):
+    def nan_task(config, data):
+        row = sweep.train_one(config, data)
+        return dict(row, val_score=float("nan"), final_loss=float("inf"))
+
+    result = sweep.run([{"hidden": [4], "epochs": 1}], data, progress=False, task=nan_task)
+    assert result.best_index is None  # a NaN score is never the best
+    paths = result.save(tmp_path)
+    row = json.loads(paths["json"].read_text(encoding="utf-8"))["rows"][0]
+    assert row["val_score"] is None and row["final_loss"] is None
+    assert "best" not in paths
+
+
+def test_sweep_library_has_no_command_line():
+    """fastbp.sweep is a library: no argparse, and nothing of fastbp.cli, even lazily."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted(Path(sweep.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert name != "argparse" and not name.startswith("fastbp.cli"), (path, name)
+    code = (
+        "import sys, fastbp.sweep; "
+        "assert not [m for m in sys.modules if m.startswith('fastbp.cli')]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_import_fastbp_does_not_import_joblib_or_dask():

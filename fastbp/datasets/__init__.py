@@ -10,6 +10,7 @@ from fastbp.datasets._bundled import load_diabetes, load_digits
 from fastbp.datasets._dataset import Dataset
 from fastbp.datasets._preprocessing import Standardizer, train_test_split
 from fastbp.datasets._user import load_file, load_npy
+from fastbp.datasets.named import load_named as load_named
 
 __all__ = [
     "Dataset",

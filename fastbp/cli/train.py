@@ -1,0 +1,301 @@
+"""``fastbp train``: train a network on a bundled dataset or a file (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fastbp.cli.argtypes import (
+    UsageError,
+    fraction,
+    int_list,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from fastbp.cli.common import load_dataset, require_matplotlib
+
+if TYPE_CHECKING:
+    from fastbp.datasets import Dataset, Standardizer
+    from fastbp.rows import LazyRows
+
+#: Defaults of ``fastbp train`` per dataset (anything given on the command line wins).  digits:
+#: the lecture's per-example SGD; diabetes (442 noisy rows): a small tanh network, so that it
+#: does not overfit; files: the digits preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "digits": {"hidden": [64, 64], "activation": "relu", "epochs": 30, "lr": 0.01},
+    "diabetes": {"hidden": [16], "activation": "tanh", "epochs": 100, "lr": 0.001},
+    "file": {"hidden": [64, 64], "activation": "relu", "epochs": 30, "lr": 0.01},
+}
+
+
+def _describe(preset: dict[str, Any]) -> str:
+    hidden = ",".join(str(w) for w in preset["hidden"])
+    return (
+        f"--hidden {hidden} --activation {preset['activation']} --epochs {preset['epochs']} "
+        f"--lr {preset['lr']}"
+    )
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``fastbp train`` to the CLI's subcommands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What :meth:`argparse.ArgumentParser.add_subparsers` returned.
+    """
+    from fastbp import ACTIVATIONS, LOSSES
+    from fastbp.optim import OPTIMIZERS, SCHEDULES
+
+    t = sub.add_parser(
+        "train",
+        help="train a network on a bundled dataset or a file (main job)",
+        description="Train an MLP. Options left out come from a per-dataset preset: "
+        + "; ".join(f"{name}: {_describe(p)}" for name, p in PRESETS.items())
+        + ". Features (and regression targets) are standardised with training-set statistics, "
+        "which are saved with the model.",
+    )
+    t.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
+        "(memory-mapped, with --target) (default: digits)",
+    )
+    t.add_argument(
+        "--target-column", type=int, default=-1, help="target column of a CSV file (default: last)"
+    )
+    t.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        help="a .npy file of targets, one per row of a .npy --dataset (required with one)",
+    )
+    t.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default=None,
+        help="task of a file dataset (default: inferred, see fastbp.datasets)",
+    )
+    t.add_argument(
+        "--hidden",
+        type=int_list,
+        default=None,
+        help="hidden layer widths, comma-separated (default: from the preset)",
+    )
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
+    t.add_argument(
+        "--loss",
+        # poisson is left out: train standardises regression targets, which counts must not be
+        # (use NetworkSpec(..., loss="poisson") or MLPRegressor(loss="poisson") from Python).
+        choices=sorted(set(LOSSES) - {"poisson"}),
+        default=None,
+        help="default: softmax_cross_entropy for classification, squared otherwise",
+    )
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    t.add_argument("--init", default="xavier_normal")
+    t.add_argument("--epochs", type=nonnegative_int, default=None)
+    t.add_argument("--batch-size", type=positive_int, default=1)
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    t.add_argument("--lr", type=positive_float, default=None)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument("--schedule", choices=list(SCHEDULES), default="constant")
+    t.add_argument("--test-fraction", type=fraction, default=0.2)
+    t.add_argument("--validation-fraction", type=fraction, default=0.0)
+    t.add_argument("--early-stopping", action="store_true")
+    t.add_argument("--patience", type=positive_int, default=5)
+    t.add_argument("--seed", type=nonnegative_int, default=0)
+    t.add_argument("--out", type=Path, default=None, help="save the trained model here")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="record per-layer gradient diagnostics and plot the history here (needs matplotlib)",
+    )
+
+    t.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``fastbp train``: split, standardise, train, score, and save the model if asked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fastbp train``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if training diverged, 130 if it was interrupted (the completed epochs
+        are kept and saved).
+
+    Raises
+    ------
+    UsageError
+        If the options do not fit the dataset (a loss for the other task, say).
+    ValueError
+        If the data or the options are refused by the library.
+    """
+    import fastbp as fb
+    from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.diagnostics import GradientWarning
+
+    preset = PRESETS.get(args.dataset, PRESETS["file"])
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    data = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
+    classification = data.task == "classification"
+    loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
+    n_classes = len(data.target_names)
+    if classification and loss == "squared":
+        raise UsageError("--loss squared needs a regression dataset")
+    if not classification and loss != "squared":
+        raise UsageError(f"--loss {loss} needs a classification dataset")
+    if loss == "logistic" and n_classes != 2:
+        raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
+    X_tr: Any  # arrays, or LazyRows over a memory map
+    X_te: Any
+    if isinstance(data.X, np.memmap):  # never copied whole: split and standardise by index
+        X_tr, X_te, y_tr, y_te, x_scaler = _split_memmap(data, args, classification)
+    else:
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            data.X, data.y, test_fraction=args.test_fraction, seed=args.seed,
+            stratify=classification,
+        )  # fmt: skip
+        x_scaler = Standardizer().fit(X_tr)
+        X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
+    arrays = {f"x_{k}": v for k, v in x_scaler.to_arrays().items()}  # x_mean, x_scale
+    y_scaler = None
+    if not classification:
+        y_scaler = Standardizer().fit(y_tr)
+        y_tr = y_scaler.transform(y_tr)
+        arrays.update({f"y_{k}": v for k, v in y_scaler.to_arrays().items()})
+    n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
+    spec = fb.NetworkSpec(
+        [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
+        args.dtype,
+    )  # fmt: skip
+    net = fb.Network(spec, init=args.init, seed=args.seed)
+    if args.plot is not None:  # before training, so that a mistake here costs no time
+        require_matplotlib()
+        if not args.plot.parent.is_dir():
+            raise UsageError(f"--plot {args.plot}: directory {args.plot.parent} does not exist")
+    print(f"fastbp: {data!r}\nfastbp: {net!r}", file=sys.stderr)
+    t0 = time.perf_counter()
+    exit_code = 0
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GradientWarning)
+            hist = net.fit(
+                X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size,
+                optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, l2=args.l2,
+                schedule=args.schedule, validation_fraction=args.validation_fraction,
+                early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
+                progress=not args.no_progress, diagnostics=args.plot is not None,
+            )  # fmt: skip
+    except fb.FitDivergedError as exc:
+        print(f"fastbp: {exc}", file=sys.stderr)
+        hist, exit_code = exc.history, 1
+    for w in caught:  # the gradient check's warning, as one line
+        print(f"fastbp: warning: {w.message}", file=sys.stderr)
+    seconds = time.perf_counter() - t0
+    if hist.interrupted:
+        print(f"fastbp: interrupted; keeping the {len(hist)} completed epoch(s)", file=sys.stderr)
+        exit_code = 130
+
+    def evaluate(X: Any, y: np.ndarray) -> float:
+        if classification or y_scaler is None:
+            return net.score(X, y)
+        pred = y_scaler.inverse_transform(net.predict(X)[:, 0])
+        return fb.train.score("squared", pred.reshape(-1, 1), y.reshape(-1, 1))
+
+    summary = {
+        "dataset": data.name,
+        "task": data.task,
+        "metric": "accuracy" if classification else "r2",
+        "train_score": evaluate(X_tr, _original(y_tr, y_scaler)),
+        "test_score": evaluate(X_te, y_te),
+        "epochs": len(hist),
+        "seconds": seconds,
+        "examples_per_s": float(np.median(hist.examples_per_s)) if len(hist) else 0.0,
+        "final_loss": hist.loss[-1] if len(hist) else None,
+        "n_params": net.n_params,
+        "interrupted": hist.interrupted,
+        "diverged": hist.diverged,
+    }
+    if args.out is not None:
+        net.save(
+            args.out,
+            arrays=arrays,
+            metadata={
+                "dataset": data.name,
+                "task": data.task,
+                "target_names": list(data.target_names),
+            },
+        )
+        summary["model"] = str(args.out)
+    if args.plot is not None:
+        from fastbp.plot import plot_history
+
+        plot_history(hist, args.plot)
+        summary["plot"] = str(args.plot)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        m = summary["metric"]
+        print(
+            f"{data.name}: train {m} {summary['train_score']:.4f}, test {m} "
+            f"{summary['test_score']:.4f} | {summary['epochs']} epochs in {seconds:.2f} s "
+            f"(compile included), {summary['examples_per_s']:,.0f} examples/s (median epoch)"
+            + (f" | saved {args.out}" if args.out is not None else "")
+            + (f" | plot {args.plot}" if args.plot is not None else "")
+        )
+    return exit_code
+
+
+def _split_memmap(
+    data: Dataset, args: argparse.Namespace, classification: bool
+) -> tuple[LazyRows, LazyRows, np.ndarray, np.ndarray, Standardizer]:
+    """The train/test split of a memory-mapped dataset, as lazily standardised row sets.
+
+    The split is the one :func:`fastbp.datasets.train_test_split` makes (it is run on the row
+    numbers); the standardiser is fitted block by block on the training rows; the rows come back
+    as :class:`fastbp.rows.LazyRows` that standardise each chunk as the network reads it.
+    """
+    from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.rows import LazyRows, block_rows, row_blocks
+
+    n = data.X.shape[0]
+    idx_tr, idx_te, y_tr, y_te = train_test_split(
+        np.arange(n), data.y, test_fraction=args.test_fraction, seed=args.seed,
+        stratify=classification,
+    )  # fmt: skip
+    x_scaler = Standardizer()
+    # Read through LazyRows, so the memory map's pages are released block by block here too.
+    train_rows = LazyRows(data.X, np.dtype(np.float64), data.X.shape[1], index=np.sort(idx_tr))
+    for s in row_blocks(train_rows.shape[0], block_rows(train_rows.n_cols * 8)):
+        x_scaler.partial_fit(train_rows[s])
+    dtype = np.dtype(args.dtype)
+
+    def rows(idx: np.ndarray) -> LazyRows:
+        d = data.X.shape[1]
+        return LazyRows(data.X, dtype, d, index=idx, shift=x_scaler.mean_, scale=x_scaler.scale_)
+
+    return rows(idx_tr), rows(idx_te), y_tr, y_te, x_scaler
+
+
+def _original(y: np.ndarray, y_scaler: Standardizer | None) -> np.ndarray:
+    return y if y_scaler is None else y_scaler.inverse_transform(y)

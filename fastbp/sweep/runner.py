@@ -1,0 +1,107 @@
+""":func:`run`: check a grid against the data, run it on a backend, collect the table."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastbp.datasets import Dataset
+from fastbp.progress import Progress
+from fastbp.sweep.backends import BACKENDS, RUNNERS, Task
+from fastbp.sweep.config import expand_grid
+from fastbp.sweep.data import SweepData, check_config, prepare_data
+from fastbp.sweep.results import SweepResult
+from fastbp.sweep.trial import train_one
+from fastbp.validate import positive_int
+
+
+def run(
+    grid: Mapping[str, Any] | Sequence[Any],
+    data: SweepData | Dataset | str | os.PathLike[str],
+    backend: str = "serial",
+    n_jobs: int = 2,
+    scheduler: Any = None,
+    progress: bool = True,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    warmup: bool = True,
+    retries: int = 2,
+    task: Task = train_one,
+) -> SweepResult:
+    """Train every configuration of ``grid`` on ``data`` and collect one table.
+
+    Parameters
+    ----------
+    grid : mapping or sequence
+        A mapping of lists (cartesian product) or a list of configurations, or a list of
+        :class:`SweepConfig` (see :func:`expand_grid`).
+    data : SweepData, fastbp.datasets.Dataset, str or os.PathLike
+        A :class:`SweepData`, or a dataset (or a name or path, see :func:`prepare_data`) to
+        split with :func:`prepare_data`'s defaults.
+    backend : str
+        ``"serial"``, ``"joblib"`` or ``"dask"``.
+    n_jobs : int
+        Worker processes for joblib, and workers of the default Dask ``LocalCluster``.
+    scheduler : None, str or distributed.Client
+        Dask only: None (start a ``LocalCluster`` and close it at the end), the address of a
+        running scheduler (``"tcp://host:8786"``), or a ``distributed.Client`` (left open).
+    progress : bool
+        Show progress over configurations on stderr (:class:`fastbp.progress.Progress`: a tqdm
+        bar, or one line ``config i/n val=...`` per finished configuration without tqdm).
+    out_dir : str, os.PathLike or None
+        If given, write ``results.csv``, ``results.json`` and ``best.fastbp`` there.
+    warmup : bool
+        Dask only: load the compiled kernels on every worker before submitting.
+    retries : int
+        Dask only: how many times a task that *raised* is retried (a task whose worker died is
+        rerun by the scheduler anyway, up to ``distributed.scheduler.allowed-failures``).
+    task : callable
+        The function run per configuration, :func:`train_one` by default; another one must have
+        the same signature and be importable (or picklable) on the workers.
+
+    Returns
+    -------
+    SweepResult
+        One row per configuration, in grid order, with the best by validation score.
+
+    Raises
+    ------
+    ValueError
+        If the backend is unknown, ``scheduler`` is given without Dask, or a configuration is
+        invalid or does not fit the data (checked before any is trained, so a typo fails at
+        once).
+    ImportError
+        If the backend's package (joblib, dask.distributed) is missing.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r} is unknown; allowed: {list(BACKENDS)}")
+    n_jobs = positive_int(n_jobs, "n_jobs")
+    configs = expand_grid(grid)
+    if not isinstance(data, SweepData):
+        data = prepare_data(data)
+    for i, cfg in enumerate(configs):
+        check_config(cfg, data, index=i)
+    if scheduler is not None and backend != "dask":
+        raise ValueError("scheduler= is only used with backend='dask'")
+    bar = Progress(len(configs), progress, unit="config", desc=f"sweep ({backend})")
+    rows: list[dict[str, Any] | None] = [None] * len(configs)
+    t0 = time.perf_counter()
+    results = RUNNERS[backend](
+        task, configs, data, n_jobs=n_jobs, scheduler=scheduler, warmup=warmup, retries=retries
+    )
+    try:
+        for i, res in results:
+            rows[i] = {"index": i, **res}
+            bar.update({"val": res["val_score"]})
+    finally:
+        results.close()  # shuts a Dask cluster down even if the loop stopped early
+        bar.close()
+    done = [row for row in rows if row is not None]
+    if len(done) != len(rows):  # a backend that lost a task would be a bug, not a user error
+        raise RuntimeError(f"the {backend} backend returned {len(done)} of {len(rows)} rows")
+    result = SweepResult(done, data, backend, time.perf_counter() - t0)
+    if out_dir is not None:
+        result.save(out_dir)
+    return result

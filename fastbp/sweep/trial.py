@@ -1,0 +1,74 @@
+"""One trial of a sweep: :func:`train_one` trains one configuration, deterministically."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from fastbp.network import Network
+from fastbp.sweep.config import SweepConfig
+from fastbp.sweep.data import SweepData, spec_for
+from fastbp.sweep.threads import single_thread
+from fastbp.train import FitDivergedError
+
+#: Result fields that measure time and so differ between otherwise identical runs.
+TIMING_FIELDS = ("seconds",)
+
+
+def train_one(config: SweepConfig | Mapping[str, Any], data: SweepData) -> dict[str, Any]:
+    """Train one configuration on ``data``; returns a JSON-ready dict plus the parameters.
+
+    Keys: ``config`` (dict), ``train_score``, ``val_score``, ``test_score`` (accuracy or R²),
+    ``final_loss`` (mean training loss of the last epoch), ``epochs_run``, ``diverged``
+    (True if the fit raised :class:`fastbp.FitDivergedError`; the scores are then those of the
+    last good epoch), ``n_params``, ``history`` (per-epoch ``loss`` and ``lr``), ``params``
+    (the flat parameter buffer) and ``seconds`` (fit time, the only field that varies).
+
+    Pure and deterministic: the same config and data give bit-identical results (except
+    ``seconds``) in any process with the same fastbp, Numba and NumPy on the same CPU type.
+
+    Parameters
+    ----------
+    config : SweepConfig or mapping
+        One configuration.
+    data : SweepData
+        The prepared splits.
+
+    Returns
+    -------
+    dict
+        ``config``, ``train_score``, ``val_score``, ``test_score``, ``final_loss``, ``epochs_run``,
+        ``diverged``, ``n_params``, ``history``, ``params`` and ``seconds``.
+    """
+    cfg = SweepConfig.from_dict(config)
+    spec = spec_for(cfg, data)
+    with single_thread():
+        net = Network(spec, init=cfg.init, seed=cfg.seed)
+        t0 = time.perf_counter()
+        diverged = False
+        try:
+            hist = net.fit(
+                data.X_train, data.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, l2=cfg.l2,
+                schedule=cfg.schedule, shuffle=True, seed=cfg.seed, progress=False,
+            )  # fmt: skip
+        except FitDivergedError as exc:
+            hist, diverged = exc.history, True
+        seconds = time.perf_counter() - t0
+        scores = {
+            f"{part}_score": net.score(getattr(data, f"X_{part}"), getattr(data, f"y_{part}"))
+            for part in ("train", "val", "test")
+        }
+    return {
+        "config": cfg.to_dict(),
+        **scores,
+        "final_loss": hist.loss[-1] if hist.loss else math.nan,
+        "epochs_run": len(hist),
+        "diverged": diverged,
+        "n_params": net.n_params,
+        "history": {"loss": list(hist.loss), "lr": list(hist.lr)},
+        "params": net.params.copy(),
+        "seconds": seconds,
+    }
