@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-# From the defining module, not the package: fastbp.datasets imports this module, so importing
+# From the defining modules, not the package: fastbp.datasets imports this module, so importing
 # the package here would be an import circle.
-from fastbp.datasets._loaders import Dataset, load_diabetes, load_digits, load_file, load_npy
+from fastbp.datasets._bundled import load_diabetes, load_digits
+from fastbp.datasets._dataset import Dataset
+from fastbp.datasets._user import load_file, load_npy
 
 #: The bundled datasets :func:`load_named` knows by name.
 BUNDLED = ("digits", "diabetes")
