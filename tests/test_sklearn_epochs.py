@@ -1,5 +1,6 @@
-"""The estimators' lean epochs (fastbp.sklearn._Epochs): same results as one fit per epoch,
-divergence restores the epoch's start, and the network is refused to other threads' writes."""
+"""The estimators' lean epochs (fastbp.sklearn._epochs.EpochRunner): same results as one fit per
+epoch, divergence restores the epoch's start, and the network is refused to other threads'
+writes."""
 
 from __future__ import annotations
 
