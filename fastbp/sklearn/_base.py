@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -44,6 +46,9 @@ from fastbp.sklearn._params import (
 )
 from fastbp.sklearn._state import network_from_state, network_state
 from fastbp.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11; only read by type checkers
 
 
 class _BaseMLP(BaseEstimator):
@@ -501,7 +506,8 @@ class _BaseMLP(BaseEstimator):
         return True
 
     # -------------------------------------------------------------- public API
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike | sp.spmatrix, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> Self:  # fmt: skip
         """Fit the network to X (n_samples, n_features) and y.
 
         Parameters
@@ -522,7 +528,7 @@ class _BaseMLP(BaseEstimator):
 
     # -------------------------------------------------------------- conversion
     @classmethod
-    def from_sklearn(cls, estimator):
+    def from_sklearn(cls, estimator: Any) -> Self:
         """A fitted estimator of this class with the weights and settings of a scikit-learn one.
 
         ``estimator`` is a fitted ``sklearn.neural_network`` estimator of the same kind
@@ -533,16 +539,27 @@ class _BaseMLP(BaseEstimator):
         Settings fastbp cannot train with (``solver="lbfgs"``) raise ValueError; use
         :meth:`fastbp.Network.from_sklearn` to convert the network alone.
 
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+
         Returns
         -------
         MLPClassifier or MLPRegressor
             The fitted fastbp estimator.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is of the other kind, not fitted, or uses settings fastbp cannot
+            train with.
         """
         from fastbp.interop.sklearn_convert import fastbp_estimator_from_sklearn
 
         return fastbp_estimator_from_sklearn(cls, estimator)
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> Any:
         """The fitted scikit-learn estimator with this one's weights and settings.
 
         The parameters are copied (``solver="momentum"``/``"nesterov"`` become scikit-learn's
@@ -556,6 +573,11 @@ class _BaseMLP(BaseEstimator):
         -------
         sklearn.neural_network.MLPClassifier or MLPRegressor
             The fitted scikit-learn estimator.
+
+        Raises
+        ------
+        ValueError
+            If the estimator uses an activation scikit-learn does not have.
         """
         from fastbp.interop.sklearn_convert import sklearn_estimator_from_fastbp
 
