@@ -1,12 +1,16 @@
 """scikit-learn estimators backed by fastbp: :class:`MLPRegressor` and :class:`MLPClassifier`.
 
-This module imports scikit-learn (``pip install "fastbp[sklearn]"``); ``import fastbp`` does not.
+This package imports scikit-learn (``pip install "fastbp[sklearn]"``); ``import fastbp`` does not.
+Its modules, one job each: ``_params`` (allowed values, parameter checks, the sparse switches),
+``_state`` (what a pickle holds), ``_epochs`` (the epoch runner), ``_lbfgs`` (the L-BFGS driver),
+``_base`` (the shared estimator and scikit-learn's procedure), ``_classifier`` and
+``_regressor``.  They drive the network through ``net.lowered`` and its public API only.
 
 The estimators take every parameter of scikit-learn's ``MLPRegressor``/``MLPClassifier``, with
 the same defaults (plus fastbp's ``dtype`` and ``progress``), and follow the same training
-procedure: the same initialisation, validation split and
-shuffling (all drawn from ``random_state`` in the same order), the same minibatches, the same
-optimizer updates, the same stopping rule.  Each epoch runs inside fastbp's compiled kernels.
+procedure: the same initialisation, validation split and shuffling (all drawn from
+``random_state`` in the same order), the same minibatches, the same optimizer updates, the same
+stopping rule.  Each epoch runs inside fastbp's compiled kernels.
 For ``solver="sgd"`` a fastbp estimator and a scikit-learn one built with the same parameters and
 ``random_state`` produce the same weights to rounding error.  The tests check this for a few
 epochs.  For ``solver="adam"`` they differ by the placement of ε (below).
@@ -112,7 +116,7 @@ from __future__ import annotations
 import sys
 import types
 
-from fastbp.sklearn import _params
+import fastbp.sklearn._params as _params
 from fastbp.sklearn._base import _BaseMLP as _BaseMLP  # fastbp.interop.sklearn_convert uses it
 from fastbp.sklearn._classifier import MLPClassifier
 from fastbp.sklearn._params import (

@@ -31,13 +31,13 @@ from typing import Any, cast
 import numpy as np
 import scipy.sparse as sp
 
+import fastbp.sklearn._params as _params
 from fastbp import epochs as fastbp_epochs
 from fastbp import row_kernels, sparse_kernels
 from fastbp.history import FitDivergedError, History
 from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.row_kernels import DirectCall
-from fastbp.sklearn import _params
 from fastbp.validate import as_features, as_sample_weight, as_targets
 
 
