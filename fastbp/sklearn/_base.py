@@ -347,14 +347,13 @@ class _BaseMLP(BaseEstimator):
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
         verbose = bool(self.verbose)
-        bar = Progress(
-            1 if incremental else self.max_iter, bool(self.progress), unit="epoch", desc="fit"
-        )
+        total = 1 if incremental else self.max_iter
         diverged = False
         self.n_iter_ = 0
-        ctrl_c_guard = ctrl_c_deferred()
-        epochs.ctrl_c = ctrl_c_guard.__enter__()  # exited in the finally clause below
-        try:
+        with (
+            ctrl_c_deferred() as epochs.ctrl_c,
+            Progress(total, bool(self.progress), unit="epoch", desc="fit") as bar,
+        ):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
@@ -431,9 +430,6 @@ class _BaseMLP(BaseEstimator):
                         ConvergenceWarning,
                         stacklevel=4,
                     )
-        finally:
-            ctrl_c_guard.__exit__(None, None, None)
-            bar.close()
         if self.early_stopping:
             net.params = self._best_params
 
