@@ -43,7 +43,7 @@ def csr_first_layer(indptr, indices, data, order, start, m, W1, b1, Z1):
     indptr, indices, data : numpy.ndarray
         The CSR arrays of X (int32/int64 indptr and indices, float data of the network's dtype).
     order : numpy.ndarray
-        int64 row numbers of the epoch, in batch order.
+        The epoch's row numbers (int64), in batch order.
     start, m : int
         The batch is order[start:start + m].
     W1, b1 : numpy.ndarray
@@ -69,18 +69,18 @@ def csr_first_layer(indptr, indices, data, order, start, m, W1, b1, Z1):
 
 @jit
 def csr_first_layer_gradient(indptr, indices, data, order, start, m, dZ1, gW1, gb1, scale):
-    """The first layer's gradient from m CSR rows: gW1 = scale Σ_t dZ1[t, :] ⊗ x_t,
-    gb1 = scale Σ_t dZ1[t, :].
+    """The first layer's gradient from m CSR rows (outer products over stored entries).
 
-    The outer products run over the stored entries of each row x_t = X[order[start + t]] only.
-    Overwrites gW1 and gb1.
+    gW1 = scale Σ_t dZ1[t, :] ⊗ x_t and gb1 = scale Σ_t dZ1[t, :], with x_t the row
+    X[order[start + t]]; the outer products run over its stored entries only.  Overwrites gW1
+    and gb1.
 
     Parameters
     ----------
     indptr, indices, data : numpy.ndarray
         The CSR arrays of X.
     order : numpy.ndarray
-        int64 row numbers of the epoch, in batch order.
+        The epoch's row numbers (int64), in batch order.
     start, m : int
         The batch is order[start:start + m].
     dZ1 : numpy.ndarray
@@ -132,7 +132,7 @@ def minibatch_epoch_csr(
     Y : numpy.ndarray
         (n, nr) dense targets.
     order : numpy.ndarray
-        int64 row numbers of the epoch, in batch order.
+        The epoch's row numbers (int64), in batch order.
     batch_size : int
         Rows per batch (the last one may be shorter).
     params : numpy.ndarray
@@ -146,7 +146,7 @@ def minibatch_epoch_csr(
     grad, weight_mask : numpy.ndarray
         The gradient buffer and the plan's 1-on-weights mask.
     l2 : float
-        λ of the L2 term.
+        The L2 strength λ.
     blas_min_rows : int
         Batches of at least this many rows use BLAS for the dense layers.
     kind, lr, mu, beta1, beta2, eps : int or float
@@ -154,10 +154,10 @@ def minibatch_epoch_csr(
     s1, s2 : numpy.ndarray
         The optimizer state (updated in place).
     step : numpy.ndarray
-        int64[1] step counter, incremented once per batch.
+        The step counter (int64[1]), incremented once per batch.
     info : numpy.ndarray
-        float64[3]: info[0] += Σ J_i, info[1] += rows processed, info[2] = 1 on a non-finite
-        loss.
+        Totals (float64[3]): info[0] += Σ J_i, info[1] += rows processed, info[2] = 1 on a
+        non-finite loss.
 
     Returns
     -------

@@ -63,7 +63,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     warm_start : bool, default=False
         Continue from the fitted network (with a new optimizer state).
     momentum : float, default=0.9
-        μ of the sgd solvers, in [0, 1).
+        The momentum μ of the sgd solvers, in [0, 1).
     nesterovs_momentum : bool, default=True
         Nesterov's momentum for ``solver="sgd"`` with μ > 0.
     early_stopping : bool, default=False
@@ -114,8 +114,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     See Also
     --------
-    MLPRegressor : the regressor.
-    sklearn.neural_network.MLPClassifier : scikit-learn's, which this one follows.
+    MLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : The scikit-learn estimator this one follows.
     """
 
     def __init__(

@@ -64,7 +64,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     warm_start : bool, default=False
         Continue from the fitted network (with a new optimizer state).
     momentum : float, default=0.9
-        μ of the sgd solvers, in [0, 1).
+        The momentum μ of the sgd solvers, in [0, 1).
     nesterovs_momentum : bool, default=True
         Nesterov's momentum for ``solver="sgd"`` with μ > 0.
     early_stopping : bool, default=False
@@ -113,8 +113,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     See Also
     --------
-    MLPClassifier : the classifier.
-    sklearn.neural_network.MLPRegressor : scikit-learn's, which this one follows.
+    MLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : The scikit-learn estimator this one follows.
     """
 
     def __init__(
