@@ -33,8 +33,28 @@ from fastbp.kernels import (
 
 @jit
 def csr_first_layer(indptr, indices, data, order, start, m, W1, b1, Z1):
-    """Z1[t, j] = b1[j] + Σ_q data[q] W1[j, indices[q]], q over the stored entries of the row
-    order[start + t].  Writes Z1[:m]."""
+    """The first layer's pre-activations of m CSR rows: z[1]_j = b[1]_j + Σ_c W[1]_{j c} x_c.
+
+    Z1[t, j] = b1[j] + Σ_q data[q] W1[j, indices[q]], q over the stored entries of the row
+    i = order[start + t].  Writes Z1[:m].
+
+    Parameters
+    ----------
+    indptr, indices, data : numpy.ndarray
+        The CSR arrays of X (int32/int64 indptr and indices, float data of the network's dtype).
+    order : numpy.ndarray
+        The epoch's row numbers (int64), in batch order.
+    start, m : int
+        The batch is order[start:start + m].
+    W1, b1 : numpy.ndarray
+        (n1, n0) weights and (n1,) biases of layer 1.
+    Z1 : numpy.ndarray
+        (≥ m, n1) output block.
+
+    Returns
+    -------
+    None
+    """
     n1 = Z1.shape[1]
     for t in range(m):
         i = order[start + t]
@@ -49,7 +69,31 @@ def csr_first_layer(indptr, indices, data, order, start, m, W1, b1, Z1):
 
 @jit
 def csr_first_layer_gradient(indptr, indices, data, order, start, m, dZ1, gW1, gb1, scale):
-    """gW1 = scale Σ_t dZ1[t, :] ⊗ x_t over stored entries, gb1 = scale Σ_t dZ1[t, :]."""
+    """The first layer's gradient from m CSR rows (outer products over stored entries).
+
+    gW1 = scale Σ_t dZ1[t, :] ⊗ x_t and gb1 = scale Σ_t dZ1[t, :], with x_t the row
+    X[order[start + t]]; the outer products run over its stored entries only.  Overwrites gW1
+    and gb1.
+
+    Parameters
+    ----------
+    indptr, indices, data : numpy.ndarray
+        The CSR arrays of X.
+    order : numpy.ndarray
+        The epoch's row numbers (int64), in batch order.
+    start, m : int
+        The batch is order[start:start + m].
+    dZ1 : numpy.ndarray
+        (≥ m, n1) dJ/dz[1] per row.
+    gW1, gb1 : numpy.ndarray
+        (n1, n0) and (n1,) gradient views (written).
+    scale : float
+        1/m for the gradient of the batch mean.
+
+    Returns
+    -------
+    None
+    """
     n1, n0 = gW1.shape
     for j in range(n1):
         for p in range(n0):
@@ -76,7 +120,48 @@ def minibatch_epoch_csr(
 ):  # fmt: skip
     """:func:`fastbp.epochs.minibatch_epoch` with X given as CSR arrays (see the module docstring).
 
-    Writes info[0] += Σ J_i, info[1] += rows processed, info[2] = 1 on a non-finite loss.
+    Per batch B of m rows: forward (the CSR first layer, then the dense layers), J = Σ_{i∈B} J_i,
+    the seed dJ/dz[r] = a[r] − y, the dense layers' backward pass, the CSR first layer's
+    gradient, g += λ W-mask ⊙ θ, and one optimizer step (:func:`fastbp.epochs.apply_update`).
+    Stops at the first batch with a non-finite loss, before its step.
+
+    Parameters
+    ----------
+    indptr, indices, data : numpy.ndarray
+        The CSR arrays of X (checked by the caller: indices in range, indptr monotone).
+    Y : numpy.ndarray
+        (n, nr) dense targets.
+    order : numpy.ndarray
+        The epoch's row numbers (int64), in batch order.
+    batch_size : int
+        Rows per batch (the last one may be shorter).
+    params : numpy.ndarray
+        The flat parameter buffer (updated in place).
+    widths, acts, out_kind, w_off, b_off, u_off : numpy.ndarray or int
+        The plan (:class:`fastbp.lowering.Plan`).
+    Yb : numpy.ndarray
+        (batch_size, nr) gather buffer for the batch's targets.
+    Z, A, dZ, dA : numpy.ndarray
+        Workspaces of at least batch_size rows.
+    grad, weight_mask : numpy.ndarray
+        The gradient buffer and the plan's 1-on-weights mask.
+    l2 : float
+        The L2 strength λ.
+    blas_min_rows : int
+        Batches of at least this many rows use BLAS for the dense layers.
+    kind, lr, mu, beta1, beta2, eps : int or float
+        The optimizer code and settings (:func:`fastbp.epochs.apply_update`).
+    s1, s2 : numpy.ndarray
+        The optimizer state (updated in place).
+    step : numpy.ndarray
+        The step counter (int64[1]), incremented once per batch.
+    info : numpy.ndarray
+        Totals (float64[3]): info[0] += Σ J_i, info[1] += rows processed, info[2] = 1 on a
+        non-finite loss.
+
+    Returns
+    -------
+    None
     """
     r = widths.shape[0] - 1
     n = order.shape[0]

@@ -1,5 +1,6 @@
-"""The estimators' lean epochs (fastbp.sklearn._Epochs): same results as one fit per epoch,
-divergence restores the epoch's start, and the network is refused to other threads' writes."""
+"""The estimators' lean epochs (fastbp.sklearn._epochs.EpochRunner): same results as one fit per
+epoch, divergence restores the epoch's start, and the network is refused to other threads'
+writes."""
 
 from __future__ import annotations
 
@@ -57,3 +58,37 @@ def test_divergence_restores_the_epoch_start_and_raises() -> None:
         est.fit(X, y)
     assert np.isfinite(est.network_.params).all()
     assert np.isfinite(est.network_.optimizer.s1).all()
+
+
+class _CtrlCAfter:
+    """Stands in for the Ctrl-C event: reports a press from the ``after``-th check on."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.checks = after, 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > self.after
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_ctrl_c_restores_the_epoch_start_and_stops(monkeypatch, solver) -> None:
+    """A Ctrl-C noticed in epoch 3 (after a compiled call) restores the weights and optimizer
+    state of the end of epoch 2: the same as a fit of 2 epochs, to the bit."""
+    import contextlib
+
+    import fastbp.sklearn._base as base
+
+    X, y = _data()  # 90 rows, batch 32: two compiled calls (and checks) per epoch
+    kw = dict(solver=solver, batch_size=32, random_state=0, learning_rate_init=0.05, tol=0.0)
+    with pytest.warns(Warning):  # ConvergenceWarning: max_iter reached
+        two = MLPClassifier((7,), max_iter=2, **kw).fit(X, y)
+    event = _CtrlCAfter(after=4)
+    monkeypatch.setattr(base, "ctrl_c_deferred", lambda: contextlib.nullcontext(event))
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        est = MLPClassifier((7,), max_iter=10, **kw).fit(X, y)
+    assert event.checks == 5
+    assert est.n_iter_ == 2 and est.loss_curve_ == two.loss_curve_
+    np.testing.assert_array_equal(est.network_.params, two.network_.params)
+    np.testing.assert_array_equal(est.network_.optimizer.s1, two.network_.optimizer.s1)
+    assert int(est.network_.optimizer.step[0]) == int(two.network_.optimizer.step[0])

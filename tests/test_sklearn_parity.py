@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.sparse as sp
 from conftest import assert_close, make_targets
 from sklearn.exceptions import ConvergenceWarning
@@ -132,13 +133,13 @@ def test_lbfgs_multioutput_gradient_is_the_gradient_of_loss(diabetes, monkeypatc
     (the mean over outputs); fastbp hands L-BFGS-B the gradient of that same objective."""
     X, y = diabetes
     seen = {}
-    minimize = fbsk.scipy.optimize.minimize
+    minimize = scipy.optimize.minimize
 
     def spy(fun, x0, **kwargs):
         seen["fun"], seen["x0"] = fun, x0.copy()
         return minimize(fun, x0, **kwargs)
 
-    monkeypatch.setattr(fbsk.scipy.optimize, "minimize", spy)
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
     MLPRegressor(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(
         X, np.column_stack([y, -y, 2 * y])
     )

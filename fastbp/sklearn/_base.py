@@ -1,0 +1,592 @@
+"""The estimators' shared base: parameters, the scikit-learn training procedure, pickling.
+
+:class:`_BaseMLP` holds what :class:`~fastbp.sklearn.MLPClassifier` and
+:class:`~fastbp.sklearn.MLPRegressor` share: the constructor parameters and their checks, the
+initialisation (scikit-learn's, in its draw order), the stochastic solvers' loop (shuffling,
+learning-rate schedules, the stopping rule, early stopping, the loss curve; each epoch runs in
+:class:`fastbp.sklearn._epochs.EpochRunner`), the L-BFGS fit (:mod:`fastbp.sklearn._lbfgs`),
+predictions on dense or sparse rows, the conversions and pickling.  The subclasses add the
+target handling (labels or values), the metric and the public ``partial_fit``/``predict*``.
+The mapping of each parameter onto fastbp is in the :mod:`fastbp.sklearn` docstring.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+import fastbp.sklearn._params as _params
+from fastbp.history import FitDivergedError, History
+from fastbp.interrupt import ctrl_c_deferred
+from fastbp.network import Network
+from fastbp.optim import Optimizer
+from fastbp.progress import Progress
+from fastbp.sklearn._epochs import EpochRunner, csr_rows
+from fastbp.sklearn._lbfgs import minimize_lbfgs
+from fastbp.sklearn._params import (
+    DTYPE_OPTIONS,
+    FLOAT_DTYPES,
+    LEARNING_RATES,
+    SOLVERS,
+    STOCHASTIC_SOLVERS,
+    check_hidden_layer_sizes,
+    check_integer,
+    check_number,
+    fastbp_activation,
+)
+from fastbp.sklearn._state import network_from_state, network_state
+from fastbp.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11; only read by type checkers
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, training loop and pickling of the two estimators."""
+
+    # Fitted attributes of the stochastic solvers whose type depends on early_stopping.
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    best_validation_score_: float | None
+    best_loss_: float | None
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        loss=None,
+        dtype="auto",
+        progress=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.loss = loss
+        self.dtype = dtype
+        self.progress = progress
+
+    # -------------------------------------------------------------- parameters
+    def _check_settings(self) -> None:
+        """Validate the constructor parameters (at fit time, as scikit-learn requires)."""
+        self._hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        self._act = fastbp_activation(self.activation)
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver={self.solver!r} is not supported; allowed: {SOLVERS}")
+        if self.learning_rate not in LEARNING_RATES:
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} is not supported; allowed: {LEARNING_RATES}"
+            )
+        check_number(self.alpha, "alpha", 0, np.inf)
+        check_number(self.learning_rate_init, "learning_rate_init", 0, np.inf, lo_open=True)
+        check_number(self.power_t, "power_t", 0, np.inf)
+        check_integer(self.max_iter, "max_iter", 1)
+        check_number(self.tol, "tol", 0, np.inf)
+        check_number(self.momentum, "momentum", 0, 1, hi_open=True)
+        check_number(self.validation_fraction, "validation_fraction", 0, 1, True, True)
+        check_number(self.beta_1, "beta_1", 0, 1, hi_open=True)
+        check_number(self.beta_2, "beta_2", 0, 1, hi_open=True)
+        check_number(self.epsilon, "epsilon", 0, np.inf, lo_open=True)
+        inf = isinstance(self.n_iter_no_change, numbers.Real) and self.n_iter_no_change == np.inf
+        if not inf:
+            check_integer(self.n_iter_no_change, "n_iter_no_change", 1)
+        check_integer(self.max_fun, "max_fun", 1)
+        if not isinstance(self.dtype, str) or self.dtype not in DTYPE_OPTIONS:
+            raise ValueError(f"dtype={self.dtype!r} is not supported; allowed: {DTYPE_OPTIONS}")
+        if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
+            raise TypeError(f"verbose must be a bool or an integer, got {self.verbose!r}")
+        self._check_loss()
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            check_integer(self.batch_size, "batch_size", 1)
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _make_optimizer(self) -> Optimizer:
+        """The fastbp optimizer for ``solver`` (see the mapping in the module docstring)."""
+        if self.solver == "adam":
+            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+        if self.solver == "sgd":
+            if self.momentum == 0:
+                return Optimizer("sgd")
+            name = "nesterov" if self.nesterovs_momentum else "momentum"
+            return Optimizer(name, momentum=self.momentum)
+        return Optimizer(self.solver, momentum=self.momentum)
+
+    # -------------------------------------------------------------- fitted attributes
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices (n_in, n_out) per layer: transposed views of the network's W[k]."""
+        net = self.network_
+        return [net.layer(k)[0].T for k in range(1, net.spec.n_layers + 1)]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors per layer: views of the network's b[k]."""
+        net = self.network_
+        return [net.layer(k)[1] for k in range(1, net.spec.n_layers + 1)]
+
+    # -------------------------------------------------------------- training
+    def _network_dtype(self, X) -> str:
+        """``dtype``, or for ``"auto"`` the dtype of X (float32 stays float32, as scikit-learn)."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if X.dtype == np.float32 else "float64"
+
+    def _initialize(self, n_features: int, n_outputs: int, loss: str, rs, dtype: str) -> None:
+        widths = [n_features, *self._hidden, n_outputs]
+        spec = NetworkSpec(widths, [self._act] * len(self._hidden), loss, dtype)
+        net = Network(spec, init="zeros")
+        net.seed = (
+            int(self.random_state) if isinstance(self.random_state, numbers.Integral) else None
+        )
+        factor = 2.0 if self._act == "sigmoid" else 6.0
+        for k in range(1, spec.n_layers + 1):  # scikit-learn's _init_coef, in its draw order
+            bound = np.sqrt(factor / (widths[k - 1] + widths[k]))
+            W, b = net.layer(k)
+            W[...] = rs.uniform(-bound, bound, (widths[k - 1], widths[k])).T
+            b[...] = rs.uniform(-bound, bound, widths[k])
+        self.network_ = net
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(widths)
+        self.out_activation_ = {
+            "squared": "identity", "softmax_cross_entropy": "softmax", "poisson": "exp"
+        }.get(loss, "logistic")  # fmt: skip
+        self.n_iter_ = 0
+        self.t_ = 0
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._stochastic_attributes()
+
+    def _stochastic_attributes(self) -> None:
+        """The fitted attributes of the stochastic solvers (scikit-learn sets them only there)."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._best_params = self.network_.params.copy()
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _fit(self, X, y, incremental: bool, sample_weight=None):
+        self._check_settings()
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        rs = check_random_state(self.random_state)
+        loss = self._loss_for(Y)
+        if first_pass:
+            dtype = self._network_dtype(X)
+            self._initialize(X.shape[1], Y.shape[1], loss, rs, dtype)
+        else:
+            spec = self.network_.spec
+            dtype = spec.dtype if self.dtype == "auto" else self.dtype
+            wanted = NetworkSpec(
+                [X.shape[1], *self._hidden, Y.shape[1]], [self._act] * len(self._hidden), loss,
+                dtype,
+            )  # fmt: skip
+            if wanted != spec:
+                raise ValueError(
+                    f"warm_start/partial_fit needs the architecture of the fitted network "
+                    f"{spec!r}; the current parameters and data give {wanted!r}"
+                )
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if X.dtype != self.network_.spec.np_dtype:
+            X = X.astype(self.network_.spec.np_dtype)
+        self._loss_offset = self._poisson_offset(Y, sample_weight)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+            return self
+        if not hasattr(self, "loss_curve_"):  # warm start from an L-BFGS fit
+            self._stochastic_attributes()
+        if first_pass or not incremental or not hasattr(self, "_lr"):
+            self._lr = float(self.learning_rate_init)
+            self._resume_optimizer = False
+        else:
+            self._resume_optimizer = True
+        self._fit_epochs(X, Y, rs, incremental, sample_weight)
+        return self
+
+    def _poisson_offset(self, Y, sample_weight) -> float:
+        """The z-free part of scikit-learn's Poisson loss, (weighted) mean of Σ_j y log y − y.
+
+        fastbp's per-example Poisson loss is Σ_j exp(z_j) − y_j z_j; scikit-learn reports the
+        half deviance, which adds this constant.  It is added to ``loss_`` and the L-BFGS
+        objective so that both read as scikit-learn's (it changes L-BFGS-B's relative-decrease
+        stopping test, not the gradient).  0 for the other losses.
+        """
+        if self._loss_for(Y) != "poisson":
+            return 0.0
+        Yd = np.asarray(Y, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_row = np.where(Yd > 0, Yd * np.log(np.where(Yd > 0, Yd, 1.0)), 0.0) - Yd
+        return float(np.average(per_row.sum(axis=1), weights=sample_weight))
+
+    def _fit_lbfgs(self, X, Y, sample_weight) -> None:
+        """scipy's L-BFGS-B on the flat parameter buffer (:mod:`fastbp.sklearn._lbfgs`)."""
+        net = self.network_
+        self.n_iter_, self.loss_, x = minimize_lbfgs(
+            net, X, Y, sample_weight, alpha=float(self.alpha), max_iter=self.max_iter,
+            max_fun=self.max_fun, tol=self.tol, verbose=bool(self.verbose),
+            loss_offset=self._loss_offset,
+        )  # fmt: skip
+        if not np.isfinite(x).all():
+            raise ValueError(self._nonfinite_message(X))
+        net.params = x.astype(net.spec.np_dtype)
+
+    def _nonfinite_message(self, X) -> str:
+        """scikit-learn's message for non-finite weights, plus the likely cause."""
+        msg = (
+            "Solver produced non-finite parameter weights. The input data may contain large "
+            "values and need to be preprocessed."
+        )
+        data = X.data if sp.issparse(X) else X
+        big = float(np.max(np.abs(data))) if data.size else 0.0
+        if big > 1e10:
+            return msg + (
+                f" The largest |X| is {big:.3g}: standardise the features (for example with "
+                "sklearn.preprocessing.StandardScaler)."
+            )
+        return msg + (
+            f" The largest |X| is {big:.3g}, so the likely cause is a learning rate too large "
+            f"for this problem (learning_rate_init={self.learning_rate_init!r}); the parameters "
+            "of the start of the diverging epoch were kept."
+        )
+
+    def _fit_epochs(self, X, Y, rs, incremental: bool, sample_weight=None) -> None:
+        net = self.network_
+        X_val = y_val = sw_val = None
+        if self.early_stopping:
+            stratify = Y if self._is_classifier() and Y.shape[1] == 1 else None
+            split = [X, Y] if sample_weight is None else [X, Y, sample_weight]
+            parts = train_test_split(
+                *split, random_state=rs, test_size=self.validation_fraction, stratify=stratify
+            )
+            X, X_val, Y, Y_val = parts[:4]
+            if sample_weight is not None:
+                sample_weight, sw_val = parts[4], parts[5]
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size "
+                    "of your dataset."
+                )
+            y_val = self._decode(Y_val)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                    "clipped",
+                    stacklevel=4,
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        Y = Y.astype(net.spec.np_dtype, copy=False)
+        epochs = EpochRunner(net, X, Y, batch_size, self._make_optimizer(), self._resume_optimizer,
+                         sample_weight)  # fmt: skip
+        self._resume_optimizer = True
+        sgd_family = self.solver != "adam"
+        sample_idx = np.arange(n)
+        verbose = bool(self.verbose)
+        total = 1 if incremental else self.max_iter
+        diverged = False
+        self.n_iter_ = 0
+        with (
+            ctrl_c_deferred() as epochs.ctrl_c,
+            Progress(total, bool(self.progress), unit="epoch", desc="fit") as bar,
+        ):
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
+                    # same draw (rs.shuffle of arange(n)) and so the same order.
+                    perm = np.arange(n)
+                    rs.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                w2_start = epochs.weights_squared()
+                try:
+                    data_loss, interrupted = epochs.run(sample_idx, self._lr, self.alpha)
+                except FitDivergedError:
+                    if not self.early_stopping:
+                        raise FitDivergedError(
+                            self._nonfinite_message(X), epoch=self.n_iter_ + 1, history=History()
+                        ) from None
+                    # As scikit-learn: the diverged epoch is recorded with a NaN loss and a NaN
+                    # validation score, and the best-validation weights are restored below.
+                    # Every later epoch would start from NaN weights, so fastbp stops here.
+                    diverged = True
+                    data_loss, interrupted = np.nan, False
+                if interrupted:
+                    warnings.warn("Training interrupted by user.", stacklevel=4)
+                    break
+                w2 = 0.5 * (w2_start + epochs.weights_squared())
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = float(
+                    data_loss + self._loss_offset + 0.5 * self.alpha * epochs.l2_batches * w2 / n
+                )
+                self.loss_curve_.append(self.loss_)
+                if verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                if diverged:  # only with early_stopping: validation_scores_ is a list
+                    assert self.validation_scores_ is not None
+                    self.validation_scores_.append(float("nan"))
+                    if verbose:
+                        print(f"Validation score: {self.validation_scores_[-1]:f}")
+                    warnings.warn(
+                        f"Training diverged at iteration {self.n_iter_} (non-finite loss); the "
+                        "weights of the best validation score were restored. Try a smaller "
+                        "learning_rate_init or standardised features.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+                    break
+                self._update_no_improvement_count(X_val, y_val, sw_val)
+                if sgd_family and self.learning_rate == "invscaling":
+                    self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                bar.update({"loss": self.loss_, "val_score": self._last_val()})
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if self.early_stopping else "Training loss"
+                    msg = (
+                        f"{what} did not improve more than tol={self.tol:f} for "
+                        f"{self.n_iter_no_change:d} consecutive epochs."
+                        if self.n_iter_no_change != np.inf else ""
+                    )  # fmt: skip
+                    if sgd_family and self.learning_rate == "adaptive" and self._lr > 1e-6:
+                        self._lr /= 5.0
+                        self._no_improvement_count = 0
+                        if verbose:
+                            print(f"{msg} Setting learning rate to {self._lr:f}")
+                    else:
+                        if verbose:
+                            adaptive = sgd_family and self.learning_rate == "adaptive"
+                            print(msg + (" Learning rate too small." if adaptive else "")
+                                  + " Stopping.")  # fmt: skip
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                        "the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        if self.early_stopping:
+            net.params = self._best_params
+
+    def _last_val(self) -> float:
+        return self.validation_scores_[-1] if self.validation_scores_ else np.nan
+
+    def _update_no_improvement_count(self, X_val, y_val, sw_val=None) -> None:
+        # _stochastic_attributes set the scores (early_stopping) or best_loss_ (otherwise).
+        if self.early_stopping:
+            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
+            score = self._score_arrays(X_val, y_val, sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.network_.params.copy()
+        else:
+            assert self.best_loss_ is not None
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _score_arrays(self, X, y, sample_weight=None) -> float:
+        if not np.isfinite(self.network_.params).all():
+            return np.nan
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._forward_rows(X)
+            if not np.isfinite(out).all():
+                return np.nan
+            return float(self._metric(y, self._decode(out), sample_weight=sample_weight))
+
+    def _forward_rows(self, X) -> np.ndarray:
+        """network_.forward, densifying a scipy.sparse X a chunk of rows at a time."""
+        net = self.network_
+        if not sp.issparse(X):
+            return net.forward(X)
+        X = csr_rows(X)  # scipy's toarray trusts indptr/indices: checked first, O(nnz)
+        out = np.empty((X.shape[0], net.spec.n_outputs), dtype=net.spec.np_dtype)
+        for lo in range(0, X.shape[0], _params.SPARSE_CHUNK_ROWS):
+            rows = X[lo : lo + _params.SPARSE_CHUNK_ROWS].toarray()
+            out[lo : lo + rows.shape[0]] = net.forward(rows.astype(net.spec.np_dtype, copy=False))
+        return out
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, dtype=FLOAT_DTYPES, reset=False, accept_sparse=["csr", "csc", "coo"]
+        )
+        return self._forward_rows(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR/CSC, densified a chunk of rows at a time
+        return tags
+
+    def _check_stochastic(self) -> bool:
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
+                "stochastic."
+            )
+        return True
+
+    # -------------------------------------------------------------- public API
+    def fit(self, X: ArrayLike | sp.spmatrix, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> Self:  # fmt: skip
+        """Fit the network to X (n_samples, n_features) and y.
+
+        Parameters
+        ----------
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+            The inputs; sparse matrices are densified a chunk of rows at a time, never whole.
+        y : array_like
+            Targets (regression) or labels (classification).
+        sample_weight : array_like of shape (n_samples,) or None
+            Per-sample weights: the loss and its gradient become weighted means.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    # -------------------------------------------------------------- conversion
+    @classmethod
+    def from_sklearn(cls, estimator: Any) -> Self:
+        """A fitted estimator of this class with the weights and settings of a scikit-learn one.
+
+        ``estimator`` is a fitted ``sklearn.neural_network`` estimator of the same kind
+        (``MLPClassifier`` for :class:`MLPClassifier`).  The parameters, the weights (in their
+        dtype, which becomes ``dtype``), the classes and the fitted attributes (``loss_curve_``,
+        ``n_iter_``, ...) are copied, so ``predict``/``predict_proba`` give the same outputs.  The
+        optimizer state is not: a later ``partial_fit`` or ``warm_start`` fit starts a new one.
+        Settings fastbp cannot train with (``solver="lbfgs"``) raise ValueError; use
+        :meth:`fastbp.Network.from_sklearn` to convert the network alone.
+
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+            The fitted fastbp estimator.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is of the other kind, not fitted, or uses settings fastbp cannot
+            train with.
+        """
+        from fastbp.interop.networks import fastbp_estimator_from_sklearn
+
+        return fastbp_estimator_from_sklearn(cls, estimator)
+
+    def to_sklearn(self) -> Any:
+        """The fitted scikit-learn estimator with this one's weights and settings.
+
+        The parameters are copied (``solver="momentum"``/``"nesterov"`` become scikit-learn's
+        ``"sgd"`` with ``nesterovs_momentum`` False/True, the same updates), and so are the
+        weights, the classes and the fitted attributes, so ``predict``/``predict_proba`` give the
+        same outputs.  fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart
+        and raise ValueError.  float32 weights stay float32; scikit-learn then computes in the
+        dtype of X.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+
+        Raises
+        ------
+        ValueError
+            If the estimator uses an activation scikit-learn does not have.
+        """
+        from fastbp.interop.sklearn_convert import sklearn_estimator_from_fastbp
+
+        return sklearn_estimator_from_fastbp(self)
+
+    # -------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if "network_" in state:
+            state["network_"] = network_state(state["network_"])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("network_"), dict):
+            state = dict(state, network_=network_from_state(state["network_"]))
+        super().__setstate__(state)

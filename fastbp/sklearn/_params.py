@@ -1,0 +1,175 @@
+"""The estimators' settings: the allowed values, the sparse-input switches, the boundary checks.
+
+Nothing here imports scikit-learn or the rest of :mod:`fastbp.sklearn`; the other modules of the
+package read these names at call time (``_params.SPARSE_TRAINING``), so that setting
+``fastbp.sklearn.SPARSE_TRAINING`` changes what the next fit does.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastbp.activations import ACTIVATIONS
+
+#: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are).
+SKLEARN_ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+}
+
+#: Solvers: scikit-learn's three plus fastbp's momentum methods by name.
+SOLVERS = ("lbfgs", "sgd", "adam", "momentum", "nesterov")
+#: The solvers that train epoch by epoch (and so have ``partial_fit``).
+STOCHASTIC_SOLVERS = ("sgd", "adam", "momentum", "nesterov")
+#: MLPRegressor's losses → fastbp NetworkSpec losses.
+REGRESSION_LOSSES = {"squared_error": "squared", "poisson": "poisson"}
+#: The values of the ``dtype`` parameter.
+DTYPE_OPTIONS = ("auto", "float32", "float64")
+#: The values of the ``learning_rate`` parameter.
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+#: Rows densified at a time when X is a scipy.sparse matrix (rounded to whole batches): for
+#: predictions, L-BFGS, sample-weighted batches, and training when SPARSE_TRAINING = "densify".
+SPARSE_CHUNK_ROWS = 2048
+#: How sgd/adam epochs read a sparse X: "csr" (the default; the first layer multiplies the CSR
+#: rows in :mod:`fastbp.sparse_kernels`) or "densify" (chunks of SPARSE_CHUNK_ROWS rows through
+#: the dense epoch kernel).  Both are tested to give the same weights; scripts/bench_sparse.py
+#: measures them.
+SPARSE_TRAINING = "csr"
+
+#: The dtypes ``validate_data`` converts X to (float64 unless X is float32).
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def fastbp_activation(activation: object) -> str:
+    """The fastbp name of a scikit-learn (or fastbp) activation name.
+
+    Parameters
+    ----------
+    activation : object
+        The ``activation`` parameter.
+
+    Returns
+    -------
+    str
+        A key of :data:`fastbp.activations.ACTIVATIONS`.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+    """
+    if isinstance(activation, str):
+        if activation in SKLEARN_ACTIVATIONS:
+            return SKLEARN_ACTIVATIONS[activation]
+        if activation in ACTIVATIONS:
+            return activation
+    allowed = sorted(set(SKLEARN_ACTIVATIONS) | set(ACTIVATIONS))
+    raise ValueError(f"activation={activation!r} is not supported; allowed: {allowed}")
+
+
+def check_number(
+    value: object, name: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False
+) -> float:
+    """A real number in the interval [lo, hi] (ends excluded where ``lo_open``/``hi_open``).
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value.
+    name : str
+        The parameter's name, for the message.
+    lo, hi : float
+        The interval's ends.
+    lo_open, hi_open : bool
+        Whether the ends are excluded.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (bools are refused).
+    ValueError
+        If it lies outside the interval.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return v
+
+
+def check_integer(value: object, name: str, minimum: int) -> int:
+    """An integer of at least ``minimum``.
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value.
+    name : str
+        The parameter's name, for the message.
+    minimum : int
+        The smallest allowed value.
+
+    Returns
+    -------
+    int
+        ``value`` as an int.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (bools are refused).
+    ValueError
+        If it is below ``minimum``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_hidden_layer_sizes(hidden: object) -> list[int]:
+    """The hidden widths from ``hidden_layer_sizes`` (an integer or a sequence of them).
+
+    Parameters
+    ----------
+    hidden : object
+        The ``hidden_layer_sizes`` parameter.
+
+    Returns
+    -------
+    list of int
+        The widths, each > 0 (empty for no hidden layer).
+
+    Raises
+    ------
+    TypeError
+        If it is neither an integer nor a sequence.
+    ValueError
+        If a width is not a positive integer.
+    """
+    sizes = hidden
+    if isinstance(sizes, (numbers.Integral, np.integer)) and not isinstance(sizes, bool):
+        sizes = [sizes]
+    try:
+        sizes = list(sizes)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"hidden_layer_sizes must be an integer or a sequence of integers, got {hidden!r}"
+        ) from None
+    for h in sizes:
+        if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral) or h <= 0:
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}")
+    return [int(h) for h in sizes]
