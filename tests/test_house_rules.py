@@ -28,6 +28,7 @@ KERNEL_MODULES = {
     "fastbp.losses",
     "fastbp._blas",
     "fastbp.circuit.kernels",
+    "fastbp.circuit.batch_kernels",
 }
 KERNEL_MAY_IMPORT = KERNEL_MODULES | {
     "fastbp._jit",
