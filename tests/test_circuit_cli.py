@@ -42,6 +42,14 @@ def test_circuit_command(tmp_path: Path, capsys) -> None:
     assert "gradient  [-1.  1.  1.]" in capsys.readouterr().out
 
 
+def test_circuit_command_prints_the_differentiated_value(capsys) -> None:
+    """``value`` is the scalar ``gradient`` differentiates; several outputs are listed apart."""
+    assert main(["circuit", "x1 * x2, sin(x1)", "--at", "1,2", "--output", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "outputs   [2.         0.84147098]" in out
+    assert "value     0.8414709848078965" in out and "gradient  [0.54030231 0.        ]" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "match"),
     [

@@ -202,7 +202,9 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     if not 0 <= args.output < c.n_outputs:
         raise UsageError(f"--output must be in 0..{c.n_outputs - 1}, got {args.output}")
     print(repr(c))
-    print(f"value     {c.forward(x, check=args.check)}")
+    if c.n_outputs > 1:
+        print(f"outputs   {c.forward(x, check=args.check)}")
+    print(f"value     {c.value(x, output=args.output, check=args.check)}")
     print(f"gradient  {c.gradient(x, output=args.output, check=args.check)}")
     if args.v is not None:
         print(f"jvp       {c.jvp(x, args.v, check=args.check)}")
