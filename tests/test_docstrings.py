@@ -16,9 +16,8 @@ import inspect
 import re
 from pathlib import Path
 
+import numpydoc.validate as numpydoc_validate  # in the dev extra: never skipped
 import pytest
-
-numpydoc_validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is in the dev extra")
 
 API = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 

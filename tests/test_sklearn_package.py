@@ -70,6 +70,15 @@ def test_sparse_training_switch_selects_the_path(monkeypatch, mode, csr_calls) -
     assert fbsk.SPARSE_TRAINING == "csr" and _params.SPARSE_TRAINING == "csr"
 
 
+def test_deleting_a_switch_restores_its_default() -> None:
+    fbsk.SPARSE_TRAINING = "densify"
+    try:
+        assert _params.SPARSE_TRAINING == "densify"
+    finally:
+        del fbsk.SPARSE_TRAINING
+    assert fbsk.SPARSE_TRAINING == "csr" and _params.SPARSE_TRAINING == "csr"
+
+
 def test_sparse_chunk_rows_switch_reaches_predictions(monkeypatch) -> None:
     X, y, _ = _sparse_data(n=50)
     with pytest.warns(Warning):

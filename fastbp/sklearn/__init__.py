@@ -147,6 +147,8 @@ MLPClassifier.__module__ = MLPRegressor.__module__ = __name__
 
 #: The switches that the fits read at call time; they live in :mod:`fastbp.sklearn._params`.
 _SWITCHES = ("SPARSE_CHUNK_ROWS", "SPARSE_TRAINING")
+#: Their defaults: deleting a switch from the package restores its default.
+_DEFAULTS = {name: getattr(_params, name) for name in _SWITCHES}
 
 
 class _Package(types.ModuleType):
@@ -165,7 +167,11 @@ class _Package(types.ModuleType):
             super().__setattr__(name, value)
 
     def __delattr__(self, name: str) -> None:
-        if name not in _SWITCHES:  # the switches stay (monkeypatch restores by setting)
+        # A switch is never removed: deleting it restores its default.  (pytest's monkeypatch
+        # undoes a patch of a name missing from the module's __dict__ by deleting it.)
+        if name in _SWITCHES:
+            setattr(_params, name, _DEFAULTS[name])
+        else:
             super().__delattr__(name)
 
 
