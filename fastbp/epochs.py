@@ -23,7 +23,7 @@ import numpy as np
 from fastbp._jit import jit
 from fastbp.kernels import (
     backprop_activation_vec,
-    backward,
+    backprop_layers,
     biases,
     block,
     example_loss,
@@ -141,6 +141,23 @@ def apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step):
 
 
 @jit
+def gather_rows(X, Y, order, start, m, Xb, Yb):
+    """Xb[t] = X[order[start + t]] and Yb[t] = Y[order[start + t]] for t < m.  Writes Xb, Yb."""
+    n0 = X.shape[1]
+    nr = Y.shape[1]
+    for t in range(m):
+        i = order[start + t]
+        xb = Xb[t]
+        x = X[i]
+        for p in range(n0):
+            xb[p] = x[p]
+        yb = Yb[t]
+        y = Y[i]
+        for j in range(nr):
+            yb[j] = y[j]
+
+
+@jit
 def minibatch_epoch(
     X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
@@ -153,30 +170,30 @@ def minibatch_epoch(
     """
     r = widths.shape[0] - 1
     n = order.shape[0]
-    n0 = X.shape[1]
-    nr = Y.shape[1]
     total = 0.0
     done = 0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        for t in range(m):
-            i = order[start + t]
-            for p in range(n0):
-                Xb[t, p] = X[i, p]
-            for j in range(nr):
-                Yb[t, j] = Y[i, j]
+        gather_rows(X, Y, order, start, m, Xb, Yb)
         xb = Xb[:m]
         yb = Yb[:m]
         use_blas = m >= blas_min_rows
         forward(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas)
-        J = loss_sum(yb, block(Z, u_off, widths, r, m), block(A, u_off, widths, r, m), out_kind)
+        Ar = block(A, u_off, widths, r, m)
+        J = loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += m
-        backward(xb, yb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA,
-                 grad, 1.0 / m, use_blas)  # fmt: skip
+        # The mean's 1/m goes into the seed dJ/dz[r] (the backward pass is linear in it), so
+        # no pass over the weight gradient scales it afterwards: scale = 1 below.
+        dZr = block(dZ, u_off, widths, r, m)
+        inv_m = 1.0 / m
+        for t in range(m):
+            output_delta(Ar[t], yb[t], dZr[t], inv_m)
+        backprop_layers(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0,
+                        use_blas)  # fmt: skip
         if l2 != 0.0:
             for q in range(params.shape[0]):
                 grad[q] += l2 * weight_mask[q] * params[q]
