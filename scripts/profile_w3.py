@@ -359,7 +359,11 @@ class Setup:
 def ab_epochs(s: Setup, rounds: int) -> dict:
     """Old and new epoch interleaved ``rounds`` times; medians and per-round ratios."""
     s.epoch(old_minibatch_epoch)
+    before = s.net.params.copy()
     s.epoch(ek.minibatch_epoch)
+    # Batch 128: the 1/m folded into the seed is a power of two, so the bits must not change.
+    same_bits = bool(np.array_equal(before, s.net.params))
+    max_diff = float(np.max(np.abs(before - s.net.params)))
     old, new = [], []
     for r in range(rounds):
         pair = [("old", old_minibatch_epoch), ("new", ek.minibatch_epoch)]
@@ -374,6 +378,8 @@ def ab_epochs(s: Setup, rounds: int) -> dict:
         "ratio": float(np.median(ratios)),
         "ratio_q": (float(np.quantile(ratios, 0.25)), float(np.quantile(ratios, 0.75))),
         "ratio_range": (float(ratios.min()), float(ratios.max())),
+        "same_bits": same_bits,
+        "max_diff": max_diff,
         "old_best": float(np.min(old)),
         "new_best": float(np.min(new)),
     }
@@ -539,12 +545,15 @@ def main(argv: list[str] | None = None) -> int:
             n_batches = math.ceil(args.n / s.bs)
             ab = ab_epochs(s, args.rounds)
             print(f"## {dtype}, {opt}\n")
+            diff = ab["max_diff"]
+            same = "identical bits" if ab["same_bits"] else f"max |before − after| = {diff:.3g}"
             print(f"epoch A/B ({args.rounds} interleaved rounds): before fusion "
                   f"{ab['old'] / n_batches * 1e3:.3f} ms/batch, after "
                   f"{ab['new'] / n_batches * 1e3:.3f} ms/batch; before/after = "
                   f"{ab['ratio']:.3f} (quartiles {ab['ratio_q'][0]:.3f}–{ab['ratio_q'][1]:.3f}, "
                   f"range {ab['ratio_range'][0]:.3f}–{ab['ratio_range'][1]:.3f}); best epochs "
-                  f"{ab['old_best'] / ab['new_best']:.3f}\n")  # fmt: skip
+                  f"{ab['old_best'] / ab['new_best']:.3f}.  Parameters after one epoch: "
+                  f"{same}\n")  # fmt: skip
             if args.no_ops:
                 continue
             per_batch = ab["new_best"] / n_batches  # best epochs, as the ops are best blocks
