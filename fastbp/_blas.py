@@ -11,6 +11,9 @@ All products write into ``out`` (C-contiguous, right shape and dtype) and return
 * ``matmul_nt(A, B, out)``: out = A Bᵀ   (forward: Z = A_prev Wᵀ)
 * ``matmul_tn(A, B, out)``: out = Aᵀ B   (weight gradient: gW = dZᵀ A_prev)
 * ``matmul_nn(A, B, out)``: out = A B    (backward: dA_prev = dZ W)
+
+and one that updates in place: ``sgd_update_tn(dZ, A, W, α, ...)``: W ← W + α dZᵀ A (the plain
+SGD step of a weight matrix folded into the weight-gradient gemm, BLAS's β = 1).
 """
 
 from __future__ import annotations
@@ -67,7 +70,70 @@ def loop_matmul_nn(A, B, out):
                 out[i, p] += d * B[j, p]
 
 
+@jit
+def gemm_scratch(like):
+    """The small argument arrays :func:`sgd_update_tn` passes to BLAS by reference.
+
+    Returns (ints, chars, scal): int32[6], uint8[2] and scal[2] of ``like``'s dtype; allocate
+    once per kernel call, not per batch.
+    """
+    return np.zeros(6, np.int32), np.zeros(2, np.uint8), np.zeros(2, like.dtype)
+
+
 if HAVE_BLAS:
+    import ctypes
+
+    import numba
+    from llvmlite import binding as _llvm
+    from numba import types as _types
+    from numba.extending import get_cython_function_address
+
+    def _gemm(name: str):
+        """SciPy's BLAS ``?gemm``, callable from kernels that Numba can still cache.
+
+        The address is registered as a named symbol and the kernels call it by name
+        (``ExternalFunction``); a ctypes pointer would be a dynamic global, which Numba refuses to
+        cache.  Under ``NUMBA_DISABLE_JIT`` the plain-Python kernels call it through ctypes.
+        """
+        address = get_cython_function_address("scipy.linalg.cython_blas", name)
+        if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+            return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(address)
+        symbol = f"fastbp_cython_blas_{name}"
+        _llvm.add_symbol(symbol, address)
+        return _types.ExternalFunction(symbol, _types.void(*([_types.voidptr] * 13)))
+
+    _sgemm = _gemm("sgemm")
+    _dgemm = _gemm("dgemm")
+
+    @jit
+    def sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
+        """W ← W + α dZᵀ A in one BLAS gemm (β = 1): the SGD step of W[k] with α = −lr.
+
+        ``dZ`` (m, n_out), ``A`` (m, n_in) and ``W`` (n_out, n_in) are C-ordered; BLAS sees them
+        column-major as dZᶜ (n_out × m), Aᶜ (n_in × m) and Wᶜ (n_in × n_out), and computes
+        Wᶜ ← α Aᶜ (dZᶜ)ᵀ + Wᶜ.  ``ints``, ``chars``, ``scal`` come from :func:`gemm_scratch`
+        (BLAS takes every argument by reference); ``scal`` has W's dtype.  Saves the gradient
+        write, the read back and the separate update pass of gW = dZᵀA followed by W −= lr gW.
+        """
+        m, n_out = dZ.shape
+        n_in = A.shape[1]
+        ints[0] = n_in
+        ints[1] = n_out
+        ints[2] = m
+        ints[3] = n_in
+        ints[4] = n_out
+        ints[5] = n_in
+        chars[0] = 78  # 'N'
+        chars[1] = 84  # 'T'
+        scal[0] = alpha
+        scal[1] = 1.0
+        args = (chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
+                ints[2:].ctypes, scal[0:].ctypes, A.ctypes, ints[3:].ctypes, dZ.ctypes,
+                ints[4:].ctypes, scal[1:].ctypes, W.ctypes, ints[5:].ctypes)  # fmt: skip
+        if W.itemsize == 4:
+            _sgemm(*args)
+        else:
+            _dgemm(*args)
 
     @jit
     def matmul_nt(A, B, out):
@@ -85,6 +151,19 @@ if HAVE_BLAS:
         np.dot(A, B, out)
 
 else:  # pragma: no cover - exercised on machines without SciPy
+
+    @jit
+    def sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
+        """W ← W + α dZᵀ A by explicit loops (no BLAS here)."""
+        m, n_out = dZ.shape
+        n_in = A.shape[1]
+        for j in range(n_out):
+            for p in range(n_in):
+                s = 0.0
+                for i in range(m):
+                    s += dZ[i, j] * A[i, p]
+                W[j, p] += alpha * s
+
     matmul_nt = loop_matmul_nt
     matmul_tn = loop_matmul_tn
     matmul_nn = loop_matmul_nn

@@ -332,6 +332,21 @@ def loss_sum(Y, Z_r, A_r, out_kind):
 
 
 @jit
+def bias_sums(dZ, gb):
+    """gb[j] = Σ_i dZ[i, j], the column sums of dZ.  Overwrites gb.
+
+    Accumulated row by row (unit stride); each gb[j] still adds i = 0..m−1 in order.
+    """
+    m, n_out = dZ.shape
+    for j in range(n_out):
+        gb[j] = 0.0
+    for i in range(m):
+        dz = dZ[i]
+        for j in range(n_out):
+            gb[j] += dz[j]
+
+
+@jit
 def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
     """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
     if use_blas:
@@ -345,14 +360,7 @@ def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
         for j in range(n_out):
             for p in range(n_in):
                 gW[j, p] *= scale
-    # Column sums of dZ, accumulated row by row (unit stride); each gb[j] still sums i = 0..m−1
-    # in order, so the result is the same as summing down the column.
-    for j in range(n_out):
-        gb[j] = 0.0
-    for i in range(m):
-        dz = dZ[i]
-        for j in range(n_out):
-            gb[j] += dz[j]
+    bias_sums(dZ, gb)
     if scale != 1.0:
         for j in range(n_out):
             gb[j] *= scale
