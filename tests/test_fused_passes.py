@@ -130,3 +130,25 @@ def test_minibatch_step_is_mean_gradient_step(loss: str, dtype: str, blas: bool)
     )  # fmt: skip
     assert info[1] == m and info[2] == 0
     assert_close(net.params, want, dtype, "θ after one step")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 5), (12, 10, 4)])
+def test_sgd_update_tn_is_w_plus_alpha_dzt_a(shape: tuple[int, int, int], dtype: str) -> None:
+    """The SGD step folded into BLAS gemm: W ← W + α dZᵀ A (β = 1), other memory untouched."""
+    from fastbp._blas import gemm_scratch, sgd_update_tn
+
+    m, n_out, n_in = shape
+    rng = np.random.default_rng(13)
+    dZ = rng.normal(size=(m, n_out)).astype(dtype)
+    A = rng.normal(size=(m, n_in)).astype(dtype)
+    buf = rng.normal(size=n_out * n_in + 4).astype(dtype)
+    W = buf[2 : 2 + n_out * n_in].reshape(n_out, n_in)  # a view inside a larger buffer
+    before = buf.copy()
+    ints, chars, scal = gemm_scratch(W)
+    sgd_update_tn(dZ, A, W, -0.25, ints, chars, scal)
+    want = before[2 : 2 + n_out * n_in].reshape(n_out, n_in).astype(np.float64)
+    want -= 0.25 * dZ.astype(np.float64).T @ A.astype(np.float64)
+    assert_close(W, want, dtype, "W after the folded step")
+    np.testing.assert_array_equal(buf[:2], before[:2])
+    np.testing.assert_array_equal(buf[-2:], before[-2:])
