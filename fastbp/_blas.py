@@ -71,6 +71,19 @@ def loop_matmul_nn(A, B, out):
 
 
 @jit
+def loop_sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
+    """W ← W + α dZᵀ A by explicit loops (``ints``, ``chars``, ``scal`` unused)."""
+    m, n_out = dZ.shape
+    n_in = A.shape[1]
+    for j in range(n_out):
+        for p in range(n_in):
+            s = 0.0
+            for i in range(m):
+                s += dZ[i, j] * A[i, p]
+            W[j, p] += alpha * s
+
+
+@jit
 def gemm_scratch(like):
     """The small argument arrays :func:`sgd_update_tn` passes to BLAS by reference.
 
@@ -151,19 +164,7 @@ if HAVE_BLAS:
         np.dot(A, B, out)
 
 else:  # pragma: no cover - exercised on machines without SciPy
-
-    @jit
-    def sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
-        """W ← W + α dZᵀ A by explicit loops (no BLAS here)."""
-        m, n_out = dZ.shape
-        n_in = A.shape[1]
-        for j in range(n_out):
-            for p in range(n_in):
-                s = 0.0
-                for i in range(m):
-                    s += dZ[i, j] * A[i, p]
-                W[j, p] += alpha * s
-
+    sgd_update_tn = loop_sgd_update_tn
     matmul_nt = loop_matmul_nt
     matmul_tn = loop_matmul_tn
     matmul_nn = loop_matmul_nn

@@ -132,11 +132,20 @@ def test_minibatch_step_is_mean_gradient_step(loss: str, dtype: str, blas: bool)
     assert_close(net.params, want, dtype, "θ after one step")
 
 
+@pytest.mark.parametrize("variant", ["blas", "loops"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 5), (12, 10, 4)])
-def test_sgd_update_tn_is_w_plus_alpha_dzt_a(shape: tuple[int, int, int], dtype: str) -> None:
-    """The SGD step folded into BLAS gemm: W ← W + α dZᵀ A (β = 1), other memory untouched."""
-    from fastbp._blas import gemm_scratch, sgd_update_tn
+def test_sgd_update_tn_is_w_plus_alpha_dzt_a(
+    shape: tuple[int, int, int], dtype: str, variant: str
+) -> None:
+    """The SGD step folded into BLAS gemm: W ← W + α dZᵀ A (β = 1), other memory untouched.
+
+    "loops" is the fallback used without SciPy.
+    """
+    from fastbp._blas import gemm_scratch, loop_sgd_update_tn
+    from fastbp._blas import sgd_update_tn as blas_update
+
+    sgd_update_tn = blas_update if variant == "blas" else loop_sgd_update_tn
 
     m, n_out, n_in = shape
     rng = np.random.default_rng(13)
