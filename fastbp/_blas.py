@@ -71,8 +71,8 @@ def loop_matmul_nn(A, B, out):
 
 
 @jit
-def loop_sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
-    """W ← W + α dZᵀ A by explicit loops (``ints``, ``chars``, ``scal`` unused)."""
+def loop_sgd_update_tn(dZ, A, W, alpha, scal):
+    """W ← W + α dZᵀ A by explicit loops (``scal`` unused)."""
     m, n_out = dZ.shape
     n_in = A.shape[1]
     for j in range(n_out):
@@ -85,68 +85,59 @@ def loop_sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
 
 @jit
 def gemm_scratch(like):
-    """The small argument arrays :func:`sgd_update_tn` passes to BLAS by reference.
+    """The α, β slots :func:`sgd_update_tn` passes to BLAS by reference: ``like``'s dtype, [2].
 
-    Returns (ints, chars, scal): int32[6], uint8[2] and scal[2] of ``like``'s dtype; allocate
-    once per kernel call, not per batch.
+    Allocate once per kernel call, not per batch.
     """
-    return np.zeros(6, np.int32), np.zeros(2, np.uint8), np.zeros(2, like.dtype)
+    return np.zeros(2, like.dtype)
 
 
 if HAVE_BLAS:
     import ctypes
 
     import numba
-    from llvmlite import binding as _llvm
     from numba import types as _types
-    from numba.extending import get_cython_function_address
+    from numba._helperlib import c_helpers as _c_helpers
 
-    def _gemm(name: str):
-        """SciPy's BLAS ``?gemm``, callable from kernels that Numba can still cache.
-
-        The address is registered as a named symbol and the kernels call it by name
-        (``ExternalFunction``); a ctypes pointer would be a dynamic global, which Numba refuses to
-        cache.  Under ``NUMBA_DISABLE_JIT`` the plain-Python kernels call it through ctypes.
-        """
-        address = get_cython_function_address("scipy.linalg.cython_blas", name)
-        if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
-            return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 13))(address)
-        symbol = f"fastbp_cython_blas_{name}"
-        _llvm.add_symbol(symbol, address)
-        return _types.ExternalFunction(symbol, _types.void(*([_types.voidptr] * 13)))
-
-    _sgemm = _gemm("sgemm")
-    _dgemm = _gemm("dgemm")
+    if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+        # Plain-Python kernels call the same C entry point through ctypes.
+        _ssize, _ptr = ctypes.c_ssize_t, ctypes.c_void_p
+        _xxgemm = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.c_byte, ctypes.c_byte, ctypes.c_byte, _ssize, _ssize, _ssize,
+            _ptr, _ptr, _ssize, _ptr, _ssize, _ptr, _ptr, _ssize,
+        )(_c_helpers["xxgemm"])  # fmt: skip
+    else:
+        # Numba's own BLAS helper (what its np.dot calls), by its registered symbol name, so
+        # the kernels stay cacheable; it finds SciPy's cython_blas on its first call, so
+        # importing fastbp does not import scipy.linalg.
+        _xxgemm = _types.ExternalFunction(
+            "numba_xxgemm",
+            _types.int32(_types.int8, _types.int8, _types.int8, _types.intp, _types.intp,
+                         _types.intp, _types.voidptr, _types.voidptr, _types.intp,
+                         _types.voidptr, _types.intp, _types.voidptr, _types.voidptr,
+                         _types.intp),
+        )  # fmt: skip
 
     @jit
-    def sgd_update_tn(dZ, A, W, alpha, ints, chars, scal):
+    def sgd_update_tn(dZ, A, W, alpha, scal):
         """W ← W + α dZᵀ A in one BLAS gemm (β = 1): the SGD step of W[k] with α = −lr.
 
         ``dZ`` (m, n_out), ``A`` (m, n_in) and ``W`` (n_out, n_in) are C-ordered; BLAS sees them
         column-major as dZᶜ (n_out × m), Aᶜ (n_in × m) and Wᶜ (n_in × n_out), and computes
-        Wᶜ ← α Aᶜ (dZᶜ)ᵀ + Wᶜ.  ``ints``, ``chars``, ``scal`` come from :func:`gemm_scratch`
-        (BLAS takes every argument by reference); ``scal`` has W's dtype.  Saves the gradient
-        write, the read back and the separate update pass of gW = dZᵀA followed by W −= lr gW.
+        Wᶜ ← α Aᶜ (dZᶜ)ᵀ + Wᶜ.  ``scal`` (from :func:`gemm_scratch`, W's dtype) holds α and β,
+        which BLAS takes by reference.  Saves the gradient write, the read back and the separate
+        update pass of gW = dZᵀA followed by W −= lr gW.
         """
         m, n_out = dZ.shape
         n_in = A.shape[1]
-        ints[0] = n_in
-        ints[1] = n_out
-        ints[2] = m
-        ints[3] = n_in
-        ints[4] = n_out
-        ints[5] = n_in
-        chars[0] = 78  # 'N'
-        chars[1] = 84  # 'T'
         scal[0] = alpha
         scal[1] = 1.0
-        args = (chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes,
-                ints[2:].ctypes, scal[0:].ctypes, A.ctypes, ints[3:].ctypes, dZ.ctypes,
-                ints[4:].ctypes, scal[1:].ctypes, W.ctypes, ints[5:].ctypes)  # fmt: skip
-        if W.itemsize == 4:
-            _sgemm(*args)
-        else:
-            _dgemm(*args)
+        kind = np.int8(115) if W.itemsize == 4 else np.int8(100)  # 's' or 'd'
+        n_t = np.int8(78), np.int8(84)  # 'N' for A, 'T' for dZ
+        status = _xxgemm(kind, n_t[0], n_t[1], n_in, n_out, m, scal[0:].ctypes, A.ctypes, n_in,
+                         dZ.ctypes, n_out, scal[1:].ctypes, W.ctypes, n_in)  # fmt: skip
+        if status != 0:
+            raise RuntimeError("BLAS gemm failed (SciPy's cython_blas not found)")
 
     @jit
     def matmul_nt(A, B, out):

@@ -163,7 +163,7 @@ def gather_rows(X, Y, order, start, m, Xb, Yb):
 
 @jit
 def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, lr,
-                        ints, chars, scal):  # fmt: skip
+                        scal):  # fmt: skip
     """The backward pass fused with the plain SGD step θ ← θ − α g, BLAS path, from layer r down.
 
     Needs the seeded dJ/dz[r] (mean over the batch folded in).  For each layer k: first
@@ -184,7 +184,7 @@ def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
             backprop_linear(dZk, W, dA_prev, True)
             backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
                                 block(dZ, u_off, widths, k - 1, m))  # fmt: skip
-        sgd_update_tn(dZk, A_prev, W, -lr, ints, chars, scal)
+        sgd_update_tn(dZk, A_prev, W, -lr, scal)
         gb = biases(grad, b_off, widths, k)
         bias_sums(dZk, gb)
         b = biases(params, b_off, widths, k)
@@ -207,7 +207,7 @@ def minibatch_epoch(
     n = order.shape[0]
     total = 0.0
     done = 0
-    ints, chars, scal = gemm_scratch(params)  # once per call, for sgd_update_tn
+    scal = gemm_scratch(params)  # α, β for sgd_update_tn, once per call
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         gather_rows(X, Y, order, start, m, Xb, Yb)
@@ -231,7 +231,7 @@ def minibatch_epoch(
         if use_blas and kind == SGD and l2 == 0.0:
             # Plain SGD: each W[k] is updated by the weight-gradient gemm itself (β = 1).
             sgd_backprop_update(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA,
-                                grad, lr, ints, chars, scal)  # fmt: skip
+                                grad, lr, scal)  # fmt: skip
             step[0] += 1
             continue
         backprop_layers(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0,

@@ -187,9 +187,9 @@ def rep_tn(n, dZ, A, gW):
 
 
 @jit
-def rep_update_tn(n, dZ, A, W, ints, chars, scal):
+def rep_update_tn(n, dZ, A, W, scal):
     for _ in range(n):
-        sgd_update_tn(dZ, A, W, -1e-12, ints, chars, scal)
+        sgd_update_tn(dZ, A, W, -1e-12, scal)
 
 
 @jit
@@ -436,11 +436,11 @@ def op_profile(s: Setup, reps: int, repeats: int) -> list[tuple[str, float, floa
         lambda n: rep_loss_seed(n, p.out_kind, s.Yb, Zs[r - 1], As[r], dZs[r - 1]),
     )
     sgd = s.opt.name == "sgd"
-    ints, chars, scal = gemm_scratch(net.params)
+    scal = gemm_scratch(net.params)
     Wc = [w.copy() for w in Ws]  # the folded update writes W: time it on copies
     add("weight-gradient gemm gW = dZᵀ A (3)"
         + ("; now W ← W − α dZᵀA, the SGD step folded in" if sgd else ""),
-        (lambda n: [rep_update_tn(n, dZs[k], As[k], Wc[k], ints, chars, scal)
+        (lambda n: [rep_update_tn(n, dZs[k], As[k], Wc[k], scal)
                     for k in range(r)] and None) if sgd else
         (lambda n: [rep_tn(n, dZs[k], As[k], gWs[k]) for k in range(r)] and None),
         lambda n: [rep_tn(n, dZs[k], As[k], gWs[k]) for k in range(r)] and None)  # fmt: skip

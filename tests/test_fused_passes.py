@@ -154,8 +154,8 @@ def test_sgd_update_tn_is_w_plus_alpha_dzt_a(
     buf = rng.normal(size=n_out * n_in + 4).astype(dtype)
     W = buf[2 : 2 + n_out * n_in].reshape(n_out, n_in)  # a view inside a larger buffer
     before = buf.copy()
-    ints, chars, scal = gemm_scratch(W)
-    sgd_update_tn(dZ, A, W, -0.25, ints, chars, scal)
+    scal = gemm_scratch(W)
+    sgd_update_tn(dZ, A, W, -0.25, scal)
     want = before[2 : 2 + n_out * n_in].reshape(n_out, n_in).astype(np.float64)
     want -= 0.25 * dZ.astype(np.float64).T @ A.astype(np.float64)
     assert_close(W, want, dtype, "W after the folded step")
