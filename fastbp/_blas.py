@@ -97,7 +97,7 @@ if HAVE_BLAS:
 
     import numba
     from numba import types as _types
-    from numba._helperlib import c_helpers as _c_helpers
+    from numba._helperlib import c_helpers as _c_helpers  # type: ignore[attr-defined]
 
     if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
         # Plain-Python kernels call the same C entry point through ctypes.
