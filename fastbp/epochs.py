@@ -20,10 +20,14 @@ import math
 
 import numpy as np
 
+from fastbp._blas import gemm_scratch, sgd_update_tn
 from fastbp._jit import jit, jit_inline
 from fastbp.kernels import (
+    backprop_activation,
     backprop_activation_vec,
-    backward,
+    backprop_layers,
+    backprop_linear,
+    bias_sums,
     biases,
     block,
     example_loss,
@@ -141,6 +145,54 @@ def apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step):
 
 
 @jit
+def gather_rows(X, Y, order, start, m, Xb, Yb):
+    """Xb[t] = X[order[start + t]] and Yb[t] = Y[order[start + t]] for t < m.  Writes Xb, Yb."""
+    n0 = X.shape[1]
+    nr = Y.shape[1]
+    for t in range(m):
+        i = order[start + t]
+        xb = Xb[t]
+        x = X[i]
+        for p in range(n0):
+            xb[p] = x[p]
+        yb = Yb[t]
+        y = Y[i]
+        for j in range(nr):
+            yb[j] = y[j]
+
+
+@jit
+def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, lr,
+                        scal):  # fmt: skip
+    """The backward pass fused with the plain SGD step θ ← θ − α g, BLAS path, from layer r down.
+
+    Needs the seeded dJ/dz[r] (mean over the batch folded in).  For each layer k: first
+    dJ/da[k−1] = dZ[k] W[k] with the old W[k] and dJ/dz[k−1] = dJ/da[k−1] ⊙ σ'(z[k−1]); then
+    W[k] ← W[k] − α dZ[k]ᵀ a[k−1] in one gemm (:func:`fastbp._blas.sgd_update_tn`) and
+    b[k] ← b[k] − α Σ_i dZ_i[k] (the sums land in ``grad``'s bias slots).  The same step as
+    :func:`backprop_layers` followed by :func:`apply_update` with SGD, without writing the weight
+    gradient and reading it back; the rounding differs (the gemm scales its sum by −α).
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        W = weights(params, w_off, widths, k)
+        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
+        if k > 1:
+            dA_prev = block(dA, u_off, widths, k - 1, m)
+            backprop_linear(dZk, W, dA_prev, True)
+            backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
+                                block(dZ, u_off, widths, k - 1, m))  # fmt: skip
+        sgd_update_tn(dZk, A_prev, W, -lr, scal)
+        gb = biases(grad, b_off, widths, k)
+        bias_sums(dZk, gb)
+        b = biases(params, b_off, widths, k)
+        for j in range(b.shape[0]):
+            b[j] -= lr * gb[j]
+
+
+@jit
 def minibatch_epoch(
     X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
@@ -153,30 +205,37 @@ def minibatch_epoch(
     """
     r = widths.shape[0] - 1
     n = order.shape[0]
-    n0 = X.shape[1]
-    nr = Y.shape[1]
     total = 0.0
     done = 0
+    scal = gemm_scratch(params)  # α, β for sgd_update_tn, once per call
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        for t in range(m):
-            i = order[start + t]
-            for p in range(n0):
-                Xb[t, p] = X[i, p]
-            for j in range(nr):
-                Yb[t, j] = Y[i, j]
+        gather_rows(X, Y, order, start, m, Xb, Yb)
         xb = Xb[:m]
         yb = Yb[:m]
         use_blas = m >= blas_min_rows
         forward(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas)
-        J = loss_sum(yb, block(Z, u_off, widths, r, m), block(A, u_off, widths, r, m), out_kind)
+        Ar = block(A, u_off, widths, r, m)
+        J = loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += m
-        backward(xb, yb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA,
-                 grad, 1.0 / m, use_blas)  # fmt: skip
+        # The mean's 1/m goes into the seed dJ/dz[r] (the backward pass is linear in it), so
+        # no pass over the weight gradient scales it afterwards: scale = 1 below.
+        dZr = block(dZ, u_off, widths, r, m)
+        inv_m = 1.0 / m
+        for t in range(m):
+            output_delta(Ar[t], yb[t], dZr[t], inv_m)
+        if use_blas and kind == SGD and l2 == 0.0:
+            # Plain SGD: each W[k] is updated by the weight-gradient gemm itself (β = 1).
+            sgd_backprop_update(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA,
+                                grad, lr, scal)  # fmt: skip
+            step[0] += 1
+            continue
+        backprop_layers(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0,
+                        use_blas)  # fmt: skip
         if l2 != 0.0:
             for q in range(params.shape[0]):
                 grad[q] += l2 * weight_mask[q] * params[q]

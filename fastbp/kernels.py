@@ -79,6 +79,39 @@ def affine(A_prev, W, b, Z, use_blas):
 
 
 @jit
+def add_bias(b, Z):
+    """z ← z + b for every row of Z (the bias of the BLAS forward path).  Writes Z."""
+    m, n = Z.shape
+    for i in range(m):
+        z = Z[i]
+        for j in range(n):
+            z[j] += b[j]
+
+
+@jit
+def bias_activate(code, b, Z, A):
+    """z ← z + b and a = σ(z) in one pass over each row of Z (the BLAS forward path).
+
+    Writes Z and A.  Fuses :func:`add_bias` and :func:`activate`, which made two passes over Z;
+    each entry is computed exactly as they compute it.
+    """
+    m, n = Z.shape
+    for i in range(m):
+        z = Z[i]
+        a = A[i]
+        if code == RELU:
+            for j in range(n):
+                s = z[j] + b[j]
+                z[j] = s
+                a[j] = s if s > 0 else 0.0 * s  # as act(RELU): NaN stays NaN
+        else:
+            for j in range(n):
+                s = z[j] + b[j]
+                z[j] = s
+                a[j] = act(code, s)
+
+
+@jit
 def activate(code, Z, A):
     """a = σ(z) elementwise for hidden activation ``code``.  Writes A."""
     m, n = Z.shape
@@ -132,14 +165,22 @@ def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_bl
         b = biases(params, b_off, widths, k)
         Zk = block(Z, u_off, widths, k, m)
         Ak = block(A, u_off, widths, k, m)
-        if k == 1:
-            affine(X, W, b, Zk, use_blas)
+        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
+        if use_blas:
+            # One gemm, then one pass that adds the bias and applies σ (no copy: Wᵀ is the
+            # F-ordered view of W, which BLAS reads as a transposed operand).
+            matmul_nt(A_prev, W, Zk)
+            if k < r:
+                bias_activate(acts[k - 1], b, Zk, Ak)
+            else:
+                add_bias(b, Zk)
+                output_transform(out_kind, Zk, Ak)
         else:
-            affine(block(A, u_off, widths, k - 1, m), W, b, Zk, use_blas)
-        if k < r:
-            activate(acts[k - 1], Zk, Ak)
-        else:
-            output_transform(out_kind, Zk, Ak)
+            affine(A_prev, W, b, Zk, False)
+            if k < r:
+                activate(acts[k - 1], Zk, Ak)
+            else:
+                output_transform(out_kind, Zk, Ak)
 
 
 @jit
@@ -291,6 +332,21 @@ def loss_sum(Y, Z_r, A_r, out_kind):
 
 
 @jit
+def bias_sums(dZ, gb):
+    """gb[j] = Σ_i dZ[i, j], the column sums of dZ.  Overwrites gb.
+
+    Accumulated row by row (unit stride); each gb[j] still adds i = 0..m−1 in order.
+    """
+    m, n_out = dZ.shape
+    for j in range(n_out):
+        gb[j] = 0.0
+    for i in range(m):
+        dz = dZ[i]
+        for j in range(n_out):
+            gb[j] += dz[j]
+
+
+@jit
 def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
     """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
     if use_blas:
@@ -299,14 +355,15 @@ def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
         loop_matmul_tn(dZ, A_prev, gW)
     m, n_out = dZ.shape
     n_in = A_prev.shape[1]
-    for j in range(n_out):
-        for p in range(n_in):
-            gW[j, p] *= scale
-    for j in range(n_out):
-        s = 0.0
-        for i in range(m):
-            s += dZ[i, j]
-        gb[j] = scale * s
+    if scale != 1.0:
+        # Skipped when the caller folded the scale into the seed dJ/dz[r] (the minibatch epoch).
+        for j in range(n_out):
+            for p in range(n_in):
+                gW[j, p] *= scale
+    bias_sums(dZ, gb)
+    if scale != 1.0:
+        for j in range(n_out):
+            gb[j] *= scale
 
 
 @jit
@@ -323,8 +380,18 @@ def backprop_activation(code, Z, A, dA, dZ):
     """dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k]).  Writes dZ."""
     m, n = Z.shape
     for i in range(m):
-        for j in range(n):
-            dZ[i, j] = dA[i, j] * act_prime(code, Z[i, j], A[i, j])
+        z = Z[i]
+        da = dA[i]
+        dz = dZ[i]
+        if code == RELU:
+            # σ' is 1 or 0: the same values as da · act_prime (NaN/inf in da stay NaN) without
+            # the dispatch and the multiply by 1.
+            for j in range(n):
+                dz[j] = da[j] if z[j] > 0 else 0.0 * da[j]
+        else:
+            a = A[i]
+            for j in range(n):
+                dz[j] = da[j] * act_prime(code, z[j], a[j])
 
 
 @jit

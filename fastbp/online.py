@@ -16,7 +16,7 @@ import numpy as np
 from fastbp import epochs, row_kernels
 from fastbp.lowered import LoweredNetwork, quiet_if_no_jit
 from fastbp.optim import Optimizer
-from fastbp.specialise import sgd_example_epoch_dispatch
+from fastbp.specialise import kernel_module, sgd_example_epoch_dispatch, specialises
 
 #: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
 #: makes one call per chunk of this many examples).
@@ -61,6 +61,34 @@ class FastPaths:
         self.check = row_kernels.DirectCall(row_kernels.check_rows)
         self.settle = row_kernels.DirectCall(row_kernels.settle)
         self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
+        #: Direct entries of the spec-specialised SGD epoch (λ = 0, λ > 0), made on first use.
+        self.sgd_entries: tuple[row_kernels.DirectCall, row_kernels.DirectCall] | None = None
+
+    def sgd_epoch(self, l2: float) -> row_kernels.DirectCall:
+        """The direct entry of fit's spec-specialised per-example SGD kernel for this λ.
+
+        The very compiled function that :func:`fastbp.specialise.sgd_example_epoch` calls for
+        ``fit``, reached without that function's per-call lookups (about 2 µs of Python), so a
+        ``partial_fit`` step stays bit-identical to ``fit``'s.
+
+        Parameters
+        ----------
+        l2 : float
+            The L2 penalty λ (the λ > 0 kernel is a separate compiled function).
+
+        Returns
+        -------
+        fastbp.row_kernels.DirectCall
+            Call it with the arguments of the generated ``sgd_epoch``.
+        """
+        entries = self.sgd_entries
+        if entries is None:
+            module = kernel_module(self.spec)
+            entries = self.sgd_entries = (
+                row_kernels.DirectCall(module.sgd_epoch),
+                row_kernels.DirectCall(module.sgd_epoch_l2),
+            )
+        return entries[1] if l2 != 0.0 else entries[0]
 
     def is_row(self, X: object) -> bool:
         """Whether X can go to a one-row kernel as it is.
@@ -171,10 +199,15 @@ class FastPaths:
                 return None  # nothing was written; the checked path says what is wrong
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
             if batch_size == 1 and opt.name == "sgd":  # fit's kernel: the specialised one
-                with quiet_if_no_jit():  # plain-Python kernels: overflow is handled, not warned
-                    sgd_example_epoch_dispatch(
-                        self.spec, X, Y, self.order[:n], params, self.plan, ws, lr, l2, info
-                    )
+                if specialises(self.spec):  # its direct entry (DirectCall quiets no-JIT runs)
+                    p = self.plan
+                    self.sgd_epoch(l2)(X, Y, self.order[:n], params, p.widths, p.w_off, p.b_off,
+                                       p.u_off, ws.Z, ws.A, ws.dA, lr, l2, info)  # fmt: skip
+                else:
+                    with quiet_if_no_jit():  # plain-Python kernels: overflow is handled
+                        sgd_example_epoch_dispatch(
+                            self.spec, X, Y, self.order[:n], params, self.plan, ws, lr, l2, info
+                        )
                 step0 = None
             else:
                 p, m = self.plan, min(batch_size, n)

@@ -17,6 +17,11 @@ not a peer: per-example SGD written for exactly W1/W2's network, with no general
 divergence checks.  It runs in W1 and W2 only.  ``numba-import`` is W6's yardstick: a process
 that only imports numba.
 
+Formulations.  ``jax-jit``/``jax-scan``: a jitted SGD step per batch, or the epoch in one
+``lax.scan``, weights kept as Vₖ = Wₖᵀ (the fastest found, see tool_jax.py).  ``torch``: eager
+``nn.Sequential`` + ``optim.SGD``.  ``torch-compile``: a functional ``torch.func.grad`` SGD step
+through ``torch.compile(fullgraph=True)`` (inductor), called per batch (see tool_torch.py).
+
 Method.  Each tool × workload × dtype runs in its own subprocess, one at a time, pinned to one
 core (``os.sched_setaffinity``) with every thread count set to 1 before numpy/torch/jax load
 (``--threads 2``: both cores, 2 threads).  OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which slow a
@@ -94,6 +99,7 @@ TOOLS = {
     "fastbp-kernel": Tool("fastbp (kernel)", "fastbp", "fastbp", "kernel"),
     "numpy": Tool("numpy", "numpy", "numpy"),
     "torch": Tool("torch", "torch", "torch"),
+    "torch-compile": Tool("torch compile", "torch", "torch", "compile"),
     "jax-jit": Tool("jax jit/step", "jax", "jax", "jit"),
     "jax-scan": Tool("jax lax.scan", "jax", "jax", "scan"),
     "sklearn": Tool("scikit-learn", "sklearn", "sklearn"),
@@ -117,6 +123,7 @@ NOT_APPLICABLE = {
     "handloop": "a yardstick written for W1/W2's network (per-example SGD, ReLU, squared loss)",
     "fastbp-kernel": "a training-loop variant (W1–W3 only)",
     "jax-scan": "a training-loop variant (W1–W3 only)",
+    "torch-compile": "a training-loop variant (W1–W3 only)",
     "numpy": "no Hessian-vector product without writing the R-operator by hand",
     "sklearn": "forward, gradient and H v are not public API",
 }

@@ -28,6 +28,6 @@ def test_quick_run_gates_numpy_and_reports_every_job(tmp_path) -> None:
     assert fastbp["status"] == numpy["status"] == "ok", proc.stderr
     assert all(numpy["gate_ok"].values()), numpy["gate_err"]
     assert set(numpy["ratio"]) == {"forward", "loss_grad", "sgd", "adam32"}
-    assert report["ablation"]["status"] == "ok" and len(report["ablation"]["median_us"]) == 7
+    assert report["ablation"]["status"] == "ok" and len(report["ablation"]["median_us"]) == 9
     assert report["threads"]["status"] == "ok", report["threads"]
     assert "| forward of one row |" in proc.stdout and "speed-up" in proc.stdout

@@ -91,7 +91,7 @@ def gradcheck(
     eps : float
         The finite-difference step h.
     rtol, atol : float
-        Entry q passes when |g_bp − g_fd| ≤ atol + rtol·|g_fd|.
+        Entry q passes when ``|g_bp − g_fd| ≤ atol + rtol·|g_fd|``.
     max_inputs : int or None
         How many inputs to check at most (None: all).
     seed : int

@@ -35,7 +35,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
-        The hidden widths; the network is [n_features, *hidden_layer_sizes, n_outputs].
+        The hidden widths; the network is ``[n_features, *hidden_layer_sizes, n_outputs]``.
     activation : {"relu", "tanh", "logistic", "identity", "softplus", "leaky_relu"}, default="relu"
         The hidden activation (``"logistic"`` is fastbp's ``"sigmoid"``).
     solver : {"adam", "sgd", "lbfgs", "momentum", "nesterov"}, default="adam"

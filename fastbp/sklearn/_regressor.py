@@ -33,7 +33,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
-        The hidden widths; the network is [n_features, *hidden_layer_sizes, n_outputs].
+        The hidden widths; the network is ``[n_features, *hidden_layer_sizes, n_outputs]``.
     activation : {"relu", "tanh", "logistic", "identity", "softplus", "leaky_relu"}, default="relu"
         The hidden activation (``"logistic"`` is fastbp's ``"sigmoid"``).
     loss : {"squared_error", "poisson"}, default="squared_error"

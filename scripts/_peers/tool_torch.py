@@ -1,4 +1,11 @@
-"""PyTorch eager: ``nn.Sequential`` + ``optim.SGD``, one zero_grad/forward/backward/step per batch.
+"""PyTorch: eager ``nn.Sequential`` + ``optim.SGD``, or a ``torch.compile``d ``torch.func`` step.
+
+``variant=None`` (the "torch" row, eager): one zero_grad/forward/backward/step per batch.
+``variant="compile"`` (the "torch compile" row): the whole SGD step θ ↦ θ − α ∇J(θ; x, y),
+written functionally with ``torch.func.grad`` over a list of tensors and ``F.linear`` (W kept
+(out, in), as ``nn.Linear`` stores it), compiled once with ``torch.compile(fullgraph=True)``
+(inductor, mode from the job's ``compile_mode``, default ``"default"``) and called from Python
+per batch.  Its first call, the compile, is reported as the first-step time.
 
 The squared loss is written as ``mse_loss(reduction="sum") · ½ / m`` (the mean over the batch of
 ½‖a − y‖², fastbp's J; ``MSELoss()`` alone would be twice that for one output), the
@@ -64,7 +71,54 @@ def layer_params(net: nn.Sequential):
     return [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
 
 
+class CompiledStep:
+    """The ``variant="compile"`` trainer: a functional SGD step through ``torch.compile``."""
+
+    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
+        from torch.func import grad
+
+        if job["activation"] != "relu":
+            raise NotImplementedError("the torch peer implements ReLU hidden layers only")
+        softmax = job["loss"] == "softmax_cross_entropy"
+        r, lr = len(layers), job["lr"]
+
+        def loss(p, x, y):
+            a = x
+            for k in range(r - 1):
+                a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
+            z = F.linear(a, p[2 * r - 2], p[2 * r - 1])
+            if softmax:
+                return F.cross_entropy(z, y)
+            return ((z - y) ** 2).sum() * (0.5 / x.shape[0])
+
+        g = grad(loss)
+
+        def step(p, x, y):
+            return [q - lr * d for q, d in zip(p, g(p, x, y), strict=True)]
+
+        self.p = [torch.from_numpy(np.array(a, copy=True)) for W, b in layers for a in (W, b)]
+        self.step = torch.compile(step, mode=job.get("compile_mode", "default"), fullgraph=True)
+        bs = job["batch_size"]
+        self.xs = torch.from_numpy(np.ascontiguousarray(X)).split(bs)
+        self.ys = targets(job, Y).split(bs)
+
+    def epoch(self) -> None:
+        p, step = self.p, self.step
+        for x, y in zip(self.xs, self.ys, strict=True):
+            p = step(p, x, y)
+        self.p = p
+
+    def params(self):
+        return [(self.p[i].numpy().copy(), self.p[i + 1].numpy().copy())
+                for i in range(0, len(self.p), 2)]  # fmt: skip
+
+
 class Trainer:
+    def __new__(cls, job: dict, layers, X: np.ndarray, Y: np.ndarray):
+        if job.get("variant") == "compile":
+            return CompiledStep(job, layers, X, Y)
+        return super().__new__(cls)
+
     def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
         self.net = model(job, layers)
         self.loss = loss_fn(job)

@@ -582,13 +582,34 @@ def run_ablation(job: dict) -> dict:
     (``DirectCall``) and the per-thread workspace: today's ``net.forward``.
     SGD step: (a) ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` on the row, the way to
     take one step before ``partial_fit``; (b) ``partial_fit``'s checked path (``_run_epochs``);
-    (c) the lean path: today's ``net.partial_fit``.
+    (c) the lean path (``FastPaths.partial_fit``) with the SGD kernel reached through
+    ``specialise.sgd_example_epoch_dispatch`` as before issue 15's direct entry; (d) the same
+    with the direct entry (``FastPaths.sgd_epoch``); (e) today's ``net.partial_fit``.
     """
     import numpy as np
 
     import fastbp as fb
     from fastbp import kernels, online, row_kernels
+    from fastbp.lowered import quiet_if_no_jit
+    from fastbp.specialise import sgd_example_epoch_dispatch
     from fastbp.train import partial_fit as checked_partial_fit
+
+    class Dispatched(online.FastPaths):
+        """FastPaths with the SGD kernel through specialise's dispatcher (the path before)."""
+
+        def __init__(self, lowered) -> None:
+            super().__init__(lowered)
+            spec, plan, ws = self.spec, self.plan, self.ws
+
+            def run(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):
+                with quiet_if_no_jit():
+                    sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info)
+
+            self.run = run
+
+        def sgd_epoch(self, l2):
+            return self.run
+
     from fastbp.validate import as_features
 
     p0, X, Y = _data()
@@ -633,8 +654,13 @@ def run_ablation(job: dict) -> dict:
     for f in (cheap_check, packed, net.forward):
         assert all(np.allclose(f(r), o, rtol=1e-12) for r, o in zip(rows[:8], ref, strict=True))
     fit_net, slow_net, lean_net = net.copy(), net.copy(), net.copy()
-    for n in (slow_net, lean_net):
+    disp_net, direct_net = net.copy(), net.copy()
+    for n in (slow_net, lean_net, disp_net, direct_net):
         n.partial_fit(rows[0], ys[0], lr=LR)
+    disp, direct = Dispatched(disp_net.lowered), online.FastPaths(direct_net.lowered)
+    assert disp.partial_fit(rows[1], ys[1], "sgd", LR, 0.9, 0.0, 1) is not None
+    assert direct.partial_fit(rows[1], ys[1], "sgd", LR, 0.9, 0.0, 1) is not None
+    assert np.array_equal(disp_net.params, direct_net.params)  # the same kernel, to the bit
     variants = {
         "forward (a) checked path": lambda k: checked(rows[k % N_ROWS]),
         "forward (b) + cheap type/shape check": lambda k: cheap_check(rows[k % N_ROWS]),
@@ -646,7 +672,13 @@ def run_ablation(job: dict) -> dict:
         "SGD step (b) partial_fit, checked path": lambda k: checked_partial_fit(
             slow_net, rows[k % N_ROWS], ys[k % N_ROWS], lr=LR
         ),
-        "SGD step (c) partial_fit, lean path": lambda k: lean_net.partial_fit(
+        "SGD step (c) lean path, kernel via specialise's dispatcher": lambda k: disp.partial_fit(
+            rows[k % N_ROWS], ys[k % N_ROWS], "sgd", LR, 0.9, 0.0, 1
+        ),
+        "SGD step (d) lean path, direct kernel entry": lambda k: direct.partial_fit(
+            rows[k % N_ROWS], ys[k % N_ROWS], "sgd", LR, 0.9, 0.0, 1
+        ),
+        "SGD step (e) net.partial_fit (today's)": lambda k: lean_net.partial_fit(
             rows[k % N_ROWS], ys[k % N_ROWS], lr=LR
         ),
     }
