@@ -25,6 +25,7 @@ from fastbp.kernels import (
     biases,
     block,
     loss_sum,
+    output_delta,
     output_transform,
     weight_gradient,
     weights,
@@ -205,8 +206,7 @@ def minibatch_epoch_csr(
         # Backward: dJ/dz[r] = prediction − target, the dense layers, then the sparse first one.
         dZr = block(dZ, u_off, widths, r, m)
         for t in range(m):
-            for j in range(nr):
-                dZr[t, j] = Ar[t, j] - yb[t, j]
+            output_delta(Ar[t], yb[t], dZr[t], 1.0)
         scale = 1.0 / m
         for k in range(r, 1, -1):
             dZk = block(dZ, u_off, widths, k, m)
