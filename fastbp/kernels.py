@@ -56,8 +56,8 @@ def affine_row(a_prev, W, b, z):
     The one loop form of the affine map: :func:`affine` (loop path), :func:`forward_example` and
     the one-row kernels all use it.
     """
-    n_in = a_prev.shape[0]
-    for j in range(z.shape[0]):
+    n_out, n_in = W.shape
+    for j in range(n_out):
         s = b[j]
         for p in range(n_in):
             s += W[j, p] * a_prev[p]

@@ -89,6 +89,9 @@ class Network(Conversions):
         self._guard = self.lowered.guard
         self._dtype = self.lowered.dtype
         self._fast = online.FastPaths(self.lowered)
+        self._out_shape = self._fast.out_shape
+        self._ipack = self._fast.ipack
+        self._buffers = self.lowered.buffers  # this thread's workspaces (a bound method)
         #: Extra arrays and metadata stored with the network in its file (see :meth:`save`).
         self.extras: dict[str, np.ndarray] = {}
         self.metadata: dict | None = None
@@ -199,9 +202,9 @@ class Network(Conversions):
             guard = self._guard
             guard.enter_read()
             try:
-                out = np.empty(self._fast.out_shape, dtype=self._dtype)
-                ws = self.lowered.buffers().ws
-                status = self._fast.forward(X, self._params, self._fast.ipack, ws.Z, ws.A, out)
+                out = np.empty(self._out_shape, dtype=self._dtype)
+                ws = self._buffers().ws
+                status = self._fast.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
             finally:
                 guard.readers.pop()
             if status == 0:
@@ -266,7 +269,7 @@ class Network(Conversions):
                 J = self.lowered.loss_and_gradient(X, Y, state, sw=sw)
                 return J, state.grad.copy()
         if self._fast.is_row(X):
-            if type(Y) is np.ndarray and Y.shape == self._fast.out_shape and Y.dtype is self._dtype:
+            if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
                 flags = Y.flags  # the common case inline: a dense (1, nr) row
                 Yr = Y if flags.c_contiguous and flags.behaved else None
             else:
@@ -276,9 +279,9 @@ class Network(Conversions):
                 grad = np.empty(self.plan.n_params, dtype=self._dtype)
                 guard.enter_read()
                 try:
-                    ws = self.lowered.buffers().ws
+                    ws = self._buffers().ws
                     status, J = self._fast.loss_grad(
-                        X, Yr, self._params, self._fast.ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
+                        X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
                     )
                 finally:
                     guard.readers.pop()
