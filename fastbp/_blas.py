@@ -101,8 +101,10 @@ def _xxgemm_helpers() -> dict[str, int] | None:
     return c_helpers if "xxgemm" in c_helpers else None
 
 
+_HELPERS = _xxgemm_helpers() if HAVE_BLAS else None
+
 #: Whether the in-place SGD gemm can call Numba's BLAS helper (else the loop form is used).
-HAVE_XXGEMM = HAVE_BLAS and _xxgemm_helpers() is not None
+HAVE_XXGEMM = _HELPERS is not None
 
 if HAVE_XXGEMM:
     import ctypes
@@ -116,7 +118,7 @@ if HAVE_XXGEMM:
         _xxgemm = ctypes.CFUNCTYPE(
             ctypes.c_int, ctypes.c_byte, ctypes.c_byte, ctypes.c_byte, _ssize, _ssize, _ssize,
             _ptr, _ptr, _ssize, _ptr, _ssize, _ptr, _ptr, _ssize,
-        )(_xxgemm_helpers()["xxgemm"])  # type: ignore[index]  # fmt: skip
+        )(_HELPERS["xxgemm"])  # type: ignore[index]  # fmt: skip
     else:
         # Numba's own BLAS helper (what its np.dot calls), by its registered symbol name, so
         # the kernels stay cacheable; it finds SciPy's cython_blas on its first call, so

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -197,8 +197,7 @@ class LoweredNetwork:
         self._tls.buffers = ThreadBuffers(self.ws, self.grad, self.grad_chunk)
 
     # ------------------------------------------------------------------ holding the network
-    @contextmanager
-    def exclusive(self, what: str = "a pass") -> Iterator[None]:
+    def exclusive(self, what: str = "a pass") -> AbstractContextManager[None]:
         """Hold the network alone (fit, partial_fit, params assignment, trace, hvp).
 
         Parameters
@@ -206,29 +205,22 @@ class LoweredNetwork:
         what : str
             The call, named in the refusal another thread gets.
 
-        Yields
-        ------
-        None
+        Returns
+        -------
+        contextlib.AbstractContextManager
+            The guard's :meth:`~fastbp.guard.Guard.write` context.
         """
-        self.guard.enter_write(what)
-        try:
-            yield
-        finally:
-            self.guard.exit_write()
+        return self.guard.write(what)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
+    def shared(self) -> AbstractContextManager[None]:
         """Hold the network for a read; reads in other threads may run at the same time.
 
-        Yields
-        ------
-        None
+        Returns
+        -------
+        contextlib.AbstractContextManager
+            The guard's :meth:`~fastbp.guard.Guard.read` context.
         """
-        self.guard.enter_read()
-        try:
-            yield
-        finally:
-            self.guard.readers.pop()
+        return self.guard.read()
 
     def buffers(self) -> ThreadBuffers:
         """This thread's read buffers (created on the thread's first read).
