@@ -16,7 +16,12 @@ import numpy as np
 from fastbp import epochs, row_kernels
 from fastbp.lowered import LoweredNetwork, quiet_if_no_jit
 from fastbp.optim import Optimizer
-from fastbp.specialise import kernel_module, sgd_example_epoch_dispatch, specialises
+from fastbp.specialise import (
+    kernel_module,
+    layer_arrays,
+    sgd_example_epoch_dispatch,
+    specialises,
+)
 
 #: partial_fit calls on up to this many rows may take the lean path (one compiled call, as fit
 #: makes one call per chunk of this many examples).
@@ -63,6 +68,9 @@ class FastPaths:
         self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
         #: Direct entries of the spec-specialised SGD epoch (λ = 0, λ > 0), made on first use.
         self.sgd_entries: tuple[row_kernels.DirectCall, row_kernels.DirectCall] | None = None
+        #: (Z, A, dA, the generated kernel's layer arrays): views made once, remade only when
+        #: the workspace has grown (new buffers).
+        self.layer_views: tuple[np.ndarray, np.ndarray, np.ndarray, tuple] | None = None
 
     def sgd_epoch(self, l2: float) -> row_kernels.DirectCall:
         """The direct entry of fit's spec-specialised per-example SGD kernel for this λ.
@@ -89,6 +97,25 @@ class FastPaths:
                 row_kernels.DirectCall(module.sgd_epoch_l2),
             )
         return entries[1] if l2 != 0.0 else entries[0]
+
+    def layer_arrays(self) -> tuple[np.ndarray, ...]:
+        """:func:`fastbp.specialise.layer_arrays` of this network's buffers, made once.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The per-layer views the generated kernels take after ``(X, Y, order)``.
+        """
+        ws, cached = self.ws, self.layer_views
+        if (
+            cached is None
+            or cached[0] is not ws.Z
+            or cached[1] is not ws.A
+            or cached[2] is not ws.dA
+        ):
+            arrays = layer_arrays(self.plan, self.params, ws)
+            cached = self.layer_views = (ws.Z, ws.A, ws.dA, arrays)
+        return cached[3]
 
     def is_row(self, X: object) -> bool:
         """Whether X can go to a one-row kernel as it is.
@@ -200,9 +227,7 @@ class FastPaths:
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
             if batch_size == 1 and opt.name == "sgd":  # fit's kernel: the specialised one
                 if specialises(self.spec):  # its direct entry (DirectCall quiets no-JIT runs)
-                    p = self.plan
-                    self.sgd_epoch(l2)(X, Y, self.order[:n], params, p.widths, p.w_off, p.b_off,
-                                       p.u_off, ws.Z, ws.A, ws.dA, lr, l2, info)  # fmt: skip
+                    self.sgd_epoch(l2)(X, Y, self.order[:n], *self.layer_arrays(), lr, l2, info)
                 else:
                     with quiet_if_no_jit():  # plain-Python kernels: overflow is handled
                         sgd_example_epoch_dispatch(

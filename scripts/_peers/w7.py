@@ -599,9 +599,10 @@ def run_ablation(job: dict) -> dict:
 
         def __init__(self, lowered) -> None:
             super().__init__(lowered)
-            spec, plan, ws = self.spec, self.plan, self.ws
+            spec, plan, ws, params = self.spec, self.plan, self.ws, self.params
 
-            def run(X, Y, order, params, widths, w_off, b_off, u_off, Z, A, dA, lr, l2, info):
+            def run(X, Y, order, *arrays_lr_l2_info):
+                lr, l2, info = arrays_lr_l2_info[-3:]
                 with quiet_if_no_jit():
                     sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info)
 
