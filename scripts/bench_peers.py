@@ -14,8 +14,12 @@ Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
 
 The hand-written ``@njit`` loop (``handloop``, scripts/_peers/tool_handloop.py) is a yardstick,
 not a peer: per-example SGD written for exactly W1/W2's network, with no generality and no
-divergence checks.  It runs in W1 and W2 only.  ``numba-import`` is W6's yardstick: a process
-that only imports numba.
+divergence checks.  It runs in W1 and W2 only.  W6 has two yardsticks: ``numba-import``, a
+process that only imports numba, and ``numba-cached``, one that imports numba and calls one
+cached ``@njit`` function (the floor for any library on Numba's on-disk cache).  W6 children
+run with Python's bytecode cache on, in a temporary ``PYTHONPYCACHEPREFIX`` that the first,
+untimed run of each fills, as an installed package has its ``.pyc`` files (a checkout run with
+``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile fastbp's sources in every process).
 
 Formulations.  ``jax-jit``/``jax-scan``: a jitted SGD step per batch, or the epoch in one
 ``lax.scan``, weights kept as Vₖ = Wₖᵀ (the fastest found, see tool_jax.py).  ``torch``: eager
@@ -105,6 +109,7 @@ TOOLS = {
     "sklearn": Tool("scikit-learn", "sklearn", "sklearn"),
     "handloop": Tool("hand @njit loop (yardstick)", "handloop", "numba"),
     "numba-import": Tool("import numba only (yardstick)", "numbaimport", "numba"),
+    "numba-cached": Tool("numba + one cached function (yardstick)", "numbacached", "numba"),
 }
 #: "all" leaves out fastbp-kernel: ``fit``'s Python overhead measured within noise of the bare
 #: epoch kernel (one call per epoch), so that row is opt-in (``--peers all,fastbp-kernel``).
@@ -114,12 +119,13 @@ ALIASES = {"jax": ("jax-jit", "jax-scan"), "all": tuple(t for t in TOOLS if t !=
 SUPPORTED = {
     "W4": {"fastbp", "numpy", "torch", "jax-jit"},
     "W5": {"fastbp", "torch", "jax-jit"},
-    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn", "numba-import"},
+    "W6": {"fastbp", "numpy", "torch", "jax-jit", "sklearn", "numba-import", "numba-cached"},
 }
 #: Training workloads a tool takes part in, where not all of W1–W3.
-TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set()}
+TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set(), "numba-cached": set()}
 NOT_APPLICABLE = {
     "numba-import": "a W6 yardstick (a process that only imports numba)",
+    "numba-cached": "a W6 yardstick (import numba, call one cached function)",
     "handloop": "a yardstick written for W1/W2's network (per-example SGD, ReLU, squared loss)",
     "fastbp-kernel": "a training-loop variant (W1–W3 only)",
     "jax-scan": "a training-loop variant (W1–W3 only)",
@@ -392,6 +398,7 @@ def run_cold_start(runner: Runner) -> None:
     args, dtype = runner.args, "float64"
     ref = runner.workdir / f"W1-{dtype}-cold.npz"
     build_train_reference(W1, dtype, 1, ref)
+    pyc_prefix = runner.workdir / "pycache"
     variants = []
     for key in args.peers:
         if key == "fastbp":
@@ -414,19 +421,22 @@ def run_cold_start(runner: Runner) -> None:
                          activation=W1.activation, loss=W1.loss, batch_size=1, lr=W1.lr,
                          ref=str(ref))  # fmt: skip
         runs, failure = [], None
+        # Bytecode on, in a prefix the first (untimed) run fills: what an installed package has.
+        pyc_env = {k: v for k, v in runner.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        pyc_env["PYTHONPYCACHEPREFIX"] = str(pyc_prefix)
         # "new spec": fastbp's own kernels cached (NUMBA_CACHE_DIR, warmed by the first run),
         # the spec-specialised kernel generated and compiled afresh (an empty FASTBP_CACHE_DIR).
         shared_numba = (
             tempfile.mkdtemp(prefix="fastbp-numba-shared-") if cache == "new spec" else None
         )
         for i in range(args.repeats + 1):  # the first run only warms the OS file cache
-            env, cache_dir = runner.env, None
+            env, cache_dir = pyc_env, None
             if cache == "cold":
                 cache_dir = tempfile.mkdtemp(prefix="fastbp-numba-cache-")
-                env = dict(runner.env, NUMBA_CACHE_DIR=cache_dir, FASTBP_CACHE_DIR=cache_dir)
+                env = dict(pyc_env, NUMBA_CACHE_DIR=cache_dir, FASTBP_CACHE_DIR=cache_dir)
             elif cache == "new spec":
                 cache_dir = tempfile.mkdtemp(prefix="fastbp-generated-")
-                env = dict(runner.env, NUMBA_CACHE_DIR=shared_numba, FASTBP_CACHE_DIR=cache_dir)
+                env = dict(pyc_env, NUMBA_CACHE_DIR=shared_numba, FASTBP_CACHE_DIR=cache_dir)
             try:
                 res, spawned = runner.run_job(job, env)
             finally:
@@ -634,7 +644,9 @@ def markdown(runner: Runner, results: list[dict]) -> str:
             "",
             "## Cold start (W6): spawn → import → build the W1 network → first SGD step done",
             "",
-            "fastbp / tool: the tool's median over fastbp's with a warm Numba cache.",
+            "fastbp / tool: the tool's median over fastbp's with a warm Numba cache. Every "
+            "child ran with Python's bytecode cache on (a temporary PYTHONPYCACHEPREFIX that an "
+            "untimed first run filled), as an installed package has its .pyc files.",
             "",
             "| tool | Numba cache | total (median) | min – max | interpreter | import | "
             "build + first step | fastbp / tool |",
