@@ -155,11 +155,18 @@ def product_unchecked(
         use_blas = m >= net.blas_min_rows
         rws.ensure(m)
         target = out if idx == 0 else state.chunk
-        net.forward_chunk(Xc)
-        rop_kernels.r_forward(
-            Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            ws.Z, ws.A, rws.Z, rws.A, rws.dZ, use_blas,
-        )  # fmt: skip
+        if use_blas:
+            net.forward_chunk(Xc)
+            rop_kernels.r_forward(
+                Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A, rws.Z, rws.A, rws.dZ, True,
+            )  # fmt: skip
+        else:  # small batches: W[k] and V[k] read once for both passes
+            ws.ensure(m)
+            rop_kernels.forward_and_r_forward(
+                Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+                ws.Z, ws.A, rws.Z, rws.A,
+            )  # fmt: skip
         if gauss_newton:
             rop_kernels.gnvp_backward(
                 Xc, net.params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,

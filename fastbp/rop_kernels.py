@@ -30,12 +30,14 @@ from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
 from fastbp._jit import jit
 from fastbp.activations import act_prime, act_second
 from fastbp.kernels import (
+    activate,
     affine,
     backprop_activation,
     backprop_layers,
     biases,
     block,
     output_delta,
+    output_transform,
     weight_gradient,
     weights,
 )
@@ -135,6 +137,105 @@ def r_forward(
             r_activate(acts[k - 1], Zk, block(A, u_off, widths, k, m), RZk, RAk)
         else:
             r_output_transform(out_kind, block(A, u_off, widths, k, m), RZk, RAk)
+
+
+@jit
+def affine_and_r_affine(A_prev, RA_prev, W, b, V, Vb, Z, RZ, first):
+    """z[k] = W[k] a[k−1] + b[k] and R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k] together.
+
+    The loop path for small batches: one sweep over the rows of W[k] and V[k] serves both
+    products and every row of the batch (row j of W and V is read from memory once).  With
+    ``first`` (layer 1, R{a[0]} = 0) RA_prev is not read.  Writes Z and RZ.
+    """
+    m, n_out = Z.shape
+    n_in = W.shape[1]
+    for j in range(n_out):
+        for i in range(m):
+            s = b[j]
+            rs = Vb[j]
+            if first:
+                for p in range(n_in):
+                    a = A_prev[i, p]
+                    s += W[j, p] * a
+                    rs += V[j, p] * a
+            else:
+                for p in range(n_in):
+                    a = A_prev[i, p]
+                    w = W[j, p]
+                    s += w * a
+                    rs += w * RA_prev[i, p] + V[j, p] * a
+            Z[i, j] = s
+            RZ[i, j] = rs
+
+
+@jit
+def forward_and_r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA):
+    """:func:`fastbp.kernels.forward` and :func:`r_forward` in one pass, for small batches.
+
+    Each layer's W[k] and V[k] are read once for z, a, R{z} and R{a} (the loop path; batches of
+    ``blas_min_rows`` rows or more take the BLAS path, :func:`r_forward` after ``forward``).
+    Writes Z, A, RZ, RA as the two would.
+    """
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        Zk = block(Z, u_off, widths, k, m)
+        Ak = block(A, u_off, widths, k, m)
+        RZk = block(RZ, u_off, widths, k, m)
+        RAk = block(RA, u_off, widths, k, m)
+        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
+        RA_prev = X if k == 1 else block(RA, u_off, widths, k - 1, m)  # not read for k = 1
+        affine_and_r_affine(
+            A_prev, RA_prev,
+            weights(params, w_off, widths, k), biases(params, b_off, widths, k),
+            weights(v, w_off, widths, k), biases(v, b_off, widths, k),
+            Zk, RZk, k == 1,
+        )  # fmt: skip
+        if k < r:
+            activate(acts[k - 1], Zk, Ak)
+            r_activate(acts[k - 1], Zk, Ak, RZk, RAk)
+        else:
+            output_transform(out_kind, Zk, Ak)
+            r_output_transform(out_kind, Ak, RZk, RAk)
+
+
+@jit
+def r_backprop_rows(dZ, RdZ, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, out_b, scale):
+    """One layer k ≥ 2 of :func:`hvp_backward` in one sweep over the rows of W[k] and V[k].
+
+    The loop path for small batches, fusing :func:`r_weight_gradient` and
+    :func:`r_backprop_linear`: row j of W[k], V[k] and R{dJ/dW[k]} is touched once for the whole
+    batch.  Overwrites out_W, out_b (scale · Σ_i R{dJ/dz_i} a_i[k−1]ᵀ + dJ/dz_i R{a_i[k−1]}ᵀ and
+    scale · Σ_i R{dJ/dz_i}), dA_prev (W[k]ᵀ dJ/dz[k]) and RdA_prev (W[k]ᵀ R{dJ/dz[k]} +
+    V[k]ᵀ dJ/dz[k]).
+    """
+    m, n_out = dZ.shape
+    n_in = W.shape[1]
+    for i in range(m):
+        for p in range(n_in):
+            dA_prev[i, p] = 0.0
+            RdA_prev[i, p] = 0.0
+    for j in range(n_out):
+        sb = 0.0
+        for i in range(m):
+            d = dZ[i, j]
+            rd = RdZ[i, j]
+            sb += rd
+            sd = scale * d
+            srd = scale * rd
+            if i == 0:
+                for p in range(n_in):
+                    w = W[j, p]
+                    dA_prev[i, p] += d * w
+                    RdA_prev[i, p] += rd * w + d * V[j, p]
+                    out_W[j, p] = srd * A_prev[i, p] + sd * RA_prev[i, p]
+            else:
+                for p in range(n_in):
+                    w = W[j, p]
+                    dA_prev[i, p] += d * w
+                    RdA_prev[i, p] += rd * w + d * V[j, p]
+                    out_W[j, p] += srd * A_prev[i, p] + sd * RA_prev[i, p]
+        out_b[j] = scale * sb
 
 
 @jit
@@ -247,15 +348,19 @@ def hvp_backward(
         RdA_prev = block(RdA, u_off, widths, k - 1, m)
         dZ_prev = block(dZ, u_off, widths, k - 1, m)
         RdZ_prev = block(RdZ, u_off, widths, k - 1, m)
-        r_weight_gradient(
-            RdZk, A_prev, dZk, block(RA, u_off, widths, k - 1, m),
-            out_W, out_b, weights(scratch, w_off, widths, k), scale, use_blas,
-        )  # fmt: skip
-        # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
-        r_backprop_linear(
-            dZk, RdZk, weights(params, w_off, widths, k), weights(v, w_off, widths, k),
-            dA_prev, RdA_prev, RdZ_prev, use_blas,
-        )  # fmt: skip
+        W = weights(params, w_off, widths, k)
+        V = weights(v, w_off, widths, k)
+        RA_prev = block(RA, u_off, widths, k - 1, m)
+        if use_blas:
+            r_weight_gradient(
+                RdZk, A_prev, dZk, RA_prev, out_W, out_b, weights(scratch, w_off, widths, k),
+                scale, True,
+            )  # fmt: skip
+            # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
+            r_backprop_linear(dZk, RdZk, W, V, dA_prev, RdA_prev, RdZ_prev, True)
+        else:  # small batches: both in one sweep over W[k], V[k] and R{dJ/dW[k]}
+            r_backprop_rows(dZk, RdZk, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, out_b,
+                            scale)  # fmt: skip
         code = acts[k - 2]
         backprop_activation(code, Z_prev, A_prev, dA_prev, dZ_prev)
         r_backprop_activation(

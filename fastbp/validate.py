@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal, TypeAlias, overload
 
+import numba
 import numpy as np
 
 from fastbp.rows import (
@@ -72,13 +73,35 @@ def check_allocation(nbytes: int, what: str) -> None:
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
-    """Refuse NaN/inf, reading ``arr`` block by block (no temporary of its size)."""
+    """Refuse NaN/inf, reading ``arr`` block by block (no temporary of its size).
+
+    A flat, writeable, C-contiguous float32/float64 ndarray (a parameter vector, a direction v) is
+    first checked by the compiled :func:`fastbp.kernels.all_finite` (one read, no temporary: 7 µs
+    against 15–20 µs for 82 k values); only if that finds NaN/inf are the bad values counted.
+    """
+    if (
+        type(arr) is np.ndarray
+        and arr.ndim == 1
+        and arr.dtype in _FLAT_FAST_DTYPES
+        and arr.flags.c_contiguous
+        and arr.flags.writeable
+        and arr.flags.aligned
+        and not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
+    ):
+        from fastbp.kernels import all_finite
+
+        if all_finite(arr):
+            return
     bad = 0
     for block in _blocks(arr):
         if not np.isfinite(block).all():
             bad += int(block.size - np.count_nonzero(np.isfinite(block)))
     if bad:
         raise ValueError(f"{name} contains {bad} NaN or inf value(s); clean the data first")
+
+
+#: Dtypes of the flat arrays :func:`_check_finite` checks with a compiled kernel (native order).
+_FLAT_FAST_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _check_fits_dtype(arr: np.ndarray, dtype: np.dtype, name: str) -> None:
