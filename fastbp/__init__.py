@@ -1,9 +1,11 @@
 """fastbp: backpropagation for multilayer perceptrons with Numba-compiled kernels.
 
 ``import fastbp`` loads what a network needs to be built and trained (``Network``,
-``NetworkSpec``, the training loop and the kernels it runs).  The other submodules and names
-below (circuits, curvature, datasets, gradient checks, warm-up) load on first use: a process that
-only trains a network does not pay for them (issue 15's cold-start target).
+``NetworkSpec``, the training loop and the kernels it runs, ``gradcheck``, ``warmup``).  The
+submodules in ``_LAZY`` below (circuits, curvature and datasets among them) load on first use: a
+process that only trains a network does not pay for them (issue 15's cold-start target).  The
+functions ``gradcheck`` and ``warmup`` are imported eagerly: their submodules share their names,
+and importing a submodule would rebind the package attribute to it.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from fastbp._version import __version__
 from fastbp.activations import ACTIVATIONS
+from fastbp.gradcheck import GradcheckReport, gradcheck
 from fastbp.history import FitDivergedError, History
 from fastbp.init import INITIALISERS
 from fastbp.network import Network, Trace
 from fastbp.spec import LOSSES, NetworkSpec
+from fastbp.warmup import warmup
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from fastbp import circuit, curvature, datasets, diagnostics, hessian, io, optim, train
-    from fastbp.gradcheck import GradcheckReport, gradcheck
-    from fastbp.warmup import warmup
 
 #: Names loaded on first use: name -> (module, attribute or None for the module itself).
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -33,9 +35,6 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "io": ("fastbp.io", None),
     "optim": ("fastbp.optim", None),
     "train": ("fastbp.train", None),
-    "GradcheckReport": ("fastbp.gradcheck", "GradcheckReport"),
-    "gradcheck": ("fastbp.gradcheck", "gradcheck"),
-    "warmup": ("fastbp.warmup", "warmup"),
 }
 
 

@@ -121,27 +121,46 @@ def apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step):
     * NESTEROV:  v ← μ v − α g;  θ ← θ + μ v − α g                      (v = s1)
     * ADAM:      m ← β1 m + (1−β1) g;  s ← β2 s + (1−β2) g²;
                  θ ← θ − α m̂ / (√ŝ + ε),  m̂ = m/(1−β1^t), ŝ = s/(1−β2^t)  (m = s1, s = s2)
+
+    The step computes in the buffers' dtype: the settings are rounded to it once (float32
+    networks update in float32, as PyTorch's and optax's optimizers do; the step used to be
+    formed in float64 and rounded back, 3.3× slower for Adam on W3's 670 k parameters).  New
+    moments are kept in locals, so that nothing is read back after a store (the buffers may alias
+    as far as the compiler knows): Adam in float64 runs 1.8× faster for that alone, with the same
+    results.
     """
     n = params.shape[0]
+    T = params.dtype.type
+    alpha = T(lr)
     if kind == MOMENTUM:
+        m_ = T(mu)
         for q in range(n):
-            s1[q] = mu * s1[q] - lr * grad[q]
-            params[q] += s1[q]
+            u = m_ * s1[q] - alpha * grad[q]
+            s1[q] = u
+            params[q] += u
     elif kind == NESTEROV:
+        m_ = T(mu)
         for q in range(n):
-            s1[q] = mu * s1[q] - lr * grad[q]
-            params[q] += mu * s1[q] - lr * grad[q]
+            g = alpha * grad[q]
+            u = m_ * s1[q] - g
+            s1[q] = u
+            params[q] += m_ * u - g
     elif kind == ADAM:
-        c1 = 1.0 / (1.0 - beta1**step)
-        c2 = 1.0 / (1.0 - beta2**step)
+        c1 = T(1.0 / (1.0 - beta1**step))
+        c2 = T(1.0 / (1.0 - beta2**step))
+        b1, b2 = T(beta1), T(beta2)
+        ob1, ob2 = T(1.0 - beta1), T(1.0 - beta2)
+        e = T(eps)
         for q in range(n):
             g = grad[q]
-            s1[q] = beta1 * s1[q] + (1.0 - beta1) * g
-            s2[q] = beta2 * s2[q] + (1.0 - beta2) * g * g
-            params[q] -= lr * (s1[q] * c1) / (math.sqrt(s2[q] * c2) + eps)
+            m = b1 * s1[q] + ob1 * g
+            s = b2 * s2[q] + ob2 * g * g
+            s1[q] = m
+            s2[q] = s
+            params[q] -= alpha * (m * c1) / (math.sqrt(s * c2) + e)
     else:
         for q in range(n):
-            params[q] -= lr * grad[q]
+            params[q] -= alpha * grad[q]
 
 
 @jit
