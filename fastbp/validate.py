@@ -75,13 +75,15 @@ def check_allocation(nbytes: int, what: str) -> None:
 def _check_finite(arr: np.ndarray, name: str) -> None:
     """Refuse NaN/inf, reading ``arr`` block by block (no temporary of its size).
 
-    A flat, writeable, C-contiguous float32/float64 ndarray (a parameter vector, a direction v) is
-    first checked by the compiled :func:`fastbp.kernels.all_finite` (one read, no temporary: 7 µs
-    against 15–20 µs for 82 k values); only if that finds NaN/inf are the bad values counted.
+    A writeable, C-contiguous float32/float64 ndarray in memory (not a memory map: its pages are
+    read and released block by block below) is first checked by the compiled
+    :func:`fastbp.kernels.all_finite` on its flat view (one read, no temporary: 7 µs against
+    15–20 µs for 82 k values, 13 µs against 130 µs for W1's 20,000 × 8 rows); only if that finds
+    NaN/inf are the bad values counted.
     """
     if (
         type(arr) is np.ndarray
-        and arr.ndim == 1
+        and arr.size > 0
         and arr.dtype in _FLAT_FAST_DTYPES
         and arr.flags.c_contiguous
         and arr.flags.writeable
@@ -90,7 +92,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
     ):
         from fastbp.kernels import all_finite
 
-        if all_finite(arr):
+        if all_finite(arr.reshape(-1)):  # a view: arr is C-contiguous
             return
     bad = 0
     for block in _blocks(arr):

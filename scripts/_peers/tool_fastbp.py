@@ -90,7 +90,13 @@ class Trainer:
 class GradOps:
     def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> None:
         self.net = network(job, layers)
-        self.X, self.Y, self.v = X, Y, v.astype(job["dtype"])
+        # Converted once to the network's dtype and layout, outside the timing, as every peer
+        # prepares its own arrays (X (m, n0) C-ordered, Y (m, nr)): the calls then take
+        # fastbp's one-row fast paths where they apply.
+        spec = self.net.spec
+        self.X = as_features(X, spec, lazy=False)
+        self.Y = as_targets(Y, spec, X.shape[0], lazy=False)
+        self.v = v.astype(job["dtype"])
         self.g = self.hv = None
 
     def forward(self) -> None:
