@@ -113,7 +113,7 @@ class FastPaths:
             or cached[1] is not ws.A
             or cached[2] is not ws.dA
         ):
-            arrays = layer_arrays(self.plan, self.params, ws)
+            arrays = layer_arrays(self.spec, self.plan, self.params, ws)
             cached = self.layer_views = (ws.Z, ws.A, ws.dA, arrays)
         return cached[3]
 

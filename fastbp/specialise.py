@@ -227,12 +227,29 @@ def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     return lines
 
 
-def _array_names(r: int) -> list[str]:
-    """The arrays the row loops take: W, b, z, a for k = 1..r, dJ/da (hidden layers), dJ/dz[r]."""
-    names = []
+def _arrays(spec: NetworkSpec) -> list[tuple[str, int]]:
+    """The per-layer arrays the generated loop reads, as (quantity, layer k) in argument order.
+
+    W[k] and b[k] for every layer; a[k] and dJ/da[k] for hidden layers; z[k] only where the
+    code needs it (a softplus layer's derivative, the softmax output); a[r] and dJ/dz[r] only
+    for softmax, whose output is formed over the whole row first.  Each array is an argument of
+    the compiled call, so leaving out the unused ones keeps ``partial_fit``'s one-row step cheap.
+    """
+    r, acts = spec.n_layers, spec.activations
+    out: list[tuple[str, int]] = []
     for k in range(1, r + 1):
-        names += [f"W{k}", f"b{k}", f"z{k}", f"a{k}"] + ([f"da{k}"] if k < r else [])
-    return names + [f"dz{r}"]
+        out += [("W", k), ("b", k)]
+        if k < r:
+            out += [("z", k)] if acts[k - 1] == "softplus" else []
+            out += [("a", k), ("da", k)]
+    if spec.loss == "softmax_cross_entropy":
+        out += [("z", r), ("a", r), ("dz", r)]
+    return out
+
+
+def _array_names(spec: NetworkSpec) -> list[str]:
+    """The generated loop's array arguments, by name (``W1``, ``b1``, ``a1``, ``da1``, ...)."""
+    return [f"{q}{k}" for q, k in _arrays(spec)]
 
 
 def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
@@ -249,7 +266,7 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     what = "λ > 0" if l2 else "λ = 0; rows with dJ/dz = 0 are skipped"
     lines = [
         "@jit",
-        f"def {name}(X, Y, order, {', '.join(_array_names(r))}, lr, l2, info):",
+        f"def {name}(X, Y, order, {', '.join(_array_names(spec))}, lr, l2, info):",
         f'    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) ({what}).',
         "",
         "    Writes W, b in place (and the workspaces z, a, da); info[0] += Σ J_i, info[1] +=",
@@ -285,15 +302,20 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     return lines
 
 
-def layer_arrays(plan: Plan, params: np.ndarray, ws: Workspace) -> tuple[np.ndarray, ...]:
+def layer_arrays(
+    spec: NetworkSpec, plan: Plan, params: np.ndarray, ws: Workspace
+) -> tuple[np.ndarray, ...]:
     """The arrays a generated kernel takes after ``(X, Y, order)``, in its argument order.
 
-    For each layer k = 1..r: W[k] as an (n_k, n_{k−1}) view of ``params``, b[k], and z[k],
-    a[k] (and dJ/da[k] for hidden layers) as views of the first row of the workspace; last,
-    dJ/dz[r].  Every array is a view: the kernel writes ``params`` in place.
+    Views, in the order of the generated signature: W[k] as an (n_k, n_{k−1}) view of
+    ``params`` and b[k] for every layer; a[k] and dJ/da[k] (and z[k] for softplus) of hidden
+    layers as views of the first row of the workspace; z[r], a[r] and dJ/dz[r] for softmax.  The
+    kernel writes ``params`` in place through them.
 
     Parameters
     ----------
+    spec : NetworkSpec
+        The network's spec (its activations and loss decide which arrays the kernel takes).
     plan : fastbp.lowering.Plan
         The lowered spec (widths and offset tables).
     params : numpy.ndarray
@@ -307,17 +329,19 @@ def layer_arrays(plan: Plan, params: np.ndarray, ws: Workspace) -> tuple[np.ndar
     """
     widths = [int(w) for w in plan.widths]
     w_off, b_off, u_off = plan.w_off, plan.b_off, plan.u_off
-    r = len(widths) - 1
     out: list[np.ndarray] = []
-    for k in range(1, r + 1):
-        n_out, n_in = widths[k], widths[k - 1]
+    for q, k in _arrays(spec):
         lo, hi = int(u_off[k - 1]), int(u_off[k])
-        w0, b0 = int(w_off[k - 1]), int(b_off[k - 1])
-        out += [params[w0 : w0 + n_out * n_in].reshape(n_out, n_in), params[b0 : b0 + n_out],
-                ws.Z[lo:hi], ws.A[lo:hi]]  # fmt: skip
-        if k < r:
-            out.append(ws.dA[lo:hi])
-    out.append(ws.dA[int(u_off[r - 1]) : int(u_off[r])])
+        if q == "W":
+            w0 = int(w_off[k - 1])
+            out.append(
+                params[w0 : w0 + widths[k] * widths[k - 1]].reshape(widths[k], widths[k - 1])
+            )
+        elif q == "b":
+            out.append(params[int(b_off[k - 1]) : int(b_off[k - 1]) + widths[k]])
+        else:  # z, a from Z, A; dJ/da and dJ/dz[r] share the dA buffer
+            buf = ws.Z if q == "z" else ws.A if q == "a" else ws.dA
+            out.append(buf[lo:hi])
     return tuple(out)
 
 
@@ -334,7 +358,7 @@ def generate_source(spec: NetworkSpec) -> str:
     -------
     str
         A module defining the ``@jit`` kernels ``sgd_epoch`` (λ = 0) and ``sgd_epoch_l2``
-        (λ > 0), both ``(X, Y, order, *layer_arrays(plan, params, ws), lr, l2, info)``: one
+        (λ > 0), both ``(X, Y, order, *layer_arrays(spec, plan, params, ws), lr, l2, info)``: one
         argument per layer quantity (:func:`layer_arrays`).
     """
     if not isinstance(spec, NetworkSpec):
@@ -500,7 +524,7 @@ def sgd_example_epoch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None
     """
     module = kernel_module(spec)
     kernel = module.sgd_epoch_l2 if l2 != 0.0 else module.sgd_epoch
-    kernel(X, Y, order, *layer_arrays(plan, params, ws), float(lr), float(l2), info)
+    kernel(X, Y, order, *layer_arrays(spec, plan, params, ws), float(lr), float(l2), info)
 
 
 def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info) -> None:
