@@ -11,9 +11,9 @@ It is the floor for fastbp's warm-cache start, which loads its own kernels the s
 from __future__ import annotations
 
 import numba
-import numpy as np
 
-LIBRARY = "numba"
+from _peers import tool_numbaimport
+from _peers.tool_numbaimport import LIBRARY, setup, versions
 
 
 @numba.njit(cache=True)
@@ -21,23 +21,12 @@ def _plus_one(x):
     return x + 1.0
 
 
-def setup(threads: int) -> None:
-    """Nothing to set."""
-
-
-def versions() -> dict:
-    return {"numba": numba.__version__, "numpy": np.__version__}
-
-
-class Trainer:
+class Trainer(tool_numbaimport.Trainer):
     """Its one "epoch" is the call of the cached function."""
-
-    def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
-        self.layers = layers
 
     def epoch(self) -> None:
         """Call the cached function once (loaded from Numba's cache)."""
         _plus_one(1.0)
 
-    def params(self):
-        return self.layers
+
+__all__ = ["LIBRARY", "Trainer", "setup", "versions"]
