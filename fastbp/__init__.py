@@ -25,28 +25,15 @@ from fastbp.warmup import warmup
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from fastbp import circuit, curvature, datasets, diagnostics, hessian, io, optim, train
 
-#: Names loaded on first use: name -> (module, attribute or None for the module itself).
-_LAZY: dict[str, tuple[str, str | None]] = {
-    "circuit": ("fastbp.circuit", None),
-    "curvature": ("fastbp.curvature", None),
-    "datasets": ("fastbp.datasets", None),
-    "diagnostics": ("fastbp.diagnostics", None),
-    "hessian": ("fastbp.hessian", None),
-    "io": ("fastbp.io", None),
-    "optim": ("fastbp.optim", None),
-    "train": ("fastbp.train", None),
-}
+#: Submodules loaded on first access of ``fastbp.<name>``.
+_LAZY = ("circuit", "curvature", "datasets", "diagnostics", "hessian", "io", "optim", "train")
 
 
 def __getattr__(name: str) -> Any:
-    """Load a lazy submodule or name of :data:`_LAZY` on first access (PEP 562)."""
-    target = _LAZY.get(name)
-    if target is None:
+    """Import a submodule of :data:`_LAZY` on first access (PEP 562)."""
+    if name not in _LAZY:
         raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
-    module = importlib.import_module(target[0])
-    value = module if target[1] is None else getattr(module, target[1])
-    globals()[name] = value  # later lookups skip this function
-    return value
+    return importlib.import_module(f"fastbp.{name}")  # also binds it on the package
 
 
 def __dir__() -> list[str]:

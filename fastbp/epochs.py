@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from fastbp._blas import gemm_scratch, sgd_update_tn
 from fastbp._jit import jit, jit_inline
 from fastbp.kernels import (
@@ -262,8 +260,3 @@ def minibatch_epoch(
         apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step[0])
     info[0] += total
     info[1] += done
-
-
-def count_nonfinite(params: np.ndarray) -> int:
-    """Number of NaN/inf entries (Python helper used by the training driver)."""
-    return int(params.size - np.count_nonzero(np.isfinite(params)))

@@ -159,7 +159,7 @@ def product_unchecked(
             net.forward_chunk(Xc)
             rop_kernels.r_forward(
                 Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, rws.Z, rws.A, rws.dZ, True,
+                ws.Z, ws.A, rws.Z, rws.A, rws.dZ,
             )  # fmt: skip
         else:  # small batches: W[k] and V[k] read once for both passes
             ws.ensure(m)

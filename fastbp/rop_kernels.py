@@ -21,7 +21,11 @@ linearly (no σ'' term, no V term) with the ordinary backward helpers of kernels
 
 Kernels follow kernels.py: inputs first, then parameters, direction and offset tables, outputs and
 workspaces last; each returns None.  The R-workspaces RZ, RA, RdZ, RdA have the layout of
-lowering.Workspace.  ``use_blas`` selects the :mod:`fastbp._blas` products, as in kernels.py.
+lowering.Workspace.  Batches of ``blas_min_rows`` rows or more take the matrix-product path
+(:func:`r_forward` after ``kernels.forward``, then :func:`hvp_backward` with ``use_blas``, whose
+helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear` call the
+:mod:`fastbp._blas` products); smaller batches take the fused loops
+(:func:`forward_and_r_forward`, :func:`r_backprop_rows`), which read W[k] and V[k] once per pass.
 """
 
 from __future__ import annotations
@@ -45,26 +49,17 @@ from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
 @jit
-def r_affine(A_prev, RA_prev, W, V, Vb, RZ, scratch, use_blas):
-    """R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k] for every row.
+def r_affine(A_prev, RA_prev, W, V, Vb, RZ, scratch):
+    """R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k] for every row, by two matrix products.
 
-    Writes RZ; ``scratch`` (same shape as RZ) is overwritten in the BLAS path.
+    Writes RZ; ``scratch`` (same shape as RZ) is overwritten.
     """
     m, n_out = RZ.shape
-    n_in = W.shape[1]
-    if use_blas:
-        matmul_nt(A_prev, V, RZ)
-        matmul_nt(RA_prev, W, scratch)
-        for i in range(m):
-            for j in range(n_out):
-                RZ[i, j] += scratch[i, j] + Vb[j]
-    else:
-        for i in range(m):
-            for j in range(n_out):
-                s = Vb[j]
-                for p in range(n_in):
-                    s += W[j, p] * RA_prev[i, p] + V[j, p] * A_prev[i, p]
-                RZ[i, j] = s
+    matmul_nt(A_prev, V, RZ)
+    matmul_nt(RA_prev, W, scratch)
+    for i in range(m):
+        for j in range(n_out):
+            RZ[i, j] += scratch[i, j] + Vb[j]
 
 
 @jit
@@ -102,10 +97,10 @@ def r_output_transform(out_kind, A, RZ, RA):
 
 
 @jit
-def r_forward(
-    X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA, scratch, use_blas
-):
+def r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA, scratch):
     """R-forward pass along direction ``v`` after :func:`fastbp.kernels.forward` on the same X.
+
+    The matrix-product path; small batches take :func:`forward_and_r_forward` instead.
 
     Writes R{z[k]} into RZ and R{a[k]} into RA for k = 1..r; the output block of RA holds
     R{a[r]} = H_loss R{z[r]} = R{dJ/dz[r]}.  ``scratch`` is a flat workspace of the same size
@@ -119,7 +114,7 @@ def r_forward(
         RZk = block(RZ, u_off, widths, k, m)
         if k == 1:
             # R{a[0]} = 0: R{z[1]} = V[1] x + Vb[1].
-            affine(X, V, Vb, RZk, use_blas)
+            affine(X, V, Vb, RZk, True)
         else:
             r_affine(
                 block(A, u_off, widths, k - 1, m),
@@ -129,7 +124,6 @@ def r_forward(
                 Vb,
                 RZk,
                 block(scratch, u_off, widths, k, m),
-                use_blas,
             )
         RAk = block(RA, u_off, widths, k, m)
         if k < r:
@@ -239,28 +233,19 @@ def r_backprop_rows(dZ, RdZ, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, ou
 
 
 @jit
-def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scratch_W, scale, use_blas):
+def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scratch_W, scale):
     """R{dJ/dW[k]} = scale · Σ_i (R{dJ/dz_i} a_i[k−1]ᵀ + dJ/dz_i R{a_i[k−1]}ᵀ), R{dJ/db[k]} too.
 
-    Overwrites out_W and out_b (with scale · Σ_i R{dJ/dz_i}); ``scratch_W`` (shape of out_W) is
-    overwritten in the BLAS path.
+    By two matrix products.  Overwrites out_W and out_b (with scale · Σ_i R{dJ/dz_i});
+    ``scratch_W`` (shape of out_W) is overwritten.
     """
     m, n_out = RdZ.shape
     n_in = A_prev.shape[1]
-    if use_blas:
-        matmul_tn(RdZ, A_prev, out_W)
-        matmul_tn(dZ, RA_prev, scratch_W)
-        for j in range(n_out):
-            for p in range(n_in):
-                out_W[j, p] = scale * (out_W[j, p] + scratch_W[j, p])
-    else:
-        out_W[:] = 0.0
-        for i in range(m):
-            for j in range(n_out):
-                rd = scale * RdZ[i, j]
-                d = scale * dZ[i, j]
-                for p in range(n_in):
-                    out_W[j, p] += rd * A_prev[i, p] + d * RA_prev[i, p]
+    matmul_tn(RdZ, A_prev, out_W)
+    matmul_tn(dZ, RA_prev, scratch_W)
+    for j in range(n_out):
+        for p in range(n_in):
+            out_W[j, p] = scale * (out_W[j, p] + scratch_W[j, p])
     for j in range(n_out):
         s = 0.0
         for i in range(m):
@@ -269,32 +254,20 @@ def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scratch_W, scale, 
 
 
 @jit
-def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, scratch, use_blas):
+def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, scratch):
     """dJ/da[k−1] = W[k]ᵀ dJ/dz[k] and R{dJ/da[k−1]} = W[k]ᵀ R{dJ/dz[k]} + V[k]ᵀ dJ/dz[k].
 
-    Overwrites dA_prev and RdA_prev for every row; ``scratch`` (shape of RdA_prev) is overwritten
-    in the BLAS path.  The loop path reads W[k] once for both products.
+    By three matrix products.  Overwrites dA_prev and RdA_prev for every row; ``scratch`` (shape
+    of RdA_prev) is overwritten.
     """
-    m, n_out = RdZ.shape
+    m = RdZ.shape[0]
     n_in = W.shape[1]
-    if use_blas:
-        matmul_nn(dZ, W, dA_prev)
-        matmul_nn(RdZ, W, RdA_prev)
-        matmul_nn(dZ, V, scratch)
-        for i in range(m):
-            for p in range(n_in):
-                RdA_prev[i, p] += scratch[i, p]
-    else:
-        for i in range(m):
-            for p in range(n_in):
-                dA_prev[i, p] = 0.0
-                RdA_prev[i, p] = 0.0
-            for j in range(n_out):
-                d = dZ[i, j]
-                rd = RdZ[i, j]
-                for p in range(n_in):
-                    dA_prev[i, p] += d * W[j, p]
-                    RdA_prev[i, p] += rd * W[j, p] + d * V[j, p]
+    matmul_nn(dZ, W, dA_prev)
+    matmul_nn(RdZ, W, RdA_prev)
+    matmul_nn(dZ, V, scratch)
+    for i in range(m):
+        for p in range(n_in):
+            RdA_prev[i, p] += scratch[i, p]
 
 
 @jit
@@ -354,10 +327,10 @@ def hvp_backward(
         if use_blas:
             r_weight_gradient(
                 RdZk, A_prev, dZk, RA_prev, out_W, out_b, weights(scratch, w_off, widths, k),
-                scale, True,
+                scale,
             )  # fmt: skip
             # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
-            r_backprop_linear(dZk, RdZk, W, V, dA_prev, RdA_prev, RdZ_prev, True)
+            r_backprop_linear(dZk, RdZk, W, V, dA_prev, RdA_prev, RdZ_prev)
         else:  # small batches: both in one sweep over W[k], V[k] and R{dJ/dW[k]}
             r_backprop_rows(dZk, RdZk, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, out_b,
                             scale)  # fmt: skip

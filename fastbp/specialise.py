@@ -331,7 +331,6 @@ def layer_arrays(
     w_off, b_off, u_off = plan.w_off, plan.b_off, plan.u_off
     out: list[np.ndarray] = []
     for q, k in _arrays(spec):
-        lo, hi = int(u_off[k - 1]), int(u_off[k])
         if q == "W":
             w0 = int(w_off[k - 1])
             out.append(
@@ -341,7 +340,7 @@ def layer_arrays(
             out.append(params[int(b_off[k - 1]) : int(b_off[k - 1]) + widths[k]])
         else:  # z, a from Z, A; dJ/da and dJ/dz[r] share the dA buffer
             buf = ws.Z if q == "z" else ws.A if q == "a" else ws.dA
-            out.append(buf[lo:hi])
+            out.append(buf[int(u_off[k - 1]) : int(u_off[k])])
     return tuple(out)
 
 

@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias, overload
 import numba
 import numpy as np
 
+from fastbp.kernels import all_finite
 from fastbp.rows import (
     COPY_LIMIT_BYTES,
     LazyRows,
@@ -90,8 +91,6 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         and arr.flags.aligned
         and not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
     ):
-        from fastbp.kernels import all_finite
-
         if all_finite(arr.reshape(-1)):  # a view: arr is C-contiguous
             return
     bad = 0
