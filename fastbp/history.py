@@ -42,7 +42,11 @@ class History:
     epoch : list of int
         The 1-based epoch numbers.
     loss, val_loss, val_score, lr, examples_per_s, seconds : list of float
-        One value per epoch, as described above; ``seconds`` is the epoch's wall time.
+        One value per epoch, as described above; ``seconds`` is the epoch's wall time, less
+        the time spent compiling or loading kernels in it.
+    compile_seconds : float
+        Seconds the fit spent compiling kernels (a fresh cache) or loading them from the disk
+        cache (:class:`fastbp.compiling.CompileWatch`), kept out of ``seconds``.
     interrupted : bool
         Ctrl-C stopped the fit (the last completed epoch was kept).
     diverged : bool
@@ -62,6 +66,7 @@ class History:
     lr: list[float] = field(default_factory=list)
     examples_per_s: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    compile_seconds: float = 0.0
     interrupted: bool = False
     diverged: bool = False
     stopped_early: bool = False
@@ -110,6 +115,8 @@ class History:
                 ok = isinstance(value, list) and (not numeric or all(map(_is_number, value)))
             elif isinstance(default, bool):
                 want, ok = "true or false", isinstance(value, bool)
+            elif isinstance(default, float):  # compile_seconds
+                want, ok = "a number", _is_number(value)
             else:  # best_epoch
                 want = "an integer or null"
                 ok = value is None or (isinstance(value, int) and not isinstance(value, bool))

@@ -73,6 +73,36 @@ class Progress:
                 flush=True,
             )
 
+    def note(self, message: str) -> None:
+        """Show a one-line message on stderr, above the bar (nothing when disabled).
+
+        Parameters
+        ----------
+        message : str
+            The line to show, e.g. :data:`fastbp.compiling.COMPILING_MESSAGE`.
+        """
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` out of the bar's rate and time-left estimate.
+
+        The time a run spent compiling kernels says nothing about how long its remaining steps
+        will take, so :func:`fastbp.train.fit` excludes it here.
+
+        Parameters
+        ----------
+        seconds : float
+            Seconds spent since the last update on work that is not a step (compiling).
+        """
+        if self.bar is not None and seconds > 0:
+            self.bar.start_t += seconds
+            self.bar.last_print_t += seconds
+
     def close(self) -> None:
         """Close the bar (a no-op without tqdm)."""
         if self.bar is not None:

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from fastbp import epochs as ek
+from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
@@ -397,6 +398,11 @@ def _run_epochs(
     best_val, best_params, bad_epochs = math.inf, None, 0
     warned = False
     bar = Progress(epochs, progress, unit="epoch", desc="fit")
+    # Compiling (a fresh cache) or loading kernels is timed apart from the epochs: the epoch's
+    # seconds and the bar's time-left estimate leave it out, and the bar says so once.
+    watch = CompileWatch(on_compile=lambda: bar.note(COMPILING_MESSAGE))
+    watch.__enter__()
+    shown = 0.0
 
     def restore() -> None:
         net.params[...] = good_params
@@ -453,7 +459,7 @@ def _run_epochs(
                     )
                 if ctrl_c.is_set():
                     raise KeyboardInterrupt
-            seconds = time.perf_counter() - t0
+            seconds = time.perf_counter() - t0 - (watch.seconds - shown)
             train_loss = info[0] / max(info[1], 1)
             val_loss = val_score = math.nan
             if X_val is not None:
@@ -469,6 +475,9 @@ def _run_epochs(
             history.lr.append(float(lr))
             history.seconds.append(seconds)
             history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
+            history.compile_seconds += watch.seconds - shown
+            bar.exclude(watch.seconds - shown)
+            shown = watch.seconds
             bar.update({"loss": train_loss, "val_loss": val_loss, "lr": lr})
             if diag_data is not None:  # after the epoch's timing, so it does not count in it
                 record = diagnostics_from_trace(net, net.trace(*diag_data))
@@ -490,6 +499,7 @@ def _run_epochs(
         restore()
         history.interrupted = True
     finally:
+        watch.__exit__(None, None, None)
         bar.close()
     if early_stopping and best_params is not None and not history.interrupted:
         net.params[...] = best_params

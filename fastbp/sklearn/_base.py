@@ -30,6 +30,7 @@ from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
 from fastbp.optim import Optimizer
+from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.progress import Progress
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
 from fastbp.sklearn._lbfgs import minimize_lbfgs
@@ -353,7 +354,9 @@ class _BaseMLP(BaseEstimator):
         with (
             ctrl_c_deferred() as epochs.ctrl_c,
             Progress(total, bool(self.progress), unit="epoch", desc="fit") as bar,
+            CompileWatch(on_compile=lambda: bar.note(COMPILING_MESSAGE)) as watch,
         ):
+            shown = 0.0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
@@ -402,6 +405,8 @@ class _BaseMLP(BaseEstimator):
                 self._update_no_improvement_count(X_val, y_val, sw_val)
                 if sgd_family and self.learning_rate == "invscaling":
                     self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                bar.exclude(watch.seconds - shown)  # compiling says nothing of the time left
+                shown = watch.seconds
                 bar.update({"loss": self.loss_, "val_score": self._last_val()})
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if self.early_stopping else "Training loss"
