@@ -69,12 +69,13 @@ def default_specs(
         One spec per activation, depth and loss the generator covers
         (:data:`fastbp.specialise.SPECIALISED_LOSSES`).
     """
-    from fastbp.specialise import SPECIALISED_LOSSES
     from fastbp.spec import NetworkSpec
+    from fastbp.specialise import SPECIALISED_LOSSES
 
     return [
-        NetworkSpec([4, *[5] * depth, 3 if loss == "softmax_cross_entropy" else 1], act, loss,
-                    dtype)  # fmt: skip
+        NetworkSpec(
+            [4, *[5] * depth, 3 if loss == "softmax_cross_entropy" else 1], act, loss, dtype
+        )  # fmt: skip
         for act in activations
         for depth in depths
         for loss in sorted(SPECIALISED_LOSSES)

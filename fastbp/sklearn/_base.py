@@ -26,11 +26,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import fastbp.sklearn._params as _params
+from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
 from fastbp.optim import Optimizer
-from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.progress import Progress
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
 from fastbp.sklearn._lbfgs import minimize_lbfgs
