@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,7 +133,7 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
 
     def fits() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):
-            common = dict(epochs=1, progress=False, lr=1e-3)
+            common: dict[str, Any] = dict(epochs=1, progress=False, lr=1e-3)
             net.fit(X, Y, batch_size=1, optimizer="sgd", **common)  # the generic per-example
             net.fit(X, Y, batch_size=1, optimizer="sgd", l2=1e-3, **common)
             for blas_min_rows in (1, 10**9):
@@ -273,14 +274,14 @@ def steps(
     for dtype in dtypes:
         for name, call in _network_steps(dtype):
             out.append((f"{dtype}: {name}", call))
-        out.append((f"{dtype}: per-example SGD, generic", lambda d=dtype: _generic_per_example(d)))
         chosen = default_specs(dtype, activations, depths)
         chosen += [s for s in specs if s.dtype == dtype]
-        out.append((f"{dtype}: per-example SGD, specialised", lambda s=chosen: _specialised(s)))
+        out.append((f"{dtype}: per-example SGD, generic", partial(_generic_per_example, dtype)))
+        out.append((f"{dtype}: per-example SGD, specialised", partial(_specialised, chosen)))
         if have_sklearn:
-            out.append((f"{dtype}: estimators", lambda d=dtype: _sparse_and_sklearn(d)))
+            out.append((f"{dtype}: estimators", partial(_sparse_and_sklearn, dtype)))
         if have_scipy:
-            out.append((f"{dtype}: curvature", lambda d=dtype: _curvature(d)))
+            out.append((f"{dtype}: curvature", partial(_curvature, dtype)))
     out.append(("circuits", _circuits))
     return out
 
