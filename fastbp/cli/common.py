@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastbp.cli.argtypes import UsageError
+from fastbp.losses import LOSSES
+
+#: The losses of regression networks: those whose output is a value, not probabilities (a
+#: softmax or sigmoid output); ``predict`` prints their outputs and scores them by R².
+REGRESSION_LOSSES = tuple(
+    name for name, (_, out) in LOSSES.items() if out not in ("softmax", "sigmoid")
+)
 
 if TYPE_CHECKING:
     from fastbp.datasets import Dataset, Standardizer
@@ -15,7 +22,7 @@ if TYPE_CHECKING:
 
 def load_dataset(
     name: str,
-    target_column: int = -1,
+    target_column: int | str = -1,
     task: str | None = None,
     dtype: str = "float64",
     target: Path | None = None,
@@ -26,8 +33,8 @@ def load_dataset(
     ----------
     name : str
         ``digits``, ``diabetes`` or a path (see :func:`fastbp.datasets.load_named`).
-    target_column : int
-        The target column of a CSV file.
+    target_column : int or str
+        The target column of a CSV file: an index, or a header name.
     task : str or None
         ``classification``, ``regression`` or None (inferred).
     dtype : str
