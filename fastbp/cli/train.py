@@ -90,7 +90,8 @@ def add_parser(sub: Any) -> None:
         "--task",
         choices=TASKS,
         default=None,
-        help="task of a file dataset (default: inferred, see fastbp.datasets)",
+        help="task of a file dataset (default: the task of --loss if given, else inferred, see "
+        "fastbp.datasets)",
     )
     t.add_argument(
         "--hidden",
@@ -182,7 +183,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     for key, value in preset.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    data = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
+    task = args.task
+    if task is None and args.loss is not None:  # a file's task follows the loss asked for
+        task = "regression" if args.loss in REGRESSION_LOSSES else "classification"
+    data = load_dataset(args.dataset, args.target_column, task, args.dtype, args.target)
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
