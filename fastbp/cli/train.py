@@ -177,6 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     import fastbp as fb
     from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.datasets.named import BUNDLED
     from fastbp.diagnostics import GradientWarning
 
     preset = PRESETS.get(args.dataset, PRESETS["file"])
@@ -192,8 +193,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     n_classes = len(data.target_names)
     if classification == (loss in REGRESSION_LOSSES):
         need = "regression" if classification else "classification"
+        hint = "" if args.dataset in BUNDLED else " (see --task)"
         raise UsageError(
-            f"--loss {loss} needs a {need} dataset; {data.name!r} is a {data.task} one (see --task)"
+            f"--loss {loss} needs a {need} dataset; {data.name!r} is a {data.task} one{hint}"
         )
     if loss == "logistic" and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
