@@ -223,8 +223,10 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     from fastbp import circuit as fc
     from fastbp.circuit.expr import from_expression
 
-    if (args.expression is None) == (args.load is None):
+    if args.expression is not None and args.load is not None:
         raise UsageError("give either an expression or --load PATH, not both")
+    if args.expression is None and args.load is None:
+        raise UsageError("give either an expression or --load PATH (neither was given)")
     c = fc.Circuit.load(args.load) if args.load is not None else from_expression(args.expression)
     x = np.asarray(args.at, dtype=np.float64)
     if x.shape[0] != c.n_inputs:

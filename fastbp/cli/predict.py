@@ -136,6 +136,8 @@ def _read_features(
     from fastbp import datasets
     from fastbp.datasets.named import BUNDLED
 
+    if target_column is not None and (name in BUNDLED or name.lower().endswith(".npz")):
+        raise UsageError(f"--target-column applies to a CSV --dataset, not to {name}")
     if name in BUNDLED:
         data = datasets.load_named(name, dtype=dtype)
         _check_width(data.n_features, n0, f"--dataset {name} has {data.n_features} features")
