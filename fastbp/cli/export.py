@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
     sub : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
-    from fastbp.interop.onnx_export import DEFAULT_OPSET, MIN_OPSET
+    from fastbp.interop.onnx_export import DEFAULT_OPSET
 
     ex = sub.add_parser(
         "export",
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
     )
     ex.add_argument(
         "--opset",
-        type=int_at_least(MIN_OPSET),
+        type=int_at_least(1),
         default=None,
         help=f"ONNX opset (default: {DEFAULT_OPSET}, or the onnx package's newest if older)",
     )
