@@ -149,6 +149,17 @@ def test_train_takes_a_target_column_by_name(tmp_path: Path) -> None:
     assert "target 'total'" in proc.stderr and "X=(60, 3)" in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["train", "curvature", "sweep"])
+def test_target_column_is_refused_where_the_target_is_fixed(folder: Path, command: str) -> None:
+    model = ["m4.fastbp"] if command == "curvature" else []
+    grid = ["--grid", "g.json"] if command == "sweep" else []
+    (folder / "g.json").write_text('{"epochs": [1]}', "utf-8")
+    proc = fastbp(command, *model, *grid, "--dataset", "diabetes", "--target-column", "abc",
+                  cwd=folder)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "--target-column applies to a CSV --dataset, not to diabetes" in proc.stderr
+
+
 # ----------------------------------------------------------------------------- --help
 def _visible_options() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
     subs = next(

@@ -70,9 +70,9 @@ def add_parsers(sub: Any) -> None:
     c.add_argument(
         "--target-column",
         type=target_column,
-        default=-1,
+        default=None,
         help="index (negative from the end) or header name of the target column of a CSV file "
-        "(default: -1, the last)",
+        "(default: the last column)",
     )
     c.add_argument("--iters", type=positive_int, default=100, help="power iterations")
     c.add_argument(
@@ -182,9 +182,10 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.target_column, None, net.spec.dtype, args.target)
     x_scaler, y_scaler = model_scalers(net, args.model)
     if data.X.shape[1] != net.spec.n_inputs:
+        which = "the last" if args.target_column is None else args.target_column
         column = (
-            f" besides its target column (--target-column {args.target_column})"
-            if Path(args.dataset).suffix.lower() == ".csv"
+            f" besides its target column ({which}, see --target-column)"
+            if args.dataset.lower().endswith(".csv")
             else ""
         )
         raise UsageError(

@@ -16,7 +16,7 @@ from fastbp.cli.argtypes import (
     add_model_argument,
     target_column,
 )
-from fastbp.cli.common import REGRESSION_LOSSES, class_names, model_scalers
+from fastbp.cli.common import REGRESSION_LOSSES, check_target_column, class_names, model_scalers
 
 if TYPE_CHECKING:
     from fastbp.datasets import Dataset
@@ -136,8 +136,7 @@ def _read_features(
     from fastbp import datasets
     from fastbp.datasets.named import BUNDLED
 
-    if target_column is not None and (name in BUNDLED or name.lower().endswith(".npz")):
-        raise UsageError(f"--target-column applies to a CSV --dataset, not to {name}")
+    check_target_column(name, target_column)
     if name in BUNDLED:
         data = datasets.load_named(name, dtype=dtype)
         _check_width(data.n_features, n0, f"--dataset {name} has {data.n_features} features")

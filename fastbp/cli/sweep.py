@@ -62,9 +62,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument(
         "--target-column",
         type=target_column,
-        default=-1,
+        default=None,
         help="index (negative from the end) or header name of the target column of a CSV file "
-        "(default: -1, the last)",
+        "(default: the last column)",
     )
     s.add_argument(
         "--task",

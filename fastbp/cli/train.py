@@ -76,9 +76,9 @@ def add_parser(sub: Any) -> None:
     t.add_argument(
         "--target-column",
         type=target_column,
-        default=-1,
+        default=None,
         help="index (negative from the end) or header name of the target column of a CSV file "
-        "(default: -1, the last)",
+        "(default: the last column)",
     )
     t.add_argument(
         "--target",
