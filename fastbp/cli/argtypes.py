@@ -33,7 +33,7 @@ class HelpFormatter(argparse.HelpFormatter):
 
     An option that takes a value and has a default other than None gets ``(default: ...)``
     after its help, unless the help already says what the default is (with ``%(default)s`` or
-    the word "default"); choices show in the option's ``{a,b,c}`` placeholder.  Flags
+    ``default:``); choices show in the option's ``{a,b,c}`` placeholder.  Flags
     (``--json``) and options whose default is None (``--out``) get nothing.
 
     Parameters
@@ -60,7 +60,8 @@ class HelpFormatter(argparse.HelpFormatter):
             or action.default is None
             or action.default is argparse.SUPPRESS
             or action.nargs == 0  # a flag
-            or "default" in text.lower()
+            or "default:" in text  # the help says what the default means
+            or "%(default)" in text
         ):
             return action.help
         shown = ",".join(str(v) for v in action.default) if isinstance(
