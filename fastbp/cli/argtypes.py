@@ -365,8 +365,8 @@ class DeprecatedAlias(argparse.Action):
 
 
 def _path(text: str) -> Path | str:
-    """``Path(text)``, but SUPPRESS as it is: argparse 3.11 also converts a left-out
-    positional's default, and a converted SUPPRESS would count as a given MODEL."""
+    """``Path(text)``, but SUPPRESS as it is: argparse (3.11, at least) also converts a
+    left-out positional's default, and a converted SUPPRESS would count as a given MODEL."""
     return text if text is argparse.SUPPRESS else Path(text)
 
 
