@@ -149,6 +149,17 @@ def test_train_takes_a_target_column_by_name(tmp_path: Path) -> None:
     assert "target 'total'" in proc.stderr and "X=(60, 3)" in proc.stderr
 
 
+def test_predict_takes_a_bundled_dataset_like_train(tmp_path: Path) -> None:
+    net = fb.Network(fb.NetworkSpec([64, 8, 10], ["relu"], "softmax_cross_entropy"), seed=0)
+    names = [str(k) for k in range(10)]
+    net.save(tmp_path / "d.fastbp", metadata={"target_names": names})
+    proc = fastbp("predict", "d.fastbp", "--dataset", "digits", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    labels = proc.stdout.split()
+    assert len(labels) == fb.datasets.load_digits().X.shape[0] and set(labels) <= set(names)
+    assert "accuracy" in proc.stderr
+
+
 @pytest.mark.parametrize("command", ["train", "curvature", "sweep"])
 def test_target_column_is_refused_where_the_target_is_fixed(folder: Path, command: str) -> None:
     model = ["m4.fastbp"] if command == "curvature" else []
