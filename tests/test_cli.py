@@ -59,13 +59,13 @@ def test_train_predict_info_round_trip(tmp_path: Path, capsys) -> None:
     data = datasets.load_diabetes()
     csv = tmp_path / "rows.csv"
     np.savetxt(csv, data.X[:7], delimiter=",")
-    assert main(["predict", "--model", str(model), "--data", str(csv)]) == 0
+    assert main(["predict", str(model), "--dataset", str(csv)]) == 0
     preds = [float(v) for v in capsys.readouterr().out.split()]
     assert len(preds) == 7 and 25 < np.mean(preds) < 350  # in the target's original units
     labelled = tmp_path / "labelled.csv"
     np.savetxt(labelled, np.column_stack([data.X[:7], data.y[:7]]), delimiter=",")
     out_csv = tmp_path / "pred.csv"
-    assert main(["predict", "--model", str(model), "--data", str(labelled),
+    assert main(["predict", str(model), "--dataset", str(labelled),
                  "--out", str(out_csv)]) == 0  # fmt: skip
     assert "r2" in capsys.readouterr().err
     np.testing.assert_allclose(np.loadtxt(out_csv), preds)
@@ -83,7 +83,7 @@ def test_predict_reports_accuracy_with_class_names(tmp_path: Path, capsys) -> No
     d = datasets.load_digits()
     csv = tmp_path / "digits.csv"
     np.savetxt(csv, np.column_stack([d.X[:50], d.y[:50]]), delimiter=",", fmt="%g")
-    assert main(["predict", "--model", str(model), "--data", str(csv)]) == 0
+    assert main(["predict", str(model), "--dataset", str(csv)]) == 0
     captured = capsys.readouterr()
     assert set(captured.out.split()) <= {str(k) for k in range(10)}
     accuracy = float(captured.err.split("accuracy")[1].split()[0])
@@ -125,7 +125,7 @@ def test_train_on_a_csv_file(tmp_path: Path, capsys) -> None:
         (["train", "--batch-size", "5000", "--no-progress"], "batch_size must be between"),
         (["train", "--dataset", "diabetes", "--loss", "logistic"], "needs a classification"),
         (["train", "--momentum", "1.5", "--optimizer", "momentum"], "momentum must be in"),
-        (["predict", "--model", "nope.fastbp", "--data", "x.csv"], "No such file"),
+        (["predict", "nope.fastbp", "--dataset", "x.csv"], "No such file"),
         (["info", "nope.fastbp"], "No such file"),
         (["gradcheck", "--widths", "4"], "at least an input and an output"),
         (["frobnicate"], "invalid choice"),
@@ -158,7 +158,7 @@ def test_curvature_command(tmp_path: Path, capsys) -> None:
     assert main(["train", "--dataset", "diabetes", "--epochs", "3", "--no-progress",
                  "--out", str(model)]) == 0  # fmt: skip
     capsys.readouterr()
-    assert main(["curvature", "--model", str(model), "--dataset", "diabetes", "--iters", "20",
+    assert main(["curvature", str(model), "--dataset", "diabetes", "--iters", "20",
                  "--samples", "8"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "sharpness" in out and "trace" in out
@@ -174,10 +174,7 @@ def test_sweep_command_is_wired(tmp_path: Path, capsys) -> None:
                  "--no-progress", "--json"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["configs"] == 2
     assert (out / "best.fastbp").exists()
-    assert (
-        main(["predict", "--model", str(out / "best.fastbp"), "--data", str(_digits_csv(tmp_path))])
-        == 0
-    )
+    assert main(["predict", str(out / "best.fastbp"), "--dataset", str(_digits_csv(tmp_path))]) == 0
 
 
 def _digits_csv(tmp_path: Path) -> Path:

@@ -1,5 +1,7 @@
-"""The argparse pieces every ``fastbp`` subcommand shares: the parser class, the user-error
-exception and the value types (``--epochs``, ``--hidden``, ``--test-fraction`` ...).
+"""The argparse pieces every ``fastbp`` subcommand shares: the parser class and its help
+formatter, the user-error exception, the value types (``--epochs``, ``--hidden``,
+``--test-fraction`` ...) and the arguments that several subcommands spell the same way (the
+model, ``--dataset``) with their deprecated old spellings.
 
 Each type turns one command-line word into a value or raises
 :class:`argparse.ArgumentTypeError`, which argparse reports as a one-line usage error.
@@ -8,9 +10,13 @@ Each type turns one command-line word into a value or raises
 from __future__ import annotations
 
 import argparse
+import copy
 import math
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 #: Exit status of a user error (bad arguments, unreadable files, invalid data).
 EXIT_USAGE = 2
@@ -22,16 +28,63 @@ class UsageError(Exception):
     """A user error that the CLI reports in one line (exit status 2)."""
 
 
-class Parser(argparse.ArgumentParser):
-    """An :class:`argparse.ArgumentParser` whose errors are one line, without the usage dump.
+class HelpFormatter(argparse.HelpFormatter):
+    """The ``--help`` layout of every ``fastbp`` parser: each option's default is shown.
+
+    An option that takes a value and has a default other than None gets ``(default: ...)``
+    after its help, unless the help already says what the default is (with ``%(default)s`` or
+    ``default:``); choices show in the option's ``{a,b,c}`` placeholder.  Flags
+    (``--json``) and options whose default is None (``--out``) get nothing.
 
     Parameters
     ----------
-    prog, usage, description, epilog, parents, formatter_class, prefix_chars, \
-fromfile_prefix_chars, argument_default, conflict_handler, add_help, allow_abbrev, \
-exit_on_error : object
+    prog, indent_increment, max_help_position, width : object
+        As for :class:`argparse.HelpFormatter`.
+    """
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._get_help_string(action):  # argparse skips an empty help
+            action = copy.copy(action)
+            action.help = self._get_help_string(action)
+        return super()._format_action(action)
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if getattr(action, "shown_required", False):  # MODEL, optional only for its old alias
+            return str(self._metavar_formatter(action, default_metavar)(1)[0])
+        return super()._format_args(action, default_metavar)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            text is argparse.SUPPRESS
+            or action.default is None
+            or action.default is argparse.SUPPRESS
+            or action.nargs == 0  # a flag
+            or "default:" in text  # the help says what the default means
+            or "%(default)" in text
+        ):
+            return action.help
+        shown = ",".join(str(v) for v in action.default) if isinstance(
+            action.default, list
+        ) else "%(default)s"  # fmt: skip
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+class Parser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose errors are one line, without the usage dump.
+
+    Its help shows every option's default (:class:`HelpFormatter`) unless another
+    ``formatter_class`` is given.
+
+    Parameters
+    ----------
+    *args, **kwargs : object
         As for :class:`argparse.ArgumentParser`.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Print ``message`` as one line on stderr and exit with :data:`EXIT_USAGE`.
@@ -46,6 +99,12 @@ exit_on_error : object
         SystemExit
             Always, with status :data:`EXIT_USAGE`.
         """
+        # A required argument with a deprecated alias is a required group of one shown member.
+        message = re.sub(
+            r"^one of the arguments (\S+) is required$",
+            r"the following arguments are required: \1",
+            message,
+        )
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -224,3 +283,143 @@ def fraction(text: str) -> float:
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
     return v
+
+
+def target_column(text: str) -> int | str:
+    """An argparse type: a CSV column, by index (negative from the end) or by header name.
+
+    A header row has no numeric cell (see :func:`fastbp.datasets.load_file`), so a word that
+    reads as an integer is always an index.
+
+    Parameters
+    ----------
+    text : str
+        The command-line word.
+
+    Returns
+    -------
+    int or str
+        The index, or the header name.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is empty.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a column index or a header name, got ''")
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an argument: stores like the new one, after a one-line notice.
+
+    The notice goes to stderr as ``fastbp CMD: note: --old is deprecated; use NEW``; it is not
+    a Python warning, so it reads the same in a terminal, in a subprocess and in tests that
+    turn warnings into errors.  The alias is left out of ``--help``.
+
+    Parameters
+    ----------
+    option_strings : sequence of str
+        The old spelling(s).
+    dest : str
+        The attribute the new spelling fills.
+    new : str
+        The new spelling, for the notice (e.g. ``"--dataset"`` or ``"the positional MODEL"``).
+    **kwargs : object
+        As for :class:`argparse.Action` (``type``, ``default`` ...).
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str, **kwargs: Any):
+        kwargs.setdefault("help", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Print the notice and store ``values`` under :attr:`dest`.
+
+        Parameters
+        ----------
+        parser : argparse.ArgumentParser
+            The subcommand's parser (its ``prog`` starts the notice).
+        namespace : argparse.Namespace
+            Where the value goes.
+        values : object
+            The converted value.
+        option_string : str or None
+            The spelling used.
+        """
+        print(
+            f"{parser.prog}: note: {option_string} is deprecated; use {self.new}", file=sys.stderr
+        )
+        setattr(namespace, self.dest, values)
+
+
+def _path(text: str) -> Path | str:
+    """``Path(text)``, but SUPPRESS as it is: argparse (3.11, at least) also converts a
+    left-out positional's default, and a converted SUPPRESS would count as a given MODEL."""
+    return text if text is argparse.SUPPRESS else Path(text)
+
+
+def add_model_argument(parser: argparse.ArgumentParser, deprecated_option: bool = False) -> None:
+    """Add the saved model as the positional ``MODEL`` (the spelling of every subcommand).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    deprecated_option : bool
+        Also accept the old ``--model MODEL`` spelling, with a deprecation notice.
+    """
+    what = "a model file saved by fastbp (fastbp train --out, fastbp sweep --out)"
+    if not deprecated_option:
+        parser.add_argument("model", type=Path, metavar="MODEL", help=what)
+        return
+    # One of the two is required; the positional may be left out only for --model, so it takes
+    # nargs="?" with a SUPPRESS default (left out, it does not overwrite --model's value).
+    group = parser.add_mutually_exclusive_group(required=True)
+    positional = group.add_argument(
+        "model", type=_path, nargs="?", metavar="MODEL", default=argparse.SUPPRESS, help=what
+    )
+    positional.shown_required = True  # type: ignore[attr-defined]
+    group.add_argument(
+        "--model", dest="model", type=Path, action=DeprecatedAlias, new="the positional MODEL"
+    )
+
+
+def add_dataset_argument(
+    parser: argparse.ArgumentParser,
+    text: str,
+    default: str | None = None,
+    deprecated: Sequence[str] = (),
+) -> None:
+    """Add ``--dataset`` (the spelling of every subcommand), required if it has no default.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    text : str
+        Its help text.
+    default : str or None
+        The default; None makes the option required.
+    deprecated : sequence of str
+        Old spellings still accepted, each with a deprecation notice.
+    """
+    if not deprecated:
+        parser.add_argument("--dataset", default=default, required=default is None, help=text)
+        return
+    # argparse would not count the alias for a required --dataset: a required group does.
+    group = parser.add_mutually_exclusive_group(required=default is None)
+    group.add_argument("--dataset", default=default, help=text)
+    for old in deprecated:
+        group.add_argument(old, dest="dataset", action=DeprecatedAlias, new="--dataset")

@@ -11,11 +11,14 @@ import numpy as np
 
 from fastbp.cli.argtypes import (
     UsageError,
+    add_dataset_argument,
+    add_model_argument,
     at_least_two,
     float_list,
     int_list,
     nonnegative_int,
     positive_int,
+    target_column,
 )
 from fastbp.cli.common import load_dataset, model_scalers
 
@@ -32,29 +35,55 @@ def add_parsers(sub: Any) -> None:
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
     from fastbp import ACTIVATIONS, LOSSES
+    from fastbp.spec import DTYPES
 
     g = sub.add_parser("gradcheck", help="backprop vs finite differences on a random network")
-    g.add_argument("--widths", type=int_list, default=[8, 16, 1])
-    g.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
+    g.add_argument(
+        "--widths", type=int_list, default=[8, 16, 1], help="layer widths, inputs to outputs"
+    )
+    g.add_argument(
+        "--activation", choices=sorted(ACTIVATIONS), default="tanh", help="of the hidden layers"
+    )
     g.add_argument("--loss", choices=sorted(LOSSES), default="squared")
-    g.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    g.add_argument("--batch", type=positive_int, default=16)
-    g.add_argument("--max-params", type=positive_int, default=2000)
+    g.add_argument("--dtype", choices=DTYPES, default="float64")
+    g.add_argument("--batch", type=positive_int, default=16, help="random examples")
+    g.add_argument(
+        "--max-params", type=positive_int, default=2000, help="parameters checked (a sample)"
+    )
     g.add_argument("--seed", type=nonnegative_int, default=0)
     g.set_defaults(handler=cmd_gradcheck)
 
     c = sub.add_parser("curvature", help="sharpness and Hessian trace of a saved model")
-    c.add_argument("--model", type=Path, required=True)
-    c.add_argument("--dataset", default="digits")
-    c.add_argument("--target-column", type=int, default=-1)
-    c.add_argument("--iters", type=positive_int, default=100)
+    add_model_argument(c, deprecated_option=True)
+    add_dataset_argument(
+        c,
+        "digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features (with "
+        "--target), with the model's input columns and a target (default: digits)",
+        default="digits",
+    )
+    c.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        help="a .npy file of targets, one per row of a .npy --dataset (required with one)",
+    )
+    c.add_argument(
+        "--target-column",
+        type=target_column,
+        default=None,
+        help="index (negative from the end) or header name of the target column of a CSV file "
+        "(default: the last column)",
+    )
+    c.add_argument("--iters", type=positive_int, default=100, help="power iterations")
     c.add_argument(
         "--samples",
         type=at_least_two,
         default=50,
         help="Hutchinson probes for the trace (>= 2, for a standard error)",
     )
-    c.add_argument("--max-examples", type=positive_int, default=2000)
+    c.add_argument(
+        "--max-examples", type=positive_int, default=2000, help="first rows of the dataset used"
+    )
     c.add_argument("--seed", type=nonnegative_int, default=0)
     c.set_defaults(handler=cmd_curvature)
 
@@ -70,7 +99,7 @@ def add_parsers(sub: Any) -> None:
     ci.add_argument("--load", type=Path, default=None, help="a circuit saved with --save")
     ci.add_argument("--at", type=float_list, required=True, help="the point, e.g. 1,0,0")
     ci.add_argument("--v", type=float_list, default=None, help="direction for the JVP and HVP")
-    ci.add_argument("--output", type=int, default=0, help="which output to differentiate")
+    ci.add_argument("--output", type=int, default=0, help="which output to differentiate (from 0)")
     ci.add_argument("--check", action="store_true", help="raise at the first non-finite node")
     ci.add_argument("--save", type=Path, default=None, help="save the circuit here")
 
@@ -150,20 +179,22 @@ def cmd_curvature(args: argparse.Namespace) -> int:
     from fastbp.curvature import curvature_report
 
     net = fb.Network.load(args.model)
-    data = load_dataset(args.dataset, args.target_column, None, net.spec.dtype)
+    data = load_dataset(args.dataset, args.target_column, None, net.spec.dtype, args.target)
     x_scaler, y_scaler = model_scalers(net, args.model)
     if data.X.shape[1] != net.spec.n_inputs:
-        raise UsageError(
-            f"dataset {data.name!r} has {data.X.shape[1]} features; the model takes "
-            f"{net.spec.n_inputs}"
+        which = "the last" if args.target_column is None else args.target_column
+        column = (
+            f" besides its target column ({which}, see --target-column)"
+            if args.dataset.lower().endswith(".csv")
+            else ""
         )
-    X = data.X if x_scaler is None else x_scaler.transform(data.X)
-    y = data.y if y_scaler is None else y_scaler.transform(data.y)
-    if X.shape[1] != net.spec.n_inputs:
         raise UsageError(
-            f"dataset {data.name!r} has {X.shape[1]} features; the model takes {net.spec.n_inputs}"
+            f"--dataset {args.dataset} has {data.X.shape[1]} feature columns{column}, but the "
+            f"model expects {net.spec.n_inputs} inputs"
         )
-    X, y = X[: args.max_examples], y[: args.max_examples]
+    X, y = data.X[: args.max_examples], data.y[: args.max_examples]  # a memory map: read those
+    X = X if x_scaler is None else x_scaler.transform(X)
+    y = y if y_scaler is None else y_scaler.transform(y)
     rep = curvature_report(net, X, y, iters=args.iters, samples=args.samples, seed=args.seed)
     for key, value in rep.items():
         print(f"{key:<18} {value}")
@@ -193,8 +224,10 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     from fastbp import circuit as fc
     from fastbp.circuit.expr import from_expression
 
-    if (args.expression is None) == (args.load is None):
+    if args.expression is not None and args.load is not None:
         raise UsageError("give either an expression or --load PATH, not both")
+    if args.expression is None and args.load is None:
+        raise UsageError("give either an expression or --load PATH (neither was given)")
     c = fc.Circuit.load(args.load) if args.load is not None else from_expression(args.expression)
     x = np.asarray(args.at, dtype=np.float64)
     if x.shape[0] != c.n_inputs:

@@ -7,15 +7,44 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastbp.cli.argtypes import UsageError
+from fastbp.losses import LOSSES
+
+#: The losses of regression networks: those whose output is a value, not probabilities (a
+#: softmax or sigmoid output); ``predict`` prints their outputs and scores them by R².
+REGRESSION_LOSSES = tuple(
+    name for name, (_, out) in LOSSES.items() if out not in ("softmax", "sigmoid")
+)
 
 if TYPE_CHECKING:
     from fastbp.datasets import Dataset, Standardizer
     from fastbp.network import Network
 
 
+def check_target_column(name: str, target_column: int | str | None) -> None:
+    """Refuse a ``--target-column`` given with a ``--dataset`` that is not a CSV file.
+
+    Parameters
+    ----------
+    name : str
+        The ``--dataset`` value.
+    target_column : int, str or None
+        The ``--target-column`` value; None when it was left out.
+
+    Raises
+    ------
+    UsageError
+        If a target column is given for a bundled dataset or a ``.npz``/``.npy`` file, which
+        would otherwise be ignored.
+    """
+    if target_column is not None and not name.lower().endswith(".csv"):
+        raise UsageError(
+            f"--target-column applies to a CSV --dataset, not to {name} (whose target is fixed)"
+        )
+
+
 def load_dataset(
     name: str,
-    target_column: int = -1,
+    target_column: int | str | None = None,
     task: str | None = None,
     dtype: str = "float64",
     target: Path | None = None,
@@ -26,8 +55,8 @@ def load_dataset(
     ----------
     name : str
         ``digits``, ``diabetes`` or a path (see :func:`fastbp.datasets.load_named`).
-    target_column : int
-        The target column of a CSV file.
+    target_column : int, str or None
+        The target column of a CSV file: an index, or a header name; None for the last.
     task : str or None
         ``classification``, ``regression`` or None (inferred).
     dtype : str
@@ -43,7 +72,8 @@ def load_dataset(
     Raises
     ------
     UsageError
-        If ``--dataset`` and ``--target`` do not go together.
+        If ``--dataset`` and ``--target`` do not go together, or ``--target-column`` is given
+        for a dataset that is not a CSV file.
     ValueError
         If the loader refuses the name or the file.
     """
@@ -51,7 +81,9 @@ def load_dataset(
 
     if name.lower().endswith(".npy") != (target is not None):
         raise UsageError("a .npy --dataset needs --target y.npy, and --target needs a .npy one")
-    return load_named(name, target_column=target_column, task=task, dtype=dtype, target=target)
+    check_target_column(name, target_column)
+    column = -1 if target_column is None else target_column
+    return load_named(name, target_column=column, task=task, dtype=dtype, target=target)
 
 
 def model_scalers(net: Network, model: Path) -> tuple[Standardizer | None, Standardizer | None]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastbp.cli.argtypes import UsageError, int_at_least
+from fastbp.cli.argtypes import UsageError, add_model_argument, int_at_least
 from fastbp.cli.common import model_scalers
-
-if TYPE_CHECKING:
-    from fastbp.network import Network
 
 
 def add_parser(sub: Any) -> None:
@@ -22,6 +20,8 @@ def add_parser(sub: Any) -> None:
     sub : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
+    from fastbp.interop.onnx_export import DEFAULT_OPSET
+
     ex = sub.add_parser(
         "export",
         help="write a saved model as ONNX (and a PyTorch state_dict)",
@@ -32,10 +32,17 @@ def add_parser(sub: Any) -> None:
         "class names); --raw leaves it out. --torch writes the state_dict of the network's "
         "torch.nn.Sequential (see Network.to_torch), without standardisation.",
     )
-    ex.add_argument("model", type=Path, help="a model file saved by fastbp")
-    ex.add_argument("--onnx", type=Path, default=None, metavar="OUT.onnx")
-    ex.add_argument("--torch", type=Path, default=None, metavar="OUT.pt")
-    ex.add_argument("--opset", type=int_at_least(1), default=None, help="ONNX opset (default 17)")
+    add_model_argument(ex)
+    ex.add_argument("--onnx", type=Path, default=None, metavar="OUT.onnx", help="write ONNX here")
+    ex.add_argument(
+        "--torch", type=Path, default=None, metavar="OUT.pt", help="write a state_dict here"
+    )
+    ex.add_argument(
+        "--opset",
+        type=int_at_least(1),
+        default=None,
+        help=f"ONNX opset (default: {DEFAULT_OPSET}, or the onnx package's newest if older)",
+    )
     ex.add_argument(
         "--raw", action="store_true", help="export the bare network, without standardisation"
     )
@@ -66,35 +73,67 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.onnx is None and args.torch is None:
         raise UsageError("give --onnx OUT.onnx and/or --torch OUT.pt")
+    targets = [(f"--{k}", p) for k, p in (("onnx", args.onnx), ("torch", args.torch)) if p]
+    for option, path in targets:
+        _check_writable(option, path)
+    if args.onnx is not None and args.torch is not None and _same_file(args.onnx, args.torch):
+        raise UsageError(f"--onnx and --torch name the same file {args.onnx}")
     net = fb.Network.load(args.model)
     x_scaler, y_scaler = (None, None) if args.raw else model_scalers(net, args.model)
     spec = net.spec
-    output = {"identity": "values", "softmax": "softmax probabilities",
-              "sigmoid": "sigmoid probabilities"}[spec.output_activation]  # fmt: skip
+    # Everything is built before anything is written: a missing package (onnx, torch) or a
+    # refused model leaves no file behind.
     try:
+        onnx_bytes = None
         if args.onnx is not None:
-            from fastbp.interop.onnx_export import to_onnx
+            from fastbp.interop.onnx_export import onnx_model
 
-            to_onnx(net, args.onnx, opset=args.opset, x_scaler=x_scaler, y_scaler=y_scaler)
-            scaled = [w for w, s in (("features", x_scaler), ("targets", y_scaler)) if s]
-            print(
-                f"wrote {args.onnx}: ONNX, input X (batch, {spec.n_inputs}) {spec.dtype} -> "
-                f"output Y (batch, {spec.n_outputs}) {output}"
-                + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
-            )
+            model = onnx_model(net, opset=args.opset, x_scaler=x_scaler, y_scaler=y_scaler)
+            onnx_bytes = model.SerializeToString()
+        module = None
         if args.torch is not None:
-            _export_torch(net, args.torch, bool(x_scaler or y_scaler))
+            from fastbp.interop._common import require
+
+            torch = require("torch", "fastbp export --torch")
+            module = net.to_torch()
     except ImportError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{exc}; nothing was written") from None
+    if onnx_bytes is not None:
+        from fastbp.interop.onnx_export import write_bytes_atomically
+
+        write_bytes_atomically(args.onnx, onnx_bytes, "ONNX model")
+        output = {"identity": "values", "softmax": "softmax probabilities",
+                  "sigmoid": "sigmoid probabilities",
+                  "exp": "exp values (Poisson means)"}[spec.output_activation]  # fmt: skip
+        scaled = [w for w, s in (("features", x_scaler), ("targets", y_scaler)) if s]
+        print(
+            f"wrote {args.onnx}: ONNX, input X (batch, {spec.n_inputs}) {spec.dtype} -> "
+            f"output Y (batch, {spec.n_outputs}) {output}"
+            + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
+        )
+    if module is not None:
+        _write_torch(torch, module, args.torch, bool(x_scaler or y_scaler))
     return 0
 
 
-def _export_torch(net: Network, path: Path, scaled: bool) -> None:
-    from fastbp.interop._common import require
+def _check_writable(option: str, path: Path) -> None:
+    """Refuse an output path whose folder is missing or read-only, or that is a folder."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: it is a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: directory {parent} is not writable")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _write_torch(torch: Any, module: Any, path: Path, scaled: bool) -> None:
     from fastbp.io import write_atomically
 
-    torch = require("torch", "fastbp export --torch")
-    module = net.to_torch()
     write_atomically(path, lambda f: torch.save(module.state_dict(), f), "torch state_dict")
     layout = " ".join(repr(module).split())
     print(f"wrote {path}: torch state_dict of {layout}")

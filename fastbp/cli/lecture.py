@@ -28,7 +28,9 @@ def add_parser(sub: Any) -> None:
     )
     lec.add_argument("--out", type=Path, required=True, help="folder for the PNG and JSON files")
     lec.add_argument("--quick", action="store_true", help="smaller sweeps, fewer epochs")
-    lec.add_argument("--only", default=None, help="comma-separated letters or names, e.g. c,e")
+    lec.add_argument(
+        "--only", default=None, help="comma-separated letters or names, e.g. c,e (default: all)"
+    )
     lec.add_argument("--seed", type=nonnegative_int, default=0)
     lec.add_argument("--no-plot", action="store_true", help="write only the JSON files")
     lec.set_defaults(handler=cmd_lecture)

@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fastbp.cli.argtypes import UsageError
-from fastbp.cli.common import class_names, model_scalers
+from fastbp.cli.argtypes import (
+    UsageError,
+    add_dataset_argument,
+    add_model_argument,
+    target_column,
+)
+from fastbp.cli.common import REGRESSION_LOSSES, check_target_column, class_names, model_scalers
 
 if TYPE_CHECKING:
     from fastbp.datasets import Dataset
@@ -25,21 +30,34 @@ def add_parsers(sub: Any) -> None:
     sub : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
-    p = sub.add_parser("predict", help="predict with a saved model")
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument(
-        "--data",
-        type=Path,
-        required=True,
-        help=".csv/.npz with the model's input columns (plus a target column to score)",
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description="Print one prediction per row of --dataset (class names for a classifier "
+        "trained by 'fastbp train'), in the original units, and, when the rows carry targets, "
+        "the score on stderr.",
     )
-    p.add_argument("--target-column", type=int, default=-1)
+    add_model_argument(p, deprecated_option=True)
+    add_dataset_argument(
+        p,
+        "digits, diabetes, or a .csv/.npz file with the model's input columns; a CSV with one "
+        "column more carries the target in its last column (or in --target-column), and the "
+        "score is printed",
+        deprecated=["--data"],
+    )
+    p.add_argument(
+        "--target-column",
+        type=target_column,
+        default=None,
+        help="index or header name of the target column of a CSV --dataset (default: the last "
+        "one, if the file has one column more than the model has inputs)",
+    )
     p.add_argument("--out", type=Path, default=None, help="write predictions as CSV here")
     p.set_defaults(handler=cmd_predict)
 
     i = sub.add_parser("info", help="describe a saved model")
-    i.add_argument("model", type=Path)
-    i.add_argument("--json", action="store_true")
+    add_model_argument(i)
+    i.add_argument("--json", action="store_true", help="print the raw header as JSON")
     i.set_defaults(handler=cmd_info)
 
 
@@ -69,9 +87,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     meta = net.metadata if isinstance(net.metadata, dict) else {}
     x_scaler, y_scaler = model_scalers(net, args.model)
     n0 = net.spec.n_inputs
-    X, y = _read_features(args.data, n0, args.target_column, net.spec.dtype)
+    X, y = _read_features(args.dataset, n0, args.target_column, net.spec.dtype)
     Xs = X if x_scaler is None else x_scaler.transform(X)
-    if net.spec.loss == "squared":
+    regression = net.spec.loss in REGRESSION_LOSSES
+    if regression:
         pred = net.predict(Xs)
         if y_scaler is not None:
             pred = y_scaler.inverse_transform(pred[:, 0]).reshape(-1, 1)
@@ -88,7 +107,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.out is not None:
             out.close()
     if y is not None:
-        if net.spec.loss == "squared":
+        if regression:
             score = fb.train.score("squared", rows, y.reshape(-1, 1))
             print(f"fastbp: r2 {score:.4f} on {len(y)} rows", file=sys.stderr)
         else:
@@ -107,34 +126,54 @@ def _label_text(value: object) -> str:
 
 
 def _read_features(
-    path: Path, n0: int, target_column: int, dtype: str
+    name: str, n0: int, target_column: int | str | None, dtype: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows of model inputs from a .csv/.npz; a file with one extra column carries a target."""
-    from fastbp import datasets
+    """The model inputs of a ``--dataset`` and its targets (None if the rows carry none).
 
+    A CSV file's target column is ``target_column``; left out (None), the file's last column is
+    taken for a target only if the file has one column more than the model has inputs.
+    """
+    from fastbp import datasets
+    from fastbp.datasets.named import BUNDLED
+
+    check_target_column(name, target_column)
+    if name in BUNDLED:
+        data = datasets.load_named(name, dtype=dtype)
+        _check_width(data.n_features, n0, f"--dataset {name} has {data.n_features} features")
+        return data.X, _targets_as_text(data)
+    path = Path(name)
     if not path.exists():
-        raise UsageError(f"--data {path}: no such file")
-    if path.suffix == ".npz":
+        raise UsageError(f"--dataset {path}: no such file (nor 'digits' or 'diabetes')")
+    if path.suffix.lower() == ".npz":
         data = datasets.load_file(path, dtype=dtype)
-        X, y = data.X, _targets_as_text(data)
-    else:
-        data = datasets.load_file(path, target_column=target_column, dtype=dtype,
-                                  task="regression")  # fmt: skip
-        if data.n_features == n0 - 1:  # the file has no target: its "target" is a feature
-            X = _csv_matrix(path, dtype)
-            y = None
-        else:
-            X, y = data.X, data.y
-    if X.shape[1] != n0:
-        raise UsageError(f"--data {path} has {X.shape[1]} feature columns; the model takes {n0}")
-    return X, y
+        _check_width(data.n_features, n0, f"--dataset {path}: its X has {data.n_features} columns")
+        return data.X, _targets_as_text(data)
+    column = -1 if target_column is None else target_column
+    data = datasets.load_file(path, target_column=column, dtype=dtype, task="regression")
+    n_cols = data.n_features + 1
+    if target_column is not None:
+        _check_width(
+            data.n_features,
+            n0,
+            f"--dataset {path} has {n_cols} columns, so {data.n_features} feature columns "
+            f"besides the target column (--target-column {target_column})",
+        )
+        return data.X, data.y
+    if n_cols == n0:  # no target: the column read as one is the last feature
+        return np.ascontiguousarray(np.column_stack([data.X, data.y]), dtype=dtype), None
+    if n_cols != n0 + 1:
+        raise UsageError(
+            f"--dataset {path} has {n_cols} columns, but the model expects {n0} inputs: give "
+            f"{n0} feature columns, or {n0 + 1} with the target in the last one (or name the "
+            "target with --target-column)"
+        )
+    return data.X, data.y
 
 
-def _csv_matrix(path: Path, dtype: str) -> np.ndarray:
-    from fastbp import datasets
-
-    data = datasets.load_file(path, target_column=-1, dtype=dtype, task="regression")
-    return np.ascontiguousarray(np.column_stack([data.X, data.y]), dtype=dtype)
+def _check_width(found: int, n0: int, what: str) -> None:
+    """Raise ``UsageError("{what}, but the model expects {n0} inputs")`` if found != n0."""
+    if found != n0:
+        raise UsageError(f"{what}, but the model expects {n0} inputs")
 
 
 def _targets_as_text(data: Dataset) -> np.ndarray:

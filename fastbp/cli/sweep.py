@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastbp.cli.argtypes import EXIT_USAGE, fraction, nonnegative_int, positive_int
+from fastbp.cli.argtypes import (
+    EXIT_USAGE,
+    add_dataset_argument,
+    fraction,
+    nonnegative_int,
+    positive_int,
+    target_column,
+)
 from fastbp.cli.common import load_dataset
 
 
@@ -25,6 +32,7 @@ def add_parser(sub: Any) -> None:
     sub : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
+    from fastbp.datasets._dataset import TASKS
     from fastbp.sweep import BACKENDS, SweepConfig
 
     s = sub.add_parser(
@@ -39,11 +47,11 @@ def add_parser(sub: Any) -> None:
         "training part's statistics.",
     )
     s.add_argument("--grid", type=Path, required=True, help="JSON grid file")
-    s.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
+    add_dataset_argument(
+        s,
+        "digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
         "(with --target; read into memory) (default: digits)",
+        default="digits",
     )
     s.add_argument(
         "--target",
@@ -51,8 +59,19 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="a .npy file of targets, one per row of a .npy --dataset (required with one)",
     )
-    s.add_argument("--target-column", type=int, default=-1)
-    s.add_argument("--task", choices=["classification", "regression"], default=None)
+    s.add_argument(
+        "--target-column",
+        type=target_column,
+        default=None,
+        help="index (negative from the end) or header name of the target column of a CSV file "
+        "(default: the last column)",
+    )
+    s.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="task of a file dataset (default: inferred, see fastbp.datasets)",
+    )
     s.add_argument("--backend", choices=BACKENDS, default="serial")
     s.add_argument(
         "--n-jobs",
@@ -71,8 +90,15 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="directory for results.csv, results.json and best.fastbp",
     )
-    s.add_argument("--test-fraction", type=fraction, default=0.2)
-    s.add_argument("--validation-fraction", type=fraction, default=0.2)
+    s.add_argument(
+        "--test-fraction", type=fraction, default=0.2, help="held out for the test score (> 0)"
+    )
+    s.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        default=0.2,
+        help="held out to pick the best configuration (> 0)",
+    )
     s.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seed of the train/validation/test split"
     )

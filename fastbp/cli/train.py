@@ -14,13 +14,15 @@ import numpy as np
 
 from fastbp.cli.argtypes import (
     UsageError,
+    add_dataset_argument,
     fraction,
     int_list,
     nonnegative_int,
     positive_float,
     positive_int,
+    target_column,
 )
-from fastbp.cli.common import load_dataset, require_matplotlib
+from fastbp.cli.common import REGRESSION_LOSSES, load_dataset, require_matplotlib
 
 if TYPE_CHECKING:
     from fastbp.datasets import Dataset, Standardizer
@@ -52,8 +54,10 @@ def add_parser(sub: Any) -> None:
     sub : argparse._SubParsersAction
         What :meth:`argparse.ArgumentParser.add_subparsers` returned.
     """
-    from fastbp import ACTIVATIONS, LOSSES
+    from fastbp import ACTIVATIONS, INITIALISERS, LOSSES
+    from fastbp.datasets._dataset import TASKS
     from fastbp.optim import OPTIMIZERS, SCHEDULES
+    from fastbp.spec import DTYPES
 
     t = sub.add_parser(
         "train",
@@ -63,14 +67,18 @@ def add_parser(sub: Any) -> None:
         + ". Features (and regression targets) are standardised with training-set statistics, "
         "which are saved with the model.",
     )
-    t.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
+    add_dataset_argument(
+        t,
+        "digits, diabetes, or a path to a .csv/.npz file, or to a .npy file of features "
         "(memory-mapped, with --target) (default: digits)",
+        default="digits",
     )
     t.add_argument(
-        "--target-column", type=int, default=-1, help="target column of a CSV file (default: last)"
+        "--target-column",
+        type=target_column,
+        default=None,
+        help="index (negative from the end) or header name of the target column of a CSV file "
+        "(default: the last column)",
     )
     t.add_argument(
         "--target",
@@ -80,9 +88,10 @@ def add_parser(sub: Any) -> None:
     )
     t.add_argument(
         "--task",
-        choices=["classification", "regression"],
+        choices=TASKS,
         default=None,
-        help="task of a file dataset (default: inferred, see fastbp.datasets)",
+        help="task of a file dataset (default: the task of --loss if given, else inferred, see "
+        "fastbp.datasets)",
     )
     t.add_argument(
         "--hidden",
@@ -90,28 +99,46 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="hidden layer widths, comma-separated (default: from the preset)",
     )
-    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
+    t.add_argument(
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        default=None,
+        help="activation of the hidden layers (default: from the preset)",
+    )
     t.add_argument(
         "--loss",
-        # poisson is left out: train standardises regression targets, which counts must not be
-        # (use NetworkSpec(..., loss="poisson") or MLPRegressor(loss="poisson") from Python).
-        choices=sorted(set(LOSSES) - {"poisson"}),
+        choices=sorted(LOSSES),
         default=None,
-        help="default: softmax_cross_entropy for classification, squared otherwise",
+        help="softmax_cross_entropy or logistic (2 classes) for classification; squared or "
+        "poisson (non-negative targets such as counts, which are not standardised) for "
+        "regression (default: softmax_cross_entropy for classification, squared otherwise)",
     )
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    t.add_argument("--init", default="xavier_normal")
-    t.add_argument("--epochs", type=nonnegative_int, default=None)
+    t.add_argument("--dtype", choices=DTYPES, default="float64")
+    t.add_argument("--init", choices=list(INITIALISERS), default="xavier_normal")
+    t.add_argument("--epochs", type=nonnegative_int, default=None, help="default: from the preset")
     t.add_argument("--batch-size", type=positive_int, default=1)
     t.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
-    t.add_argument("--lr", type=positive_float, default=None)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument(
+        "--lr", type=positive_float, default=None, help="learning rate (default: from the preset)"
+    )
+    t.add_argument("--momentum", type=float, default=0.9, help="momentum of sgd")
+    t.add_argument("--l2", type=float, default=0.0, help="L2 penalty")
     t.add_argument("--schedule", choices=list(SCHEDULES), default="constant")
-    t.add_argument("--test-fraction", type=fraction, default=0.2)
-    t.add_argument("--validation-fraction", type=fraction, default=0.0)
-    t.add_argument("--early-stopping", action="store_true")
-    t.add_argument("--patience", type=positive_int, default=5)
+    t.add_argument(
+        "--test-fraction", type=fraction, default=0.2, help="held out for the test score"
+    )
+    t.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        default=0.0,
+        help="of the training part, held out for a validation loss",
+    )
+    t.add_argument(
+        "--early-stopping", action="store_true", help="stop when the validation loss stalls"
+    )
+    t.add_argument(
+        "--patience", type=positive_int, default=5, help="epochs without improvement to stop"
+    )
     t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--out", type=Path, default=None, help="save the trained model here")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -174,20 +201,26 @@ def train_command(args: argparse.Namespace) -> int:
     """
     import fastbp as fb
     from fastbp.datasets import Standardizer, train_test_split
+    from fastbp.datasets.named import BUNDLED
     from fastbp.diagnostics import GradientWarning
 
     preset = PRESETS.get(args.dataset, PRESETS["file"])
     for key, value in preset.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    data = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
+    task = args.task
+    if task is None and args.loss is not None:  # a file's task follows the loss asked for
+        task = "regression" if args.loss in REGRESSION_LOSSES else "classification"
+    data = load_dataset(args.dataset, args.target_column, task, args.dtype, args.target)
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
-    if classification and loss == "squared":
-        raise UsageError("--loss squared needs a regression dataset")
-    if not classification and loss != "squared":
-        raise UsageError(f"--loss {loss} needs a classification dataset")
+    if classification == (loss in REGRESSION_LOSSES):
+        need = "regression" if classification else "classification"
+        hint = "" if args.dataset in BUNDLED else " (see --task)"
+        raise UsageError(
+            f"--loss {loss} needs a {need} dataset; {data.name!r} is a {data.task} one{hint}"
+        )
     if loss == "logistic" and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
     X_tr: Any  # arrays, or LazyRows over a memory map
@@ -203,7 +236,7 @@ def train_command(args: argparse.Namespace) -> int:
         X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
     arrays = {f"x_{k}": v for k, v in x_scaler.to_arrays().items()}  # x_mean, x_scale
     y_scaler = None
-    if not classification:
+    if loss == "squared":  # poisson's targets are counts: left as they are
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
         arrays.update({f"y_{k}": v for k, v in y_scaler.to_arrays().items()})

@@ -22,7 +22,7 @@
   The table comes back in grid order, whichever order the tasks finish in.  With ``out_dir`` it
   is also written as ``results.csv`` and ``results.json``.  The configuration with the best
   validation score is written as ``best.fastbp``, a :meth:`fastbp.Network.save` file with the
-  feature standardiser, so ``fastbp predict --model DIR/best.fastbp`` works on raw data.
+  feature standardiser, so ``fastbp predict DIR/best.fastbp`` works on raw data.
 
 Compiled kernels: fastbp caches them on disk in the per-user cache directory
 (:mod:`fastbp._cache`; ``FASTBP_CACHE_DIR`` moves it), so workers on one machine, or on machines
