@@ -9,6 +9,10 @@ Two kernels:
 * :func:`minibatch_epoch` — for each batch B of ``batch_size`` consecutive entries of ``order``
   (the last one may be short): g = (1/|B|) Σ_{i∈B} ∇J_i(θ) + λ W-mask ⊙ θ, then one optimizer
   step (:data:`SGD`, :data:`MOMENTUM`, :data:`NESTEROV` or :data:`ADAM`, see :func:`apply_update`).
+  It runs one of three compiled variants (:func:`minibatch_kernel`): BLAS products, explicit
+  loops, or BLAS with plain SGD folded into the weight-gradient gemm.  They are separate
+  functions because Numba compiles every branch of a function it compiles: one kernel holding
+  all three paths made a first fit compile all three (the cold start of issue 24).
 
 ``info`` (float64[4]) is written: info[0] = Σ J_i over the examples processed, info[1] = number of
 examples processed, info[2] = 1 if a non-finite loss stopped the kernel early, else 0.
@@ -18,19 +22,20 @@ from __future__ import annotations
 
 import math
 
-from fastbp._blas import gemm_scratch, sgd_update_tn
+from fastbp._blas import gemm_scratch, matmul_nn, sgd_update_tn
 from fastbp._jit import jit, jit_inline
 from fastbp.kernels import (
     backprop_activation,
     backprop_activation_vec,
-    backprop_layers,
-    backprop_linear,
+    backprop_layers_blas,
+    backprop_layers_loops,
     bias_sums,
     biases,
     block,
     example_loss,
-    forward,
+    forward_blas,
     forward_example,
+    forward_loops,
     loss_sum,
     output_delta,
     weights,
@@ -198,7 +203,7 @@ def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
         A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
         if k > 1:
             dA_prev = block(dA, u_off, widths, k - 1, m)
-            backprop_linear(dZk, W, dA_prev, True)
+            matmul_nn(dZk, W, dA_prev)
             backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
                                 block(dZ, u_off, widths, k - 1, m))  # fmt: skip
         sgd_update_tn(dZk, A_prev, W, -lr, scal)
@@ -210,16 +215,98 @@ def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
 
 
 @jit
-def minibatch_epoch(
+def batch_loss_and_seed(yb, Zr, Ar, dZr, out_kind):
+    """J = Σ_i J_i over a batch's output block, and the seed dJ/dz[r]_i = (a[r]_i − y_i)/m.
+
+    The mean's 1/m goes into the seed (the backward pass is linear in it), so no pass over the
+    weight gradient scales it afterwards.  Writes dZr; returns J (the caller stops on NaN/inf).
+    """
+    m = Ar.shape[0]
+    J = loss_sum(yb, Zr, Ar, out_kind)
+    inv_m = 1.0 / m
+    for t in range(m):
+        output_delta(Ar[t], yb[t], dZr[t], inv_m)
+    return J
+
+
+@jit
+def minibatch_epoch_blas(
     X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
-    """Minibatch optimisation over ``order`` (see the module docstring).
+    """:func:`minibatch_epoch` with every batch's products through BLAS (any optimizer)."""
+    r = widths.shape[0] - 1
+    n = order.shape[0]
+    total = 0.0
+    done = 0
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        gather_rows(X, Y, order, start, m, Xb, Yb)
+        xb = Xb[:m]
+        forward_blas(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+        J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
+                                block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
+                                out_kind)  # fmt: skip
+        if not math.isfinite(J):
+            info[2] = 1.0
+            break
+        total += J
+        done += m
+        backprop_layers_blas(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                             1.0)  # fmt: skip
+        if l2 != 0.0:
+            for q in range(params.shape[0]):
+                grad[q] += l2 * weight_mask[q] * params[q]
+        step[0] += 1
+        apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step[0])
+    info[0] += total
+    info[1] += done
 
-    ``Xb``, ``Yb`` are (batch_size, n0) and (batch_size, nr) gather buffers; ``step`` is an int64[1]
-    step counter incremented once per batch (Adam's bias correction uses it).
-    """
+
+@jit
+def minibatch_epoch_loops(
+    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
+    kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
+):  # fmt: skip
+    """:func:`minibatch_epoch` with every batch's products by explicit loops (small batches)."""
+    r = widths.shape[0] - 1
+    n = order.shape[0]
+    total = 0.0
+    done = 0
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        gather_rows(X, Y, order, start, m, Xb, Yb)
+        xb = Xb[:m]
+        forward_loops(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+        J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
+                                block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
+                                out_kind)  # fmt: skip
+        if not math.isfinite(J):
+            info[2] = 1.0
+            break
+        total += J
+        done += m
+        backprop_layers_loops(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                              1.0)  # fmt: skip
+        if l2 != 0.0:
+            for q in range(params.shape[0]):
+                grad[q] += l2 * weight_mask[q] * params[q]
+        step[0] += 1
+        apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step[0])
+    info[0] += total
+    info[1] += done
+
+
+@jit
+def minibatch_epoch_sgd_blas(
+    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
+    kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
+):  # fmt: skip
+    """:func:`minibatch_epoch` for plain SGD without L2 through BLAS: each W[k] is updated by the
+    weight-gradient gemm itself (β = 1, :func:`sgd_backprop_update`)."""
     r = widths.shape[0] - 1
     n = order.shape[0]
     total = 0.0
@@ -229,34 +316,66 @@ def minibatch_epoch(
         m = min(batch_size, n - start)
         gather_rows(X, Y, order, start, m, Xb, Yb)
         xb = Xb[:m]
-        yb = Yb[:m]
-        use_blas = m >= blas_min_rows
-        forward(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas)
-        Ar = block(A, u_off, widths, r, m)
-        J = loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind)
+        forward_blas(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+        J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
+                                block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
+                                out_kind)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += m
-        # The mean's 1/m goes into the seed dJ/dz[r] (the backward pass is linear in it), so
-        # no pass over the weight gradient scales it afterwards: scale = 1 below.
-        dZr = block(dZ, u_off, widths, r, m)
-        inv_m = 1.0 / m
-        for t in range(m):
-            output_delta(Ar[t], yb[t], dZr[t], inv_m)
-        if use_blas and kind == SGD and l2 == 0.0:
-            # Plain SGD: each W[k] is updated by the weight-gradient gemm itself (β = 1).
-            sgd_backprop_update(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA,
-                                grad, lr, scal)  # fmt: skip
-            step[0] += 1
-            continue
-        backprop_layers(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0,
-                        use_blas)  # fmt: skip
-        if l2 != 0.0:
-            for q in range(params.shape[0]):
-                grad[q] += l2 * weight_mask[q] * params[q]
+        sgd_backprop_update(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                            lr, scal)  # fmt: skip
         step[0] += 1
-        apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step[0])
     info[0] += total
     info[1] += done
+
+
+def minibatch_kernel(kind: int, l2: float, batch_size: int, blas_min_rows: int):
+    """The compiled epoch :func:`minibatch_epoch` runs for these settings.
+
+    Batches of at least ``blas_min_rows`` rows take BLAS (the short last batch of the epoch
+    too); plain SGD without L2 there folds the update into the gemm.  Each variant compiles
+    only its own path: a first fit compiles one of them, not all three.
+
+    Parameters
+    ----------
+    kind : int
+        The optimizer code (:data:`SGD`, :data:`MOMENTUM`, :data:`NESTEROV`, :data:`ADAM`).
+    l2 : float
+        The L2 strength.
+    batch_size : int
+        Rows per batch.
+    blas_min_rows : int
+        The network's BLAS threshold (``LoweredNetwork.blas_min_rows``).
+
+    Returns
+    -------
+    numba dispatcher
+        :func:`minibatch_epoch_sgd_blas`, :func:`minibatch_epoch_blas` or
+        :func:`minibatch_epoch_loops`; all take :func:`minibatch_epoch`'s arguments.
+    """
+    if batch_size < blas_min_rows:
+        return minibatch_epoch_loops
+    if kind == SGD and l2 == 0.0:
+        return minibatch_epoch_sgd_blas
+    return minibatch_epoch_blas
+
+
+def minibatch_epoch(
+    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
+    kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
+):  # fmt: skip
+    """Minibatch optimisation over ``order`` (see the module docstring); runs the compiled
+    variant :func:`minibatch_kernel` picks.
+
+    ``Xb``, ``Yb`` are (batch_size, n0) and (batch_size, nr) gather buffers; ``step`` is an int64[1]
+    step counter incremented once per batch (Adam's bias correction uses it).
+    """
+    minibatch_kernel(kind, l2, batch_size, blas_min_rows)(
+        X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+        Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
+        kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
+    )  # fmt: skip

@@ -152,11 +152,9 @@ def output_transform(out_kind, Z, A):
 
 
 @jit
-def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas):
-    """Forward pass for the m = X.shape[0] rows of X.
-
-    Writes z[k] into the Z workspace and a[k] into the A workspace for k = 1..r; the output block
-    of A holds the prediction (identity, softmax probabilities, or sigmoid probabilities).
+def forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A):
+    """:func:`forward` through BLAS: per layer one gemm, then one pass that adds the bias and
+    applies σ (no copy: Wᵀ is the F-ordered view of W, which BLAS reads as a transposed operand).
     """
     m = X.shape[0]
     r = widths.shape[0] - 1
@@ -166,21 +164,47 @@ def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_bl
         Zk = block(Z, u_off, widths, k, m)
         Ak = block(A, u_off, widths, k, m)
         A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
-        if use_blas:
-            # One gemm, then one pass that adds the bias and applies σ (no copy: Wᵀ is the
-            # F-ordered view of W, which BLAS reads as a transposed operand).
-            matmul_nt(A_prev, W, Zk)
-            if k < r:
-                bias_activate(acts[k - 1], b, Zk, Ak)
-            else:
-                add_bias(b, Zk)
-                output_transform(out_kind, Zk, Ak)
+        matmul_nt(A_prev, W, Zk)
+        if k < r:
+            bias_activate(acts[k - 1], b, Zk, Ak)
         else:
-            affine(A_prev, W, b, Zk, False)
-            if k < r:
-                activate(acts[k - 1], Zk, Ak)
-            else:
-                output_transform(out_kind, Zk, Ak)
+            add_bias(b, Zk)
+            output_transform(out_kind, Zk, Ak)
+
+
+@jit
+def forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A):
+    """:func:`forward` by explicit loops (small batches): z = W a + b row by row, then σ."""
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        W = weights(params, w_off, widths, k)
+        b = biases(params, b_off, widths, k)
+        Zk = block(Z, u_off, widths, k, m)
+        Ak = block(A, u_off, widths, k, m)
+        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
+        for i in range(m):
+            affine_row(A_prev[i], W, b, Zk[i])
+        if k < r:
+            activate(acts[k - 1], Zk, Ak)
+        else:
+            output_transform(out_kind, Zk, Ak)
+
+
+@jit
+def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas):
+    """Forward pass for the m = X.shape[0] rows of X.
+
+    Writes z[k] into the Z workspace and a[k] into the A workspace for k = 1..r; the output block
+    of A holds the prediction (identity, softmax probabilities, or sigmoid probabilities).
+    Runs :func:`forward_blas` or :func:`forward_loops`.  Python callers call one of those
+    directly: Numba compiles both branches of a function it compiles (it prunes no branch on an
+    argument's value), so a caller that names only the path it runs compiles only that path.
+    """
+    if use_blas:
+        forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+    else:
+        forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
 
 
 @jit
@@ -346,17 +370,13 @@ def bias_sums(dZ, gb):
             gb[j] += dz[j]
 
 
-@jit
-def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
-    """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
-    if use_blas:
-        matmul_tn(dZ, A_prev, gW)
-    else:
-        loop_matmul_tn(dZ, A_prev, gW)
-    m, n_out = dZ.shape
-    n_in = A_prev.shape[1]
+@jit_inline
+def scale_weight_gradient(dZ, gW, gb, scale):
+    """gW ← scale · gW and gb = scale · Σ_i dZ[i] (the part of the weight gradient after the
+    product); the scaling is skipped when scale = 1 (the minibatch epoch folds 1/m into the seed).
+    """
+    n_out, n_in = gW.shape
     if scale != 1.0:
-        # Skipped when the caller folded the scale into the seed dJ/dz[r] (the minibatch epoch).
         for j in range(n_out):
             for p in range(n_in):
                 gW[j, p] *= scale
@@ -364,6 +384,29 @@ def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
     if scale != 1.0:
         for j in range(n_out):
             gb[j] *= scale
+
+
+@jit
+def weight_gradient_blas(dZ, A_prev, gW, gb, scale):
+    """:func:`weight_gradient` with the product through BLAS."""
+    matmul_tn(dZ, A_prev, gW)
+    scale_weight_gradient(dZ, gW, gb, scale)
+
+
+@jit
+def weight_gradient_loops(dZ, A_prev, gW, gb, scale):
+    """:func:`weight_gradient` with the product by explicit loops."""
+    loop_matmul_tn(dZ, A_prev, gW)
+    scale_weight_gradient(dZ, gW, gb, scale)
+
+
+@jit
+def weight_gradient(dZ, A_prev, gW, gb, scale, use_blas):
+    """gW = scale · Σ_i dJ/dz_i a_{i}[k−1]ᵀ and gb = scale · Σ_i dJ/dz_i.  Overwrites gW and gb."""
+    if use_blas:
+        weight_gradient_blas(dZ, A_prev, gW, gb, scale)
+    else:
+        weight_gradient_loops(dZ, A_prev, gW, gb, scale)
 
 
 @jit
@@ -395,6 +438,18 @@ def backprop_activation(code, Z, A, dA, dZ):
 
 
 @jit
+def seed_output(Y, Ar, dZr, sw):
+    """dJ/dz[r]_i = s_i (a[r]_i − y_i) for every row: the seed of the backward pass (s_i = 1 when
+    ``sw`` is empty).  Writes dZr."""
+    if sw.shape[0] == 0:
+        for i in range(Ar.shape[0]):
+            output_delta(Ar[i], Y[i], dZr[i], 1.0)
+    else:
+        for i in range(Ar.shape[0]):
+            output_delta(Ar[i], Y[i], dZr[i], sw[i])
+
+
+@jit
 def backward(
     X, Y, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas
 ):
@@ -402,7 +457,8 @@ def backward(
 
     Writes dJ_i/dz[k] (per example, unscaled) into dZ for k = 1..r, dJ_i/da[k] into dA for
     k = 1..r−1, and overwrites ``grad`` (parameter layout) with scale · Σ_i ∇J_i; use
-    scale = 1/m for the gradient of the mean loss.
+    scale = 1/m for the gradient of the mean loss.  (Python callers run :func:`seed_output`,
+    then :func:`backprop_layers_blas` or :func:`backprop_layers_loops`: the same steps.)
     """
     m = X.shape[0]
     r = widths.shape[0] - 1
@@ -415,14 +471,8 @@ def backward(
 
 
 @jit
-def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
-                    use_blas):  # fmt: skip
-    """The layer loop of the backward pass, from a seeded output block dZ[r] down to layer 1.
-
-    Writes dZ[k] (k < r) and dA[k] (k < r) and overwrites ``grad`` with scale · Σ_i dZ_i[k]
-    a_i[k−1]ᵀ (and scale · Σ_i dZ_i[k] for the biases).  It is linear in the seed, so
-    :func:`fastbp.rop_kernels.gnvp_backward` reuses it with the seed R{dz[r]}.
-    """
+def backprop_layers_blas(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale):
+    """:func:`backprop_layers` with the two products of each layer through BLAS."""
     m = X.shape[0]
     r = widths.shape[0] - 1
     for k in range(r, 0, -1):
@@ -430,18 +480,53 @@ def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
         gW = weights(grad, w_off, widths, k)
         gb = biases(grad, b_off, widths, k)
         if k == 1:
-            weight_gradient(dZk, X, gW, gb, scale, use_blas)
+            weight_gradient_blas(dZk, X, gW, gb, scale)
         else:
-            weight_gradient(dZk, block(A, u_off, widths, k - 1, m), gW, gb, scale, use_blas)
+            A_prev = block(A, u_off, widths, k - 1, m)
+            weight_gradient_blas(dZk, A_prev, gW, gb, scale)
             dA_prev = block(dA, u_off, widths, k - 1, m)
-            backprop_linear(dZk, weights(params, w_off, widths, k), dA_prev, use_blas)
-            backprop_activation(
-                acts[k - 2],
-                block(Z, u_off, widths, k - 1, m),
-                block(A, u_off, widths, k - 1, m),
-                dA_prev,
-                block(dZ, u_off, widths, k - 1, m),
-            )
+            matmul_nn(dZk, weights(params, w_off, widths, k), dA_prev)
+            backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
+                                block(dZ, u_off, widths, k - 1, m))  # fmt: skip
+
+
+@jit
+def backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                          scale):  # fmt: skip
+    """:func:`backprop_layers` with the two products of each layer by explicit loops."""
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        gW = weights(grad, w_off, widths, k)
+        gb = biases(grad, b_off, widths, k)
+        if k == 1:
+            weight_gradient_loops(dZk, X, gW, gb, scale)
+        else:
+            A_prev = block(A, u_off, widths, k - 1, m)
+            weight_gradient_loops(dZk, A_prev, gW, gb, scale)
+            dA_prev = block(dA, u_off, widths, k - 1, m)
+            loop_matmul_nn(dZk, weights(params, w_off, widths, k), dA_prev)
+            backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
+                                block(dZ, u_off, widths, k - 1, m))  # fmt: skip
+
+
+@jit
+def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
+                    use_blas):  # fmt: skip
+    """The layer loop of the backward pass, from a seeded output block dZ[r] down to layer 1.
+
+    Writes dZ[k] (k < r) and dA[k] (k < r) and overwrites ``grad`` with scale · Σ_i dZ_i[k]
+    a_i[k−1]ᵀ (and scale · Σ_i dZ_i[k] for the biases).  It is linear in the seed, so
+    :func:`fastbp.rop_kernels.gnvp_backward` reuses it with the seed R{dz[r]}.  Runs
+    :func:`backprop_layers_blas` or :func:`backprop_layers_loops` (see :func:`forward`).
+    """
+    if use_blas:
+        backprop_layers_blas(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                             scale)  # fmt: skip
+    else:
+        backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
+                              scale)  # fmt: skip
 
 
 @jit

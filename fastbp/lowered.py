@@ -188,6 +188,8 @@ class LoweredNetwork:
         self.ws = Workspace(self.plan.n_units, 1, dtype)
         self.guard = Guard()
         self.blas_min_rows = BLAS_MIN_ROWS
+        #: The empty row weights of an unweighted backward pass (:func:`kernels.seed_output`).
+        self.no_weights = np.empty(0, dtype=spec.np_dtype)
         self.chunk_rows = CHUNK_ROWS
         self.optimizer: Optimizer | None = None
         self.history: History | None = None
@@ -294,10 +296,10 @@ class LoweredNetwork:
                 ws.Z, ws.A,
             )  # fmt: skip
             return
-        kernels.forward(
-            X, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            ws.Z, ws.A, X.shape[0] >= self.blas_min_rows,
-        )  # fmt: skip
+        # One path per call, so a first call compiles only the path it runs.
+        blas = X.shape[0] >= self.blas_min_rows
+        forward = kernels.forward_blas if blas else kernels.forward_loops
+        forward(X, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off, ws.Z, ws.A)
 
     def backward_chunk(
         self, X: np.ndarray, Y: np.ndarray, grad: np.ndarray, scale: float,
@@ -330,16 +332,14 @@ class LoweredNetwork:
                 ws.Z, ws.A, ws.dZ, ws.dA, grad, scale if sw is None else scale * float(sw[0]),
             )  # fmt: skip
             return
-        if sw is not None:
-            kernels.backward_weighted(
-                X, Y, params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ,
-                ws.dA, grad, scale, X.shape[0] >= self.blas_min_rows, sw,
-            )  # fmt: skip
-            return
-        kernels.backward(
-            X, Y, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            ws.Z, ws.A, ws.dZ, ws.dA, grad, scale, X.shape[0] >= self.blas_min_rows,
-        )  # fmt: skip
+        # The seed s_i (a[r]_i − y_i), then the layers on one path (as forward_chunk).
+        m = X.shape[0]
+        kernels.seed_output(Y, self.output_block(ws.A, m, ws), self.output_block(ws.dZ, m, ws),
+                            self.no_weights if sw is None else sw)  # fmt: skip
+        layers = (kernels.backprop_layers_blas if m >= self.blas_min_rows
+                  else kernels.backprop_layers_loops)  # fmt: skip
+        layers(X, params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA,
+               grad, scale)  # fmt: skip
 
     def output_block(self, buf: np.ndarray, m: int, ws: Workspace | None = None) -> np.ndarray:
         """The output layer's (m, nr) block of a workspace buffer (``ws.Z`` or ``ws.A``).

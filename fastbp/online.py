@@ -10,6 +10,7 @@ status code; the caller then takes the checked path, which says what is wrong.  
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,8 @@ class FastPaths:
         self.loss_grad = row_kernels.DirectCall(row_kernels.loss_grad_row)
         self.check = row_kernels.DirectCall(row_kernels.check_rows)
         self.settle = row_kernels.DirectCall(row_kernels.settle)
-        self.minibatch = row_kernels.DirectCall(epochs.minibatch_epoch)
+        #: Direct entries of the minibatch epoch variants used so far (epochs.minibatch_kernel).
+        self.minibatch: dict[Any, row_kernels.DirectCall] = {}
         #: Direct entries of the spec-specialised SGD epoch (λ = 0, λ > 0), made on first use.
         self.sgd_entries: tuple[row_kernels.DirectCall, row_kernels.DirectCall] | None = None
         #: (Z, A, dA, the generated kernel's layer arrays): views made once, remade only when
@@ -239,7 +241,11 @@ class FastPaths:
                 ws.ensure(m)
                 Xb, Yb = self.gather_buffers(m)
                 step0 = int(opt.step[0])
-                calls.minibatch(
+                variant = epochs.minibatch_kernel(opt.code, l2, m, self.lowered.blas_min_rows)
+                entry = calls.minibatch.get(variant)
+                if entry is None:
+                    entry = calls.minibatch[variant] = row_kernels.DirectCall(variant)
+                entry(
                     X, Y, self.order[:n], m, params, p.widths, p.acts, p.out_kind, p.w_off,
                     p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self.grad,
                     p.weight_mask, l2, self.lowered.blas_min_rows, opt.code, lr, opt.momentum,

@@ -393,6 +393,7 @@ def _run_epochs(
         chunk = max(batch_size, min(chunk, fits))
         gather = _ChunkGather(X, Y, chunk)
 
+    minibatch = ek.minibatch_kernel(opt.code, l2, batch_size, net.blas_min_rows)
     good_params = net.params.copy()
     good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
     best_val, best_params, bad_epochs = math.inf, None, 0
@@ -441,7 +442,7 @@ def _run_epochs(
                 elif per_example:
                     sgd_example_epoch_dispatch(spec, Xc, Yc, part, net.params, p, ws, lr, l2, info)
                 else:
-                    ek.minibatch_epoch(
+                    minibatch(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
                         p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
                         p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,

@@ -130,7 +130,8 @@ class EpochRunner:
         self.info = np.zeros(3, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
-        self.kernel = DirectCall(fastbp_epochs.minibatch_epoch)
+        #: Direct entries of the epoch variants used so far (fastbp.epochs.minibatch_kernel).
+        self.kernels: dict[Any, DirectCall] = {}
         self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
         self.settle = DirectCall(row_kernels.settle)
         # Transposed views: ravel() then runs in scikit-learn's coefs_ order, so the sums round
@@ -167,7 +168,11 @@ class EpochRunner:
         low, opt, info = self.lowered, self.opt, self.info
         p, ws = low.plan, low.ws
         Xb, Yb = self._buffers(m)
-        self.kernel(
+        variant = fastbp_epochs.minibatch_kernel(opt.code, l2, m, low.blas_min_rows)
+        kernel = self.kernels.get(variant)
+        if kernel is None:
+            kernel = self.kernels[variant] = DirectCall(variant)
+        kernel(
             X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
             low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
