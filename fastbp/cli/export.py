@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,8 @@ def add_parser(sub: Any) -> None:
         "the model holds the feature (and target) standardisation saved by 'fastbp train', the "
         "ONNX graph applies it, so Y is what 'fastbp predict' computes from raw features (before "
         "class names); --raw leaves it out. --torch writes the state_dict of the network's "
-        "torch.nn.Sequential (see Network.to_torch), without standardisation.",
+        "torch.nn.Sequential (see Network.to_torch), with the standardisation folded into the "
+        "first and last Linear layers unless --raw.",
     )
     ex.add_argument("model", type=Path, help="a model file saved by fastbp")
     ex.add_argument("--onnx", type=Path, default=None, metavar="OUT.onnx")
@@ -73,9 +73,7 @@ def cmd_export(args: argparse.Namespace) -> int:
               "sigmoid": "sigmoid probabilities"}[spec.output_activation]  # fmt: skip
     try:
         if args.onnx is not None:
-            from fastbp.interop.onnx_export import to_onnx
-
-            to_onnx(net, args.onnx, opset=args.opset, x_scaler=x_scaler, y_scaler=y_scaler)
+            net.to_onnx(args.onnx, opset=args.opset, preprocessing=not args.raw)
             scaled = [w for w, s in (("features", x_scaler), ("targets", y_scaler)) if s]
             print(
                 f"wrote {args.onnx}: ONNX, input X (batch, {spec.n_inputs}) {spec.dtype} -> "
@@ -83,24 +81,20 @@ def cmd_export(args: argparse.Namespace) -> int:
                 + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
             )
         if args.torch is not None:
-            _export_torch(net, args.torch, bool(x_scaler or y_scaler))
+            _export_torch(net, args.torch, not args.raw)
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     return 0
 
 
-def _export_torch(net: Network, path: Path, scaled: bool) -> None:
+def _export_torch(net: Network, path: Path, preprocessing: bool) -> None:
     from fastbp.interop._common import require
     from fastbp.io import write_atomically
 
     torch = require("torch", "fastbp export --torch")
-    module = net.to_torch()
+    module = net.to_torch(preprocessing=preprocessing)
     write_atomically(path, lambda f: torch.save(module.state_dict(), f), "torch state_dict")
     layout = " ".join(repr(module).split())
-    print(f"wrote {path}: torch state_dict of {layout}")
-    if scaled:
-        print(
-            "fastbp export: note: the state_dict is the bare network; standardise features as "
-            "the model file's x_mean/x_scale say (and undo y_mean/y_scale) around it",
-            file=sys.stderr,
-        )
+    folded = preprocessing and net.preprocessing is not None
+    print(f"wrote {path}: torch state_dict of {layout}"
+          + ("; standardisation folded into the Linear layers" if folded else ""))  # fmt: skip

@@ -67,17 +67,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     net = fb.Network.load(args.model)
     meta = net.metadata if isinstance(net.metadata, dict) else {}
-    x_scaler, y_scaler = model_scalers(net, args.model)
+    model_scalers(net, args.model)  # the file's standardisation, checked
     n0 = net.spec.n_inputs
-    X, y = _read_features(args.data, n0, args.target_column, net.spec.dtype)
-    Xs = X if x_scaler is None else x_scaler.transform(X)
+    X, y = _read_features(args.data, n0, args.target_column, "float64")
+    # net.predict applies the model's preprocessing: raw rows in, user units out.
     if net.spec.loss == "squared":
-        pred = net.predict(Xs)
-        if y_scaler is not None:
-            pred = y_scaler.inverse_transform(pred[:, 0]).reshape(-1, 1)
-        rows = pred
+        rows = net.predict(X)
     else:
-        labels = net.predict(Xs)
+        labels = net.predict(X)
         names = class_names(meta, net, args.model)
         rows = np.array([names[v] for v in labels]) if names else labels
     out = sys.stdout if args.out is None else open(args.out, "w", encoding="utf-8")  # noqa: SIM115

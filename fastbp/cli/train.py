@@ -151,6 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import fastbp as fb
     from fastbp.datasets import Standardizer, train_test_split
     from fastbp.diagnostics import GradientWarning
+    from fastbp.preprocessing import Preprocessing
 
     preset = PRESETS.get(args.dataset, PRESETS["file"])
     for key, value in preset.items():
@@ -177,12 +178,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         x_scaler = Standardizer().fit(X_tr)
         X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
-    arrays = {f"x_{k}": v for k, v in x_scaler.to_arrays().items()}  # x_mean, x_scale
     y_scaler = None
     if not classification:
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
-        arrays.update({f"y_{k}": v for k, v in y_scaler.to_arrays().items()})
     n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
@@ -237,9 +236,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "diverged": hist.diverged,
     }
     if args.out is not None:
+        # Saved as x_mean/x_scale (y_mean/y_scale): net.predict applies them wherever it is loaded.
+        net.preprocessing = Preprocessing(x_scaler, y_scaler)
         net.save(
             args.out,
-            arrays=arrays,
             metadata={
                 "dataset": data.name,
                 "task": data.task,

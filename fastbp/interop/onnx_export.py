@@ -67,6 +67,16 @@ def _check_opset(opset: object, onnx) -> int:
     return int(opset)
 
 
+def _check_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or None, got {dtype!r}")
+    return dt
+
+
 def _check_scaler(scaler: object, width: int, name: str):
     if scaler is None:
         return None
@@ -159,6 +169,7 @@ def onnx_model(
     opset: int | None = None,
     x_scaler: Standardizer | None = None,
     y_scaler: Standardizer | None = None,
+    dtype: str | np.dtype | None = None,
 ) -> Any:
     """The ONNX model of ``net`` (an ``onnx.ModelProto``, checked with ``full_check=True``).
 
@@ -172,11 +183,14 @@ def onnx_model(
     x_scaler, y_scaler : fastbp.datasets.Standardizer or None
         Feature standardisation to apply to ``X`` first, and (``squared`` loss only) target
         standardisation to undo on the output, as ``fastbp predict`` does.
+    dtype : {"float32", "float64"} or None
+        The graph's dtype (its input, output, weights and constants); None uses the network's.
+        A float64 network exported as float32 has its parameters rounded to float32.
 
     Returns
     -------
     onnx.ModelProto
-        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the network's dtype.
+        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the graph's dtype.
     """
     onnx = require("onnx", "ONNX export")
     net = check_network(net, "ONNX export")
@@ -186,7 +200,7 @@ def onnx_model(
     if y_scaler is not None and spec.loss != "squared":
         raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
     y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
-    dtype = spec.np_dtype
+    dtype = spec.np_dtype if dtype is None else _check_dtype(dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     g = _Graph(onnx, dtype)
     a = "X"
@@ -229,7 +243,8 @@ def onnx_model(
         producer_version=__version__,
         doc_string=f"{spec!r}: Y = net.forward(X)"
         + (" with standardised inputs" if x_scaler is not None else "")
-        + (" and de-standardised outputs" if y_scaler is not None else ""),
+        + (" and de-standardised outputs" if y_scaler is not None else "")
+        + (f", exported as {dtype.name}" if dtype != spec.np_dtype else ""),
     )
     # The oldest IR version that can hold this opset, so that older runtimes load the file.
     model.ir_version = onnx.helper.find_min_ir_version_for(opset_ids)
@@ -245,6 +260,7 @@ def to_onnx(
     opset: int | None = None,
     x_scaler: Standardizer | None = None,
     y_scaler: Standardizer | None = None,
+    dtype: str | np.dtype | None = None,
 ) -> Path:
     """Write :func:`onnx_model` of ``net`` to ``path`` (atomically) and return the path.
 
@@ -258,6 +274,8 @@ def to_onnx(
         ONNX opset (see :func:`onnx_model`).
     x_scaler, y_scaler : fastbp.datasets.Standardizer or None
         Standardisation to build into the graph (see :func:`onnx_model`).
+    dtype : {"float32", "float64"} or None
+        The graph's dtype; None uses the network's (see :func:`onnx_model`).
 
     Returns
     -------
@@ -265,7 +283,7 @@ def to_onnx(
         The path written.
     """
     path = as_path(path)
-    model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler)
+    model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler, dtype=dtype)
     write_bytes_atomically(path, model.SerializeToString(), "ONNX model")
     return path
 
