@@ -119,7 +119,9 @@ def test_train_one_is_pure_and_deterministic(data):
     cfg = SweepConfig(**GRID[2])
     a, b = sweep.train_one(cfg, data), sweep.train_one(cfg.to_dict(), data)
     assert_same_rows([a], [b])
-    assert a["config"] == cfg.to_dict() and a["epochs_run"] == 3 and not a["diverged"]
+    # The row records what was trained: the config with its loss and dtype resolved.
+    resolved = dict(cfg.to_dict(), loss="softmax_cross_entropy", dtype=cfg.dtype or data.dtype)
+    assert a["config"] == resolved and a["epochs_run"] == 3 and not a["diverged"]
     assert a["params"].shape == (a["n_params"],) and len(a["history"]["loss"]) == 3
     assert 0.8 < a["val_score"] <= 1 and 0.8 < a["test_score"] <= 1
     c = sweep.train_one(SweepConfig(**dict(GRID[2], seed=1)), data)
@@ -225,11 +227,16 @@ def test_out_dir_has_csv_json_and_a_predictable_best_model(data, tmp_path):
     row = serial.best
     np.testing.assert_array_equal(best.params, row["params"])
     assert best.metadata["config"] == row["config"]
-    # The standardiser goes with it (so `fastbp predict` takes raw features), and the model
-    # reproduces the recorded test score.
+    # The standardiser goes with it (so `fastbp predict` and best.predict take raw features), and
+    # the bare network reproduces the recorded test score on the standardised rows.
     np.testing.assert_array_equal(best.extras["x_mean"], data.x_mean)
     np.testing.assert_array_equal(best.extras["x_scale"], data.x_scale)
-    assert best.score(data.X_test, data.y_test) == row["test_score"]
+    assert best.preprocessing is not None and best.preprocessing.y is None
+    bare = best.copy()
+    bare.preprocessing = None
+    assert bare.score(data.X_test, data.y_test) == row["test_score"]
+    # best matches its CSV row, loss included (the config records what was trained).
+    assert best.metadata["config"]["loss"] == rows[row["index"]]["loss"] == row["config"]["loss"]
 
 
 def test_regression_sweep_keeps_the_target_scaler(tmp_path):

@@ -17,7 +17,7 @@ def load_dataset(
     name: str,
     target_column: int = -1,
     task: str | None = None,
-    dtype: str = "float64",
+    dtype: str | None = None,
     target: Path | None = None,
 ) -> Dataset:
     """The dataset a ``--dataset`` (and ``--target``) option names.
@@ -30,8 +30,9 @@ def load_dataset(
         The target column of a CSV file.
     task : str or None
         ``classification``, ``regression`` or None (inferred).
-    dtype : str
-        ``float32`` or ``float64``.
+    dtype : str or None
+        ``float32`` or ``float64``; None follows the data (see
+        :func:`fastbp.datasets.load_named`).
     target : pathlib.Path or None
         The ``--target`` file of a ``.npy`` ``--dataset``.
 

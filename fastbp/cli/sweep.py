@@ -53,6 +53,13 @@ def add_parser(sub: Any) -> None:
     )
     s.add_argument("--target-column", type=int, default=-1)
     s.add_argument("--task", choices=["classification", "regression"], default=None)
+    s.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default=None,
+        help="dtype of the data and of configurations that set none (default: the data's: a "
+        ".npy/.npz file's own, else float64)",
+    )
     s.add_argument("--backend", choices=BACKENDS, default="serial")
     s.add_argument(
         "--n-jobs",
@@ -107,10 +114,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.grid.exists():
         raise ValueError(f"--grid {args.grid}: no such file")
     configs = load_grid(args.grid)
-    dataset = load_dataset(args.dataset, args.target_column, args.task, "float64", args.target)
+    dataset = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
     if args.test_fraction == 0 or args.validation_fraction == 0:
         raise ValueError("--test-fraction and --validation-fraction must be > 0")
-    data = prepare_data(dataset, args.test_fraction, args.validation_fraction, args.seed)
+    data = prepare_data(dataset, args.test_fraction, args.validation_fraction, args.seed,
+                        dtype=args.dtype)  # fmt: skip
     try:
         result = run(
             configs, data, backend=args.backend, n_jobs=args.n_jobs, scheduler=args.scheduler,

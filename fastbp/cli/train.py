@@ -99,7 +99,12 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="default: softmax_cross_entropy for classification, squared otherwise",
     )
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    t.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default=None,
+        help="the network's dtype (default: the data's: a .npy/.npz file's own, else float64)",
+    )
     t.add_argument("--init", default="xavier_normal")
     t.add_argument("--epochs", type=nonnegative_int, default=None)
     t.add_argument("--batch-size", type=positive_int, default=1)
@@ -158,6 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     data = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
+    args.dtype = args.dtype or data.X.dtype.name  # the network's dtype follows the data's
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)

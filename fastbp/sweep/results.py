@@ -71,13 +71,15 @@ class SweepResult:
         -------
         list of dict
             One dict per row, keyed by :data:`CSV_COLUMNS` in order (``hidden`` as
-            ``"64-64"``, or ``"none"``; ``loss`` as resolved for the task).
+            ``"64-64"``, or ``"none"``; ``loss`` and ``dtype`` as resolved for the data, as
+            ``row["config"]`` records them).
         """
         out = []
         for row in self.rows:
             cfg = dict(row["config"])
             cfg["hidden"] = "-".join(str(h) for h in cfg["hidden"]) or "none"
-            cfg["loss"] = spec_for(SweepConfig.from_dict(row["config"]), self.data).loss
+            spec = spec_for(SweepConfig.from_dict(row["config"]), self.data)
+            cfg["loss"], cfg["dtype"] = spec.loss, spec.dtype
             flat = {"index": row["index"], **cfg}
             flat.update({k: row[k] for k in CSV_COLUMNS if k not in flat})
             out.append({k: flat[k] for k in CSV_COLUMNS})

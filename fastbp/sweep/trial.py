@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -20,7 +21,8 @@ TIMING_FIELDS = ("seconds",)
 def train_one(config: SweepConfig | Mapping[str, Any], data: SweepData) -> dict[str, Any]:
     """Train one configuration on ``data``; returns a JSON-ready dict plus the parameters.
 
-    Keys: ``config`` (dict), ``train_score``, ``val_score``, ``test_score`` (accuracy or R²),
+    Keys: ``config`` (dict, with ``loss`` and ``dtype`` resolved: what was trained, as the
+    CSV row names it), ``train_score``, ``val_score``, ``test_score`` (accuracy or R²),
     ``final_loss`` (mean training loss of the last epoch), ``epochs_run``, ``diverged``
     (True if the fit raised :class:`fastbp.FitDivergedError`; the scores are then those of the
     last good epoch), ``n_params``, ``history`` (per-epoch ``loss`` and ``lr``), ``params``
@@ -62,7 +64,7 @@ def train_one(config: SweepConfig | Mapping[str, Any], data: SweepData) -> dict[
             for part in ("train", "val", "test")
         }
     return {
-        "config": cfg.to_dict(),
+        "config": dataclasses.replace(cfg, loss=spec.loss, dtype=spec.dtype).to_dict(),
         **scores,
         "final_loss": hist.loss[-1] if hist.loss else math.nan,
         "epochs_run": len(hist),
