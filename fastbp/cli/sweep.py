@@ -117,6 +117,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
     if args.test_fraction == 0 or args.validation_fraction == 0:
         raise ValueError("--test-fraction and --validation-fraction must be > 0")
+    if dataset.task_note and not args.json:  # a doubtful guess of the task: said on stdout
+        print(f"fastbp: note: {dataset.task_note}")
     data = prepare_data(dataset, args.test_fraction, args.validation_fraction, args.seed,
                         dtype=args.dtype)  # fmt: skip
     try:
@@ -141,6 +143,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "best_test_score": None if best is None else best["test_score"],
         "out": None if args.out is None else str(args.out),
     }
+    if dataset.task_note:
+        summary["task_note"] = dataset.task_note
     if args.json:
         print(json.dumps(to_json(summary, "summary", nonfinite="null")))
         return 0

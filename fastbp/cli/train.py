@@ -168,7 +168,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
     if classification and loss == "squared":
-        raise UsageError("--loss squared needs a regression dataset")
+        inferred = args.task is None
+        hint = " (its target was taken for class labels: add --task regression)" if inferred else ""
+        raise UsageError(f"--loss squared needs a regression dataset{hint}")
+    if data.task_note and not args.json:  # a doubtful guess of the task: said on stdout
+        print(f"fastbp: note: {data.task_note}")
     if not classification and loss != "squared":
         raise UsageError(f"--loss {loss} needs a classification dataset")
     if loss == "logistic" and n_classes != 2:
@@ -241,6 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "interrupted": hist.interrupted,
         "diverged": hist.diverged,
     }
+    if data.task_note:
+        summary["task_note"] = data.task_note
     if args.out is not None:
         # Saved as x_mean/x_scale (y_mean/y_scale): net.predict applies them wherever it is loaded.
         net.preprocessing = Preprocessing(x_scaler, y_scaler)

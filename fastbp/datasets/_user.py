@@ -59,11 +59,14 @@ def load_file(
     task : str or None
         ``"classification"``, ``"regression"``, or ``None`` to infer it: classification if and
         only if every target is a whole number (an integer dtype, or floats with no fractional
-        part) and there are at most 50 distinct targets; regression otherwise. For
+        part) and there are at most 50 distinct targets; regression otherwise. A guess of
+        more than 10 classes (counts?) or fewer than 5 rows per class is doubtful: the dataset's
+        ``task_note`` states it and names the override (``task="regression"``).  A target with
+        one distinct value is refused (there is nothing to learn) unless the task is given. For
         classification y becomes int64 labels 0..K−1 in sorted order of the distinct target
         values, and ``target_names`` holds those values as strings (``"3"``, not ``"3.0"``);
-        an explicit ``task="classification"`` requires whole-number targets but has no limit
-        on K.
+        an explicit ``task="classification"`` requires whole-number targets and at least 2
+        classes but has no limit on K.
 
     Returns
     -------
