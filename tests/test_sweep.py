@@ -133,6 +133,21 @@ def test_train_one_reports_divergence_instead_of_raising(data):
     assert row["diverged"] and np.isfinite(row["params"]).all()  # last good epoch restored
 
 
+def test_a_finite_but_exploding_loss_is_diverged(data):
+    """lr 0.3 with ReLU blows the loss up to ~1e64 and beyond without a NaN or inf."""
+    row = sweep.train_one({"hidden": [16], "lr": 0.3, "epochs": 3}, data)
+    assert all(np.isfinite(row["history"]["loss"])) and row["final_loss"] > 1e6
+    assert row["diverged"]
+    ok = sweep.train_one({"hidden": [16], "lr": 0.01, "epochs": 3}, data)
+    assert not ok["diverged"] and ok["final_loss"] < ok["initial_loss"]
+    # The rule: not finite, or more than DIVERGENCE_FACTOR times the initial loss.
+    assert sweep.DIVERGENCE_FACTOR == 10
+    assert not sweep.exploded(2.3, []) and not sweep.exploded(2.3, [50.0, 23.0])
+    assert sweep.exploded(2.3, [1.0, 23.1]) and sweep.exploded(2.3, [float("nan")])
+    result = sweep.SweepResult([{"index": 0, **row}, {"index": 1, **ok}], data, "serial", 0.0)
+    assert result.best_index == 1
+
+
 # ----------------------------------------------------------------------------- backends
 #: The bit-identity tests below compare processes that compiled kernels with processes that loaded
 #: them from Numba's disk cache.  Under NUMBA_BOUNDSCHECK=1 with a cold cache (CI's job 2) the two
