@@ -81,7 +81,7 @@ class Predictions:
         numpy.ndarray
             Values, labels or 0/1 labels as described above.
         """
-        out = self._user_outputs(X)
+        out = self.forward(X) if self.preprocessing is None else self._user_outputs(X)
         if self.spec.loss == "softmax_cross_entropy":
             return out.argmax(axis=1)
         if self.spec.loss == "logistic":

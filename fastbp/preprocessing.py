@@ -240,7 +240,7 @@ class Preprocessing:
 
 def merged_arrays(
     pre: Preprocessing | None, arrays: Mapping[str, np.ndarray] | None
-) -> dict[str, np.ndarray] | None:
+) -> Mapping[str, np.ndarray] | None:
     """The extra arrays to save: ``arrays`` plus the preprocessing's (see :func:`Network.save`).
 
     Parameters
@@ -252,8 +252,8 @@ def merged_arrays(
 
     Returns
     -------
-    dict or None
-        Both together (None if both are empty).
+    mapping or None
+        ``arrays`` as given without preprocessing, else a dict of both together.
 
     Raises
     ------
@@ -261,7 +261,11 @@ def merged_arrays(
         If ``arrays`` holds a reserved name with other values than the preprocessing's.
     """
     if pre is None:
-        return None if arrays is None else dict(arrays)
+        return arrays  # as given: fastbp.io.save_model checks it
+    if arrays is not None and not isinstance(arrays, Mapping):
+        raise TypeError(
+            f"arrays must be a dict of named arrays or None, got {type(arrays).__name__}"
+        )
     out = dict(arrays or {})
     for name, value in pre.to_arrays().items():
         if name in out and not np.array_equal(np.asarray(out[name]), value):
