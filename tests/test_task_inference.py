@@ -31,8 +31,8 @@ def test_one_distinct_value_is_a_clear_error_unless_the_task_is_given(tmp_path) 
         load_named(path)
     d = load_named(path, task="regression")
     assert d.task == "regression" and d.task_note == ""
-    with pytest.raises(ValueError, match="needs at least 2 classes"):
-        load_named(path, task="classification")
+    d = load_named(path, task="classification")  # an explicit task is taken as it is
+    assert d.target_names == ("7",)
 
 
 def test_one_distinct_value_in_the_cli(tmp_path, capsys) -> None:
@@ -44,6 +44,10 @@ def test_one_distinct_value_in_the_cli(tmp_path, capsys) -> None:
     argv = ["train", "--dataset", str(path), "--epochs", "1", "--no-progress", "--hidden", "4",
             "--task", "regression"]  # fmt: skip
     assert main(argv) == 0
+    capsys.readouterr()
+    argv[-1] = "classification"
+    assert main(argv) == 2
+    assert "needs at least 2 classes" in capsys.readouterr().err
 
 
 def test_count_target_states_its_decision_on_stdout(tmp_path, capsys) -> None:

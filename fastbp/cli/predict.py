@@ -69,7 +69,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     meta = net.metadata if isinstance(net.metadata, dict) else {}
     model_scalers(net, args.model)  # the file's standardisation, checked
     n0 = net.spec.n_inputs
-    X, y = _read_features(args.data, n0, args.target_column, "float64")
+    task = "regression" if net.spec.loss in ("squared", "poisson") else "classification"
+    X, y = _read_features(args.data, n0, args.target_column, "float64", task)
     # net.predict applies the model's preprocessing: raw rows in, user units out.
     if net.spec.loss == "squared":
         rows = net.predict(X)
@@ -104,7 +105,7 @@ def _label_text(value: object) -> str:
 
 
 def _read_features(
-    path: Path, n0: int, target_column: int, dtype: str
+    path: Path, n0: int, target_column: int, dtype: str, task: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows of model inputs from a .csv/.npz; a file with one extra column carries a target."""
     from fastbp import datasets
@@ -112,7 +113,7 @@ def _read_features(
     if not path.exists():
         raise UsageError(f"--data {path}: no such file")
     if path.suffix == ".npz":
-        data = datasets.load_file(path, dtype=dtype)
+        data = datasets.load_file(path, dtype=dtype, task=task)
         X, y = data.X, _targets_as_text(data)
     else:
         data = datasets.load_file(path, target_column=target_column, dtype=dtype,

@@ -167,6 +167,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
+    if classification and n_classes < 2:
+        raise UsageError(
+            f"--task classification needs at least 2 classes; the target of {args.dataset} has "
+            f"one ({data.target_names[0]})"
+        )
     if classification and loss == "squared":
         inferred = args.task is None
         hint = " (its target was taken for class labels: add --task regression)" if inferred else ""

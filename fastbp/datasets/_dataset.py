@@ -171,11 +171,6 @@ def make_dataset(
     if task is None:
         task, note = infer_task(path, target_name, y.shape[0], classes, whole)
     if task == "classification":
-        if classes.size < 2:
-            raise ValueError(
-                f"{path}: task='classification' needs at least 2 classes; target "
-                f"{target_name!r} has one value ({_value_text(classes[0])}) in every row"
-            )
         if not whole:
             bad = float(y[y != np.floor(y)][0])
             raise ValueError(

@@ -65,8 +65,8 @@ def load_file(
         one distinct value is refused (there is nothing to learn) unless the task is given. For
         classification y becomes int64 labels 0..K−1 in sorted order of the distinct target
         values, and ``target_names`` holds those values as strings (``"3"``, not ``"3.0"``);
-        an explicit ``task="classification"`` requires whole-number targets and at least 2
-        classes but has no limit on K.
+        an explicit ``task="classification"`` requires whole-number targets but has no limit
+        on K.
 
     Returns
     -------
