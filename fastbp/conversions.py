@@ -55,11 +55,8 @@ class Conversions:
         """
         from fastbp.interop.onnx_export import to_onnx
 
-        pre = getattr(self, "preprocessing", None) if _check_flag(preprocessing) else None
-        return to_onnx(
-            self, path, opset=opset, dtype=dtype,
-            x_scaler=None if pre is None else pre.x, y_scaler=None if pre is None else pre.y,
-        )  # fmt: skip
+        return to_onnx(self, path, opset=opset, dtype=dtype,
+                       preprocessing=_check_flag(preprocessing))  # fmt: skip
 
     def to_torch(self, *, logits: bool = False, preprocessing: bool = True) -> torch.nn.Sequential:
         """A ``torch.nn.Sequential`` computing :meth:`predict`'s values, in the network's dtype.

@@ -87,6 +87,18 @@ def test_cli_model_exports_to_onnx_and_torch_in_user_units(cli_model, tmp_path) 
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert_export_close(sess.run(["Y"], {"X": X})[0], expected, "float64", "onnx")
+    # The module-level converters use net.preprocessing too; preprocessing=False leaves it out.
+    from fastbp.interop import to_onnx, to_torch
+
+    sess = ort.InferenceSession(str(to_onnx(net, tmp_path / "f.onnx")),
+                                providers=["CPUExecutionProvider"])  # fmt: skip
+    assert_export_close(sess.run(["Y"], {"X": X})[0], expected, "float64", "interop.to_onnx")
+    raw = to_onnx(net, tmp_path / "r.onnx", preprocessing=False)
+    sess = ort.InferenceSession(str(raw), providers=["CPUExecutionProvider"])
+    assert_export_close(sess.run(["Y"], {"X": X})[0], net.forward(X), "float64", "raw onnx")
+    with torch.no_grad():
+        out = to_torch(net)(torch.from_numpy(X)).numpy()
+    assert_export_close(out, expected, "float64", "interop.to_torch")
     with torch.no_grad():
         out = net.to_torch()(torch.from_numpy(X)).numpy()
     assert_export_close(out, expected, "float64", "torch")
