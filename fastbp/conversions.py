@@ -20,10 +20,20 @@ if TYPE_CHECKING:
 class Conversions:
     """``to_onnx``, ``to_torch``, ``from_torch`` and ``from_sklearn`` of :class:`fastbp.Network`."""
 
-    def to_onnx(self, path: str | os.PathLike, *, opset: int | None = None) -> Path:
-        """Write an ONNX model computing :meth:`forward` (input ``X``, output ``Y``, dynamic batch).
+    def to_onnx(
+        self,
+        path: str | os.PathLike,
+        *,
+        opset: int | None = None,
+        dtype: str | None = None,
+        preprocessing: bool = True,
+    ) -> Path:
+        """Write an ONNX model computing :meth:`predict`'s values (input ``X``, output ``Y``).
 
-        Needs ``fastbp[onnx]``; see :func:`fastbp.interop.to_onnx` for the graph and the options.
+        ``Y`` is what :meth:`forward` returns (values, softmax or sigmoid probabilities), with
+        the network's :attr:`~fastbp.Network.preprocessing` built into the graph: raw features
+        in, regression outputs in the targets' units out.  The batch dimension is dynamic.  Needs
+        ``fastbp[onnx]``; see :func:`fastbp.interop.to_onnx` for the graph.
 
         Parameters
         ----------
@@ -31,6 +41,12 @@ class Conversions:
             Where to write the ``.onnx`` file.
         opset : int, optional
             The ONNX opset (default 17; 13 and up).
+        dtype : {"float32", "float64"}, optional
+            The graph's dtype (default: the network's); a float64 network exported as float32
+            has its parameters rounded to float32.
+        preprocessing : bool
+            Build the preprocessing into the graph (default); False exports the bare network,
+            computing :meth:`forward` in the network's units.
 
         Returns
         -------
@@ -39,17 +55,26 @@ class Conversions:
         """
         from fastbp.interop.onnx_export import to_onnx
 
-        return to_onnx(self, path, opset=opset)
+        return to_onnx(self, path, opset=opset, dtype=dtype,
+                       preprocessing=_check_flag(preprocessing))  # fmt: skip
 
-    def to_torch(self, *, logits: bool = False) -> torch.nn.Sequential:
-        """A ``torch.nn.Sequential`` computing :meth:`forward`, in the network's dtype.
+    def to_torch(self, *, logits: bool = False, preprocessing: bool = True) -> torch.nn.Sequential:
+        """A ``torch.nn.Sequential`` computing :meth:`predict`'s values, in the network's dtype.
 
-        Needs ``fastbp[torch]``; see :func:`fastbp.interop.to_torch`.
+        Linear layers and activations, computing :meth:`forward`; the network's
+        :attr:`~fastbp.Network.preprocessing` is folded into the first ``Linear`` (W ← W /
+        x_scale, b ← b − W x_mean / x_scale) and, for regression, the last (W ← y_scale W,
+        b ← y_scale b + y_mean), so that the module takes raw features and returns the targets'
+        units, equal to the network's up to rounding.  Needs ``fastbp[torch]``; see
+        :func:`fastbp.interop.to_torch`.
 
         Parameters
         ----------
         logits : bool
             Leave the output activation out.
+        preprocessing : bool
+            Fold the preprocessing into the weights (default); False converts the bare network,
+            computing :meth:`forward` in the network's units.
 
         Returns
         -------
@@ -58,7 +83,7 @@ class Conversions:
         """
         from fastbp.interop.torch_convert import to_torch
 
-        return to_torch(self, logits=logits)
+        return to_torch(self, logits=logits, preprocessing=_check_flag(preprocessing))
 
     @classmethod
     def from_torch(cls, module: torch.nn.Module, *, loss: str = "squared") -> Network:
@@ -101,3 +126,9 @@ class Conversions:
         from fastbp.interop.sklearn_convert import sklearn_network
 
         return sklearn_network(cls, estimator)
+
+
+def _check_flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"preprocessing must be True or False, got {value!r}")
+    return value

@@ -13,6 +13,7 @@ lecture's point.  Near a kink (ReLU at 0) the two may disagree legitimately.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +36,10 @@ class GradcheckReport:
 
     ``max_abs_error`` = max_q ``|g_bp − g_fd|``; ``max_rel_error`` = max_q ``|g_bp − g_fd|`` /
     max(``|g_bp|``, ``|g_fd|``, atol); ``passed`` is True when every checked entry satisfies
-    ``|g_bp − g_fd| ≤ atol + rtol·|g_fd|``.
+    ``|g_bp − g_fd| ≤ atol + rtol·|g_fd|`` (numpy's ``allclose`` rule), i.e. when
+    ``worst_ratio`` = max_q ``|g_bp − g_fd|`` / (atol + rtol·``|g_fd|``) ≤ 1.  The relative error
+    alone may exceed rtol in a passing check (a small entry is then within atol); the printed
+    report states the rule and the ratio, so that a PASS reads as one.
 
     Parameters
     ----------
@@ -51,6 +55,8 @@ class GradcheckReport:
         The tolerances.
     worst_index : int
         The parameter index of the largest relative error.
+    worst_ratio : float
+        The largest ``|g_bp − g_fd|`` / (atol + rtol·``|g_fd|``): at most 1 when ``passed``.
     """
 
     passed: bool
@@ -62,14 +68,17 @@ class GradcheckReport:
     rtol: float
     atol: float
     worst_index: int
+    worst_ratio: float = math.nan
 
     def __str__(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
+        within = "all within" if self.passed else "not all within"
         return (
-            f"gradcheck {verdict}: {self.n_checked}/{self.n_params} parameters, "
-            f"max abs error {self.max_abs_error:.3e}, max rel error {self.max_rel_error:.3e} "
-            f"(rtol {self.rtol:g}, atol {self.atol:g}, h {self.eps:g}, worst index "
-            f"{self.worst_index})"
+            f"gradcheck {verdict}: {self.n_checked}/{self.n_params} parameters, {within} "
+            f"|g_bp - g_fd| <= atol + rtol*|g_fd| (atol {self.atol:g}, rtol {self.rtol:g}); "
+            f"worst entry at {self.worst_ratio:.3g} x its bound (pass: <= 1) | max abs error "
+            f"{self.max_abs_error:.3e}, max rel error {self.max_rel_error:.3e} (worst index "
+            f"{self.worst_index}, h {self.eps:g})"
         )
 
 
@@ -225,4 +234,27 @@ def gradcheck(
         rtol=rtol,
         atol=atol,
         worst_index=int(indices[worst]),
+        worst_ratio=worst_ratio(abs_err, atol + rtol * np.abs(g_fd)),
     )
+
+
+def worst_ratio(abs_err: np.ndarray, bound: np.ndarray) -> float:
+    """max |error| / bound, with 0/0 counted as 0 and x/0 as inf (a zero bound: atol = 0).
+
+    Parameters
+    ----------
+    abs_err : numpy.ndarray
+        ``|g_bp − g_fd|`` per checked entry.
+    bound : numpy.ndarray
+        ``atol + rtol·|g_fd|`` per checked entry.
+
+    Returns
+    -------
+    float
+        The largest ratio (0 for no entries): at most 1 exactly when the check passes.
+    """
+    if abs_err.size == 0:
+        return 0.0
+    ratio = np.divide(abs_err, bound, out=np.zeros_like(abs_err), where=bound > 0)
+    ratio[(bound <= 0) & (abs_err > 0)] = math.inf
+    return float(ratio.max())

@@ -28,7 +28,8 @@ from fastbp.lowered import (
 )
 from fastbp.lowering import Plan
 from fastbp.optim import Optimizer, Schedule
-from fastbp.rows import LazyRows
+from fastbp.predictions import Predictions
+from fastbp.preprocessing import Preprocessing, merged_arrays
 from fastbp.spec import NetworkSpec
 from fastbp.validate import (
     as_features,
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 
-class Network(Conversions):
+class Network(Predictions, Conversions):
     """A multilayer perceptron whose parameters live in one flat buffer.
 
     Parameters
@@ -65,6 +66,12 @@ class Network(Conversions):
     -----
     The parameter layout is ``[W[1] | b[1] | ... | W[r] | b[r]]`` with each W[k] of shape
     (n_k, n_{k−1}) stored row-major; :meth:`layer` returns views into :attr:`params`.
+
+    Units: :meth:`predict`, :meth:`predict_proba`, :meth:`score`, :meth:`to_onnx` and
+    :meth:`to_torch` take raw rows and give outputs in the user's units, applying
+    :attr:`preprocessing` when it is set (a model saved by ``fastbp train`` or ``fastbp sweep``);
+    :meth:`forward`, :meth:`loss`, :meth:`gradient`, :meth:`fit` and :meth:`partial_fit` work in
+    the network's own (standardised) units.  Without preprocessing the two are the same.
     """
 
     def __init__(
@@ -95,6 +102,9 @@ class Network(Conversions):
         #: Extra arrays and metadata stored with the network in its file (see :meth:`save`).
         self.extras: dict[str, np.ndarray] = {}
         self.metadata: dict | None = None
+        #: Feature (and target) standardisation applied by predict, predict_proba, score and the
+        #: exports, or None (see fastbp.preprocessing); saved and loaded with the network.
+        self.preprocessing: Preprocessing | None = None
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         initialiser = INITIALISERS[init]
         for k in range(1, spec.n_layers + 1):
@@ -171,17 +181,19 @@ class Network(Conversions):
         Returns
         -------
         Network
-            A new network (its optimizer and history start empty).
+            A new network with a copy of :attr:`preprocessing` (its optimizer and history start
+            empty).
         """
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
+        other.preprocessing = None if self.preprocessing is None else self.preprocessing.copy()
         with self.lowered.shared():
             other._params[...] = self._params
         return other
 
     # ------------------------------------------------------------------ passes
     def forward(self, X: np.ndarray) -> np.ndarray:
-        """Predictions for the rows of X, shape (n, nr).
+        """Predictions for the rows of X, shape (n, nr), in the network's own units.
 
         Identity outputs for ``squared``, class probabilities (softmax) for
         ``softmax_cross_entropy``, and per-output probabilities (sigmoid) for ``logistic``.
@@ -217,6 +229,8 @@ class Network(Conversions):
 
     def loss(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Mean over the n examples of the per-example loss J_i (thread-safe, as :meth:`forward`).
+
+        In the network's own units, as :meth:`forward` (no :attr:`preprocessing` is applied).
 
         Parameters
         ----------
@@ -404,6 +418,10 @@ class Network(Conversions):
     ) -> History:
         """Train in place with whole epochs inside compiled calls.
 
+        X and Y are in the network's own units: for a network with :attr:`preprocessing`, pass
+        ``pre.to_network_inputs(X, net.spec)`` and ``pre.to_network_targets(y)`` (with ``pre =
+        net.preprocessing``) to train further on raw data.
+
         Parameters
         ----------
         X, Y : array_like
@@ -553,70 +571,6 @@ class Network(Conversions):
             batch_size=batch_size,
         )  # fmt: skip
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (n, nr): softmax rows or per-output sigmoids.
-
-        Parameters
-        ----------
-        X : array_like
-            (n, n0) rows.
-
-        Returns
-        -------
-        numpy.ndarray
-            (n, nr) probabilities.
-        """
-        if self.spec.loss in ("squared", "poisson"):
-            raise ValueError(
-                f"predict_proba needs a classification loss; this network is {self.spec.loss!r}"
-            )
-        return self.forward(X)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Regression outputs (n, nr); class labels (n,) for softmax; 0/1 labels for logistic.
-
-        For ``logistic`` the result has shape (n,) when there is one output, else (n, nr).
-
-        Parameters
-        ----------
-        X : array_like
-            (n, n0) rows.
-
-        Returns
-        -------
-        numpy.ndarray
-            Values, labels or 0/1 labels as described above.
-        """
-        out = self.forward(X)
-        if self.spec.loss == "softmax_cross_entropy":
-            return out.argmax(axis=1)
-        if self.spec.loss == "logistic":
-            labels = (out >= 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return out
-
-    def score(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """R² (mean over outputs) for ``squared``; accuracy otherwise (see fastbp.train.score).
-
-        Parameters
-        ----------
-        X, Y : array_like
-            Rows and targets, in the forms described in the user guide's "Data" page.
-
-        Returns
-        -------
-        float
-            R² or accuracy.
-        """
-        X = as_features(X, self.spec)
-        Y = as_targets(Y, self.spec, X.shape[0])
-        with self.lowered.shared():
-            self.lowered.check_params()
-            # The output first: refuses outputs too large to hold before Y is expanded.
-            Y_pred = self.lowered.forward(X, self.lowered.buffers().ws)
-            Y_true = Y.to_array() if isinstance(Y, LazyRows) else Y
-            return train.score(self.spec.loss, Y_pred, Y_true)
-
     # ------------------------------------------------------------------ files
     def save(
         self,
@@ -632,7 +586,9 @@ class Network(Conversions):
         ``Network.load(path).fit(..., warm_start=True)`` resumes training.  ``arrays`` are extra
         named numeric arrays stored alongside (e.g. a feature standardiser) and ``metadata`` a
         JSON-ready dict; both come back from :meth:`load` as ``net.extras`` and ``net.metadata``.
-        No pickle is written or read.
+        :attr:`preprocessing` is stored as the arrays ``x_mean``, ``x_scale`` (and ``y_mean``,
+        ``y_scale``), names reserved for it, and :meth:`load` restores it.  No pickle is written
+        or read.
 
         Parameters
         ----------
@@ -660,7 +616,7 @@ class Network(Conversions):
                 path, self.spec, self._params, init=self.init, seed=self.seed,
                 optimizer=None if opt is None else opt.settings(),
                 history=None if self.history is None else self.history.to_dict(),
-                arrays=arrays,
+                arrays=merged_arrays(self.preprocessing, arrays),
                 optimizer_state=opt.state_arrays() if opt is not None and include_optimizer_state
                 else None,
                 metadata=metadata,
@@ -679,7 +635,9 @@ class Network(Conversions):
         Returns
         -------
         Network
-            The network, with ``history``, ``optimizer``, ``extras`` and ``metadata`` restored.
+            The network, with ``history``, ``optimizer``, ``extras``, ``metadata`` and
+            ``preprocessing`` (from complete ``x_mean``/``x_scale``, ``y_mean``/``y_scale`` pairs)
+            restored.
         """
         loaded = load_model(path)
         net = cls(loaded.spec, init="zeros")
@@ -699,6 +657,12 @@ class Network(Conversions):
                 raise ModelFileError(f"{os.fspath(path)}: bad optimizer record: {exc}") from None
         net.extras = dict(loaded.arrays)
         net.metadata = loaded.metadata
+        try:
+            net.preprocessing = Preprocessing.from_arrays(net.extras)
+            if net.preprocessing is not None:
+                net.preprocessing.check(net.spec)
+        except ValueError as exc:
+            raise ModelFileError(f"{os.fspath(path)}: {exc}") from None
         return net
 
     def kernel_source(self) -> str:

@@ -20,6 +20,7 @@ def test_backprop_matches_finite_differences(case: int) -> None:
     rep = fb.gradcheck(net, X, Y, max_params=300, seed=case)
     assert rep.passed, str(rep)
     assert rep.n_checked == min(300, net.n_params)
+    assert 0 <= rep.worst_ratio <= 1  # the criterion applied, as the report prints it
 
 
 @pytest.mark.parametrize("act", sorted(fb.ACTIVATIONS))
@@ -53,8 +54,20 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(LoweredNetwork, "loss_and_gradient", wrong)
     rep = fb.gradcheck(net, X, Y)
     assert not rep.passed
-    assert rep.worst_index == 2
-    assert "FAILED" in str(rep)
+    assert rep.worst_index == 2 and rep.worst_ratio > 1
+    assert "FAILED" in str(rep) and "not all within" in str(rep)
+
+
+def test_report_states_the_criterion_it_applied() -> None:
+    """A pass whose relative error exceeds rtol (a small entry within atol) reads as a pass."""
+    rep = fb.GradcheckReport(
+        passed=True, max_abs_error=3e-10, max_rel_error=1.584e-05, n_checked=10, n_params=10,
+        eps=1e-6, rtol=1e-5, atol=1e-7, worst_index=3, worst_ratio=0.42,
+    )  # fmt: skip
+    text = str(rep)
+    assert text.startswith("gradcheck PASSED: 10/10 parameters, all within ")
+    assert "|g_bp - g_fd| <= atol + rtol*|g_fd| (atol 1e-07, rtol 1e-05)" in text
+    assert "worst entry at 0.42 x its bound (pass: <= 1)" in text
 
 
 def test_relu_kink_is_a_legitimate_disagreement() -> None:

@@ -166,6 +166,29 @@ def test_standardisation_built_into_the_graph(dtype, tmp_path):
     assert_export_close(run(path, raw), expected, dtype)
 
 
+@pytest.mark.parametrize("loss", ["squared", "softmax_cross_entropy"])
+def test_float32_graph_of_a_float64_network(loss, tmp_path):
+    """net.to_onnx(..., dtype="float32"): float32 input, output and weights from float64."""
+    net = combination_network("softplus", loss, "float64", seed=3)
+    X = inputs(net, 30, seed=0)
+    path = net.to_onnx(tmp_path / "m32.onnx", dtype="float32")
+    model = load_checked(path)
+    f32 = onnx.TensorProto.FLOAT
+    assert model.graph.input[0].type.tensor_type.elem_type == f32
+    assert model.graph.output[0].type.tensor_type.elem_type == f32
+    assert {t.data_type for t in model.graph.initializer} == {f32}
+    out = run(path, X.astype(np.float32))
+    assert out.dtype == np.float32
+    assert_export_close(out, net.forward(X), "float32")
+    # With preprocessing, the standardisation is built in around the float32 graph.
+    xs = Standardizer().fit(X * 3 + 1)
+    net.preprocessing = fb.preprocessing.Preprocessing(xs)
+    out = run(net.to_onnx(tmp_path / "p32.onnx", dtype="float32"), (X * 3 + 1).astype(np.float32))
+    assert_export_close(out, net._user_outputs(X * 3 + 1), "float32")
+    with pytest.raises(ValueError, match="dtype"):
+        net.to_onnx(tmp_path / "bad.onnx", dtype="float16")
+
+
 def test_bad_standardisers_are_refused(tmp_path):
     net = combination_network("relu", "softmax_cross_entropy", "float64", seed=1)
     good = Standardizer().fit(np.ones((3, net.spec.n_inputs)))

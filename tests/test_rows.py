@@ -240,7 +240,7 @@ def test_load_npy_refuses_pickles_and_bad_shapes(tmp_path):
     from fastbp.datasets import load_npy
 
     np.save(tmp_path / "X.npy", np.zeros((4, 2)))
-    np.save(tmp_path / "y.npy", np.zeros(4))
+    np.save(tmp_path / "y.npy", np.arange(4) % 2)  # 2 classes: one is refused (test_task_inference)
     np.save(tmp_path / "obj.npy", np.array([{}, {}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "y3.npy", np.zeros(3))
     data = load_npy(tmp_path / "X.npy", tmp_path / "y.npy")

@@ -119,7 +119,9 @@ def test_train_one_is_pure_and_deterministic(data):
     cfg = SweepConfig(**GRID[2])
     a, b = sweep.train_one(cfg, data), sweep.train_one(cfg.to_dict(), data)
     assert_same_rows([a], [b])
-    assert a["config"] == cfg.to_dict() and a["epochs_run"] == 3 and not a["diverged"]
+    # The row records what was trained: the config with its loss and dtype resolved.
+    resolved = dict(cfg.to_dict(), loss="softmax_cross_entropy", dtype=cfg.dtype or data.dtype)
+    assert a["config"] == resolved and a["epochs_run"] == 3 and not a["diverged"]
     assert a["params"].shape == (a["n_params"],) and len(a["history"]["loss"]) == 3
     assert 0.8 < a["val_score"] <= 1 and 0.8 < a["test_score"] <= 1
     c = sweep.train_one(SweepConfig(**dict(GRID[2], seed=1)), data)
@@ -129,6 +131,21 @@ def test_train_one_is_pure_and_deterministic(data):
 def test_train_one_reports_divergence_instead_of_raising(data):
     row = sweep.train_one(SweepConfig(hidden=(16,), lr=1e6, epochs=2, loss=None), data)
     assert row["diverged"] and np.isfinite(row["params"]).all()  # last good epoch restored
+
+
+def test_a_finite_but_exploding_loss_is_diverged(data):
+    """lr 0.3 with ReLU blows the loss up to ~1e64 and beyond without a NaN or inf."""
+    row = sweep.train_one({"hidden": [16], "lr": 0.3, "epochs": 3}, data)
+    assert all(np.isfinite(row["history"]["loss"])) and row["final_loss"] > 1e6
+    assert row["diverged"]
+    ok = sweep.train_one({"hidden": [16], "lr": 0.01, "epochs": 3}, data)
+    assert not ok["diverged"] and ok["final_loss"] < ok["initial_loss"]
+    # The rule: not finite, or more than DIVERGENCE_FACTOR times the initial loss.
+    assert sweep.DIVERGENCE_FACTOR == 10
+    assert not sweep.exploded(2.3, []) and not sweep.exploded(2.3, [50.0, 23.0])
+    assert sweep.exploded(2.3, [1.0, 23.1]) and sweep.exploded(2.3, [float("nan")])
+    result = sweep.SweepResult([{"index": 0, **row}, {"index": 1, **ok}], data, "serial", 0.0)
+    assert result.best_index == 1
 
 
 # ----------------------------------------------------------------------------- backends
@@ -225,11 +242,16 @@ def test_out_dir_has_csv_json_and_a_predictable_best_model(data, tmp_path):
     row = serial.best
     np.testing.assert_array_equal(best.params, row["params"])
     assert best.metadata["config"] == row["config"]
-    # The standardiser goes with it (so `fastbp predict` takes raw features), and the model
-    # reproduces the recorded test score.
+    # The standardiser goes with it (so `fastbp predict` and best.predict take raw features), and
+    # the bare network reproduces the recorded test score on the standardised rows.
     np.testing.assert_array_equal(best.extras["x_mean"], data.x_mean)
     np.testing.assert_array_equal(best.extras["x_scale"], data.x_scale)
-    assert best.score(data.X_test, data.y_test) == row["test_score"]
+    assert best.preprocessing is not None and best.preprocessing.y is None
+    bare = best.copy()
+    bare.preprocessing = None
+    assert bare.score(data.X_test, data.y_test) == row["test_score"]
+    # best matches its CSV row, loss included (the config records what was trained).
+    assert best.metadata["config"]["loss"] == rows[row["index"]]["loss"] == row["config"]["loss"]
 
 
 def test_regression_sweep_keeps_the_target_scaler(tmp_path):

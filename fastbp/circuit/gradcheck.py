@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastbp.circuit.tape import Circuit
-from fastbp.gradcheck import GradcheckReport
+from fastbp.gradcheck import GradcheckReport, worst_ratio
 from fastbp.validate import positive_float, positive_int
 
 #: Default tolerances: the reverse sweep is exact up to rounding, and central differences with
@@ -144,4 +144,5 @@ def gradcheck(
         rtol=rtol,
         atol=atol,
         worst_index=int(indices[worst]) if indices.size else 0,
+        worst_ratio=worst_ratio(abs_err, atol + rtol * np.abs(g_fd)),
     )

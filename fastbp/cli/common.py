@@ -46,7 +46,7 @@ def load_dataset(
     name: str,
     target_column: int | str | None = None,
     task: str | None = None,
-    dtype: str = "float64",
+    dtype: str | None = None,
     target: Path | None = None,
 ) -> Dataset:
     """The dataset a ``--dataset`` (and ``--target``) option names.
@@ -59,8 +59,9 @@ def load_dataset(
         The target column of a CSV file: an index, or a header name; None for the last.
     task : str or None
         ``classification``, ``regression`` or None (inferred).
-    dtype : str
-        ``float32`` or ``float64``.
+    dtype : str or None
+        ``float32`` or ``float64``; None follows the data (see
+        :func:`fastbp.datasets.load_named`).
     target : pathlib.Path or None
         The ``--target`` file of a ``.npy`` ``--dataset``.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ def add_parser(sub: Any) -> None:
         "the model holds the feature (and target) standardisation saved by 'fastbp train', the "
         "ONNX graph applies it, so Y is what 'fastbp predict' computes from raw features (before "
         "class names); --raw leaves it out. --torch writes the state_dict of the network's "
-        "torch.nn.Sequential (see Network.to_torch), without standardisation.",
+        "torch.nn.Sequential (see Network.to_torch), with the standardisation folded into the "
+        "first and last Linear layers unless --raw.",
     )
     add_model_argument(ex)
     ex.add_argument("--onnx", type=Path, default=None, metavar="OUT.onnx", help="write ONNX here")
@@ -88,14 +88,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.onnx is not None:
             from fastbp.interop.onnx_export import onnx_model
 
-            model = onnx_model(net, opset=args.opset, x_scaler=x_scaler, y_scaler=y_scaler)
+            model = onnx_model(net, opset=args.opset, preprocessing=not args.raw)
             onnx_bytes = model.SerializeToString()
         module = None
         if args.torch is not None:
             from fastbp.interop._common import require
 
             torch = require("torch", "fastbp export --torch")
-            module = net.to_torch()
+            module = net.to_torch(preprocessing=not args.raw)
     except ImportError as exc:
         raise UsageError(f"{exc}; nothing was written") from None
     if onnx_bytes is not None:
@@ -112,7 +112,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
         )
     if module is not None:
-        _write_torch(torch, module, args.torch, bool(x_scaler or y_scaler))
+        _write_torch(torch, module, args.torch, not args.raw and net.preprocessing is not None)
     return 0
 
 
@@ -131,15 +131,10 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _write_torch(torch: Any, module: Any, path: Path, scaled: bool) -> None:
+def _write_torch(torch: Any, module: Any, path: Path, folded: bool) -> None:
     from fastbp.io import write_atomically
 
     write_atomically(path, lambda f: torch.save(module.state_dict(), f), "torch state_dict")
     layout = " ".join(repr(module).split())
-    print(f"wrote {path}: torch state_dict of {layout}")
-    if scaled:
-        print(
-            "fastbp export: note: the state_dict is the bare network; standardise features as "
-            "the model file's x_mean/x_scale say (and undo y_mean/y_scale) around it",
-            file=sys.stderr,
-        )
+    print(f"wrote {path}: torch state_dict of {layout}"
+          + ("; standardisation folded into the Linear layers" if folded else ""))  # fmt: skip

@@ -85,18 +85,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     net = fb.Network.load(args.model)
     meta = net.metadata if isinstance(net.metadata, dict) else {}
-    x_scaler, y_scaler = model_scalers(net, args.model)
+    model_scalers(net, args.model)  # the file's standardisation, checked
     n0 = net.spec.n_inputs
-    X, y = _read_features(args.dataset, n0, args.target_column, net.spec.dtype)
-    Xs = X if x_scaler is None else x_scaler.transform(X)
     regression = net.spec.loss in REGRESSION_LOSSES
+    task = "regression" if regression else "classification"
+    X, y = _read_features(args.dataset, n0, args.target_column, "float64", task)
+    # net.predict applies the model's preprocessing: raw rows in, user units out.
     if regression:
-        pred = net.predict(Xs)
-        if y_scaler is not None:
-            pred = y_scaler.inverse_transform(pred[:, 0]).reshape(-1, 1)
-        rows = pred
+        rows = net.predict(X)
     else:
-        labels = net.predict(Xs)
+        labels = net.predict(X)
         names = class_names(meta, net, args.model)
         rows = np.array([names[v] for v in labels]) if names else labels
     out = sys.stdout if args.out is None else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
@@ -126,7 +124,7 @@ def _label_text(value: object) -> str:
 
 
 def _read_features(
-    name: str, n0: int, target_column: int | str | None, dtype: str
+    name: str, n0: int, target_column: int | str | None, dtype: str, task: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The model inputs of a ``--dataset`` and its targets (None if the rows carry none).
 
@@ -145,7 +143,7 @@ def _read_features(
     if not path.exists():
         raise UsageError(f"--dataset {path}: no such file (nor 'digits' or 'diabetes')")
     if path.suffix.lower() == ".npz":
-        data = datasets.load_file(path, dtype=dtype)
+        data = datasets.load_file(path, dtype=dtype, task=task)
         _check_width(data.n_features, n0, f"--dataset {path}: its X has {data.n_features} columns")
         return data.X, _targets_as_text(data)
     column = -1 if target_column is None else target_column

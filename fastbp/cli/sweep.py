@@ -72,6 +72,13 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="task of a file dataset (default: inferred, see fastbp.datasets)",
     )
+    s.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default=None,
+        help="dtype of the data and of configurations that set none (default: the data's: a "
+        ".npy/.npz file's own, else float64)",
+    )
     s.add_argument("--backend", choices=BACKENDS, default="serial")
     s.add_argument(
         "--n-jobs",
@@ -133,10 +140,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.grid.exists():
         raise ValueError(f"--grid {args.grid}: no such file")
     configs = load_grid(args.grid)
-    dataset = load_dataset(args.dataset, args.target_column, args.task, "float64", args.target)
+    dataset = load_dataset(args.dataset, args.target_column, args.task, args.dtype, args.target)
     if args.test_fraction == 0 or args.validation_fraction == 0:
         raise ValueError("--test-fraction and --validation-fraction must be > 0")
-    data = prepare_data(dataset, args.test_fraction, args.validation_fraction, args.seed)
+    if dataset.task_note and not args.json:  # a doubtful guess of the task: said on stdout
+        print(f"fastbp: note: {dataset.task_note}")
+    data = prepare_data(dataset, args.test_fraction, args.validation_fraction, args.seed,
+                        dtype=args.dtype)  # fmt: skip
     try:
         result = run(
             configs, data, backend=args.backend, n_jobs=args.n_jobs, scheduler=args.scheduler,
@@ -159,6 +169,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "best_test_score": None if best is None else best["test_score"],
         "out": None if args.out is None else str(args.out),
     }
+    if dataset.task_note:
+        summary["task_note"] = dataset.task_note
     if args.json:
         print(json.dumps(to_json(summary, "summary", nonfinite="null")))
         return 0

@@ -113,7 +113,12 @@ def add_parser(sub: Any) -> None:
         "poisson (non-negative targets such as counts, which are not standardised) for "
         "regression (default: softmax_cross_entropy for classification, squared otherwise)",
     )
-    t.add_argument("--dtype", choices=DTYPES, default="float64")
+    t.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=None,
+        help="the network's dtype (default: the data's: a .npy/.npz file's own, else float64)",
+    )
     t.add_argument("--init", choices=list(INITIALISERS), default="xavier_normal")
     t.add_argument("--epochs", type=nonnegative_int, default=None, help="default: from the preset")
     t.add_argument("--batch-size", type=positive_int, default=1)
@@ -203,6 +208,7 @@ def train_command(args: argparse.Namespace) -> int:
     from fastbp.datasets import Standardizer, train_test_split
     from fastbp.datasets.named import BUNDLED
     from fastbp.diagnostics import GradientWarning
+    from fastbp.preprocessing import Preprocessing
 
     preset = PRESETS.get(args.dataset, PRESETS["file"])
     for key, value in preset.items():
@@ -212,15 +218,28 @@ def train_command(args: argparse.Namespace) -> int:
     if task is None and args.loss is not None:  # a file's task follows the loss asked for
         task = "regression" if args.loss in REGRESSION_LOSSES else "classification"
     data = load_dataset(args.dataset, args.target_column, task, args.dtype, args.target)
+    args.dtype = args.dtype or data.X.dtype.name  # the network's dtype follows the data's
     classification = data.task == "classification"
     loss = args.loss or ("softmax_cross_entropy" if classification else "squared")
     n_classes = len(data.target_names)
+    if classification and n_classes < 2:
+        raise UsageError(
+            f"--task classification needs at least 2 classes; the target of {args.dataset} has "
+            f"one ({data.target_names[0]})"
+        )
     if classification == (loss in REGRESSION_LOSSES):
         need = "regression" if classification else "classification"
-        hint = "" if args.dataset in BUNDLED else " (see --task)"
+        if args.dataset in BUNDLED:
+            hint = ""
+        elif classification and task is None:
+            hint = " (its target was taken for class labels: add --task regression)"
+        else:
+            hint = " (see --task)"
         raise UsageError(
             f"--loss {loss} needs a {need} dataset; {data.name!r} is a {data.task} one{hint}"
         )
+    if data.task_note and not args.json:  # a doubtful guess of the task: said on stdout
+        print(f"fastbp: note: {data.task_note}")
     if loss == "logistic" and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
     X_tr: Any  # arrays, or LazyRows over a memory map
@@ -234,12 +253,10 @@ def train_command(args: argparse.Namespace) -> int:
         )  # fmt: skip
         x_scaler = Standardizer().fit(X_tr)
         X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
-    arrays = {f"x_{k}": v for k, v in x_scaler.to_arrays().items()}  # x_mean, x_scale
     y_scaler = None
     if loss == "squared":  # poisson's targets are counts: left as they are
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
-        arrays.update({f"y_{k}": v for k, v in y_scaler.to_arrays().items()})
     n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
@@ -294,10 +311,13 @@ def train_command(args: argparse.Namespace) -> int:
         "interrupted": hist.interrupted,
         "diverged": hist.diverged,
     }
+    if data.task_note:
+        summary["task_note"] = data.task_note
     if args.out is not None:
+        # Saved as x_mean/x_scale (y_mean/y_scale): net.predict applies them wherever it is loaded.
+        net.preprocessing = Preprocessing(x_scaler, y_scaler)
         net.save(
             args.out,
-            arrays=arrays,
             metadata={
                 "dataset": data.name,
                 "task": data.task,

@@ -16,6 +16,13 @@ TASKS = ("classification", "regression")
 #: A target of whole numbers with at most this many distinct values is taken as class labels when
 #: ``load_file`` is called with ``task=None``.
 MAX_INFERRED_CLASSES = 50
+#: An inferred classification with more classes than this is doubtful (the whole numbers may be
+#: counts or scores): the dataset's ``task_note`` says so.
+CONFIDENT_CLASSES = 10
+#: An inferred classification with fewer rows than this per class, on average, is doubtful.
+MIN_ROWS_PER_CLASS = 5
+#: The override, named in every note and error of the inference.
+OVERRIDE = "--task regression (task='regression' in Python)"
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -43,6 +50,10 @@ class Dataset:
         Short name (``"digits"``, ``"diabetes"``, or the file's stem).
     description : str
         One paragraph: what the data is and where it comes from.
+    task_note : str
+        Empty, or, when the task was inferred and the guess is doubtful (see
+        :func:`fastbp.datasets.load_file`), one sentence stating the decision and the option that
+        overrides it; ``fastbp train`` and ``fastbp sweep`` print it on stdout.
 
     Raises
     ------
@@ -57,6 +68,7 @@ class Dataset:
     task: str
     name: str
     description: str
+    task_note: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
@@ -155,8 +167,9 @@ def make_dataset(
         check_finite_cast(path, X_out, "X")
     whole = y.dtype.kind in "biu" or bool(np.all(y == np.floor(y)))
     classes = np.unique(y)
+    note = ""
     if task is None:
-        task = "classification" if whole and classes.size <= MAX_INFERRED_CLASSES else "regression"
+        task, note = infer_task(path, target_name, y.shape[0], classes, whole)
     if task == "classification":
         if not whole:
             bad = float(y[y != np.floor(y)][0])
@@ -183,7 +196,71 @@ def make_dataset(
             f"{X_out.shape[0]} examples with {X_out.shape[1]} features and a {task} target "
             f"{target_name!r}, loaded from {path}."
         ),
+        task_note=note,
     )
+
+
+def infer_task(
+    path: Path, target_name: str, n: int, classes: np.ndarray, whole: bool
+) -> tuple[str, str]:
+    """The task of a target whose task was not given, and a note when the guess is doubtful.
+
+    Classification if and only if every target is a whole number and there are at most
+    :data:`MAX_INFERRED_CLASSES` distinct values; regression otherwise.  The guess is doubtful,
+    and the note says what was decided and names the override, when the classification has
+    more than :data:`CONFIDENT_CLASSES` classes (whole numbers that may be counts) or fewer than
+    :data:`MIN_ROWS_PER_CLASS` rows per class.  A target with one distinct value is refused.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, for messages.
+    target_name : str
+        The target's name, for messages.
+    n : int
+        The number of rows.
+    classes : numpy.ndarray
+        The sorted distinct target values.
+    whole : bool
+        Whether every target is a whole number.
+
+    Returns
+    -------
+    tuple of (str, str)
+        ``"classification"`` or ``"regression"``, and the note (empty when the guess is clear).
+
+    Raises
+    ------
+    ValueError
+        For a target with one distinct value: there is nothing to learn, and a one-class
+        classification cannot be trained.
+    """
+    k = int(classes.size)
+    if k == 1:
+        raise ValueError(
+            f"{path}: target {target_name!r} has one value ({_value_text(classes[0])}) in all {n} "
+            f"rows: there is nothing to learn, so no task was inferred. Check the target column "
+            f"(--target-column, target_column=), or pass {OVERRIDE} to fit the constant anyway"
+        )
+    if not whole or k > MAX_INFERRED_CLASSES:
+        return "regression", ""
+    reasons = []
+    if k > CONFIDENT_CLASSES:
+        reasons.append(f"{k} distinct whole-number values, which may be counts or scores")
+    if n < MIN_ROWS_PER_CLASS * k:
+        reasons.append(f"only {n / k:.1f} rows per class on average")
+    if not reasons:
+        return "classification", ""
+    why = " and ".join(reasons)
+    return "classification", (
+        f"target {target_name!r} was taken for class labels ({k} classes: {why}); if it is a "
+        f"quantity, pass {OVERRIDE}"
+    )
+
+
+def _value_text(value: object) -> str:
+    v = float(value)  # type: ignore[arg-type]
+    return str(int(v)) if v.is_integer() else repr(v)
 
 
 def check_finite_cast(path: Path, arr: np.ndarray, what: str) -> None:

@@ -25,7 +25,7 @@ SUPPORTED_EXTENSIONS = (".csv", ".npz")
 def load_file(
     path: str | os.PathLike,
     target_column: int | str = -1,
-    dtype: str | type | np.dtype = "float64",
+    dtype: str | type | np.dtype | None = "float64",
     delimiter: str | None = ",",
     task: str | None = None,
 ) -> Dataset:
@@ -51,14 +51,18 @@ def load_file(
         The file; its extension (case-insensitive) picks the format.
     target_column : int
         CSV only: which column holds the target (default: the last).
-    dtype : str
-        ``"float32"`` or ``"float64"``: the dtype of X (and of y for regression).
+    dtype : str or None
+        ``"float32"`` or ``"float64"``: the dtype of X (and of y for regression); None follows
+        the file: float32 for an ``.npz`` whose X is float32, float64 otherwise.
     delimiter : str
         CSV only: the cell separator.
     task : str or None
         ``"classification"``, ``"regression"``, or ``None`` to infer it: classification if and
         only if every target is a whole number (an integer dtype, or floats with no fractional
-        part) and there are at most 50 distinct targets; regression otherwise. For
+        part) and there are at most 50 distinct targets; regression otherwise. A guess of
+        more than 10 classes (counts?) or fewer than 5 rows per class is doubtful: the dataset's
+        ``task_note`` states it and names the override (``task="regression"``).  A target with
+        one distinct value is refused (there is nothing to learn) unless the task is given. For
         classification y becomes int64 labels 0..K−1 in sorted order of the distinct target
         values, and ``target_names`` holds those values as strings (``"3"``, not ``"3.0"``);
         an explicit ``task="classification"`` requires whole-number targets but has no limit
@@ -81,7 +85,7 @@ def load_file(
         If ``path`` does not exist.
     """
     p = as_path(path)
-    dt = check_dtype(dtype)
+    dt = None if dtype is None else check_dtype(dtype)
     if task is not None and task not in TASKS:
         raise ValueError(f"task = {task!r} is unknown; allowed: {list(TASKS)} or None to infer")
     suffix = p.suffix.lower()
@@ -96,6 +100,8 @@ def load_file(
         X, y = read_npz(p)
         feature_names = tuple(f"x{j}" for j in range(X.shape[1]))
         target_name = "y"
+    if dt is None:
+        dt = np.dtype(X.dtype if X.dtype.name in DTYPES else np.float64)
     return make_dataset(p, X, y, feature_names, target_name, dt, task)
 
 
@@ -111,14 +117,17 @@ def load_npy(
     but a finiteness check, block by block.  It must be a 2-D float32 or float64 array; it is not
     converted (a network of another dtype converts it chunk by chunk while training).  y (shape
     (n,) or (n, 1), read whole, ``allow_pickle=False``) becomes labels or regression targets as in
-    :func:`load_file`.  Neither file is ever unpickled.
+    :func:`load_file`; regression targets take X's dtype, as a :class:`Dataset` requires, whatever
+    ``dtype`` says.  Neither file is ever unpickled.
 
     Parameters
     ----------
     X_path, y_path : str or os.PathLike
         The two ``.npy`` files.
     dtype : {"float32", "float64"} or None
-        The regression targets' dtype; None uses X's.
+        The dtype the data will be trained in, checked; it converts nothing here (X stays
+        memory-mapped in its own dtype and the targets follow X), so that a float32 file trains
+        in float64 (or the reverse) without a whole copy.  None: X's.
     task : {"classification", "regression"} or None
         As in :func:`load_file`.
 
@@ -166,6 +175,7 @@ def load_npy(
             )
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(f"{py}: y contains NaN or inf; clean the data first")
-    dt = X.dtype if dtype is None else check_dtype(dtype)
+    if dtype is not None:
+        check_dtype(dtype)
     names = tuple(f"x{j}" for j in range(X.shape[1]))
-    return make_dataset(px, X, y, names, "y", dt, task, keep_x=True)
+    return make_dataset(px, X, y, names, "y", X.dtype, task, keep_x=True)

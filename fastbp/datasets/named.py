@@ -22,7 +22,7 @@ def load_named(
     name: str | os.PathLike[str],
     target_column: int | str = -1,
     task: str | None = None,
-    dtype: str | type | np.dtype = "float64",
+    dtype: str | type | np.dtype | None = None,
     target: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """A bundled dataset by name, or a user dataset by path.
@@ -40,8 +40,10 @@ def load_named(
         The target column of a CSV file (index or header name; default: the last).
     task : {"classification", "regression"} or None
         The task of a file dataset; None infers it (see :func:`load_file`).
-    dtype : str, type or numpy.dtype
-        ``float32`` or ``float64``.
+    dtype : str, type, numpy.dtype or None
+        ``float32`` or ``float64``; None follows the data: float64 for the bundled datasets and
+        CSV files, the array's dtype for ``.npz`` and ``.npy`` files (a ``.npy`` X is never
+        converted, whatever ``dtype`` says: see :func:`load_npy`).
     target : str, os.PathLike or None
         The ``.npy`` file of targets that a ``.npy`` ``name`` needs (and only then).
 
@@ -68,9 +70,9 @@ def load_named(
                 raise ValueError(f"{path} is not an existing file")
         return load_npy(text, target, dtype=dtype, task=task)
     if text == "digits":
-        return load_digits(dtype)
+        return load_digits("float64" if dtype is None else dtype)
     if text == "diabetes":
-        return load_diabetes(dtype)
+        return load_diabetes("float64" if dtype is None else dtype)
     path = Path(text)
     if not path.exists():
         raise ValueError(f"dataset {text!r} is neither 'digits', 'diabetes' nor an existing file")

@@ -24,10 +24,11 @@ activation       ONNX
                  graph its slope would be 0.009999999776…, not 0.01.
 ===============  ==============================================================================
 
-Optional standardisation (what ``fastbp train`` saves with a model and ``fastbp predict``
-applies): ``x_scaler`` adds ``(X − mean) / scale`` before layer 1, and ``y_scaler`` (``squared``
-only) adds ``Y · scale + mean`` after the output, both computed in float64 as
-:class:`fastbp.datasets.Standardizer` computes them (with ``Cast`` around them in a float32 graph).
+Optional standardisation (what ``fastbp train`` saves with a model as ``net.preprocessing``,
+used by default, and what ``fastbp predict`` applies): ``x_scaler`` adds ``(X − mean) / scale``
+before layer 1, and ``y_scaler`` (``squared`` only) adds ``Y · scale + mean`` after the output,
+both computed in float64 as :class:`fastbp.datasets.Standardizer` computes them (with ``Cast``
+around them in a float32 graph).
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def _check_opset(opset: object, onnx) -> int:
             f"got {opset}"
         )
     return int(opset)
+
+
+def _check_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or None, got {dtype!r}")
+    return dt
 
 
 def _check_scaler(scaler: object, width: int, name: str):
@@ -159,6 +170,8 @@ def onnx_model(
     opset: int | None = None,
     x_scaler: Standardizer | None = None,
     y_scaler: Standardizer | None = None,
+    dtype: str | np.dtype | None = None,
+    preprocessing: bool = True,
 ) -> Any:
     """The ONNX model of ``net`` (an ``onnx.ModelProto``, checked with ``full_check=True``).
 
@@ -171,22 +184,34 @@ def onnx_model(
         ``None`` uses :data:`DEFAULT_OPSET`.
     x_scaler, y_scaler : fastbp.datasets.Standardizer or None
         Feature standardisation to apply to ``X`` first, and (``squared`` loss only) target
-        standardisation to undo on the output, as ``fastbp predict`` does.
+        standardisation to undo on the output, as ``fastbp predict`` does.  When both are None
+        and ``preprocessing`` is True, the network's own ``net.preprocessing`` (if any) is used.
+    dtype : {"float32", "float64"} or None
+        The graph's dtype (its input, output, weights and constants); None uses the network's.
+        A float64 network exported as float32 has its parameters rounded to float32.
+    preprocessing : bool
+        Build ``net.preprocessing`` into the graph (default); False exports the bare network
+        unless scalers are given.
 
     Returns
     -------
     onnx.ModelProto
-        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the network's dtype.
+        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the graph's dtype.
     """
     onnx = require("onnx", "ONNX export")
     net = check_network(net, "ONNX export")
     opset = _check_opset(opset, onnx)
     spec = net.spec
+    if not isinstance(preprocessing, (bool, np.bool_)):
+        raise TypeError(f"preprocessing must be True or False, got {preprocessing!r}")
+    pre = getattr(net, "preprocessing", None)
+    if preprocessing and pre is not None and x_scaler is None and y_scaler is None:
+        x_scaler, y_scaler = pre.x, pre.y
     x_scaler = _check_scaler(x_scaler, spec.n_inputs, "x_scaler")
     if y_scaler is not None and spec.loss != "squared":
         raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
     y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
-    dtype = spec.np_dtype
+    dtype = spec.np_dtype if dtype is None else _check_dtype(dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     g = _Graph(onnx, dtype)
     a = "X"
@@ -229,7 +254,8 @@ def onnx_model(
         producer_version=__version__,
         doc_string=f"{spec!r}: Y = net.forward(X)"
         + (" with standardised inputs" if x_scaler is not None else "")
-        + (" and de-standardised outputs" if y_scaler is not None else ""),
+        + (" and de-standardised outputs" if y_scaler is not None else "")
+        + (f", exported as {dtype.name}" if dtype != spec.np_dtype else ""),
     )
     # The oldest IR version that can hold this opset, so that older runtimes load the file.
     model.ir_version = onnx.helper.find_min_ir_version_for(opset_ids)
@@ -245,6 +271,8 @@ def to_onnx(
     opset: int | None = None,
     x_scaler: Standardizer | None = None,
     y_scaler: Standardizer | None = None,
+    dtype: str | np.dtype | None = None,
+    preprocessing: bool = True,
 ) -> Path:
     """Write :func:`onnx_model` of ``net`` to ``path`` (atomically) and return the path.
 
@@ -258,6 +286,10 @@ def to_onnx(
         ONNX opset (see :func:`onnx_model`).
     x_scaler, y_scaler : fastbp.datasets.Standardizer or None
         Standardisation to build into the graph (see :func:`onnx_model`).
+    dtype : {"float32", "float64"} or None
+        The graph's dtype; None uses the network's (see :func:`onnx_model`).
+    preprocessing : bool
+        Build ``net.preprocessing`` into the graph (see :func:`onnx_model`).
 
     Returns
     -------
@@ -265,7 +297,8 @@ def to_onnx(
         The path written.
     """
     path = as_path(path)
-    model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler)
+    model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler, dtype=dtype,
+                       preprocessing=preprocessing)  # fmt: skip
     write_bytes_atomically(path, model.SerializeToString(), "ONNX model")
     return path
 

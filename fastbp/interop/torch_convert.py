@@ -99,8 +99,47 @@ def _hidden_module(nn, act: str):
     raise ValueError(f"activation {act!r} has no torch module")  # pragma: no cover
 
 
-def to_torch(net: Any, *, logits: bool = False) -> Any:  # Any: Network passes itself (mixin)
+def folded_layers(net: Any, preprocessing: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(W[k], b[k]) of ``net``, with its preprocessing folded into the first and last layers.
+
+    Standardised inputs (x − m) / s feed layer 1 as W (x − m) / s + b = (W / s) x + (b − (W / s) m);
+    de-standardised outputs z · t + u (regression) come from (t W) a + (t b + u).  Computed in
+    float64 and returned in the network's dtype; without preprocessing, copies of the layers.
+
+    Parameters
+    ----------
+    net : fastbp.Network
+        The network.
+    preprocessing : bool
+        Fold ``net.preprocessing`` in (when it is set).
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        One (W, b) per layer, (n_k, n_{k−1}) and (n_k,).
+    """
+    spec = net.spec
+    layers = [tuple(np.array(a, dtype=np.float64) for a in net.layer(k))
+              for k in range(1, spec.n_layers + 1)]  # fmt: skip
+    pre = getattr(net, "preprocessing", None) if preprocessing else None
+    if pre is not None and pre.x is not None:
+        W, b = layers[0]
+        W = W / pre.x.scale_
+        layers[0] = (W, b - W @ pre.x.mean_)
+    if pre is not None and pre.y is not None:
+        W, b = layers[-1]
+        layers[-1] = (W * pre.y.scale_[:, None], b * pre.y.scale_ + pre.y.mean_)
+    dtype = spec.np_dtype
+    return [(np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype))
+            for W, b in layers]  # fmt: skip
+
+
+def to_torch(net: Any, *, logits: bool = False, preprocessing: bool = True) -> Any:
     """A ``torch.nn.Sequential`` computing ``net.forward`` in the network's dtype.
+
+    With ``net.preprocessing`` (and ``preprocessing=True``) it is folded into the weights (see
+    :func:`folded_layers`): the module takes raw features and returns what ``net.predict``
+    computes before its labels (to rounding).
 
     Parameters
     ----------
@@ -108,6 +147,8 @@ def to_torch(net: Any, *, logits: bool = False) -> Any:  # Any: Network passes i
         The network; its parameters must be finite.  They are copied.
     logits : bool
         Leave out the output activation (softmax or sigmoid), so that the module returns z[r].
+    preprocessing : bool
+        Fold ``net.preprocessing`` into the first and last ``Linear`` (when it is set).
 
     Returns
     -------
@@ -120,17 +161,20 @@ def to_torch(net: Any, *, logits: bool = False) -> Any:  # Any: Network passes i
     net = check_network(net, "to_torch")
     if not isinstance(logits, (bool, np.bool_)):
         raise TypeError(f"logits must be True or False, got {logits!r}")
+    if not isinstance(preprocessing, (bool, np.bool_)):
+        raise TypeError(f"preprocessing must be True or False, got {preprocessing!r}")
     nn = torch.nn
     spec = net.spec
     dtype = getattr(torch, spec.dtype)  # torch.float32 or torch.float64
     modules = []
     r = spec.n_layers
+    layers = folded_layers(net, preprocessing)
     for k in range(1, r + 1):
-        W, b = net.layer(k)
+        W, b = layers[k - 1]
         lin = nn.Linear(spec.widths[k - 1], spec.widths[k], bias=True, dtype=dtype)
         with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.array(W, copy=True)))
-            lin.bias.copy_(torch.from_numpy(np.array(b, copy=True)))
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
         modules.append(lin)
         if k < r:
             modules.append(_hidden_module(nn, spec.activations[k - 1]))

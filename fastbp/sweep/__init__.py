@@ -56,11 +56,12 @@ from fastbp.sweep.data import SweepData, check_config, prepare_data, spec_for
 from fastbp.sweep.results import CSV_COLUMNS, SweepResult
 from fastbp.sweep.runner import run
 from fastbp.sweep.threads import SINGLE_THREAD_ENV
-from fastbp.sweep.trial import TIMING_FIELDS, train_one
+from fastbp.sweep.trial import DIVERGENCE_FACTOR, TIMING_FIELDS, exploded, train_one
 
 __all__ = [
     "BACKENDS",
     "CSV_COLUMNS",
+    "DIVERGENCE_FACTOR",
     "SINGLE_THREAD_ENV",
     "TIMING_FIELDS",
     "SweepConfig",
@@ -68,6 +69,7 @@ __all__ = [
     "SweepResult",
     "check_config",
     "expand_grid",
+    "exploded",
     "load_grid",
     "prepare_data",
     "run",

@@ -94,7 +94,7 @@ def _run_dask(
         if warmup:
             from fastbp.warmup import warmup as warm
 
-            active.run(warm, tuple(sorted({c.dtype for c in configs})))
+            active.run(warm, tuple(sorted({c.dtype or data.dtype for c in configs})))
         data_ref = active.scatter(data, broadcast=True, hash=False)
         token = uuid.uuid4().hex[:12]
         futures = [

@@ -23,8 +23,10 @@ class SweepConfig:
 
     ``hidden`` is the hidden widths (an int means one hidden layer).  ``loss=None`` picks
     ``softmax_cross_entropy`` for classification and ``squared`` for regression; ``logistic``
-    is allowed for two classes.  The other fields are those of :meth:`fastbp.Network.fit`
-    (``seed`` seeds both the initialisation and the shuffling).
+    is allowed for two classes; ``dtype=None`` follows the data.  A trial's result records the
+    configuration with ``loss`` and ``dtype`` resolved (see :func:`fastbp.sweep.train_one`).
+    The other fields are those of :meth:`fastbp.Network.fit` (``seed`` seeds both the
+    initialisation and the shuffling).
 
     Parameters
     ----------
@@ -34,8 +36,9 @@ class SweepConfig:
         The hidden activation (see :data:`fastbp.ACTIVATIONS`).
     loss : str or None
         The loss; None picks it from the task.
-    dtype : str
-        ``"float32"`` or ``"float64"``.
+    dtype : str or None
+        ``"float32"`` or ``"float64"``; None follows the data (the dtype of
+        :class:`~fastbp.sweep.SweepData`'s arrays).
     init : str
         The initialiser (see :data:`fastbp.init.INITIALISERS`).
     optimizer : str
@@ -56,7 +59,7 @@ class SweepConfig:
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     loss: str | None = None
-    dtype: str = "float64"
+    dtype: str | None = None
     init: str = "xavier_normal"
     optimizer: str = "sgd"
     lr: float = 0.01

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.datasets import Dataset, Standardizer, load_named, train_test_split
+from fastbp.datasets._dataset import check_dtype
 from fastbp.spec import NetworkSpec
 from fastbp.sweep.config import SweepConfig
 
@@ -58,6 +59,11 @@ class SweepData:
         return int(self.X_train.shape[1])
 
     @property
+    def dtype(self) -> str:
+        """The arrays' dtype, ``"float32"`` or ``"float64"``: a configuration's by default."""
+        return self.X_train.dtype.name
+
+    @property
     def n_classes(self) -> int:
         """The number of classes (0 for regression)."""
         return len(self.target_names) if self.task == "classification" else 0
@@ -79,6 +85,9 @@ def prepare_data(
     test_fraction: float = 0.2,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    *,
+    target: str | os.PathLike[str] | None = None,
+    dtype: str | None = None,
 ) -> SweepData:
     """Split a :class:`fastbp.datasets.Dataset` (or a name or path) for a sweep.
 
@@ -86,16 +95,25 @@ def prepare_data(
     ``validation_fraction`` of the rest.  Both splits are seeded and stratified for
     classification.  Features are standardised with the training part's statistics, and so is
     the regression target.  R² is unchanged by that, so the scores are in the original units.
+    The parts are read into memory (a memory-mapped ``.npy`` X too, part by part, with no
+    float64 copy of a float32 file), in ``dtype``.
 
     Parameters
     ----------
     dataset : fastbp.datasets.Dataset, str or os.PathLike
         The data, or what :func:`fastbp.datasets.load_named` loads: ``"digits"``,
-        ``"diabetes"`` or the path of a ``.csv``/``.npz`` file (float64).
+        ``"diabetes"`` or the path of a ``.csv``/``.npz`` file, or of a ``.npy`` file of features
+        with ``target``.
     test_fraction, validation_fraction : float
         The fractions held out for testing and for validation.
     seed : int
         Seed of the split.
+    target : str, os.PathLike or None
+        The ``.npy`` file of targets of a ``.npy`` ``dataset`` (see
+        :func:`fastbp.datasets.load_named`).
+    dtype : {"float32", "float64"} or None
+        The parts' dtype, which configurations without a ``dtype`` train in; None follows the
+        data (a ``.npy``/``.npz`` file's own, float64 otherwise).
 
     Returns
     -------
@@ -110,11 +128,14 @@ def prepare_data(
         If ``dataset`` is neither a Dataset, a name nor a path.
     """
     if isinstance(dataset, (str, os.PathLike)):
-        dataset = load_named(dataset, dtype="float64")
+        dataset = load_named(dataset, dtype=dtype, target=target)
+    elif target is not None:
+        raise ValueError("target= goes with a .npy dataset path, not with a Dataset")
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a fastbp.datasets.Dataset, got {type(dataset).__name__}")
+    dt = dataset.X.dtype if dtype is None else check_dtype(dtype)
     classification = dataset.task == "classification"
-    X, y = dataset.X.astype(np.float64), dataset.y
+    X, y = dataset.X, dataset.y  # a memory map is indexed part by part, never copied whole
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_fraction, seed, classification)
     X_train, X_val, y_train, y_val = train_test_split(
         X_rest, y_rest, validation_fraction, seed + 1, classification
@@ -124,13 +145,18 @@ def prepare_data(
     y_mean = y_scale = None
     if not classification:
         ys = Standardizer().fit(y_train)
-        y_train, y_val, y_test = ys.transform(y_train), ys.transform(y_val), ys.transform(y_test)
+        y_train, y_val, y_test = (ys.transform(v).astype(dt) for v in (y_train, y_val, y_test))
         y_stats = ys.to_arrays()
         y_mean, y_scale = y_stats["mean"], y_stats["scale"]
+
+    def std(rows: np.ndarray) -> np.ndarray:  # in the wider of the two dtypes, then to dt
+        wide = rows.astype(np.promote_types(rows.dtype, dt), copy=False)
+        return np.ascontiguousarray(xs.transform(wide), dtype=dt)
+
     return SweepData(
         name=dataset.name, task=dataset.task, target_names=tuple(dataset.target_names),
-        X_train=xs.transform(X_train), y_train=y_train, X_val=xs.transform(X_val), y_val=y_val,
-        X_test=xs.transform(X_test), y_test=y_test, x_mean=x_stats["mean"],
+        X_train=std(X_train), y_train=y_train, X_val=std(X_val), y_val=y_val,
+        X_test=std(X_test), y_test=y_test, x_mean=x_stats["mean"],
         x_scale=x_stats["scale"],
         y_mean=y_mean, y_scale=y_scale,
     )  # fmt: skip
@@ -145,7 +171,7 @@ def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
     config : SweepConfig
         One configuration.
     data : SweepData
-        The prepared splits.
+        The prepared splits (``config.dtype=None`` takes their dtype).
 
     Returns
     -------
@@ -170,7 +196,8 @@ def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
             raise ValueError(f"loss {loss!r} needs a classification dataset")
         n_out = 1
     widths = [data.n_features, *config.hidden, n_out]
-    return NetworkSpec(widths, [config.activation] * len(config.hidden), loss, config.dtype)
+    dtype = config.dtype or data.dtype
+    return NetworkSpec(widths, [config.activation] * len(config.hidden), loss, dtype)
 
 
 def check_config(config: SweepConfig, data: SweepData, index: int | None = None) -> None:

@@ -71,13 +71,15 @@ class SweepResult:
         -------
         list of dict
             One dict per row, keyed by :data:`CSV_COLUMNS` in order (``hidden`` as
-            ``"64-64"``, or ``"none"``; ``loss`` as resolved for the task).
+            ``"64-64"``, or ``"none"``; ``loss`` and ``dtype`` as resolved for the data, as
+            ``row["config"]`` records them).
         """
         out = []
         for row in self.rows:
             cfg = dict(row["config"])
             cfg["hidden"] = "-".join(str(h) for h in cfg["hidden"]) or "none"
-            cfg["loss"] = spec_for(SweepConfig.from_dict(row["config"]), self.data).loss
+            spec = spec_for(SweepConfig.from_dict(row["config"]), self.data)
+            cfg["loss"], cfg["dtype"] = spec.loss, spec.dtype
             flat = {"index": row["index"], **cfg}
             flat.update({k: row[k] for k in CSV_COLUMNS if k not in flat})
             out.append({k: flat[k] for k in CSV_COLUMNS})
@@ -85,6 +87,9 @@ class SweepResult:
 
     def network(self, index: int) -> Network:
         """The trained network of row ``index``, rebuilt from its parameters.
+
+        It carries the sweep's standardisation as :attr:`fastbp.Network.preprocessing`, so its
+        ``predict`` and ``score`` take raw rows (``forward`` and ``fit`` standardised ones).
 
         Parameters
         ----------
@@ -94,12 +99,21 @@ class SweepResult:
         Returns
         -------
         fastbp.Network
-            A network with that row's spec and parameters.
+            A network with that row's spec, parameters and preprocessing.
         """
+        from fastbp.datasets import Standardizer
+        from fastbp.preprocessing import Preprocessing
+
         row = self.rows[index]
         net = Network(spec_for(SweepConfig.from_dict(row["config"]), self.data), init="zeros")
         net.params = row["params"]
         net.init, net.seed = row["config"]["init"], row["config"]["seed"]
+        d = self.data
+        xs = Standardizer.from_arrays({"mean": d.x_mean, "scale": d.x_scale})
+        ys = None
+        if d.y_mean is not None and d.y_scale is not None:
+            ys = Standardizer.from_arrays({"mean": d.y_mean, "scale": d.y_scale})
+        net.preprocessing = Preprocessing(xs, ys)
         return net
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -145,16 +159,11 @@ class SweepResult:
         best = self.best
         if best is not None:
             d = self.data
-            arrays = {"x_mean": d.x_mean, "x_scale": d.x_scale}
-            if d.y_mean is not None and d.y_scale is not None:
-                arrays.update(y_mean=d.y_mean, y_scale=d.y_scale)
             metadata = {
                 "dataset": d.name, "task": d.task, "target_names": list(d.target_names),
                 "sweep_index": best["index"], "config": best["config"],
                 "val_score": best["val_score"], "test_score": best["test_score"],
             }  # fmt: skip
             metadata = to_json(metadata, "metadata", nonfinite="null")
-            paths["best"] = self.network(best["index"]).save(
-                out / "best.fastbp", arrays=arrays, metadata=metadata
-            )
+            paths["best"] = self.network(best["index"]).save(out / "best.fastbp", metadata=metadata)
         return paths

@@ -29,6 +29,8 @@ def run(
     warmup: bool = True,
     retries: int = 2,
     task: Task = train_one,
+    target: str | os.PathLike[str] | None = None,
+    dtype: str | None = None,
 ) -> SweepResult:
     """Train every configuration of ``grid`` on ``data`` and collect one table.
 
@@ -60,6 +62,11 @@ def run(
     task : callable
         The function run per configuration, :func:`train_one` by default; another one must have
         the same signature and be importable (or picklable) on the workers.
+    target : str, os.PathLike or None
+        The ``.npy`` file of targets when ``data`` is the path of a ``.npy`` file of features.
+    dtype : {"float32", "float64"} or None
+        The dtype of the prepared data, and of every configuration that sets none; None follows
+        the data (see :func:`prepare_data`).  Only when ``data`` is not a :class:`SweepData`.
 
     Returns
     -------
@@ -80,7 +87,9 @@ def run(
     n_jobs = positive_int(n_jobs, "n_jobs")
     configs = expand_grid(grid)
     if not isinstance(data, SweepData):
-        data = prepare_data(data)
+        data = prepare_data(data, target=target, dtype=dtype)
+    elif target is not None or dtype is not None:
+        raise ValueError("target= and dtype= apply to a dataset, not to a prepared SweepData")
     for i, cfg in enumerate(configs):
         check_config(cfg, data, index=i)
     if scheduler is not None and backend != "dask":
