@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from fastbp import rop_kernels
+from fastbp import kernels, rop_kernels
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.lowering import Workspace
 from fastbp.validate import as_features, as_params, as_targets
@@ -167,16 +167,20 @@ def product_unchecked(
                 Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
                 ws.Z, ws.A, rws.Z, rws.A,
             )  # fmt: skip
+        # One path per call (BLAS or loops), so a first call compiles only the path it runs.
         if gauss_newton:
-            rop_kernels.gnvp_backward(
-                Xc, net.params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, rws.A, rws.dZ, rws.dA, target, scale, use_blas,
-            )  # fmt: skip
+            rop_kernels.gnvp_seed(net.output_block(rws.A, m, rws), net.output_block(rws.dZ, m, rws))
+            layers = (kernels.backprop_layers_blas if use_blas
+                      else kernels.backprop_layers_loops)  # fmt: skip
+            layers(Xc, net.params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A,
+                   rws.dZ, rws.dA, target, scale)  # fmt: skip
         else:
-            rop_kernels.hvp_backward(
+            backward = (rop_kernels.hvp_backward_blas if use_blas
+                        else rop_kernels.hvp_backward_loops)  # fmt: skip
+            backward(
                 Xc, Yc, net.params, v, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
                 ws.Z, ws.A, ws.dZ, ws.dA, rws.Z, rws.A, rws.dZ, rws.dA,
-                target, state.scratch, scale, use_blas,
+                target, state.scratch, scale,
             )  # fmt: skip
         if idx > 0:
             out += state.chunk

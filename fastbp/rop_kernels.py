@@ -35,14 +35,15 @@ from fastbp._jit import jit
 from fastbp.activations import act_prime, act_second
 from fastbp.kernels import (
     activate,
-    affine,
+    add_bias,
     backprop_activation,
     backprop_layers,
     biases,
     block,
     output_delta,
     output_transform,
-    weight_gradient,
+    weight_gradient_blas,
+    weight_gradient_loops,
     weights,
 )
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
@@ -114,7 +115,8 @@ def r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, R
         RZk = block(RZ, u_off, widths, k, m)
         if k == 1:
             # R{a[0]} = 0: R{z[1]} = V[1] x + Vb[1].
-            affine(X, V, Vb, RZk, True)
+            matmul_nt(X, V, RZk)
+            add_bias(Vb, RZk)
         else:
             r_affine(
                 block(A, u_off, widths, k - 1, m),
@@ -283,6 +285,87 @@ def r_backprop_activation(code, Z, A, dA, RZ, RdA, RdZ):
 
 
 @jit
+def hvp_seed(Y, A_r, RA_r, dZ_r, RdZ_r):
+    """dJ/dz[r] = a[r] − y and, as dJ/dz[r] = a[r] − y for every loss, R{dJ/dz[r]} = R{a[r]}.
+
+    Writes dZ_r and RdZ_r.
+    """
+    for i in range(A_r.shape[0]):
+        output_delta(A_r[i], Y[i], dZ_r[i], 1.0)
+        for j in range(A_r.shape[1]):
+            RdZ_r[i, j] = RA_r[i, j]
+
+
+@jit
+def hvp_backward_blas(
+    X, Y, params, v, widths, acts, w_off, b_off, u_off,
+    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
+):  # fmt: skip
+    """:func:`hvp_backward` with each layer's products through BLAS."""
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
+             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))  # fmt: skip
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        RdZk = block(RdZ, u_off, widths, k, m)
+        out_W = weights(out, w_off, widths, k)
+        out_b = biases(out, b_off, widths, k)
+        if k == 1:
+            # R{a[0]} = 0: only the R{dJ/dz[1]} xᵀ term remains.
+            weight_gradient_blas(RdZk, X, out_W, out_b, scale)
+            continue
+        A_prev = block(A, u_off, widths, k - 1, m)
+        dA_prev = block(dA, u_off, widths, k - 1, m)
+        RdA_prev = block(RdA, u_off, widths, k - 1, m)
+        RdZ_prev = block(RdZ, u_off, widths, k - 1, m)
+        r_weight_gradient(
+            RdZk, A_prev, dZk, block(RA, u_off, widths, k - 1, m), out_W, out_b,
+            weights(scratch, w_off, widths, k), scale,
+        )  # fmt: skip
+        # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
+        r_backprop_linear(dZk, RdZk, weights(params, w_off, widths, k),
+                          weights(v, w_off, widths, k), dA_prev, RdA_prev, RdZ_prev)  # fmt: skip
+        code = acts[k - 2]
+        Z_prev = block(Z, u_off, widths, k - 1, m)
+        backprop_activation(code, Z_prev, A_prev, dA_prev, block(dZ, u_off, widths, k - 1, m))
+        r_backprop_activation(code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m),
+                              RdA_prev, RdZ_prev)  # fmt: skip
+
+
+@jit
+def hvp_backward_loops(
+    X, Y, params, v, widths, acts, w_off, b_off, u_off,
+    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
+):  # fmt: skip
+    """:func:`hvp_backward` for small batches: R{dJ/dW[k]}, dJ/da[k−1] and R{dJ/da[k−1]} of a
+    layer in one sweep over W[k], V[k] (:func:`r_backprop_rows`); ``scratch`` is not used."""
+    m = X.shape[0]
+    r = widths.shape[0] - 1
+    hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
+             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))  # fmt: skip
+    for k in range(r, 0, -1):
+        dZk = block(dZ, u_off, widths, k, m)
+        RdZk = block(RdZ, u_off, widths, k, m)
+        out_W = weights(out, w_off, widths, k)
+        out_b = biases(out, b_off, widths, k)
+        if k == 1:
+            weight_gradient_loops(RdZk, X, out_W, out_b, scale)
+            continue
+        A_prev = block(A, u_off, widths, k - 1, m)
+        dA_prev = block(dA, u_off, widths, k - 1, m)
+        RdA_prev = block(RdA, u_off, widths, k - 1, m)
+        r_backprop_rows(dZk, RdZk, weights(params, w_off, widths, k), weights(v, w_off, widths, k),
+                        A_prev, block(RA, u_off, widths, k - 1, m), dA_prev, RdA_prev, out_W,
+                        out_b, scale)  # fmt: skip
+        code = acts[k - 2]
+        Z_prev = block(Z, u_off, widths, k - 1, m)
+        backprop_activation(code, Z_prev, A_prev, dA_prev, block(dZ, u_off, widths, k - 1, m))
+        r_backprop_activation(code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m),
+                              RdA_prev, block(RdZ, u_off, widths, k - 1, m))  # fmt: skip
+
+
+@jit
 def hvp_backward(
     X, Y, params, v, widths, acts, w_off, b_off, u_off,
     Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale, use_blas,
@@ -293,52 +376,23 @@ def hvp_backward(
     dJ_i/dz[k], dJ_i/da[k] into dZ, dA (as kernels.backward does, but without forming the
     gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into RdZ, RdA, and overwrites
     ``out`` (parameter layout); ``scratch`` (parameter-sized) is overwritten.  scale = 1/n gives
-    H v for the mean loss.
+    H v for the mean loss.  Runs :func:`hvp_backward_blas` or :func:`hvp_backward_loops`
+    (Python callers call one of them: a first call then compiles one path only).
     """
-    m = X.shape[0]
-    r = widths.shape[0] - 1
-    # dJ/dz[r] = a[r] − y, so R{dJ/dz[r]} = R{a[r]}.
-    dZ_r = block(dZ, u_off, widths, r, m)
-    RdZ_r = block(RdZ, u_off, widths, r, m)
-    A_r = block(A, u_off, widths, r, m)
-    RA_r = block(RA, u_off, widths, r, m)
-    for i in range(m):
-        output_delta(A_r[i], Y[i], dZ_r[i], 1.0)
-        for j in range(widths[r]):
+    if use_blas:
+        hvp_backward_blas(X, Y, params, v, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, RZ,
+                          RA, RdZ, RdA, out, scratch, scale)  # fmt: skip
+    else:
+        hvp_backward_loops(X, Y, params, v, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, RZ,
+                           RA, RdZ, RdA, out, scratch, scale)  # fmt: skip
+
+
+@jit
+def gnvp_seed(RA_r, RdZ_r):
+    """R{dz[r]} = H_loss J v = R{a[r]}: the seed of the linear backward pass.  Writes RdZ_r."""
+    for i in range(RA_r.shape[0]):
+        for j in range(RA_r.shape[1]):
             RdZ_r[i, j] = RA_r[i, j]
-    for k in range(r, 0, -1):
-        dZk = block(dZ, u_off, widths, k, m)
-        RdZk = block(RdZ, u_off, widths, k, m)
-        out_W = weights(out, w_off, widths, k)
-        out_b = biases(out, b_off, widths, k)
-        if k == 1:
-            # R{a[0]} = 0: only the R{dJ/dz[1]} xᵀ term remains.
-            weight_gradient(RdZk, X, out_W, out_b, scale, use_blas)
-            continue
-        A_prev = block(A, u_off, widths, k - 1, m)
-        Z_prev = block(Z, u_off, widths, k - 1, m)
-        dA_prev = block(dA, u_off, widths, k - 1, m)
-        RdA_prev = block(RdA, u_off, widths, k - 1, m)
-        dZ_prev = block(dZ, u_off, widths, k - 1, m)
-        RdZ_prev = block(RdZ, u_off, widths, k - 1, m)
-        W = weights(params, w_off, widths, k)
-        V = weights(v, w_off, widths, k)
-        RA_prev = block(RA, u_off, widths, k - 1, m)
-        if use_blas:
-            r_weight_gradient(
-                RdZk, A_prev, dZk, RA_prev, out_W, out_b, weights(scratch, w_off, widths, k),
-                scale,
-            )  # fmt: skip
-            # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
-            r_backprop_linear(dZk, RdZk, W, V, dA_prev, RdA_prev, RdZ_prev)
-        else:  # small batches: both in one sweep over W[k], V[k] and R{dJ/dW[k]}
-            r_backprop_rows(dZk, RdZk, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, out_b,
-                            scale)  # fmt: skip
-        code = acts[k - 2]
-        backprop_activation(code, Z_prev, A_prev, dA_prev, dZ_prev)
-        r_backprop_activation(
-            code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m), RdA_prev, RdZ_prev
-        )
 
 
 @jit
@@ -349,14 +403,11 @@ def gnvp_backward(
 
     R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙ σ'(z[k−1]) and G v = scale · Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and
     Σ_i R{dz_i[k]} for the biases).  Needs Z, A (kernels.forward) and RA (:func:`r_forward`);
-    writes RdZ, RdA and overwrites ``out`` (parameter layout).
+    writes RdZ, RdA and overwrites ``out`` (parameter layout).  (Python callers run
+    :func:`gnvp_seed`, then ``kernels.backprop_layers_blas`` or ``_loops``: the same steps.)
     """
     m = X.shape[0]
     r = widths.shape[0] - 1
-    RdZ_r = block(RdZ, u_off, widths, r, m)
-    RA_r = block(RA, u_off, widths, r, m)
-    for i in range(m):
-        for j in range(widths[r]):
-            RdZ_r[i, j] = RA_r[i, j]
+    gnvp_seed(block(RA, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))
     backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, RdZ, RdA, out, scale,
                     use_blas)  # fmt: skip
