@@ -25,8 +25,19 @@ import fastbp as fb
 #: whatever its working directory, and never another copy installed in site-packages.
 ROOT = Path(__file__).resolve().parents[1]
 
+#: ``FASTBP_TEST_INSTALLED=1``: the suite tests an installed fastbp (CI's build-and-install job
+#: installs the wheel, then runs ``pytest`` in a copy of the checkout without ``fastbp/``, so the
+#: README, scripts and docs the tests read are there and no process can import the source tree).
+INSTALLED = os.environ.get("FASTBP_TEST_INSTALLED") == "1"
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    if INSTALLED:
+        where = Path(fb.__file__).resolve()
+        assert not where.is_relative_to(ROOT), f"fastbp imported from the tree: {where}"
+        assert "site-packages" in where.parts, f"fastbp is not an installed copy: {where}"
+        assert not (ROOT / "fastbp").exists(), f"{ROOT} holds fastbp/: children could import it"
+        return
     parts = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
 

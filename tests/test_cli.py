@@ -305,7 +305,7 @@ def _imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
 
 
 def _import_graph() -> dict[str, set[str]]:
-    root = Path(__file__).resolve().parents[1] / "fastbp"
+    root = Path(datasets.__file__).resolve().parents[1]  # fastbp/, installed in the wheel job
     paths = {}
     for path in root.rglob("*.py"):
         parts = path.relative_to(root.parent).with_suffix("").parts

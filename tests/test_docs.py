@@ -136,7 +136,8 @@ def test_packaging_metadata():
     for package in ("sphinx", "numpydoc", "sphinx-gallery", "pydata-sphinx-theme"):
         assert package in docs, package
     assert "Documentation" in meta["urls"]
-    assert meta["license"] == {"text": "BSD-3-Clause"}
+    assert meta["license"] == "BSD-3-Clause"  # SPDX (PEP 639)
+    assert meta["license-files"] == ["LICENSE"]
     license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert license_text.startswith("BSD 3-Clause License")
     assert "## [Unreleased]" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -5,16 +5,30 @@
 * No module outside ``fastbp/network.py`` touches ``Network``'s private members.
 * No import circle between fastbp's modules, counting imports inside functions.
 * No source file over 750 lines.
+* No build or download artefact (wheel, sdist, compiled extension, bytecode) tracked by git.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "fastbp"
+import fastbp
+
+#: The package's source: the checkout's fastbp/, or the installed copy when the suite tests an
+#: installed wheel (conftest.INSTALLED), whose .py files are the same.
+ROOT = Path(fastbp.__file__).resolve().parent
+
+#: The repository: where git is asked what it tracks.
+REPO = Path(__file__).resolve().parent.parent
+
+#: Build and download artefacts; .gitignore lists them, and none may be tracked.
+ARTEFACTS = ("*.whl", "*.tar.gz", "*.tgz", "*.egg", "*.zip", "*.so", "*.pyd", "*.dylib", "*.pyc")
 
 #: The compiled layer: plain functions on arrays.  They may import only each other and the layers
 #: below them (spec -> lowering -> kernels), the code registries and the jit options.
@@ -204,3 +218,22 @@ def test_only_network_touches_network_privates() -> None:
 def test_no_file_over_750_lines(name: str) -> None:
     lines = len(MODULES[name].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{MODULES[name]} has {lines} lines"
+
+
+def _artefacts(paths: list[str]) -> list[str]:
+    return [p for p in paths if any(fnmatch.fnmatch(p.lower(), a) for a in ARTEFACTS)]
+
+
+def test_no_build_or_download_artefact_is_tracked() -> None:
+    # The filter can fail: it catches what it guards, and leaves the bundled .csv.gz data alone.
+    sample = ["pytest-9.0.0-py3-none-any.whl", "dist/fastbp-0.1.0.tar.gz", "fastbp/x.cpython.so"]
+    assert _artefacts(sample + ["fastbp/datasets/data/digits.csv.gz", "a/b.py"]) == sample
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout (a copy, as in CI's wheel job): no git ls-files")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: no git ls-files")
+    proc = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git ls-files failed: {proc.stderr}"
+    tracked = proc.stdout.split("\0")
+    assert "pyproject.toml" in tracked
+    assert _artefacts(tracked) == [], "tracked artefacts: git rm them (.gitignore lists them)"
