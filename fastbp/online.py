@@ -67,12 +67,29 @@ class FastPaths:
         self.check = row_kernels.DirectCall(row_kernels.check_rows)
         self.settle = row_kernels.DirectCall(row_kernels.settle)
         #: Direct entries of the minibatch epoch variants used so far (epochs.minibatch_kernel).
-        self.minibatch: dict[Any, row_kernels.DirectCall] = {}
+        self.minibatch_entries: dict[Any, row_kernels.DirectCall] = {}
         #: Direct entries of the spec-specialised SGD epoch (λ = 0, λ > 0), made on first use.
         self.sgd_entries: tuple[row_kernels.DirectCall, row_kernels.DirectCall] | None = None
         #: (Z, A, dA, the generated kernel's layer arrays): views made once, remade only when
         #: the workspace has grown (new buffers).
         self.layer_views: tuple[np.ndarray, np.ndarray, np.ndarray, tuple] | None = None
+
+    def minibatch(self, variant: Any) -> row_kernels.DirectCall:
+        """The direct entry of one compiled minibatch epoch variant, made on first use.
+
+        Parameters
+        ----------
+        variant : numba dispatcher
+            What :func:`fastbp.epochs.minibatch_kernel` picked.
+
+        Returns
+        -------
+        fastbp.row_kernels.DirectCall
+        """
+        entry = self.minibatch_entries.get(variant)
+        if entry is None:
+            entry = self.minibatch_entries[variant] = row_kernels.DirectCall(variant)
+        return entry
 
     def sgd_epoch(self, l2: float) -> row_kernels.DirectCall:
         """The direct entry of fit's spec-specialised per-example SGD kernel for this λ.
@@ -242,10 +259,7 @@ class FastPaths:
                 Xb, Yb = self.gather_buffers(m)
                 step0 = int(opt.step[0])
                 variant = epochs.minibatch_kernel(opt.code, l2, m, self.lowered.blas_min_rows)
-                entry = calls.minibatch.get(variant)
-                if entry is None:
-                    entry = calls.minibatch[variant] = row_kernels.DirectCall(variant)
-                entry(
+                calls.minibatch(variant)(
                     X, Y, self.order[:n], m, params, p.widths, p.acts, p.out_kind, p.w_off,
                     p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, self.grad,
                     p.weight_mask, l2, self.lowered.blas_min_rows, opt.code, lr, opt.momentum,
