@@ -252,6 +252,7 @@ def steps(
     specs: Iterable[NetworkSpec] = (),
     activations: Sequence[str] = ACTIVATIONS,
     depths: Sequence[int] = DEPTHS,
+    parts: Sequence[str] | None = None,
 ) -> list[tuple[str, Callable[[], Any]]]:
     """The steps :func:`warmup` runs, as ``(description, call)`` pairs.
 
@@ -263,6 +264,9 @@ def steps(
         More networks whose specialised per-example kernels to compile.
     activations, depths : sequence
         As in :func:`default_specs`.
+    parts : sequence of str, optional
+        Keep only the steps of these names (the text after ``"<dtype>: "``, e.g. ``"fit"``);
+        all by default.
 
     Returns
     -------
@@ -283,6 +287,8 @@ def steps(
         if have_scipy:
             out.append((f"{dtype}: curvature", partial(_curvature, dtype)))
     out.append(("circuits", _circuits))
+    if parts is not None:
+        out = [(name, call) for name, call in out if name.split(": ", 1)[-1] in parts]
     return out
 
 
@@ -292,6 +298,7 @@ def warmup(
     activations: Sequence[str] = ACTIVATIONS,
     depths: Sequence[int] = DEPTHS,
     specs: Iterable[NetworkSpec] = (),
+    parts: Sequence[str] | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Compile (or load from the disk cache) every kernel the public API reaches.
@@ -308,6 +315,8 @@ def warmup(
     specs : iterable of NetworkSpec
         More networks whose specialised kernels to compile (mixed activations, say).  Only
         their activations, loss, depth and dtype matter, not their widths.
+    parts : sequence of str, optional
+        Only these steps (see :func:`steps`); all by default.
     progress : bool
         Show a progress display over the steps on stderr.
 
@@ -317,6 +326,15 @@ def warmup(
         Seconds per dtype (``"circuits"`` for the circuit kernels), and ``"compile"`` and
         ``"load"``: the seconds spent compiling and loading kernels, and ``"total"``.
 
+    Notes
+    -----
+    Warm the cache from another process when results must match other processes to the last
+    bit.  A kernel loaded from the cache calls the helpers compiled into it, unless the process
+    loaded a helper of the same name on its own before (a public call that runs it directly,
+    as warmup makes): Numba then binds the call to that earlier copy, which LLVM may have
+    vectorised differently.  Both are correct to rounding; a sweep's Dask workers therefore
+    warm the cache in a child process (:func:`fastbp.sweep.backends.warm_cache`).
+
     Examples
     --------
     >>> import fastbp
@@ -325,7 +343,7 @@ def warmup(
     for dtype in dtypes:
         if dtype not in DTYPES:
             raise ValueError(f"dtypes: {dtype!r} is not one of {list(DTYPES)}")
-    plan = steps(tuple(dtypes), list(specs), tuple(activations), tuple(depths))
+    plan = steps(tuple(dtypes), list(specs), tuple(activations), tuple(depths), parts)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     with (

@@ -74,11 +74,21 @@ def test_few_rows_per_class_is_doubtful(tmp_path) -> None:
     assert d.task == "classification" and "3.0 rows per class" in d.task_note
 
 
-def test_loss_squared_on_inferred_labels_names_the_task_flag(tmp_path, capsys) -> None:
+def test_loss_squared_on_whole_number_targets_trains_a_regression(tmp_path, capsys) -> None:
+    """--loss squared without --task: the file's task follows the loss (regression)."""
     path = write_csv(tmp_path / "labels.csv", np.arange(60) % 2)
     argv = ["train", "--dataset", str(path), "--loss", "squared", "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["task"] == "regression" and summary["metric"] == "r2"
+
+
+def test_classification_task_with_squared_loss_names_the_task_flag(tmp_path, capsys) -> None:
+    path = write_csv(tmp_path / "labels.csv", np.arange(60) % 2)
+    argv = ["train", "--dataset", str(path), "--loss", "squared", "--task", "classification",
+            "--epochs", "1", "--no-progress"]  # fmt: skip
     assert main(argv) == 2
-    assert "add --task regression" in capsys.readouterr().err
+    assert "needs a regression dataset" in capsys.readouterr().err
 
 
 def test_sweep_command_states_the_note(tmp_path, capsys) -> None:

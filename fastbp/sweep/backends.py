@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from fastbp.sweep.config import SweepConfig
-from fastbp.sweep.data import SweepData
+from fastbp.sweep.data import SweepData, spec_for
 from fastbp.sweep.threads import SINGLE_THREAD_ENV, limit_threads_now
 
 #: The backends :func:`fastbp.sweep.run` knows.
@@ -92,9 +92,10 @@ def _run_dask(
     try:
         active.register_plugin(_worker_plugin(), name="fastbp-single-thread")
         if warmup:
-            from fastbp.warmup import warmup as warm
-
-            active.run(warm, tuple(sorted({c.dtype or data.dtype for c in configs})))
+            dtypes = sorted({c.dtype or data.dtype for c in configs})
+            specs = [spec_for(c, data).to_dict() for c in configs
+                     if c.batch_size == 1 and c.optimizer == "sgd"]  # fmt: skip
+            active.run(warm_cache, dtypes, specs, workers=_one_worker_per_host(active))
         data_ref = active.scatter(data, broadcast=True, hash=False)
         token = uuid.uuid4().hex[:12]
         futures = [
@@ -116,6 +117,65 @@ def _run_dask(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+#: The warmup steps a sweep's trials reach (:func:`fastbp.warmup.steps`).
+SWEEP_WARMUP_PARTS = (
+    "forward, loss and gradient",
+    "fit",
+    "per-example SGD, generic",
+    "per-example SGD, specialised",
+)
+
+
+def warm_cache(dtypes: list[str], specs: list[dict]) -> float:
+    """Fill this host's kernel cache for a sweep from a child process; returns its seconds.
+
+    The child compiles (or loads) what the trials run: the network passes, ``fit`` and the
+    per-example kernels specialised to the sweep's own per-example SGD configurations.  The
+    worker itself then loads each kernel from the cache when a trial first runs it, as the
+    serial and joblib backends' processes do, so every backend gives bit-identical tables (a
+    worker that warmed in-process bound the loop epoch's calls to helpers it had loaded on
+    their own, and rounded differently in the last bit; see :func:`fastbp.warmup.warmup`).
+
+    Parameters
+    ----------
+    dtypes : list of str
+        The dtypes the sweep trains in.
+    specs : list of dict
+        ``NetworkSpec.to_dict()`` of the per-example SGD configurations.
+
+    Returns
+    -------
+    float
+        The child's wall seconds.
+    """
+    import json
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import json, sys\n"
+        "from fastbp.spec import NetworkSpec\n"
+        "from fastbp.sweep.backends import SWEEP_WARMUP_PARTS\n"
+        "from fastbp.warmup import warmup\n"
+        "dtypes, specs = json.loads(sys.argv[1])\n"
+        "warmup(dtypes, activations=(), depths=(), parts=SWEEP_WARMUP_PARTS,\n"
+        "       specs=[NetworkSpec.from_dict(s) for s in specs])\n"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, json.dumps([dtypes, specs])], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def _one_worker_per_host(active: Any) -> list[str]:
+    """One worker address per host of the cluster (each host has its own kernel cache)."""
+    first: dict[str, str] = {}
+    for address, info in active.scheduler_info()["workers"].items():
+        first.setdefault(str(info.get("host", address)), address)
+    return list(first.values())
 
 
 #: Backend name to runner; each takes ``(task, configs, data, **options)`` and yields
