@@ -28,11 +28,14 @@ Compiled kernels: fastbp caches them on disk in the per-user cache directory
 (:mod:`fastbp._cache`; ``FASTBP_CACHE_DIR`` moves it), so workers on one machine, or on machines
 sharing that directory over a file system, load them instead of compiling them.  The first task on
 a fresh worker still pays the load, about a second.
-``run(..., warmup=True)`` (the default for Dask) pays it up front on every worker with
-``client.run(fastbp.warmup, dtypes)``.  On a cluster of your own, do the same once after the
-workers start::
+``run(..., warmup=True)`` (the default for Dask) fills the cache up front from a child process
+on one worker per host (:func:`fastbp.sweep.backends.warm_cache`), so that the workers only load
+kernels, as the serial and joblib processes do.  On a cluster of your own, run
+``fastbp warmup`` on each host in a process of its own (not inside the workers: a process that
+calls helper kernels on their own before a sweep's epochs can round differently in the last bit,
+see :func:`fastbp.warmup.warmup`)::
 
-    client.run(fastbp.warmup)          # compile, or load from the disk cache, on every worker
+    client.run(fastbp.sweep.backends.warm_cache, ["float64"], [])   # per worker: a child process
 
 Determinism: scores, histories and parameters are bit-identical across backends on machines
 with the same CPU type and the same fastbp/Numba/NumPy versions.  Only the ``seconds`` fields
