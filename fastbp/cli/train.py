@@ -174,8 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 
-    def on_compile() -> None:  # fit's progress bar says it when it is shown
-        if args.no_progress:
+    def on_compile() -> None:  # during fit, its progress bar says it when the bar is shown
+        if args.no_progress or getattr(args, "fit_done", False):
             print(COMPILING_MESSAGE, file=sys.stderr, flush=True)
 
     args.wall_start = time.perf_counter()
@@ -282,6 +282,7 @@ def train_command(args: argparse.Namespace) -> int:
     except fb.FitDivergedError as exc:
         print(f"fastbp: {exc}", file=sys.stderr)
         hist, exit_code = exc.history, 1
+    args.fit_done = True  # a first compile from here on (scoring) is the CLI's to announce
     for w in caught:  # the gradient check's warning, as one line
         print(f"fastbp: warning: {w.message}", file=sys.stderr)
     if hist.interrupted:
