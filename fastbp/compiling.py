@@ -44,6 +44,7 @@ class CompileWatch:
 
     Examples
     --------
+    >>> from fastbp.compiling import CompileWatch
     >>> with CompileWatch() as watch:
     ...     pass  # calls that may compile
     >>> watch.compile_seconds >= 0
