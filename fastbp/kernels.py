@@ -440,7 +440,11 @@ def backprop_activation(code, Z, A, dA, dZ):
 @jit
 def seed_output(Y, Ar, dZr, sw):
     """dJ/dz[r]_i = s_i (a[r]_i − y_i) for every row: the seed of the backward pass (s_i = 1 when
-    ``sw`` is empty).  Writes dZr."""
+    ``sw`` is empty).  Writes dZr.
+
+    The layer loop is linear in the seed, so with row weights dZ then holds s_i dJ_i/dz[k] and
+    the gradient is scale · Σ_i s_i ∇J_i (scale = 1/Σ_i s_i for the weighted mean).
+    """
     if sw.shape[0] == 0:
         for i in range(Ar.shape[0]):
             output_delta(Ar[i], Y[i], dZr[i], 1.0)
@@ -518,8 +522,9 @@ def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
 
     Writes dZ[k] (k < r) and dA[k] (k < r) and overwrites ``grad`` with scale · Σ_i dZ_i[k]
     a_i[k−1]ᵀ (and scale · Σ_i dZ_i[k] for the biases).  It is linear in the seed, so
-    :func:`fastbp.rop_kernels.gnvp_backward` reuses it with the seed R{dz[r]}.  Runs
-    :func:`backprop_layers_blas` or :func:`backprop_layers_loops` (see :func:`forward`).
+    :mod:`fastbp.hessian` reuses it for G v with the seed R{dz[r]}
+    (``rop_kernels.gnvp_seed``).  Runs :func:`backprop_layers_blas` or
+    :func:`backprop_layers_loops` (see :func:`forward`).
     """
     if use_blas:
         backprop_layers_blas(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
@@ -537,23 +542,3 @@ def loss_sum_weighted(Y, Z_r, A_r, out_kind, sw):
     for i in range(m):
         total += sw[i] * example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
     return total
-
-
-@jit
-def backward_weighted(
-    X, Y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas, sw
-):
-    """:func:`backward` for the weighted sum: writes the gradient of scale · Σ_i s_i J_i.
-
-    The seed is dJ/dz[r]_i = s_i (prediction_i − target_i); the layer loop is linear in it, so
-    dZ then holds s_i dJ_i/dz[k] and ``grad`` scale · Σ_i s_i ∇J_i (scale = 1/Σ_i s_i for the
-    gradient of the weighted mean).
-    """
-    m = X.shape[0]
-    r = widths.shape[0] - 1
-    dZr = block(dZ, u_off, widths, r, m)
-    Ar = block(A, u_off, widths, r, m)
-    for i in range(m):
-        output_delta(Ar[i], Y[i], dZr[i], sw[i])
-    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
-                    use_blas)  # fmt: skip

@@ -14,15 +14,16 @@ R{dJ/dz[r]} = R{a[r]}.  Applied to the backward pass it gives the Hessian-vector
     R{dJ/dz[k]}   = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]}
     R{dJ/dW[k]}   = R{dJ/dz[k]} a[k−1]ᵀ + dJ/dz[k] R{a[k−1]}ᵀ,   R{dJ/db[k]} = R{dJ/dz[k]}
 
-:func:`hvp_backward` computes the ordinary dJ/dz, dJ/da in the same sweep (reading W[k] once for
-both in the loop path) and never forms the gradient, which H v does not need.  For the generalised
-Gauss-Newton product G v = Jᵀ H_loss J v the same R{dJ/dz[r]} = H_loss R{z[r]} is backpropagated
-linearly (no σ'' term, no V term) with the ordinary backward helpers of kernels.py.
+:func:`hvp_backward_blas` and :func:`hvp_backward_loops` compute the ordinary dJ/dz, dJ/da in the
+same sweep (reading W[k] once for both in the loop path) and never form the gradient, which H v
+does not need.  For the generalised Gauss-Newton product G v = Jᵀ H_loss J v the same
+R{dJ/dz[r]} = H_loss R{z[r]} is backpropagated linearly (no σ'' term, no V term) with the
+ordinary backward helpers of kernels.py (:func:`gnvp_seed`, then ``backprop_layers_blas``).
 
 Kernels follow kernels.py: inputs first, then parameters, direction and offset tables, outputs and
 workspaces last; each returns None.  The R-workspaces RZ, RA, RdZ, RdA have the layout of
 lowering.Workspace.  Batches of ``blas_min_rows`` rows or more take the matrix-product path
-(:func:`r_forward` after ``kernels.forward``, then :func:`hvp_backward` with ``use_blas``, whose
+(:func:`r_forward` after ``kernels.forward_blas``, then :func:`hvp_backward_blas`, whose
 helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear` call the
 :mod:`fastbp._blas` products); smaller batches take the fused loops
 (:func:`forward_and_r_forward`, :func:`r_backprop_rows`), which read W[k] and V[k] once per pass.
@@ -37,7 +38,6 @@ from fastbp.kernels import (
     activate,
     add_bias,
     backprop_activation,
-    backprop_layers,
     biases,
     block,
     output_delta,
@@ -197,7 +197,7 @@ def forward_and_r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_
 
 @jit
 def r_backprop_rows(dZ, RdZ, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, out_b, scale):
-    """One layer k ≥ 2 of :func:`hvp_backward` in one sweep over the rows of W[k] and V[k].
+    """One layer k ≥ 2 of :func:`hvp_backward_loops` in one sweep over the rows of W[k] and V[k].
 
     The loop path for small batches, fusing :func:`r_weight_gradient` and
     :func:`r_backprop_linear`: row j of W[k], V[k] and R{dJ/dW[k]} is touched once for the whole
@@ -301,7 +301,15 @@ def hvp_backward_blas(
     X, Y, params, v, widths, acts, w_off, b_off, u_off,
     Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
 ):  # fmt: skip
-    """:func:`hvp_backward` with each layer's products through BLAS."""
+    """Backward pass and its R-image: ``out`` = scale · Σ_i H_i v, H_i = ∇²J_i; BLAS products.
+
+    Needs Z, A (``kernels.forward_blas``) and RZ, RA (:func:`r_forward`) for the same X.  Writes
+    dJ_i/dz[k], dJ_i/da[k] into dZ, dA (as the gradient's backward pass does, but without
+    forming the gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into RdZ, RdA,
+    and overwrites ``out`` (parameter layout); ``scratch`` (parameter-sized) is overwritten.
+    scale = 1/n gives H v for the mean loss.  :func:`hvp_backward_loops` is the same pass for
+    small batches (Numba compiles every branch of a function, so each path is its own kernel).
+    """
     m = X.shape[0]
     r = widths.shape[0] - 1
     hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
@@ -338,7 +346,7 @@ def hvp_backward_loops(
     X, Y, params, v, widths, acts, w_off, b_off, u_off,
     Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
 ):  # fmt: skip
-    """:func:`hvp_backward` for small batches: R{dJ/dW[k]}, dJ/da[k−1] and R{dJ/da[k−1]} of a
+    """:func:`hvp_backward_blas` for small batches: R{dJ/dW[k]}, dJ/da[k−1] and R{dJ/da[k−1]} of a
     layer in one sweep over W[k], V[k] (:func:`r_backprop_rows`); ``scratch`` is not used."""
     m = X.shape[0]
     r = widths.shape[0] - 1
@@ -366,48 +374,13 @@ def hvp_backward_loops(
 
 
 @jit
-def hvp_backward(
-    X, Y, params, v, widths, acts, w_off, b_off, u_off,
-    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale, use_blas,
-):  # fmt: skip
-    """Backward pass and its R-image: ``out`` = scale · Σ_i H_i v, H_i = ∇²J_i.
-
-    Needs Z, A (kernels.forward) and RZ, RA (:func:`r_forward`) for the same X.  Writes
-    dJ_i/dz[k], dJ_i/da[k] into dZ, dA (as kernels.backward does, but without forming the
-    gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into RdZ, RdA, and overwrites
-    ``out`` (parameter layout); ``scratch`` (parameter-sized) is overwritten.  scale = 1/n gives
-    H v for the mean loss.  Runs :func:`hvp_backward_blas` or :func:`hvp_backward_loops`
-    (Python callers call one of them: a first call then compiles one path only).
-    """
-    if use_blas:
-        hvp_backward_blas(X, Y, params, v, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, RZ,
-                          RA, RdZ, RdA, out, scratch, scale)  # fmt: skip
-    else:
-        hvp_backward_loops(X, Y, params, v, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, RZ,
-                           RA, RdZ, RdA, out, scratch, scale)  # fmt: skip
-
-
-@jit
 def gnvp_seed(RA_r, RdZ_r):
-    """R{dz[r]} = H_loss J v = R{a[r]}: the seed of the linear backward pass.  Writes RdZ_r."""
+    """R{dz[r]} = H_loss J v = R{a[r]}: the seed of G v's linear backward pass.  Writes RdZ_r.
+
+    G v = Σ_i J_iᵀ H_loss,i J_i v then comes from ``kernels.backprop_layers_blas`` (or
+    ``_loops``) run from this seed: R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙ σ'(z[k−1]) and
+    G v = scale · Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and Σ_i R{dz_i[k]} for the biases).
+    """
     for i in range(RA_r.shape[0]):
         for j in range(RA_r.shape[1]):
             RdZ_r[i, j] = RA_r[i, j]
-
-
-@jit
-def gnvp_backward(
-    X, params, widths, acts, w_off, b_off, u_off, Z, A, RA, RdZ, RdA, out, scale, use_blas
-):
-    """Linear backward pass of R{dz[r]} = H_loss J v: ``out`` = scale · Σ_i J_iᵀ H_loss,i J_i v.
-
-    R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙ σ'(z[k−1]) and G v = scale · Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and
-    Σ_i R{dz_i[k]} for the biases).  Needs Z, A (kernels.forward) and RA (:func:`r_forward`);
-    writes RdZ, RdA and overwrites ``out`` (parameter layout).  (Python callers run
-    :func:`gnvp_seed`, then ``kernels.backprop_layers_blas`` or ``_loops``: the same steps.)
-    """
-    m = X.shape[0]
-    r = widths.shape[0] - 1
-    gnvp_seed(block(RA, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))
-    backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, RdZ, RdA, out, scale,
-                    use_blas)  # fmt: skip
