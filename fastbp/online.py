@@ -10,7 +10,6 @@ status code; the caller then takes the checked path, which says what is wrong.  
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -67,29 +66,12 @@ class FastPaths:
         self.check = row_kernels.DirectCall(row_kernels.check_rows)
         self.settle = row_kernels.DirectCall(row_kernels.settle)
         #: Direct entries of the minibatch epoch variants used so far (epochs.minibatch_kernel).
-        self.minibatch_entries: dict[Any, row_kernels.DirectCall] = {}
+        self.minibatch = row_kernels.DirectCalls()
         #: Direct entries of the spec-specialised SGD epoch (λ = 0, λ > 0), made on first use.
         self.sgd_entries: tuple[row_kernels.DirectCall, row_kernels.DirectCall] | None = None
         #: (Z, A, dA, the generated kernel's layer arrays): views made once, remade only when
         #: the workspace has grown (new buffers).
         self.layer_views: tuple[np.ndarray, np.ndarray, np.ndarray, tuple] | None = None
-
-    def minibatch(self, variant: Any) -> row_kernels.DirectCall:
-        """The direct entry of one compiled minibatch epoch variant, made on first use.
-
-        Parameters
-        ----------
-        variant : numba dispatcher
-            What :func:`fastbp.epochs.minibatch_kernel` picked.
-
-        Returns
-        -------
-        fastbp.row_kernels.DirectCall
-        """
-        entry = self.minibatch_entries.get(variant)
-        if entry is None:
-            entry = self.minibatch_entries[variant] = row_kernels.DirectCall(variant)
-        return entry
 
     def sgd_epoch(self, l2: float) -> row_kernels.DirectCall:
         """The direct entry of fit's spec-specialised per-example SGD kernel for this λ.

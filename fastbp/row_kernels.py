@@ -281,3 +281,22 @@ class DirectCall:
         except (KeyError, AttributeError, TypeError, ValueError):  # pragma: no cover - numba API
             self.entry = self.dispatcher
         return result
+
+
+class DirectCalls:
+    """One :class:`DirectCall` per dispatcher, made on first use: ``calls(dispatcher)(*args)``.
+
+    For a caller that picks among compiled variants per call (the minibatch epochs of
+    :func:`fastbp.epochs.minibatch_kernel`) and keeps a direct entry for each one it used.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[object, DirectCall] = {}
+
+    def __call__(self, dispatcher) -> DirectCall:
+        entry = self.entries.get(dispatcher)
+        if entry is None:
+            entry = self.entries[dispatcher] = DirectCall(dispatcher)
+        return entry

@@ -37,7 +37,7 @@ from fastbp import row_kernels, sparse_kernels
 from fastbp.history import FitDivergedError, History
 from fastbp.network import Network
 from fastbp.optim import Optimizer
-from fastbp.row_kernels import DirectCall
+from fastbp.row_kernels import DirectCall, DirectCalls
 from fastbp.validate import as_features, as_sample_weight, as_targets
 
 
@@ -131,7 +131,7 @@ class EpochRunner:
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
         #: Direct entries of the epoch variants used so far (fastbp.epochs.minibatch_kernel).
-        self.kernels: dict[Any, DirectCall] = {}
+        self.kernels = DirectCalls()
         self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
         self.settle = DirectCall(row_kernels.settle)
         # Transposed views: ravel() then runs in scikit-learn's coefs_ order, so the sums round
@@ -169,10 +169,7 @@ class EpochRunner:
         p, ws = low.plan, low.ws
         Xb, Yb = self._buffers(m)
         variant = fastbp_epochs.minibatch_kernel(opt.code, l2, m, low.blas_min_rows)
-        kernel = self.kernels.get(variant)
-        if kernel is None:
-            kernel = self.kernels[variant] = DirectCall(variant)
-        kernel(
+        self.kernels(variant)(
             X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
             Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
             low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
