@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from fastbp.compiling import CompileWatch
 from fastbp.progress import Progress
 
 if TYPE_CHECKING:
+    from fastbp.network import Network
     from fastbp.spec import NetworkSpec
 
 #: The dtypes :func:`warmup` compiles for by default.
@@ -83,6 +84,18 @@ def default_specs(
     ]
 
 
+def _both_paths(net: Network) -> Iterator[None]:
+    """Loop twice: with every batch on the BLAS products, then on the explicit loops; the
+    network's own threshold is restored afterwards."""
+    saved = net.lowered.blas_min_rows
+    try:
+        for rows in (1, 10**9):
+            net.lowered.blas_min_rows = rows
+            yield
+    finally:
+        net.lowered.blas_min_rows = saved
+
+
 def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
     """The calls that load or compile the ``Network`` kernels of one dtype."""
     from fastbp.network import Network
@@ -102,8 +115,7 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
 
     def passes() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):
-            for blas_min_rows in (1, 10**9):  # the BLAS products and the explicit loops
-                net.lowered.blas_min_rows = blas_min_rows
+            for _ in _both_paths(net):
                 for A in (X, X_ro):
                     net.forward(A)
                     net.predict(A)
@@ -113,7 +125,6 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
                     net.loss_and_gradient(A, Y)
                     net.loss_and_gradient(A, Y, sample_weight=sw)
                 net.trace(X[:2], Y[:2])
-            net.lowered.blas_min_rows = Network(net.spec).lowered.blas_min_rows
             if net.spec.loss == "softmax_cross_entropy":
                 net.predict_proba(X)
             net.forward(X[:1])  # the one-row fast paths
@@ -123,26 +134,22 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
     def second_order() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):
             v = np.ones(net.n_params, dtype=dtype)
-            for blas_min_rows in (1, 10**9):
-                net.lowered.blas_min_rows = blas_min_rows
+            for _ in _both_paths(net):
                 net.hvp(X, Y, v)
                 net.gnvp(X, Y, v)
             net.hvp(X[:1], Y[:1], v)
             net.gnvp(X[:1], Y[:1], v)
-            net.lowered.blas_min_rows = Network(net.spec).lowered.blas_min_rows
 
     def fits() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):
             common: dict[str, Any] = dict(epochs=1, progress=False, lr=1e-3)
             net.fit(X, Y, batch_size=1, optimizer="sgd", **common)  # the generic per-example
             net.fit(X, Y, batch_size=1, optimizer="sgd", l2=1e-3, **common)
-            for blas_min_rows in (1, 10**9):
-                net.lowered.blas_min_rows = blas_min_rows
+            for _ in _both_paths(net):
                 for opt in ("sgd", "momentum", "nesterov", "adam"):
                     net.fit(X, Y, batch_size=8, optimizer=opt, **common)
                 net.fit(X, Y, batch_size=8, optimizer="sgd", l2=1e-3, **common)
                 net.fit(X, Y, batch_size=8, optimizer="adam", sample_weight=sw, **common)
-            net.lowered.blas_min_rows = Network(net.spec).lowered.blas_min_rows
             net.fit(X, Y, batch_size=1, optimizer="sgd", sample_weight=sw, **common)
             net.fit(X, Y, batch_size=8, optimizer="sgd", validation_fraction=0.25, **common)
 
