@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numba
 
-from fastbp._cache import install_locator
+from fastbp._cache import install_locator, lean_loading
 
 #: LLVM fast-math flags used by every kernel: reassociation allowed (vectorised sums); no FMA
 #: contraction and no approximate functions (lanes and scalar tails round alike); NaN and inf
@@ -47,7 +47,7 @@ CACHE_LOCATOR = install_locator(JIT_OPTIONS)
 
 def jit(func):
     """Compile ``func`` with fastbp's shared Numba options (``cache=True``, safe fastmath)."""
-    return numba.njit(**JIT_OPTIONS)(func)
+    return lean_loading(numba.njit(**JIT_OPTIONS)(func))
 
 
 def jit_inline(func):
@@ -59,7 +59,7 @@ def jit_inline(func):
     ``@jit`` function (measured in-process against the loops written inline), and at the old
     speed with it inlined here.
     """
-    return numba.njit(**JIT_OPTIONS, inline="always")(func)
+    return lean_loading(numba.njit(**JIT_OPTIONS, inline="always")(func))
 
 
 #: Fast-math flags of the spec-specialised kernels (:mod:`fastbp.specialise`): the safe set plus
@@ -76,7 +76,7 @@ SPECIALISED_OPTIONS = {**JIT_OPTIONS, "fastmath": set(SPECIALISED_FASTMATH_FLAGS
 
 def jit_specialised(func):
     """Compile a generated, spec-specialised kernel (:data:`SPECIALISED_OPTIONS`, cached)."""
-    return numba.njit(**SPECIALISED_OPTIONS)(func)
+    return lean_loading(numba.njit(**SPECIALISED_OPTIONS)(func))
 
 
 def jit_specialised_uncached(func):

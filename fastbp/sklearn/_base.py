@@ -33,6 +33,7 @@ from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.progress import Progress
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
+from fastbp.sklearn._lean import LeanState, dense_rows, same_settings, settings_key
 from fastbp.sklearn._lbfgs import minimize_lbfgs
 from fastbp.sklearn._params import (
     DTYPE_OPTIONS,
@@ -224,7 +225,9 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
 
     def _fit(self, X, y, incremental: bool, sample_weight=None):
+        self.__dict__.pop("_lean", None)  # the full path: nothing is reused until it succeeds
         self._check_settings()
+        settings = settings_key(self)
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
@@ -263,8 +266,39 @@ class _BaseMLP(BaseEstimator):
             self._resume_optimizer = False
         else:
             self._resume_optimizer = True
-        self._fit_epochs(X, Y, rs, incremental, sample_weight)
+        runner = self._fit_epochs(X, Y, rs, incremental, sample_weight)
+        if incremental and not self.early_stopping:
+            self._lean = LeanState(settings, runner)
         return self
+
+    def _lean_partial_fit(self, X, y) -> bool:
+        """``partial_fit``'s steady state (:mod:`fastbp.sklearn._lean`); False: take the full path.
+
+        Runs only when the last full call left a :class:`~fastbp.sklearn._lean.LeanState`, the
+        constructor parameters still have the values it validated, and X and y are plain arrays
+        that pass the lean checks; the epoch is then the full path's (``_fit_epochs``).
+        """
+        state = self.__dict__.get("_lean")
+        net = self.__dict__.get("network_")
+        if state is None or net is None or "feature_names_in_" in self.__dict__:
+            return False
+        if not same_settings(state.settings, settings_key(self)):
+            return False
+        dtype = net.spec.np_dtype
+        rows = dense_rows(X, self.n_features_in_, dtype, net.params)
+        if rows is None:
+            return False
+        Y = self._lean_targets(y, rows.shape[0], state, dtype)
+        if Y is None:
+            return False
+        self._loss_offset = self._poisson_offset(Y, None)
+        state.runner = self._fit_epochs(rows, Y, check_random_state(self.random_state), True,
+                                        None, state.runner, checked=True)  # fmt: skip
+        return True
+
+    def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
+        """Dense targets for the lean path, or None (see :mod:`fastbp.sklearn._lean`)."""
+        raise NotImplementedError
 
     def _poisson_offset(self, Y, sample_weight) -> float:
         """The z-free part of scikit-learn's Poisson loss, (weighted) mean of Σ_j y log y − y.
@@ -312,7 +346,11 @@ class _BaseMLP(BaseEstimator):
             "of the start of the diverging epoch were kept."
         )
 
-    def _fit_epochs(self, X, Y, rs, incremental: bool, sample_weight=None) -> None:
+    def _fit_epochs(self, X, Y, rs, incremental: bool, sample_weight=None,
+                    runner: EpochRunner | None = None,
+                    checked: bool = False) -> EpochRunner:  # fmt: skip
+        """The stochastic solvers' epochs; returns the epoch runner (``runner`` if it could be
+        reused for these rows, see :meth:`EpochRunner.reuse`)."""
         net = self.network_
         X_val = y_val = sw_val = None
         if self.early_stopping:
@@ -342,8 +380,11 @@ class _BaseMLP(BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n))
         Y = Y.astype(net.spec.np_dtype, copy=False)
-        epochs = EpochRunner(net, X, Y, batch_size, self._make_optimizer(), self._resume_optimizer,
-                         sample_weight)  # fmt: skip
+        if runner is not None and runner.reuse(X, Y, batch_size):
+            epochs = runner
+        else:
+            epochs = EpochRunner(net, X, Y, batch_size, self._make_optimizer(),
+                                 self._resume_optimizer, sample_weight, checked)  # fmt: skip
         self._resume_optimizer = True
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
@@ -437,6 +478,7 @@ class _BaseMLP(BaseEstimator):
                     )
         if self.early_stopping:
             net.params = self._best_params
+        return epochs
 
     def _last_val(self) -> float:
         return self.validation_scores_[-1] if self.validation_scores_ else np.nan
@@ -589,9 +631,16 @@ class _BaseMLP(BaseEstimator):
         state = dict(super().__getstate__())
         if "network_" in state:
             state["network_"] = network_state(state["network_"])
+        lean = state.pop("_lean", None)  # its runner holds compiled entry points and buffers
+        if lean is not None:
+            state["_lean_settings"] = lean.settings  # validated values, plain data
         return state
 
     def __setstate__(self, state):
         if isinstance(state.get("network_"), dict):
             state = dict(state, network_=network_from_state(state["network_"]))
+        settings = state.get("_lean_settings")
+        if settings is not None:
+            state = {k: v for k, v in state.items() if k != "_lean_settings"}
+            state["_lean"] = LeanState(settings)  # the runner is made on the next call
         super().__setstate__(state)

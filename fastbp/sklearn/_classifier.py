@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
 from fastbp.sklearn._base import _BaseMLP
+from fastbp.sklearn._lean import LeanState, class_targets
 from fastbp.sklearn._params import FLOAT_DTYPES
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 )
         return X, self._label_binarizer.transform(y).astype(bool)
 
+    def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
+        return class_targets(y, n, self.classes_, self._label_binarizer.y_type_, state, dtype)
+
     def _decode(self, out: np.ndarray) -> np.ndarray:
         if out.dtype == bool:  # already binarised targets (the validation split)
             out = out.astype(np.float64)
@@ -237,6 +241,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             If ``classes`` is missing on the first call or differs from the first call's.
         """
         fitted = getattr(self, "classes_", None)
+        if (
+            sample_weight is None
+            and fitted is not None
+            and (classes is None or _same_classes(classes, fitted))
+            and self._lean_partial_fit(X, y)
+        ):
+            return self  # the steady state of a streaming loop (fastbp.sklearn._lean)
         if fitted is None:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -311,3 +322,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _same_classes(classes: object, fitted: np.ndarray) -> bool:
+    """Whether ``classes`` is plainly the fitted ``classes_`` again (an ndarray of the same
+    sorted labels); anything else is checked by the full path."""
+    return (
+        type(classes) is np.ndarray
+        and classes.shape == fitted.shape
+        and classes.dtype == fitted.dtype
+        and np.array_equal(np.sort(classes), fitted)
+    )

@@ -107,15 +107,19 @@ class EpochRunner:
 
     def __init__(
         self, net: Network, X: Any, Y: np.ndarray, batch_size: int, opt: Optimizer,
-        resume: bool, sw: np.ndarray | None = None,
+        resume: bool, sw: np.ndarray | None = None, checked: bool = False,
     ) -> None:  # fmt: skip
         spec = net.spec
         dtype = spec.np_dtype
         self.net = net
         self.lowered = net.lowered
         self.sparse = sp.issparse(X)
-        self.X: Any = csr_rows(X, dtype) if self.sparse else as_features(X, spec)
-        self.Y = cast(np.ndarray, as_targets(Y, spec, self.X.shape[0]))  # Y is an array
+        if checked:
+            self.X: Any = X
+            self.Y = Y
+        else:
+            self.X = csr_rows(X, dtype) if self.sparse else as_features(X, spec)
+            self.Y = cast(np.ndarray, as_targets(Y, spec, self.X.shape[0]))  # Y is an array
         self.sw = None if sw is None else as_sample_weight(sw, self.X.shape[0], dtype)
         self.batch_size = batch_size
         previous = net.optimizer
@@ -139,6 +143,35 @@ class EpochRunner:
         self.weights = [net.layer(k)[0].T for k in range(1, spec.n_layers + 1)]
         self.ctrl_c: threading.Event | None = None
         self.l2_batches = 0.0
+
+    def reuse(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> bool:
+        """Take the checked dense rows of the next ``partial_fit`` call, keeping everything else.
+
+        The direct kernel entries, gather buffers and snapshot arrays stay; so does the optimizer,
+        whose state continues.  Refused (False) when the estimator's network or its optimizer
+        is no longer the one this runner was made for, or for sparse rows or sample weights.
+
+        Parameters
+        ----------
+        X, Y : numpy.ndarray
+            C-contiguous rows and dense targets of the network's dtype, already checked (finite,
+            valid for the loss: :mod:`fastbp.sklearn._lean`).
+        batch_size : int
+            Rows per batch for this call.
+
+        Returns
+        -------
+        bool
+            Whether the runner took the rows (else make a new one).
+        """
+        net = self.net
+        if self.sparse or self.sw is not None or net.optimizer is not self.opt:
+            return False
+        if self.lowered is not net.lowered or self.good.shape != net.params.shape:
+            return False
+        self.X, self.Y, self.batch_size = X, Y, batch_size
+        self.lowered.ws.ensure(batch_size)
+        return True
 
     def weights_squared(self) -> float:
         """Σ_k ‖W[k]‖²_F (inf, without a warning, for weights on their way to diverging).

@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
 from fastbp.sklearn._base import _BaseMLP
+from fastbp.sklearn._lean import LeanState, value_targets
 from fastbp.sklearn._params import FLOAT_DTYPES, REGRESSION_LOSSES
 
 if TYPE_CHECKING:
@@ -184,6 +185,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             )
         return X, y
 
+    def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
+        return value_targets(y, n, self.n_outputs_, dtype, self.loss == "poisson")
+
     def _decode(self, out: np.ndarray) -> np.ndarray:
         return out.ravel() if out.shape[1] == 1 else out
 
@@ -211,6 +215,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self
             The updated estimator.
         """
+        if sample_weight is None and self._lean_partial_fit(X, y):
+            return self  # the steady state of a streaming loop (fastbp.sklearn._lean)
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike | sp.spmatrix) -> np.ndarray:
