@@ -398,6 +398,7 @@ class _BaseMLP(BaseEstimator):
             CompileWatch(on_compile=lambda: bar.note(COMPILING_MESSAGE)) as watch,
         ):
             shown = 0.0
+            w2_end: float | None = None
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
@@ -405,7 +406,8 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n)
                     rs.shuffle(perm)
                     sample_idx = sample_idx[perm]
-                w2_start = epochs.weights_squared()
+                # The weights have not changed since the last epoch's end: its sum carries over.
+                w2_start = epochs.weights_squared() if w2_end is None else w2_end
                 try:
                     data_loss, interrupted = epochs.run(sample_idx, self._lr, self.alpha)
                 except FitDivergedError:
@@ -421,7 +423,8 @@ class _BaseMLP(BaseEstimator):
                 if interrupted:
                     warnings.warn("Training interrupted by user.", stacklevel=4)
                     break
-                w2 = 0.5 * (w2_start + epochs.weights_squared())
+                w2_end = epochs.weights_squared()
+                w2 = 0.5 * (w2_start + w2_end)
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_ = float(
