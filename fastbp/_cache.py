@@ -195,8 +195,10 @@ def lean_loading(dispatcher):
     """
     cache = getattr(dispatcher, "_cache", None)
     lean = _lean_cache_class()
-    if lean is not None and type(cache).__name__ == "FunctionCache" and isinstance(
-        cache, lean.__mro__[1]
+    if (
+        lean is not None
+        and type(cache).__name__ == "FunctionCache"
+        and isinstance(cache, lean.__mro__[1])
     ):
         cache.__class__ = lean
     return dispatcher

@@ -192,9 +192,7 @@ def markdown(res: dict[str, dict], load: tuple[float, float], core: int,
             ratio = statistics.median(d_sk["seconds"]) / statistics.median(d_fb["seconds"])
             lines.append(f"| dask-ml `Incremental` end to end | {_cell(d_fb['seconds'], 1, 's')}"
                          f" | {_cell(d_sk['seconds'], 1, 's')} | **{ratio:.2f}×** |")  # fmt: skip
-    for lib in LIBRARIES:
-        for err in res[lib].get("errors", []):
-            lines.append(f"\n{lib} error: {err}")
+    lines.extend(f"\n{lib} error: {err}" for lib in LIBRARIES for err in res[lib].get("errors", []))
     if "accuracy" in sk and "accuracy" in fb:
         lines.append(f"\nHeld-out accuracy after the steady calls: fastbp {fb['accuracy']:.3f}, "
                      f"scikit-learn {sk['accuracy']:.3f}.")  # fmt: skip

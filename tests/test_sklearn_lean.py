@@ -27,6 +27,7 @@ def _data(n: int = 120, d: int = 6, k: int = 3, seed: int = 0):
 
 def _full(est, method: str = "partial_fit", **kw):
     """The estimator forced onto the full path on every call (its lean state dropped first)."""
+
     def call(X, y, **more):
         est.__dict__.pop("_lean", None)
         return getattr(est, method)(X, y, **kw, **more)

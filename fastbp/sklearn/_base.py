@@ -33,8 +33,8 @@ from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.progress import Progress
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
-from fastbp.sklearn._lean import LeanState, dense_rows, same_settings, settings_key
 from fastbp.sklearn._lbfgs import minimize_lbfgs
+from fastbp.sklearn._lean import LeanState, dense_rows, same_settings, settings_key
 from fastbp.sklearn._params import (
     DTYPE_OPTIONS,
     FLOAT_DTYPES,
