@@ -292,8 +292,8 @@ class _BaseMLP(BaseEstimator):
         if Y is None:
             return False
         self._loss_offset = self._poisson_offset(Y, None)
-        state.runner = self._fit_epochs(rows, Y, check_random_state(self.random_state), True,
-                                        None, state.runner, checked=True)  # fmt: skip
+        rs = state.random_state(self.random_state)
+        state.runner = self._fit_epochs(rows, Y, rs, True, None, state.runner, checked=True)
         return True
 
     def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:

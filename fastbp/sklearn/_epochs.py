@@ -168,6 +168,13 @@ class EpochRunner:
         net = self.net
         if self.sparse or self.sw is not None or net.optimizer is not self.opt:
             return False
+        old = self.X  # the direct kernel entries were made for its type: keep it exactly
+        if type(old) is not np.ndarray or not old.flags.c_contiguous or not X.flags.c_contiguous:
+            return False
+        if old.dtype != X.dtype or old.flags.writeable != X.flags.writeable:
+            return False
+        if not (Y.flags.c_contiguous and Y.flags.writeable and self.Y.flags.writeable):
+            return False
         if self.lowered is not net.lowered or self.good.shape != net.params.shape:
             return False
         self.X, self.Y, self.batch_size = X, Y, batch_size

@@ -75,6 +75,34 @@ def same_settings(a: tuple | None, b: tuple) -> bool:
         return False
 
 
+class SeededShuffles:
+    """Stands in for ``check_random_state(seed)`` in a lean call, for an integer seed.
+
+    Each ``partial_fit`` call makes a fresh ``RandomState(seed)`` (about 0.1 ms) and shuffles
+    ``arange(n)`` with it once, so every call on n rows draws the same permutation.  This
+    object draws it once per n, exactly so, and hands out copies.
+
+    Parameters
+    ----------
+    seed : int
+        The estimator's ``random_state``.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.perms: dict[int, np.ndarray] = {}
+
+    def shuffle(self, x: np.ndarray) -> None:
+        """Shuffle ``x`` = ``arange(n)`` in place as ``RandomState(seed).shuffle`` would."""
+        n = x.shape[0]
+        perm = self.perms.get(n)
+        if perm is None:
+            perm = np.arange(n)
+            np.random.RandomState(self.seed).shuffle(perm)
+            self.perms[n] = perm
+        x[...] = perm
+
+
 @dataclass
 class LeanState:
     """What a repeat ``partial_fit`` reuses from the last full call.
@@ -88,11 +116,26 @@ class LeanState:
         until one is made.
     eye : numpy.ndarray or None
         The (K, K) identity of the network's dtype: one-hot rows for K classes.
+    shuffles : SeededShuffles or None
+        The permutations of an integer ``random_state``, made on first use.
     """
 
     settings: tuple
     runner: EpochRunner | None = None
     eye: np.ndarray | None = field(default=None, repr=False)
+    shuffles: SeededShuffles | None = field(default=None, repr=False)
+
+    def random_state(self, seed: Any) -> Any:
+        """What ``_fit_epochs`` shuffles with: :class:`SeededShuffles` for an integer seed,
+        else ``check_random_state(seed)`` (None: numpy's global state; an instance: itself)."""
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            shuffles = self.shuffles
+            if shuffles is None or shuffles.seed != seed:
+                shuffles = self.shuffles = SeededShuffles(int(seed))
+            return shuffles
+        from sklearn.utils import check_random_state
+
+        return check_random_state(seed)
 
 
 def dense_rows(X: Any, n_features: int, dtype: np.dtype, params: np.ndarray) -> np.ndarray | None:
@@ -195,5 +238,5 @@ def value_targets(y: Any, n: int, n_outputs: int, dtype: np.dtype,
         return None  # an (n, 1) column: the full path warns (DataConversionWarning)
     if not np.isfinite(y).all() or (nonnegative and (y < 0).any()):
         return None
-    Y = np.asarray(y, dtype=np.float64).astype(dtype, copy=False)
-    return np.ascontiguousarray(Y.reshape(n, n_outputs))
+    Y = np.array(y, dtype=np.float64).astype(dtype, copy=False)  # a copy: C order, writeable
+    return Y.reshape(n, n_outputs)
