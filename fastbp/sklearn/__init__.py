@@ -117,6 +117,7 @@ import sys
 import types
 
 import fastbp.sklearn._params as _params
+from fastbp import preload as _preload
 from fastbp.sklearn._base import _BaseMLP as _BaseMLP  # fastbp.interop.sklearn_convert uses it
 from fastbp.sklearn._classifier import MLPClassifier
 from fastbp.sklearn._params import (
@@ -176,3 +177,17 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
+
+
+def _estimator_kernels() -> tuple:
+    """The kernels an estimator's first fit or partial_fit and predict run on dense float64
+    rows at the default settings, in the order they are needed (batches of 200 rows take BLAS;
+    the other epoch variants load on first use)."""
+    from fastbp import epochs, kernels, row_kernels
+
+    return (kernels.all_finite, epochs.minibatch_epoch_blas, row_kernels.settle,
+            kernels.forward_blas)  # fmt: skip
+
+
+# A fresh process's first partial_fit finds these in memory (see fastbp.preload).
+_preload.start(_estimator_kernels, keep=lambda sig: "float64" in str(sig))
