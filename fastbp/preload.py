@@ -32,7 +32,8 @@ _lock = threading.Lock()
 
 def enabled() -> bool:
     """Whether background loading is on (not ``FASTBP_PRELOAD=0``, not ``NUMBA_DISABLE_JIT``)."""
-    return os.environ.get(PRELOAD_ENV, "1").strip() != "0" and not numba.config.DISABLE_JIT
+    disabled = numba.config.DISABLE_JIT  # type: ignore[attr-defined]
+    return os.environ.get(PRELOAD_ENV, "1").strip() != "0" and not disabled
 
 
 def cached_signatures(dispatcher) -> list:
@@ -51,7 +52,7 @@ def cached_signatures(dispatcher) -> list:
     """
     cache = getattr(dispatcher, "_cache", None)
     cache_file = getattr(cache, "_cache_file", None)
-    if cache_file is None or not hasattr(cache, "_index_key"):
+    if cache is None or cache_file is None or not hasattr(cache, "_index_key"):
         return []
     codegen = dispatcher.targetctx.codegen()
     found = []
