@@ -79,6 +79,9 @@ def test_ctrl_c_restores_the_epoch_start_and_stops(monkeypatch, solver) -> None:
 
     import fastbp.sklearn._base as base
 
+    import fastbp.sklearn as fs
+
+    monkeypatch.setattr(fs, "EPOCH_LOOP", "python")  # the compiled loop: test_sklearn_loop.py
     X, y = _data()  # 90 rows, batch 32: two compiled calls (and checks) per epoch
     kw = dict(solver=solver, batch_size=32, random_state=0, learning_rate_init=0.05, tol=0.0)
     with pytest.warns(Warning):  # ConvergenceWarning: max_iter reached

@@ -132,6 +132,7 @@ from fastbp.sklearn._regressor import MLPRegressor
 
 __all__ = [
     "DTYPE_OPTIONS",
+    "EPOCH_LOOP",
     "LEARNING_RATES",
     "REGRESSION_LOSSES",
     "SKLEARN_ACTIVATIONS",
@@ -147,14 +148,15 @@ __all__ = [
 MLPClassifier.__module__ = MLPRegressor.__module__ = __name__
 
 #: The switches that the fits read at call time; they live in :mod:`fastbp.sklearn._params`.
-_SWITCHES = ("SPARSE_CHUNK_ROWS", "SPARSE_TRAINING")
+_SWITCHES = ("EPOCH_LOOP", "SPARSE_CHUNK_ROWS", "SPARSE_TRAINING")
 #: Their defaults: deleting a switch from the package restores its default.
 _DEFAULTS = {name: getattr(_params, name) for name in _SWITCHES}
 
 
 class _Package(types.ModuleType):
-    """This package, with :data:`SPARSE_TRAINING` and :data:`SPARSE_CHUNK_ROWS` read from and
-    written to :mod:`fastbp.sklearn._params`, where the fits read them."""
+    """This package, with :data:`SPARSE_TRAINING`, :data:`SPARSE_CHUNK_ROWS` and
+    :data:`EPOCH_LOOP` read from and written to :mod:`fastbp.sklearn._params`, where the fits
+    read them."""
 
     def __getattr__(self, name: str) -> object:
         if name in _SWITCHES:

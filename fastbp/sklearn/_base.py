@@ -13,6 +13,7 @@ The mapping of each parameter onto fastbp is in the :mod:`fastbp.sklearn` docstr
 from __future__ import annotations
 
 import numbers
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.progress import Progress
+from fastbp.sklearn import _loop
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
 from fastbp.sklearn._lbfgs import minimize_lbfgs
 from fastbp.sklearn._lean import LeanState, dense_rows, same_settings, settings_key
@@ -48,6 +50,10 @@ from fastbp.sklearn._params import (
 )
 from fastbp.sklearn._state import network_from_state, network_state
 from fastbp.spec import NetworkSpec
+
+#: The compiled epoch loop's blocks: at most this many epochs, about this many seconds of work.
+_LOOP_MAX_BLOCK = 64
+_LOOP_BLOCK_SECONDS = 0.1
 
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11; only read by type checkers
@@ -399,7 +405,14 @@ class _BaseMLP(BaseEstimator):
         ):
             shown = 0.0
             w2_end: float | None = None
-            for _ in range(self.max_iter):
+            compiled = (
+                _params.EPOCH_LOOP == "compiled" and not incremental and not self.early_stopping
+                and sample_weight is None and not verbose and type(epochs.X) is np.ndarray
+                and batch_size >= epochs.lowered.blas_min_rows
+            )  # fmt: skip
+            if compiled:  # blocks of epochs in one compiled call (fastbp.sklearn._loop)
+                self._compiled_epochs(epochs, X, rs, sample_idx, bar, watch)
+            for _ in range(0 if compiled else self.max_iter):  # one epoch at a time
                 if self.shuffle:
                     # sklearn.utils.shuffle(sample_idx, random_state=rs), without its checks: the
                     # same draw (rs.shuffle of arange(n)) and so the same order.
@@ -482,6 +495,87 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             net.params = self._best_params
         return epochs
+
+    def _compiled_epochs(self, runner: EpochRunner, X: np.ndarray, rs, sample_idx: np.ndarray,
+                         bar: Progress, watch: CompileWatch) -> None:  # fmt: skip
+        """fit's epochs in blocks, each block one call of :func:`fastbp.sklearn._loop.run_epochs`.
+
+        The permutations are drawn here from ``rs`` as the per-epoch loop draws them; when the fit
+        ends inside a block, ``rs`` is wound back to where that loop would have left it.  A block
+        starts at one epoch and grows to about 0.1 s of work (at most 64 epochs), so that the
+        progress display moves and Ctrl-C (noticed after each block, which then stands) stops
+        promptly.
+        """
+        low, opt, net = runner.lowered, runner.opt, self.network_
+        p, ws, Y = low.plan, low.ws, runner.Y
+        n, bs = sample_idx.shape[0], runner.batch_size
+        Xb, Yb = runner._buffers(bs)  # the short last batch uses their first rows
+        rule, state = _loop.new_arrays()
+        squared = net.spec.loss == "squared"
+        schedule = LEARNING_RATES.index(self.learning_rate)
+        rule[:] = (self.tol, float(self.n_iter_no_change), schedule, self.power_t,
+                   self.learning_rate_init, self._loss_offset,
+                   net.spec.n_outputs if squared else 1, self.solver != "adam")  # fmt: skip
+        state[_loop.S_LR] = self._lr
+        state[_loop.S_BEST] = self.best_loss_
+        state[_loop.S_COUNT] = self._no_improvement_count
+        state[_loop.S_T] = self.t_
+        losses = np.empty(_LOOP_MAX_BLOCK)
+        block, shown = 1, watch.seconds
+        kernel = runner.loop_kernel
+        while self.n_iter_ < self.max_iter:
+            size = min(block, self.max_iter - self.n_iter_)
+            saved = rs.get_state() if self.shuffle else None
+            orders = np.empty((size, n), dtype=np.int64)
+            for e in range(size):
+                if self.shuffle:
+                    perm = np.arange(n)
+                    rs.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                orders[e] = sample_idx
+            start = time.perf_counter()
+            with low.exclusive("fit"):
+                done, how = kernel(
+                    runner.X, Y, orders, bs, low.params, p.widths, p.acts, p.out_kind, p.w_off,
+                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
+                    float(self.alpha), low.blas_min_rows, opt.code, opt.momentum, opt.beta1,
+                    opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, runner.good, runner.good1,
+                    runner.good2, runner.info, rule, state, losses,
+                )  # fmt: skip
+            elapsed = time.perf_counter() - start - (watch.seconds - shown)
+            drawn = done + (how == _loop.DIVERGED)
+            if saved is not None and drawn < size:  # wind rs back to the per-epoch loop's place
+                rs.set_state(saved)
+                for _ in range(drawn):
+                    rs.shuffle(np.arange(n))
+            for e in range(done):
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = float(losses[e])
+                self.loss_curve_.append(self.loss_)
+                bar.update({"loss": self.loss_})
+            self._lr = float(state[_loop.S_LR])
+            self._no_improvement_count = int(state[_loop.S_COUNT])
+            self.best_loss_ = float(state[_loop.S_BEST])
+            bar.exclude(watch.seconds - shown)  # compiling says nothing of the time left
+            shown = watch.seconds
+            if how == _loop.DIVERGED:
+                raise FitDivergedError(
+                    self._nonfinite_message(X), epoch=self.n_iter_ + 1, history=History()
+                )
+            if how == _loop.STOPPED:
+                return
+            if runner.ctrl_c is not None and runner.ctrl_c.is_set():
+                warnings.warn("Training interrupted by user.", stacklevel=5)
+                return
+            per_epoch = max(elapsed, 1e-9) / size
+            block = int(min(_LOOP_MAX_BLOCK, max(1, _LOOP_BLOCK_SECONDS / per_epoch)))
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
 
     def _last_val(self) -> float:
         return self.validation_scores_[-1] if self.validation_scores_ else np.nan

@@ -38,6 +38,7 @@ from fastbp.history import FitDivergedError, History
 from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.row_kernels import DirectCall, DirectCalls
+from fastbp.sklearn import _loop
 from fastbp.validate import as_features, as_sample_weight, as_targets
 
 
@@ -137,6 +138,8 @@ class EpochRunner:
         #: Direct entries of the epoch variants used so far (fastbp.epochs.minibatch_kernel).
         self.kernels = DirectCalls()
         self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
+        #: fit's blocks of epochs (fastbp.sklearn._loop.run_epochs), entered directly.
+        self.loop_kernel = DirectCall(_loop.run_epochs)
         self.settle = DirectCall(row_kernels.settle)
         # Flat views of each W[k] (C-contiguous, so no copies): the sum of squares runs in
         # fastbp's (n_out, n_in) order, not scikit-learn's coefs_ order, so it can differ from

@@ -39,6 +39,12 @@ SPARSE_CHUNK_ROWS = 2048
 #: the dense epoch kernel).  Both are tested to give the same weights; scripts/bench_sparse.py
 #: measures them.
 SPARSE_TRAINING = "csr"
+#: How fit runs its epochs on dense rows without sample weights, early stopping or verbose
+#: output: "compiled" (the default; blocks of epochs with their losses and the stopping rule in
+#: one compiled call, :mod:`fastbp.sklearn._loop`) or "python" (one compiled call per part of an
+#: epoch, the rest in Python, as partial_fit and the other cases run).  Tested to agree to
+#: rounding; scripts/bench_sklearn_fit.py measures the default.
+EPOCH_LOOP = "compiled"
 
 #: The dtypes ``validate_data`` converts X to (float64 unless X is float32).
 FLOAT_DTYPES = (np.float64, np.float32)
