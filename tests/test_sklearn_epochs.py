@@ -77,9 +77,8 @@ def test_ctrl_c_restores_the_epoch_start_and_stops(monkeypatch, solver) -> None:
     state of the end of epoch 2: the same as a fit of 2 epochs, to the bit."""
     import contextlib
 
-    import fastbp.sklearn._base as base
-
     import fastbp.sklearn as fs
+    import fastbp.sklearn._base as base
 
     monkeypatch.setattr(fs, "EPOCH_LOOP", "python")  # the compiled loop: test_sklearn_loop.py
     X, y = _data()  # 90 rows, batch 32: two compiled calls (and checks) per epoch
