@@ -182,13 +182,14 @@ sys.modules[__name__].__class__ = _Package
 
 
 def _estimator_kernels() -> tuple:
-    """The kernels an estimator's first fit or partial_fit and predict run on dense float64
-    rows at the default settings, in the order they are needed (batches of 200 rows take BLAS;
-    the other epoch variants load on first use)."""
+    """The kernels an estimator's first partial_fit, fit and predict run on dense float64 rows
+    at the default settings, in that order (batches of 200 rows take BLAS; the other epoch
+    variants load on first use)."""
     from fastbp import epochs, kernels, row_kernels
+    from fastbp.sklearn import _loop
 
     return (kernels.all_finite, epochs.minibatch_epoch_blas, row_kernels.settle,
-            kernels.forward_blas)  # fmt: skip
+            _loop.run_epochs, kernels.forward_blas)  # fmt: skip
 
 
 # A fresh process's first partial_fit finds these in memory (see fastbp.preload).
