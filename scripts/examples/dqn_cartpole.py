@@ -276,7 +276,12 @@ def run(agent_name: str, settings: Settings = Settings(), seed: int = 0) -> dict
 
 
 def profile_split(agent_name: str, settings: Settings, seed: int) -> dict[str, float]:
-    """Seconds (cProfile's cumulative times) in the environment, acting and learning."""
+    """Seconds (cProfile's cumulative times) in the environment, acting and learning.
+
+    A short run first loads (or compiles) the kernels and imports torch, so the profiled run
+    holds only the loop's own work.
+    """
+    run(agent_name, replace(settings, steps=settings.learning_starts + 100), seed)
     profiler = cProfile.Profile()
     profiler.enable()
     run(agent_name, settings, seed)
