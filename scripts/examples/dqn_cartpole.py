@@ -61,7 +61,7 @@ class Settings:
     buffer: int = 10_000
     batch: int = 32
     gamma: float = 0.99
-    lr: float = 1e-3
+    lr: float = 2.5e-4
     learning_starts: int = 1_000
     train_every: int = 1
     target_every: int = 500
@@ -76,7 +76,7 @@ class Settings:
         return self.eps_start + frac * (self.eps_end - self.eps_start)
 
 
-QUICK = Settings(steps=6_000, learning_starts=500, target_every=250, eps_steps=3_000)
+QUICK = Settings(steps=6_000, lr=1e-3, learning_starts=500, target_every=250, eps_steps=3_000)
 
 
 def q_spec() -> fb.NetworkSpec:
