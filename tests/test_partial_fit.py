@@ -15,7 +15,7 @@ import pytest
 from conftest import DTYPES, assert_close, make_targets, random_case, random_network
 
 import fastbp as fb
-from fastbp import reference
+from fastbp import reference, row_kernels
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam"]
 
@@ -301,12 +301,21 @@ def test_the_fast_paths_are_the_ones_taken() -> None:
     net = fb.Network(spec, seed=0)
     calls = net._fast  # the network's own fast paths (a private detail this test spies on)
     seen: list[str] = []
-    for name in ("check", "forward", "loss_grad", "minibatch", "settle"):  # direct kernel entries
-        real = getattr(calls, name)
-        setattr(calls, name, lambda *a, _r=real, _n=name: seen.append(_n) or _r(*a))
+    names = ("check", "forward", "forward_rows", "loss_grad", "minibatch", "settle")
+    for name in names:  # direct kernel entries
+
+        def spy(*a, _r=getattr(calls, name), _n=name):
+            result = _r(*a)
+            refused = result == row_kernels.LAYOUT if _n == "forward" else False
+            seen.append(_n + (" refused" if refused else ""))
+            return result
+
+        setattr(calls, name, spy)
     x, y = np.ones((1, 3)), np.ones((1, 2))
-    net.forward(np.ones((2, 3)))  # two rows: the chunked path
-    net.forward(np.ones((1, 3), dtype=np.float32))  # another dtype: converted, checked path
+    net.forward(np.ones((2, 3)))  # two rows: the small-batch kernel
+    net.forward(np.ones((1, 3), dtype=np.float32))  # another dtype: refused, checked path
+    assert seen == ["forward_rows", "forward refused"]
+    del seen[:]
     net.partial_fit(x, y)  # first call: the checked path sets up the optimizer
     assert seen == []
     net.forward(x)
