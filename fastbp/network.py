@@ -226,11 +226,13 @@ class Network(Predictions, Conversions):
                     ws = self._buffers().ws
                     out = np.empty((m, self._n_out), dtype=self._dtype)
                     if m == 1:
-                        status = self._fast.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
+                        status = self._fast.forward.call(
+                            X, self._params, self._ipack, ws.Z, ws.A, out
+                        )
                     else:
                         if ws.capacity < m:
                             ws.ensure(m)
-                        status = self._fast.forward_rows(
+                        status = self._fast.forward_rows.call(
                             X, self._params, self._ipack, ws.Z, ws.A, out,
                             m >= self.lowered.blas_min_rows,
                         )  # fmt: skip
@@ -317,13 +319,13 @@ class Network(Predictions, Conversions):
                     try:
                         ws = self._buffers().ws
                         if m == 1:
-                            status, J = self._fast.loss_grad(
+                            status, J = self._fast.loss_grad.call(
                                 X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
                             )
                         else:
                             if ws.capacity < m:
                                 ws.ensure(m)
-                            status, J = self._fast.loss_grad_rows(
+                            status, J = self._fast.loss_grad_rows.call(
                                 X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad,
                                 self.lowered.no_weights, m >= self.lowered.blas_min_rows,
                             )  # fmt: skip

@@ -269,12 +269,12 @@ class FastPaths:
         guard = self.guard
         guard.enter_write("partial_fit")
         try:
-            if self.check(X, Y, *lean.check_tail):
+            if self.check.call(X, Y, *lean.check_tail):
                 return None  # nothing was written; the checked path says what is wrong
             # The very kernel (and compiled specialisation) that fit's epoch loop calls.
             step0 = None
             if lean.sgd_call is not None:  # fit's per-example SGD kernel, its direct entry
-                lean.sgd_call(X, Y, order, *lean.sgd_tail)
+                lean.sgd_call.call(X, Y, order, *lean.sgd_tail)
             elif lean.per_example:
                 with quiet_if_no_jit():  # plain-Python kernels: overflow is handled
                     sgd_example_epoch_dispatch(
@@ -287,8 +287,8 @@ class FastPaths:
                 if mb is None or mb[0] != m:
                     mb = lean.minibatch = self.minibatch_entry(m, lean)
                 step0 = int(opt.step[0])
-                mb[1](X, Y, order, m, *lean.mb_plan, mb[2], mb[3], *lean.mb_tail)
-            if self.settle(*lean.settle_args):
+                mb[1].call(X, Y, order, m, *lean.mb_plan, mb[2], mb[3], *lean.mb_tail)
+            if self.settle.call(*lean.settle_args):
                 if step0 is not None:
                     opt.step[0] = step0  # restored; the checked path reruns it and reports
                 return None

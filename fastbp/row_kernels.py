@@ -34,6 +34,7 @@ arguments of another dtype or layout than its entry point was compiled for.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -76,6 +77,13 @@ def _quiet_when_interpreted(kernel):
             return kernel(*args)
 
     return quiet
+
+
+def _quiet_if_interpreted():
+    """NumPy's floating-point warnings off under ``NUMBA_DISABLE_JIT=1`` (see above)."""
+    if numba.config.DISABLE_JIT:
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()
 
 
 def pack_plan(plan: Plan) -> np.ndarray:
@@ -380,6 +388,75 @@ def row_kind(dtype: np.dtype, ndim: int = 2) -> tuple[np.dtype, int, int]:
     return dtype, ndim, _C_CONTIGUOUS | _ALIGNED | _WRITEABLE
 
 
+def _matches(args: tuple, kinds: tuple) -> bool:
+    """Whether ``args`` have the ``kinds`` of :class:`DirectCall` (the general check)."""
+    if len(args) < len(kinds):
+        return False
+    for a, kind in zip(args, kinds, strict=False):
+        if type(kind) is tuple:
+            if (
+                type(a) is not np.ndarray
+                or a.dtype is not kind[0]
+                or a.ndim != kind[1]
+                or a.flags.num & kind[2] != kind[2]
+            ):
+                return False
+        elif type(a) is not kind:
+            return False
+    return True
+
+
+def _checked_entry(entry, kinds: tuple, otherwise):
+    """``entry`` behind the check of ``kinds``; arguments that do not match go to ``otherwise``.
+
+    One or two checked arrays are checked inline in a closure (no loop, no further call):
+    the check then costs a few tens of ns on top of the call itself.
+    """
+    if not kinds:
+        return entry
+    if all(type(k) is tuple for k in kinds) and len(kinds) <= 2:
+        dtype0, ndim0, need0 = kinds[0]
+        if len(kinds) == 1:
+
+            def call1(*args):
+                a = args[0]
+                if (
+                    type(a) is np.ndarray
+                    and a.dtype is dtype0
+                    and a.ndim == ndim0
+                    and a.flags.num & need0 == need0
+                ):
+                    return entry(*args)
+                return otherwise(*args)
+
+            return call1
+        dtype1, ndim1, need1 = kinds[1]
+
+        def call2(*args):
+            a, b = args[0], args[1]
+            if (
+                type(a) is np.ndarray
+                and type(b) is np.ndarray
+                and a.dtype is dtype0
+                and b.dtype is dtype1
+                and a.ndim == ndim0
+                and b.ndim == ndim1
+                and a.flags.num & need0 == need0
+                and b.flags.num & need1 == need1
+            ):
+                return entry(*args)
+            return otherwise(*args)
+
+        return call2
+
+    def call(*args):
+        if _matches(args, kinds):
+            return entry(*args)
+        return otherwise(*args)
+
+    return call
+
+
 class DirectCall:
     """Calls one compiled specialisation of a Numba dispatcher without per-call type dispatch.
 
@@ -394,12 +471,14 @@ class DirectCall:
     ``refuse`` without calling anything (the fast paths then take their checked path).
 
     Arguments after the first ``checked`` are not checked: pass there only the caller's own
-    buffers, whose types never change (the network's parameters, workspaces and plan).  The
-    check costs about 30-60 ns for one or two checked arrays (``is``, ``==`` and one bit mask
-    each) and about 0.1 µs per argument beyond two.  Because it is the same machine code as
-    the dispatcher runs for ``fit``, results are fit's to the bit.  With ``NUMBA_DISABLE_JIT=1``
-    it calls the plain function, with NumPy's floating-point warnings off, as the kernels would
-    not warn.
+    buffers, whose types never change (the network's parameters, workspaces and plan).
+
+    ``dc(*args)`` and ``dc.call(*args)`` do the same; ``call`` is the faster spelling for hot
+    paths: after the first call it is a closure that checks one or two arrays inline (a few tens
+    of ns) and calls the entry point, or, with nothing to check, the entry point itself.
+    Because it is the same machine code as the dispatcher runs for ``fit``, results are fit's
+    to the bit.  With ``NUMBA_DISABLE_JIT=1`` it calls the plain function, with NumPy's
+    floating-point warnings off, as the kernels would not warn.
 
     Parameters
     ----------
@@ -416,7 +495,7 @@ class DirectCall:
         kinds of the first call's arguments).
     """
 
-    __slots__ = ("checked", "dispatcher", "entry", "kinds", "refuse", "unrolled")
+    __slots__ = ("call", "checked", "dispatcher", "entry", "kinds", "refuse")
 
     def __init__(
         self,
@@ -431,76 +510,24 @@ class DirectCall:
         self.refuse = refuse
         #: Per checked argument: array_kind for an ndarray, else its Python type.
         self.kinds: tuple = () if kinds is None else kinds
-        #: 1 or 2 when the checked arguments are that many arrays (checked inline), else 0.
-        self.unrolled = 0
-        self._set_unrolled()
-
-    def _set_unrolled(self) -> None:
-        kinds = self.kinds
-        arrays = all(type(k) is tuple for k in kinds)
-        self.unrolled = len(kinds) if arrays and 1 <= len(kinds) <= 2 else 0
-
-    def matches(self, args: tuple) -> bool:
-        """Whether ``args`` have the recorded kinds (the general check of :meth:`__call__`).
-
-        Parameters
-        ----------
-        args : tuple
-            The call's arguments.
-
-        Returns
-        -------
-        bool
-        """
-        if len(args) < len(self.kinds):
-            return False
-        for a, kind in zip(args, self.kinds, strict=False):
-            if type(kind) is tuple:
-                if (
-                    type(a) is not np.ndarray
-                    or a.dtype is not kind[0]
-                    or a.ndim != kind[1]
-                    or a.flags.num & kind[2] != kind[2]
-                ):
-                    return False
-            elif type(a) is not kind:
-                return False
-        return True
+        #: What a call runs: the first call's recording, then the checked entry point.
+        self.call = self._first
 
     def __call__(self, *args):
-        entry = self.entry
-        if entry is not None:
-            unrolled = self.unrolled
-            if unrolled:  # one or two checked arrays, inline (no loop, no call)
-                a = args[0]
-                dtype, ndim, need = self.kinds[0]
-                if (
-                    type(a) is np.ndarray
-                    and a.dtype is dtype
-                    and a.ndim == ndim
-                    and a.flags.num & need == need
-                ):
-                    if unrolled == 1:
-                        return entry(*args)
-                    a = args[1]
-                    dtype, ndim, need = self.kinds[1]
-                    if (
-                        type(a) is np.ndarray
-                        and a.dtype is dtype
-                        and a.ndim == ndim
-                        and a.flags.num & need == need
-                    ):
-                        return entry(*args)
-            elif self.matches(args):
-                return entry(*args)
-            if self.refuse is not None:
-                return self.refuse
+        return self.call(*args)
+
+    def _mismatch(self, *args):
+        """A call whose checked arguments do not match: ``refuse``, or the dispatcher."""
+        if self.refuse is not None:
+            return self.refuse
+        with _quiet_if_interpreted():
             return self.dispatcher(*args)  # the right specialisation for these types
+
+    def _first(self, *args):
+        """Call through the dispatcher and record the entry point it used."""
+        if self.kinds and not _matches(args, self.kinds):  # kinds given up front
+            return self._mismatch(*args)
         overloads = getattr(self.dispatcher, "overloads", None)
-        if self.kinds and not self.matches(args):  # kinds given up front
-            if self.refuse is not None:
-                return self.refuse
-            overloads = None  # dispatch, and record nothing
         if overloads is None:  # NUMBA_DISABLE_JIT: a plain Python function
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 return self.dispatcher(*args)
@@ -513,8 +540,8 @@ class DirectCall:
         if not self.kinds:
             checked = args if self.checked is None else args[: self.checked]
             self.kinds = tuple(array_kind(a) if type(a) is np.ndarray else type(a) for a in checked)
-            self._set_unrolled()
         self.entry = entry
+        self.call = _checked_entry(entry, self.kinds, self._mismatch)
         return result
 
 
