@@ -109,6 +109,61 @@ def test_optimizer_state_survives_save_and_load(tmp_path, dtype, optimizer) -> N
     assert not np.array_equal(fresh.params, fitted.params)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_partial_fit_with_defaults_continues_a_loaded_adam_model(tmp_path, dtype, batch_size):
+    """Issue 25: after load, partial_fit(x, y) continues Adam (moments, step, β's, rate)."""
+    spec = fb.NetworkSpec([4, 8, 2], ["relu"], "squared", dtype)
+    X, Y, _ = _data(spec, 24)
+    adam = fb.optim.Optimizer("adam", beta1=0.8, beta2=0.99)  # not the defaults
+    whole = fb.Network(spec, seed=5)
+    whole.fit(X, Y, epochs=1, batch_size=batch_size, shuffle=False, optimizer=adam, lr=0.003,
+              progress=False)  # fmt: skip
+    half = fb.Network(spec, seed=5)
+    half.fit(X[:12], Y[:12], epochs=1, batch_size=batch_size, shuffle=False,
+             optimizer=fb.optim.Optimizer("adam", beta1=0.8, beta2=0.99), lr=0.003,
+             progress=False)  # fmt: skip
+    half.save(tmp_path / "adam.fastbp")
+    resumed = fb.Network.load(tmp_path / "adam.fastbp")
+    assert resumed.lowered.last_lr == 0.003
+    for i in range(12, 24, batch_size):  # the defaults: optimizer, lr and momentum of the file
+        resumed.partial_fit(X[i : i + batch_size], Y[i : i + batch_size], batch_size=batch_size)
+    assert resumed.optimizer.name == "adam" and resumed.optimizer.beta1 == 0.8
+    assert resumed.optimizer.step[0] == whole.optimizer.step[0]
+    _assert_same_state(whole, resumed)
+
+
+def test_partial_fit_defaults_follow_the_network() -> None:
+    spec = fb.NetworkSpec([3, 5, 1], ["tanh"], "squared")
+    X, Y, _ = _data(spec, 8)
+    net = fb.Network(spec, seed=0)
+    assert net.optimizer is None and net.lowered.last_lr is None
+    net.partial_fit(X[:1], Y[:1])  # nothing yet: SGD at 0.01
+    assert net.optimizer.name == "sgd" and net.lowered.last_lr == 0.01
+    net.partial_fit(X[:2], Y[:2], optimizer="nesterov", momentum=0.6, lr=0.02)
+    velocity_steps = net.optimizer.step[0]
+    net.partial_fit(X[2:4], Y[2:4])  # continues Nesterov, μ = 0.6, α = 0.02
+    assert net.optimizer.name == "nesterov" and net.optimizer.momentum == 0.6
+    assert net.optimizer.step[0] == velocity_steps + 2 and net.lowered.last_lr == 0.02
+    same = fb.Network(spec, seed=0)
+    same.partial_fit(X[:1], Y[:1], optimizer="sgd", lr=0.01)
+    same.partial_fit(X[:2], Y[:2], optimizer="nesterov", momentum=0.6, lr=0.02)
+    same.partial_fit(X[2:4], Y[2:4], optimizer="nesterov", momentum=0.6, lr=0.02)
+    _assert_same_state(same, net)
+    net.partial_fit(X[4:5], Y[4:5], momentum=0.3)  # another μ: still Nesterov, a fresh state
+    assert net.optimizer.name == "nesterov" and net.optimizer.momentum == 0.3
+    assert net.optimizer.step[0] == 1
+    net.fit(X, Y, epochs=2, lr=0.05, optimizer="adam", progress=False)
+    assert net.lowered.last_lr == 0.05
+    steps = net.optimizer.step[0]
+    net.partial_fit(X[:1], Y[:1])  # continues fit's Adam at fit's last rate
+    assert net.optimizer.name == "adam" and net.optimizer.step[0] == steps + 1
+    net.partial_fit(X[:1], Y[:1], optimizer="sgd")  # an explicit choice switches
+    assert net.optimizer.name == "sgd"
+    with pytest.raises(TypeError, match="optimizer"):
+        net.partial_fit(X[:1], Y[:1], optimizer=3)
+
+
 def test_changing_the_optimizer_resets_its_state_and_same_settings_continue() -> None:
     spec = fb.NetworkSpec([3, 5, 1], ["tanh"], "squared")
     X, Y, _ = _data(spec, 6)
