@@ -229,7 +229,9 @@ def _assert_same_state(a: tuple, b: tuple, what: str) -> None:
 @pytest.mark.parametrize(("optimizer", "batch_size"), [("sgd", 1), ("adam", 4)])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", LOSSES)
-def test_partial_fit_on_every_layout(loss: str, dtype: str, optimizer: str, batch_size: int) -> None:
+def test_partial_fit_on_every_layout(
+    loss: str, dtype: str, optimizer: str, batch_size: int
+) -> None:
     def trained() -> fb.Network:
         net = _network(loss, dtype)
         X0 = _rows(3, dtype)

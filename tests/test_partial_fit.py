@@ -357,15 +357,22 @@ def test_the_fast_paths_are_the_ones_taken() -> None:
     calls = net._fast  # the network's own fast paths (a private detail this test spies on)
     seen: list[str] = []
     names = ("check", "forward", "forward_rows", "loss_grad", "minibatch", "settle")
-    for name in names:  # direct kernel entries
 
-        def spy(*a, _r=getattr(calls, name), _n=name):
-            result = _r(*a)
-            refused = result == row_kernels.LAYOUT if _n == "forward" else False
-            seen.append(_n + (" refused" if refused else ""))
+    class Spy:  # stands in for a direct kernel entry: ``spy(*args)`` or ``spy.call(*args)``
+        def __init__(self, name: str) -> None:
+            self.name, self.real = name, getattr(calls, name)
+
+        def __call__(self, *args):
+            return self.call(*args)
+
+        def call(self, *args):
+            result = self.real(*args)
+            refused = self.name == "forward" and result == row_kernels.LAYOUT
+            seen.append(self.name + (" refused" if refused else ""))
             return result
 
-        setattr(calls, name, spy)
+    for name in names:
+        setattr(calls, name, Spy(name))
     x, y = np.ones((1, 3)), np.ones((1, 2))
     net.forward(np.ones((2, 3)))  # two rows: the small-batch kernel
     net.forward(np.ones((1, 3), dtype=np.float32))  # another dtype: refused, checked path

@@ -446,7 +446,10 @@ def child_main() -> None:
     job = json.loads(sys.argv[1])
     peer_env.pin(job["cores"], job["threads"])
     try:
-        kinds = {"threads": run_threads, "ablation": run_ablation, "w7": run_tool}
+        from _peers.small_batch import run_small
+
+        kinds = {"threads": run_threads, "ablation": run_ablation, "w7": run_tool,
+                 "small": run_small}  # fmt: skip
         res = kinds[job["kind"]](job)
         try:
             from threadpoolctl import threadpool_info
@@ -536,6 +539,13 @@ def run(tools, cores=(1,), calls: int = 2000, repeats: int = 15, rounds: int = 1
 def run_concurrency(cores=(0, 1), calls: int = 40, repeats: int = 7) -> dict:
     """The two-thread scaling job (fastbp only), pinned to two cores, BLAS at one thread."""
     job = {"kind": "threads", "cores": list(cores), "threads": 1, "calls": calls,
+           "repeats": repeats}  # fmt: skip
+    return spawn(job)
+
+
+def run_small_batches(cores=(1,), calls: int = 2000, repeats: int = 15) -> dict:
+    """The small-batch job (:mod:`_peers.small_batch`): fastbp and PyTorch in one pinned process."""
+    job = {"kind": "small", "cores": list(cores), "threads": 1, "calls": calls,
            "repeats": repeats}  # fmt: skip
     return spawn(job)
 
