@@ -242,24 +242,25 @@ class FastPaths:
             Y = self.targets(Y, n)
             if Y is None:
                 return None
-        lowered, lean = self.lowered, self.lean
-        opt, ws = lowered.optimizer, self.ws
+        lowered, lean, ws = self.lowered, self.lean, self.ws
         key = (optimizer, lr, momentum, l2, batch_size, lowered.last_lr)
         try:
             stale = (
                 lean is None
                 or lean.key != key
-                or lean.opt is not opt
-                or opt.s1 is not lean.s1
+                or lowered.optimizer is not lean.opt
+                or lean.opt.s1 is not lean.s1  # fit may give the same optimizer new state
                 or ws.Z is not lean.Z
                 or lowered.blas_min_rows != lean.blas_min_rows
+                or (n != 1 and ws.capacity < min(lean.batch_size, n))
             )
         except (TypeError, ValueError):  # e.g. an array where a number belongs: checked path
             return None
-        if stale or (n != 1 and ws.capacity < min(lean.batch_size, n)):
+        if stale or lean is None:
             lean = self.lean_settings(key, n)
             if lean is None:
                 return None
+        opt = lean.opt
         if n == 1:
             order = self.order1
         else:

@@ -9,7 +9,8 @@ cache for both dtypes, with the argument layouts the public methods pass:
 * ``Network``: ``forward``/``predict``/``predict_proba``/``score``/``loss`` and
   ``loss_and_gradient``/``gradient``/``trace`` on one row, on small batches (the packed
   small-batch kernels of :mod:`fastbp.row_kernels`) and on more rows than those take, on
-  both paths (explicit loops and BLAS), with and without sample weights, on writeable and read-only inputs;
+  both paths (explicit loops and BLAS), with and without sample weights, on writeable and
+  read-only inputs;
   ``hvp`` and ``gnvp`` on both paths; ``fit`` per example and by minibatch with every
   optimizer, with L2 and with sample weights; ``partial_fit`` on one row and on batches;
 * the scikit-learn estimators on dense and sparse (CSR) inputs when scikit-learn is installed,
