@@ -596,6 +596,8 @@ def run_ablation(job: dict) -> dict:
     ``specialise.sgd_example_epoch_dispatch`` as before issue 15's direct entry; (d) the same
     with the direct entry (``FastPaths.sgd_epoch``); (e) today's ``net.partial_fit``.
     """
+    import types
+
     import numpy as np
 
     import fastbp as fb
@@ -616,7 +618,7 @@ def run_ablation(job: dict) -> dict:
                 with quiet_if_no_jit():
                     sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info)
 
-            self.run = run
+            self.run = types.SimpleNamespace(call=run)  # a direct entry's interface: .call
 
         def sgd_epoch(self, l2):
             return self.run
