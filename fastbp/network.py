@@ -232,10 +232,9 @@ class Network(Predictions, Conversions):
                     else:
                         if ws.capacity < m:
                             ws.ensure(m)
-                        status = self._fast.forward_rows.call(
-                            X, self._params, self._ipack, ws.Z, ws.A, out,
-                            m >= self.lowered.blas_min_rows,
-                        )  # fmt: skip
+                        status = self._fast.forward_rows[m >= self.lowered.blas_min_rows].call(
+                            X, self._params, self._ipack, ws.Z, ws.A, out
+                        )
                 finally:
                     readers.pop()
                 if status == 0:
@@ -325,9 +324,10 @@ class Network(Predictions, Conversions):
                         else:
                             if ws.capacity < m:
                                 ws.ensure(m)
-                            status, J = self._fast.loss_grad_rows.call(
+                            variant = self._fast.loss_grad_rows[m >= self.lowered.blas_min_rows]
+                            status, J = variant.call(
                                 X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad,
-                                self.lowered.no_weights, m >= self.lowered.blas_min_rows,
+                                self.lowered.no_weights,
                             )  # fmt: skip
                     finally:
                         readers.pop()

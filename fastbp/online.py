@@ -30,7 +30,8 @@ from fastbp.train import partial_fit_settings
 LEAN_MAX_ROWS = 1 << 16
 
 #: forward, predict, predict_proba and loss_and_gradient on up to this many rows take the
-#: small-batch kernels (:func:`fastbp.row_kernels.forward_rows`, ``loss_grad_rows``): one
+#: small-batch kernels (:func:`fastbp.row_kernels.forward_rows_blas`, ``loss_grad_rows_blas`` and
+#: their ``_loops`` twins): one
 #: compiled call, checks inside; more rows take the checked, chunked path.
 SMALL_MAX_ROWS = 256
 
@@ -107,9 +108,15 @@ class FastPaths:
         self.loss_grad = direct(
             row_kernels.loss_grad_row, refuse=(layout, math.nan), kinds=xy_kinds
         )
-        self.forward_rows = direct(row_kernels.forward_rows, refuse=layout, kinds=x_kind)
-        self.loss_grad_rows = direct(
-            row_kernels.loss_grad_rows, refuse=(layout, math.nan), kinds=xy_kinds
+        # Small batches: one path per variant, as the checked path (a first call compiles the
+        # path it runs); index 1 when the rows reach the network's blas_min_rows.
+        self.forward_rows = (
+            direct(row_kernels.forward_rows_loops, refuse=layout, kinds=x_kind),
+            direct(row_kernels.forward_rows_blas, refuse=layout, kinds=x_kind),
+        )
+        self.loss_grad_rows = (
+            direct(row_kernels.loss_grad_rows_loops, refuse=(layout, math.nan), kinds=xy_kinds),
+            direct(row_kernels.loss_grad_rows_blas, refuse=(layout, math.nan), kinds=xy_kinds),
         )
         self.check = direct(row_kernels.check_rows, refuse=layout, kinds=xy_kinds)
         self.settle = direct(row_kernels.settle, checked=0)

@@ -223,25 +223,12 @@ def rows_finite(X):
     return True
 
 
-@_quiet_when_interpreted
 @jit
-def forward_rows(X, params, ipack, Z, A, out, use_blas):
-    """Forward pass of the m rows of X (a small batch); the predictions a[r] go to out (m, nr).
-
-    The batch passes of the checked path, :func:`kernels.forward_blas` when ``use_blas`` (the
-    network's ``blas_min_rows`` reached) else :func:`kernels.forward_loops`, so the outputs are
-    the checked path's to the bit.  Z and A must hold m rows.  Returns 0, BAD_X (a row of X not
-    finite: nothing written) or BAD_Z (some z[k] not finite).
-    """
-    if not rows_finite(X):
-        return BAD_X
-    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
-    m = X.shape[0]
+def rows_output(Z, A, ipack, m, out):
+    """After a small batch's forward pass: BAD_Z if some z[k] is not finite, else copy the
+    output block a[r] (m, nr) to out and return 0."""
+    _, widths, _, _, _, u_off, _ = unpack_plan(ipack)
     r = widths.shape[0] - 1
-    if use_blas:
-        forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
-    else:
-        forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
     if not finite_sum_check(Z, 0, m * u_off[r]):
         return BAD_Z
     Ar = block(A, u_off, widths, r, m)
@@ -253,39 +240,96 @@ def forward_rows(X, params, ipack, Z, A, out, use_blas):
 
 @_quiet_when_interpreted
 @jit
-def loss_grad_rows(X, Y, params, ipack, Z, A, dZ, dA, grad, no_weights, use_blas):
-    """Mean loss J of the m rows (X, Y) (a small batch) and ∇J written into ``grad``.
-
-    The checked path's steps for one chunk (the forward pass, :func:`kernels.loss_sum`,
-    :func:`kernels.seed_output` and the layer loop, through BLAS when ``use_blas``), so the
-    result is the checked path's to the bit.  The workspaces must hold m rows; ``no_weights``
-    is an empty array of the dtype.  Returns (status, J); on a nonzero status (BAD_X, BAD_Y
-    before anything is written; BAD_Z) J is NaN and ``grad`` must not be used.
+def forward_rows_blas(X, params, ipack, Z, A, out):
+    """Forward pass of the m rows of X (a small batch, m ≥ the network's ``blas_min_rows``)
+    through :func:`kernels.forward_blas`, the checked path's pass for such a batch (so the outputs
+    are its outputs to the bit); the predictions a[r] go to out (m, nr).  Z and A must hold m
+    rows.  Returns 0, BAD_X (a row of X not finite: nothing written) or BAD_Z (some z[k] not
+    finite).
     """
     if not rows_finite(X):
-        return BAD_X, math.nan
+        return BAD_X
     out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+    return rows_output(Z, A, ipack, X.shape[0], out)
+
+
+@_quiet_when_interpreted
+@jit
+def forward_rows_loops(X, params, ipack, Z, A, out):
+    """:func:`forward_rows_blas` below ``blas_min_rows``: :func:`kernels.forward_loops`."""
+    if not rows_finite(X):
+        return BAD_X
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+    return rows_output(Z, A, ipack, X.shape[0], out)
+
+
+@jit
+def rows_loss_and_seed(X, Y, ipack, Z, A, dZ, no_weights):
+    """After a small batch's forward pass: (BAD_Z, NaN) if some z[k] is not finite, else
+    (0, Σ_i J_i), with the output seed dJ_i/dz[r] = a[r]_i − y_i written to dZ
+    (:func:`kernels.loss_sum`, :func:`kernels.seed_output`: the checked path's steps)."""
+    out_kind, widths, _, _, _, u_off, _ = unpack_plan(ipack)
     m = X.shape[0]
-    for i in range(m):
-        if not target_row_ok(Y[i], out_kind):
-            return BAD_Y, math.nan
     r = widths.shape[0] - 1
-    if use_blas:
-        forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
-    else:
-        forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
     if not finite_sum_check(Z, 0, m * u_off[r]):
         return BAD_Z, math.nan
     Ar = block(A, u_off, widths, r, m)
     total = loss_sum(Y, block(Z, u_off, widths, r, m), Ar, out_kind)
-    scale = 1.0 / m
     seed_output(Y, Ar, block(dZ, u_off, widths, r, m), no_weights)
-    if use_blas:
-        backprop_layers_blas(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
-                             scale)  # fmt: skip
-    else:
-        backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad,
-                              scale)  # fmt: skip
+    return 0, total
+
+
+@jit
+def rows_ok(X, Y, out_kind):
+    """0 when every row of X is finite and every row of Y valid for the loss, else BAD_X/BAD_Y."""
+    if not rows_finite(X):
+        return BAD_X
+    for i in range(Y.shape[0]):
+        if not target_row_ok(Y[i], out_kind):
+            return BAD_Y
+    return 0
+
+
+@_quiet_when_interpreted
+@jit
+def loss_grad_rows_blas(X, Y, params, ipack, Z, A, dZ, dA, grad, no_weights):
+    """Mean loss J of the m rows (X, Y) (a small batch, m ≥ ``blas_min_rows``) and ∇J written
+    into ``grad``, by the checked path's steps for one chunk through BLAS (the forward pass,
+    :func:`kernels.loss_sum`, :func:`kernels.seed_output`, :func:`kernels.backprop_layers_blas`
+    with scale 1/m), so the result is its result to the bit.  The workspaces must hold m rows;
+    ``no_weights`` is an empty array of the dtype.  Returns (status, J); on a nonzero status
+    (BAD_X, BAD_Y before anything is written; BAD_Z) J is NaN and ``grad`` must not be used.
+    """
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    status = rows_ok(X, Y, out_kind)
+    if status != 0:
+        return status, math.nan
+    forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+    status, total = rows_loss_and_seed(X, Y, ipack, Z, A, dZ, no_weights)
+    if status != 0:
+        return status, math.nan
+    scale = 1.0 / X.shape[0]
+    backprop_layers_blas(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale)
+    return 0, total * scale
+
+
+@_quiet_when_interpreted
+@jit
+def loss_grad_rows_loops(X, Y, params, ipack, Z, A, dZ, dA, grad, no_weights):
+    """:func:`loss_grad_rows_blas` below ``blas_min_rows``: explicit loops
+    (:func:`kernels.forward_loops`, :func:`kernels.backprop_layers_loops`)."""
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    status = rows_ok(X, Y, out_kind)
+    if status != 0:
+        return status, math.nan
+    forward_loops(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+    status, total = rows_loss_and_seed(X, Y, ipack, Z, A, dZ, no_weights)
+    if status != 0:
+        return status, math.nan
+    scale = 1.0 / X.shape[0]
+    backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale)
     return 0, total * scale
 
 
