@@ -242,8 +242,8 @@ class FastPaths:
         n, n0 = X.shape
         if n0 != self.n0 or not 1 <= n <= LEAN_MAX_ROWS:
             return None
-        if type(Y) is np.ndarray and Y.ndim == 2 and Y.shape[0] == n:
-            if Y.shape[1] != self.n_out:  # dense rows; dtype and layout: the direct entries
+        if type(Y) is np.ndarray and Y.ndim == 2:
+            if Y.shape != (n, self.n_out):  # dense rows; dtype and layout: the direct entries
                 return None
         else:
             Y = self.targets(Y, n)
@@ -275,14 +275,26 @@ class FastPaths:
                 self.order = np.arange(max(n, 2 * self.order.shape[0]), dtype=np.int64)
             order = self.order[:n]
         guard = self.guard
-        guard.enter_write("partial_fit")
+        with guard.mutex:  # Guard.enter_write, inline
+            busy = guard.writer
+            if busy is None:
+                guard.writer = "partial_fit"
+        if busy is not None or guard.readers:
+            if busy is None:
+                with guard.mutex:
+                    guard.writer = None
+            guard.enter_write("partial_fit")  # raises the documented RuntimeError
         try:
             if self.check.call(X, Y, *lean.check_tail):
                 return None  # nothing was written; the checked path says what is wrong
-            # The very kernel (and compiled specialisation) that fit's epoch loop calls.
+            # The very kernel (and compiled specialisation) that fit's epoch loop calls.  Its
+            # direct entry takes X and Y of the kinds check's entry has just verified (the same
+            # row_kind), so once recorded, its entry point is called as it is.
             step0 = None
-            if lean.sgd_call is not None:  # fit's per-example SGD kernel, its direct entry
-                lean.sgd_call.call(X, Y, order, *lean.sgd_tail)
+            sgd = lean.sgd_call
+            if sgd is not None:  # fit's per-example SGD kernel, its direct entry
+                entry = sgd.entry
+                (sgd.call if entry is None else entry)(X, Y, order, *lean.sgd_tail)
             elif lean.per_example:
                 with quiet_if_no_jit():  # plain-Python kernels: overflow is handled
                     sgd_example_epoch_dispatch(
@@ -295,7 +307,10 @@ class FastPaths:
                 if mb is None or mb[0] != m:
                     mb = lean.minibatch = self.minibatch_entry(m, lean)
                 step0 = int(opt.step[0])
-                mb[1].call(X, Y, order, m, *lean.mb_plan, mb[2], mb[3], *lean.mb_tail)
+                entry = mb[1].entry
+                (mb[1].call if entry is None else entry)(
+                    X, Y, order, m, *lean.mb_plan, mb[2], mb[3], *lean.mb_tail
+                )
             if self.settle.call(*lean.settle_args):
                 if step0 is not None:
                     opt.step[0] = step0  # restored; the checked path reruns it and reports
