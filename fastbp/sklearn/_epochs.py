@@ -130,10 +130,12 @@ class EpochRunner:
         self.info = np.zeros(3, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
+        # The caller's arrays and the order come first (X, Y, idx; the CSR arrays, Y, idx): the
+        # direct entries check those on every call, the rest are this network's own buffers.
         #: Direct entries of the epoch variants used so far (fastbp.epochs.minibatch_kernel).
-        self.kernels = DirectCalls()
-        self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
-        self.settle = DirectCall(row_kernels.settle)
+        self.kernels = DirectCalls(checked=3)
+        self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr, checked=5)
+        self.settle = DirectCall(row_kernels.settle, checked=0)
         # Transposed views: ravel() then runs in scikit-learn's coefs_ order, so the sums round
         # as scikit-learn's do.
         self.weights = [net.layer(k)[0].T for k in range(1, spec.n_layers + 1)]
