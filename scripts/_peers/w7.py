@@ -618,7 +618,7 @@ def run_ablation(job: dict) -> dict:
                 with quiet_if_no_jit():
                     sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info)
 
-            self.run = types.SimpleNamespace(call=run)  # a direct entry's interface: .call
+            self.run = types.SimpleNamespace(call=run, entry=None)  # a direct entry, no entry point
 
         def sgd_epoch(self, l2):
             return self.run
