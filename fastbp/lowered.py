@@ -193,6 +193,10 @@ class LoweredNetwork:
         self.chunk_rows = CHUNK_ROWS
         self.optimizer: Optimizer | None = None
         self.history: History | None = None
+        #: The learning rate the network last trained with (the last epoch of fit, the last
+        #: partial_fit; from a file, the saved history's last epoch), or None: partial_fit's
+        #: default.
+        self.last_lr: float | None = None
         self._tls = threading.local()
         # The creating thread reads with the shared buffers (writers exclude reads, so they are
         # free whenever a read runs); other threads get their own on first use (buffers()).

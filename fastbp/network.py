@@ -27,6 +27,7 @@ from fastbp.lowered import (
     Trace,
 )
 from fastbp.lowering import Plan
+from fastbp.online import SMALL_MAX_ROWS
 from fastbp.optim import Optimizer, Schedule
 from fastbp.predictions import Predictions
 from fastbp.preprocessing import Preprocessing, merged_arrays
@@ -97,6 +98,7 @@ class Network(Predictions, Conversions):
         self._dtype = self.lowered.dtype
         self._fast = online.FastPaths(self.lowered)
         self._out_shape = self._fast.out_shape
+        self._n0, self._n_out = spec.n_inputs, spec.n_outputs
         self._ipack = self._fast.ipack
         self._buffers = self.lowered.buffers  # this thread's workspaces (a bound method)
         #: Extra arrays and metadata stored with the network in its file (see :meth:`save`).
@@ -210,17 +212,33 @@ class Network(Predictions, Conversions):
         numpy.ndarray
             (n, nr) array of the network's dtype.
         """
-        if self._fast.is_row(X):  # one row: a packed kernel that checks X itself
-            guard = self._guard
-            guard.enter_read()
-            try:
-                out = np.empty(self._out_shape, dtype=self._dtype)
-                ws = self._buffers().ws
-                status = self._fast.forward(X, self._params, self._ipack, ws.Z, ws.A, out)
-            finally:
-                guard.readers.pop()
-            if status == 0:
-                return out
+        if type(X) is np.ndarray and X.ndim == 2:
+            # Up to SMALL_MAX_ROWS rows: one packed kernel that checks X itself; its direct
+            # entry refuses (LAYOUT) any dtype or layout it was not compiled for.
+            m, n0 = X.shape
+            if n0 == self._n0 and 0 < m <= SMALL_MAX_ROWS:
+                readers = self._guard.readers
+                readers.append(None)  # the guard's enter_read, inline
+                if self._guard.writer is not None:
+                    readers.pop()
+                    self._guard.enter_read()  # raises the documented RuntimeError
+                try:
+                    ws = self._buffers().ws
+                    out = np.empty((m, self._n_out), dtype=self._dtype)
+                    if m == 1:
+                        status = self._fast.forward.call(
+                            X, self._params, self._ipack, ws.Z, ws.A, out
+                        )
+                    else:
+                        if ws.capacity < m:
+                            ws.ensure(m)
+                        status = self._fast.forward_rows[m >= self.lowered.blas_min_rows].call(
+                            X, self._params, self._ipack, ws.Z, ws.A, out
+                        )
+                finally:
+                    readers.pop()
+                if status == 0:
+                    return out
             # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
         X = as_features(X, self.spec)
         with self.lowered.shared():
@@ -282,25 +300,39 @@ class Network(Predictions, Conversions):
                 state = self.lowered.buffers()
                 J = self.lowered.loss_and_gradient(X, Y, state, sw=sw)
                 return J, state.grad.copy()
-        if self._fast.is_row(X):
-            if type(Y) is np.ndarray and Y.shape == self._out_shape and Y.dtype is self._dtype:
-                flags = Y.flags  # the common case inline: a dense (1, nr) row
-                Yr = Y if flags.c_contiguous and flags.behaved else None
-            else:
-                Yr = self._fast.targets(Y, 1)
-            if Yr is not None:
-                guard = self._guard
-                grad = np.empty(self.plan.n_params, dtype=self._dtype)
-                guard.enter_read()
-                try:
-                    ws = self._buffers().ws
-                    status, J = self._fast.loss_grad(
-                        X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
-                    )
-                finally:
-                    guard.readers.pop()
-                if status == 0:
-                    return J, grad
+        if type(X) is np.ndarray and X.ndim == 2:
+            # Up to SMALL_MAX_ROWS rows: one packed kernel that checks X and Y itself.
+            m, n0 = X.shape
+            if n0 == self._n0 and 0 < m <= SMALL_MAX_ROWS:
+                if type(Y) is np.ndarray and Y.ndim == 2 and Y.shape[0] == m:
+                    Yr = Y if Y.shape[1] == self._n_out else None  # dense rows: kinds checked
+                else:
+                    Yr = self._fast.targets(Y, m)
+                if Yr is not None:
+                    grad = np.empty(self.plan.n_params, dtype=self._dtype)
+                    readers = self._guard.readers
+                    readers.append(None)  # the guard's enter_read, inline
+                    if self._guard.writer is not None:
+                        readers.pop()
+                        self._guard.enter_read()  # raises the documented RuntimeError
+                    try:
+                        ws = self._buffers().ws
+                        if m == 1:
+                            status, J = self._fast.loss_grad.call(
+                                X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad
+                            )
+                        else:
+                            if ws.capacity < m:
+                                ws.ensure(m)
+                            variant = self._fast.loss_grad_rows[m >= self.lowered.blas_min_rows]
+                            status, J = variant.call(
+                                X, Yr, self._params, self._ipack, ws.Z, ws.A, ws.dZ, ws.dA, grad,
+                                self.lowered.no_weights,
+                            )  # fmt: skip
+                    finally:
+                        readers.pop()
+                    if status == 0:
+                        return J, grad
         X = as_features(X, self.spec)
         Y = as_targets(Y, self.spec, X.shape[0])
         with self.lowered.shared():
@@ -507,20 +539,24 @@ class Network(Predictions, Conversions):
         X: np.ndarray,
         Y: np.ndarray,
         *,
-        optimizer: str | Optimizer = "sgd",
-        lr: float = 0.01,
-        momentum: float = 0.9,
+        optimizer: str | Optimizer | None = None,
+        lr: float | None = None,
+        momentum: float | None = None,
         l2: float = 0.0,
         batch_size: int = 1,
     ) -> float:
         """One pass over the given rows, in the given order; returns their mean loss.
 
-        For online learning: the optimizer state (momentum velocity, Adam's moments and step
-        count) stays on the network (:attr:`optimizer`) between calls, and continues as long as
-        the optimizer's settings (name, μ for the momentum methods, β1, β2, ε for Adam) stay the
-        same; another optimizer, or other settings, start from a fresh state.  A :meth:`fit`
-        with ``warm_start=False`` also starts afresh.  ``save(..., include_optimizer_state=True)``
-        (the default) keeps the state, and :meth:`load` brings it back.
+        For online learning: it continues what the network has.  With the defaults it trains
+        with the network's current optimizer (:attr:`optimizer`: its name, settings and state,
+        e.g. Adam's moments and step count after a :meth:`fit` or a :meth:`load`) at the
+        learning rate the network last trained with; a network that has not been trained yet
+        starts plain SGD at lr = 0.01.  Passing ``optimizer=`` is an explicit choice: the state
+        continues only when the name and settings (μ for the momentum methods, β1, β2, ε for
+        Adam) are the network's, and another optimizer, or other settings, start from a fresh
+        state.  A :meth:`fit` with ``warm_start=False`` also starts afresh.
+        ``save(..., include_optimizer_state=True)`` (the default) keeps the state, and
+        :meth:`load` brings it back with the rate of the saved history's last epoch.
 
         Calling it row by row gives exactly (bit for bit) the parameters of
         ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` with the same settings, and for
@@ -530,15 +566,19 @@ class Network(Predictions, Conversions):
         Parameters
         ----------
         X, Y : array_like
-            The rows, as for :meth:`fit`.  One row, shape (1, n0), of the network's dtype takes a
-            fast path whose checks run inside the compiled call.
-        optimizer : str or fastbp.optim.Optimizer
-            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or an Optimizer (for Adam's
-            β1, β2, ε).
-        lr : float
-            Learning rate α > 0.
-        momentum : float
-            μ for ``momentum`` and ``nesterov``.
+            The rows, as for :meth:`fit`.  Rows of the network's dtype in C order take a fast
+            path whose checks run inside the compiled call.
+        optimizer : None, str or fastbp.optim.Optimizer
+            None (the default) continues the network's optimizer, or starts ``"sgd"`` when it
+            has none; else ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or an
+            Optimizer (for Adam's β1, β2, ε).
+        lr : float or None
+            Learning rate α > 0; None (the default) is the rate the network last trained with
+            (the last epoch of :meth:`fit`, the last partial_fit, or after :meth:`load` the
+            saved history's last epoch), else 0.01.
+        momentum : float or None
+            μ for ``momentum`` and ``nesterov``; None (the default) is the network's current μ
+            when its optimizer is one of them, else 0.9.
         l2 : float
             λ of the penalty (λ/2) Σ_k ‖W[k]‖²_F (weights only), as in :meth:`fit`.
         batch_size : int
@@ -648,6 +688,8 @@ class Network(Predictions, Conversions):
                 net.history = History.from_dict(loaded.history)
             except (TypeError, ValueError) as exc:
                 raise ModelFileError(f"{os.fspath(path)}: bad history record: {exc}") from None
+            if net.history.lr:  # partial_fit's default rate: the one the network last used
+                net.lowered.last_lr = net.history.lr[-1]
         if loaded.optimizer is not None:
             try:
                 net.optimizer = Optimizer.from_record(

@@ -211,6 +211,8 @@ early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sa
             )  # fmt: skip
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
+        if history.lr:
+            net.last_lr = history.lr[-1]
     return history
 
 
@@ -281,13 +283,70 @@ def _same_optimizer(a: Optimizer, b: Optimizer) -> bool:
     return True
 
 
+#: partial_fit's learning rate when neither the call nor the network has one.
+DEFAULT_LR = 0.01
+
+
+def partial_fit_settings(
+    current: Optimizer | None,
+    last_lr: float | None,
+    optimizer: str | Optimizer | None,
+    lr: float | None,
+    momentum: float | None,
+) -> tuple[Optimizer, float]:
+    """The optimizer settings and learning rate a partial_fit call asks for.
+
+    ``optimizer=None`` continues the network's optimizer (``current``: its name, μ, β1, β2, ε);
+    with no optimizer yet it is plain SGD.  A name or an :class:`~fastbp.optim.Optimizer` is an
+    explicit choice (Adam's β1, β2, ε at their defaults for the name ``"adam"``).
+    ``momentum=None`` is the current μ when the network's optimizer is ``momentum`` or
+    ``nesterov``, else 0.9; ``lr=None`` is ``last_lr`` (the rate the network last trained with),
+    else :data:`DEFAULT_LR`.  Whether the result continues the current state is
+    :func:`_same_optimizer`'s question.
+
+    Parameters
+    ----------
+    current : Optimizer or None
+        The network's optimizer.
+    last_lr : float or None
+        The network's last learning rate (``LoweredNetwork.last_lr``).
+    optimizer, lr, momentum
+        The caller's settings, as for :meth:`fastbp.Network.partial_fit`.
+
+    Returns
+    -------
+    tuple of (Optimizer, float)
+        The wanted optimizer (settings only, no state) and the validated learning rate.
+    """
+    if momentum is None:
+        uses_mu = current is not None and current.name in ("momentum", "nesterov")
+        momentum = current.momentum if uses_mu and current is not None else 0.9
+    if optimizer is None:
+        if current is None:
+            wanted = Optimizer("sgd", momentum=momentum)
+        else:
+            wanted = Optimizer(current.name, momentum=momentum, beta1=current.beta1,
+                               beta2=current.beta2, eps=current.eps)  # fmt: skip
+    elif isinstance(optimizer, str):
+        wanted = Optimizer(optimizer, momentum=momentum)
+    elif isinstance(optimizer, Optimizer):
+        wanted = Optimizer(**optimizer.settings())
+    else:
+        raise TypeError(
+            f"optimizer must be None, a name or a fastbp.optim.Optimizer, got {optimizer!r}"
+        )
+    if lr is None:
+        lr = DEFAULT_LR if last_lr is None else last_lr
+    return wanted, positive_float(lr, "lr")
+
+
 def partial_fit(
     net: NetworkLike,
     X,
     Y,
-    optimizer: str | Optimizer = "sgd",
-    lr: float = 0.01,
-    momentum: float = 0.9,
+    optimizer: str | Optimizer | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
     l2: float = 0.0,
     batch_size: int = 1,
 ) -> float:
@@ -296,7 +355,8 @@ def partial_fit(
 
     This is the checked path: every argument is validated before the network is touched, then
     the rows go through :func:`_run_epochs` (one epoch, no shuffling, no validation split), the
-    very code ``fit`` runs, so the result is fit's to the bit.
+    very code ``fit`` runs, so the result is fit's to the bit.  The defaults (None) continue
+    what the network has (:func:`partial_fit_settings`).
 
     Parameters
     ----------
@@ -316,21 +376,16 @@ def partial_fit(
     spec = net.spec
     X = as_features(X, spec)
     Y = as_targets(Y, spec, X.shape[0])
-    lr = positive_float(lr, "lr")
     l2 = positive_float(l2, "l2", allow_zero=True)
     batch_size = positive_int(batch_size, "batch_size")
-    if isinstance(optimizer, str):
-        wanted = Optimizer(optimizer, momentum=momentum)
-    elif isinstance(optimizer, Optimizer):
-        wanted = Optimizer(**optimizer.settings())
-    else:
-        raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
     n = X.shape[0]
     dtype = spec.np_dtype
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
     with net.exclusive("partial_fit"), quiet:
         net.check_params()
         previous = net.optimizer
+        # Resolved under the guard: the network's optimizer and last rate are what they are.
+        wanted, lr = partial_fit_settings(previous, net.last_lr, optimizer, lr, momentum)
         own = [net.params]
         if previous is not None:
             own.extend(previous.state_arrays().values())
@@ -366,6 +421,7 @@ def partial_fit(
         if history.interrupted:  # Ctrl-C between compiled calls: everything was restored
             net.optimizer = previous
             raise KeyboardInterrupt
+        net.last_lr = lr
     return history.loss[0]
 
 

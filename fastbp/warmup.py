@@ -7,8 +7,10 @@ drives each public entry point once on a tiny network, so that every generic ker
 cache for both dtypes, with the argument layouts the public methods pass:
 
 * ``Network``: ``forward``/``predict``/``predict_proba``/``score``/``loss`` and
-  ``loss_and_gradient``/``gradient``/``trace`` on one row, on small batches (explicit loops)
-  and on large ones (BLAS), with and without sample weights, on writeable and read-only inputs;
+  ``loss_and_gradient``/``gradient``/``trace`` on one row, on small batches (the packed
+  small-batch kernels of :mod:`fastbp.row_kernels`) and on more rows than those take, on
+  both paths (explicit loops and BLAS), with and without sample weights, on writeable and
+  read-only inputs;
   ``hvp`` and ``gnvp`` on both paths; ``fit`` per example and by minibatch with every
   optimizer, with L2 and with sample weights; ``partial_fit`` on one row and on batches;
 * the scikit-learn estimators on dense and sparse (CSR) inputs when scikit-learn is installed,
@@ -112,6 +114,8 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
     Y_reg = rng.normal(size=(40, 2)).astype(dtype)
     Y_cls = np.eye(2, dtype=dtype)[rng.integers(0, 2, size=40)]
     sw = rng.uniform(0.5, 1.5, size=40)
+    # More rows than the small-batch kernels take (online.SMALL_MAX_ROWS): the chunked path.
+    many = np.concatenate([X] * 8)
 
     def passes() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):
@@ -124,6 +128,8 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
                     net.loss(A, Y, sample_weight=sw)
                     net.loss_and_gradient(A, Y)
                     net.loss_and_gradient(A, Y, sample_weight=sw)
+                net.forward(many)
+                net.loss_and_gradient(many, np.concatenate([Y] * 8))
                 net.trace(X[:2], Y[:2])
             if net.spec.loss == "softmax_cross_entropy":
                 net.predict_proba(X)

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _peers import w7  # noqa: E402
+from _peers import small_batch, w7  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="300 calls × 5 blocks; threads: 8 calls")
     p.add_argument("--no-threads", action="store_true", help="skip the two-thread job")
     p.add_argument("--no-w7", action="store_true", help="skip W7's peer comparison")
+    p.add_argument(
+        "--no-small", action="store_true",
+        help="skip the small-batch job (4-64-64-2 float32, 32 rows, fastbp against PyTorch)",
+    )  # fmt: skip
     p.add_argument(
         "--ablation", action="store_true",
         help="also time the one-row path step by step (what each change buys)",
@@ -79,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             if r.get("status") != "ok":
                 lines.append(f"- {r['label']}: {r.get('status')} {r.get('reason', '')}")
+    if not args.no_small:
+        print(f"small batches: fastbp and PyTorch on CPU {args.cores}", file=sys.stderr,
+              flush=True)  # fmt: skip
+        res = w7.run_small_batches(args.cores, args.calls, args.repeats)
+        report["small"] = res
+        lines += ["", "Small batches on a DQN-sized value net (4-64-64-2, ReLU, float32): median "
+                  f"µs per call over {args.repeats} blocks of {args.calls} calls, both tools in "
+                  "one pinned process, blocks interleaved (PyTorch at one thread).", "",
+                  small_batch.markdown(res)]  # fmt: skip
     if args.ablation:
         print(f"ablation: fastbp on CPU {args.cores}", file=sys.stderr, flush=True)
         res = w7.run_ablations(args.cores, args.calls, args.repeats)

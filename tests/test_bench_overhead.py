@@ -31,3 +31,6 @@ def test_quick_run_gates_numpy_and_reports_every_job(tmp_path) -> None:
     assert report["ablation"]["status"] == "ok" and len(report["ablation"]["median_us"]) == 9
     assert report["threads"]["status"] == "ok", report["threads"]
     assert "| forward of one row |" in proc.stdout and "speed-up" in proc.stdout
+    small = report["small"]  # the small-batch job (PyTorch beside fastbp where installed)
+    assert small["status"] == "ok", small
+    assert {"fastbp forward32", "fastbp predict32", "fastbp adam32"} <= set(small["median_us"])

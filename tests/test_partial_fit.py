@@ -15,7 +15,7 @@ import pytest
 from conftest import DTYPES, assert_close, make_targets, random_case, random_network
 
 import fastbp as fb
-from fastbp import reference
+from fastbp import reference, row_kernels
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam"]
 
@@ -107,6 +107,61 @@ def test_optimizer_state_survives_save_and_load(tmp_path, dtype, optimizer) -> N
     for i in range(10, 20):
         fresh.partial_fit(X[i : i + 1], Y[i : i + 1], optimizer=optimizer, lr=0.02)
     assert not np.array_equal(fresh.params, fitted.params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_partial_fit_with_defaults_continues_a_loaded_adam_model(tmp_path, dtype, batch_size):
+    """Issue 25: after load, partial_fit(x, y) continues Adam (moments, step, β's, rate)."""
+    spec = fb.NetworkSpec([4, 8, 2], ["relu"], "squared", dtype)
+    X, Y, _ = _data(spec, 24)
+    adam = fb.optim.Optimizer("adam", beta1=0.8, beta2=0.99)  # not the defaults
+    whole = fb.Network(spec, seed=5)
+    whole.fit(X, Y, epochs=1, batch_size=batch_size, shuffle=False, optimizer=adam, lr=0.003,
+              progress=False)  # fmt: skip
+    half = fb.Network(spec, seed=5)
+    half.fit(X[:12], Y[:12], epochs=1, batch_size=batch_size, shuffle=False,
+             optimizer=fb.optim.Optimizer("adam", beta1=0.8, beta2=0.99), lr=0.003,
+             progress=False)  # fmt: skip
+    half.save(tmp_path / "adam.fastbp")
+    resumed = fb.Network.load(tmp_path / "adam.fastbp")
+    assert resumed.lowered.last_lr == 0.003
+    for i in range(12, 24, batch_size):  # the defaults: optimizer, lr and momentum of the file
+        resumed.partial_fit(X[i : i + batch_size], Y[i : i + batch_size], batch_size=batch_size)
+    assert resumed.optimizer.name == "adam" and resumed.optimizer.beta1 == 0.8
+    assert resumed.optimizer.step[0] == whole.optimizer.step[0]
+    _assert_same_state(whole, resumed)
+
+
+def test_partial_fit_defaults_follow_the_network() -> None:
+    spec = fb.NetworkSpec([3, 5, 1], ["tanh"], "squared")
+    X, Y, _ = _data(spec, 8)
+    net = fb.Network(spec, seed=0)
+    assert net.optimizer is None and net.lowered.last_lr is None
+    net.partial_fit(X[:1], Y[:1])  # nothing yet: SGD at 0.01
+    assert net.optimizer.name == "sgd" and net.lowered.last_lr == 0.01
+    net.partial_fit(X[:2], Y[:2], optimizer="nesterov", momentum=0.6, lr=0.02)
+    velocity_steps = net.optimizer.step[0]
+    net.partial_fit(X[2:4], Y[2:4])  # continues Nesterov, μ = 0.6, α = 0.02
+    assert net.optimizer.name == "nesterov" and net.optimizer.momentum == 0.6
+    assert net.optimizer.step[0] == velocity_steps + 2 and net.lowered.last_lr == 0.02
+    same = fb.Network(spec, seed=0)
+    same.partial_fit(X[:1], Y[:1], optimizer="sgd", lr=0.01)
+    same.partial_fit(X[:2], Y[:2], optimizer="nesterov", momentum=0.6, lr=0.02)
+    same.partial_fit(X[2:4], Y[2:4], optimizer="nesterov", momentum=0.6, lr=0.02)
+    _assert_same_state(same, net)
+    net.partial_fit(X[4:5], Y[4:5], momentum=0.3)  # another μ: still Nesterov, a fresh state
+    assert net.optimizer.name == "nesterov" and net.optimizer.momentum == 0.3
+    assert net.optimizer.step[0] == 1
+    net.fit(X, Y, epochs=2, lr=0.05, optimizer="adam", progress=False)
+    assert net.lowered.last_lr == 0.05
+    steps = net.optimizer.step[0]
+    net.partial_fit(X[:1], Y[:1])  # continues fit's Adam at fit's last rate
+    assert net.optimizer.name == "adam" and net.optimizer.step[0] == steps + 1
+    net.partial_fit(X[:1], Y[:1], optimizer="sgd")  # an explicit choice switches
+    assert net.optimizer.name == "sgd"
+    with pytest.raises(TypeError, match="optimizer"):
+        net.partial_fit(X[:1], Y[:1], optimizer=3)
 
 
 def test_changing_the_optimizer_resets_its_state_and_same_settings_continue() -> None:
@@ -301,12 +356,29 @@ def test_the_fast_paths_are_the_ones_taken() -> None:
     net = fb.Network(spec, seed=0)
     calls = net._fast  # the network's own fast paths (a private detail this test spies on)
     seen: list[str] = []
-    for name in ("check", "forward", "loss_grad", "minibatch", "settle"):  # direct kernel entries
-        real = getattr(calls, name)
-        setattr(calls, name, lambda *a, _r=real, _n=name: seen.append(_n) or _r(*a))
+    names = ("check", "forward", "loss_grad", "minibatch", "settle")
+
+    class Spy:  # stands in for a direct kernel entry: ``spy(*args)`` or ``spy.call(*args)``
+        def __init__(self, name: str, real: object = None) -> None:
+            self.name, self.real = name, getattr(calls, name) if real is None else real
+
+        def __call__(self, *args):
+            return self.call(*args)
+
+        def call(self, *args):
+            result = self.real(*args)
+            refused = self.name == "forward" and result == row_kernels.LAYOUT
+            seen.append(self.name + (" refused" if refused else ""))
+            return result
+
+    for name in names:
+        setattr(calls, name, Spy(name))
+    calls.forward_rows = tuple(Spy("forward_rows", real) for real in calls.forward_rows)
     x, y = np.ones((1, 3)), np.ones((1, 2))
-    net.forward(np.ones((2, 3)))  # two rows: the chunked path
-    net.forward(np.ones((1, 3), dtype=np.float32))  # another dtype: converted, checked path
+    net.forward(np.ones((2, 3)))  # two rows: the small-batch kernel
+    net.forward(np.ones((1, 3), dtype=np.float32))  # another dtype: refused, checked path
+    assert seen == ["forward_rows", "forward refused"]
+    del seen[:]
     net.partial_fit(x, y)  # first call: the checked path sets up the optimizer
     assert seen == []
     net.forward(x)

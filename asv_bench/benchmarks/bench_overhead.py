@@ -99,3 +99,74 @@ class TwoThreads:
         return median_ratio(self._serial, self._threaded, repeats=5)
 
     track_two_thread_speedup.unit = "ratio"
+
+
+DQN = [4, 64, 64, 2]
+
+
+class SmallBatch:
+    """Issue 25: a DQN-sized value net (4-64-64-2, ReLU, float32) on 32 rows (and one row);
+    :class:`SmallBatchTorch` times PyTorch eager on the same network."""
+
+    def setup(self) -> None:
+        self.net, X, Y = batch_setup(DQN, 32, "float32")
+        self.X, self.Y, self.x = X, Y, X[:1].copy()
+        self.adam = self.net.copy()
+        self.adam.partial_fit(X, Y, optimizer="adam", lr=1e-3, batch_size=32)
+        warm(lambda: self.net.forward(self.X))
+        warm(lambda: self.net.predict(self.X))
+        warm(lambda: self.net.loss_and_gradient(self.X, self.Y))
+        warm(lambda: self.net.forward(self.x))
+        warm(lambda: self.adam.partial_fit(self.X, self.Y, batch_size=32))
+
+    def time_forward32(self) -> None:
+        self.net.forward(self.X)
+
+    def time_predict32(self) -> None:
+        self.net.predict(self.X)
+
+    def time_loss_and_gradient32(self) -> None:
+        self.net.loss_and_gradient(self.X, self.Y)
+
+    def time_partial_fit_adam32(self) -> None:
+        self.adam.partial_fit(self.X, self.Y, batch_size=32)  # continues the network's Adam
+
+    def time_forward1(self) -> None:
+        self.net.forward(self.x)
+
+
+class SmallBatchTorch:
+    """PyTorch eager at one thread on :class:`SmallBatch`'s network and rows: the ``no_grad``
+    forward pass and one Adam step (zero_grad, forward, MSE, backward, step).  Skipped where
+    torch is not installed."""
+
+    def setup(self) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        torch.set_num_threads(1)
+        net, X, Y = batch_setup(DQN, 32, "float32")
+        mods: list = []
+        for k in range(1, 4):
+            W, b = net.layer(k)
+            lin = torch.nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            mods += [lin, torch.nn.ReLU()] if k < 3 else [lin]
+        self.torch = torch
+        self.model = torch.nn.Sequential(*mods)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.X, self.Y = torch.from_numpy(X), torch.from_numpy(Y)
+        warm(self.time_forward32)
+        warm(self.time_adam32)
+
+    def time_forward32(self) -> None:
+        with self.torch.no_grad():
+            self.model(self.X)
+
+    def time_adam32(self) -> None:
+        self.opt.zero_grad()
+        self.torch.nn.functional.mse_loss(self.model(self.X), self.Y).backward()
+        self.opt.step()

@@ -135,12 +135,14 @@ class EpochRunner:
         self.info = np.zeros(3, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
+        # The caller's arrays and the order come first (X, Y, idx; the CSR arrays, Y, idx): the
+        # direct entries check those on every call, the rest are this network's own buffers.
         #: Direct entries of the epoch variants used so far (fastbp.epochs.minibatch_kernel).
-        self.kernels = DirectCalls()
-        self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr)
+        self.kernels = DirectCalls(checked=3)
+        self.csr_kernel = DirectCall(sparse_kernels.minibatch_epoch_csr, checked=5)
         #: fit's blocks of epochs (fastbp.sklearn._loop.run_epochs), entered directly.
-        self.loop_kernel = DirectCall(_loop.run_epochs)
-        self.settle = DirectCall(row_kernels.settle)
+        self.loop_kernel = DirectCall(_loop.run_epochs, checked=3)
+        self.settle = DirectCall(row_kernels.settle, checked=0)
         # Flat views of each W[k] (C-contiguous, so no copies): the sum of squares runs in
         # fastbp's (n_out, n_in) order, not scikit-learn's coefs_ order, so it can differ from
         # scikit-learn's in the last bits (the loss is compared to rtol 1e-6 in the tests).

@@ -446,7 +446,10 @@ def child_main() -> None:
     job = json.loads(sys.argv[1])
     peer_env.pin(job["cores"], job["threads"])
     try:
-        kinds = {"threads": run_threads, "ablation": run_ablation, "w7": run_tool}
+        from _peers.small_batch import run_small
+
+        kinds = {"threads": run_threads, "ablation": run_ablation, "w7": run_tool,
+                 "small": run_small}  # fmt: skip
         res = kinds[job["kind"]](job)
         try:
             from threadpoolctl import threadpool_info
@@ -540,6 +543,13 @@ def run_concurrency(cores=(0, 1), calls: int = 40, repeats: int = 7) -> dict:
     return spawn(job)
 
 
+def run_small_batches(cores=(1,), calls: int = 2000, repeats: int = 15) -> dict:
+    """The small-batch job (:mod:`_peers.small_batch`): fastbp and PyTorch in one pinned process."""
+    job = {"kind": "small", "cores": list(cores), "threads": 1, "calls": calls,
+           "repeats": repeats}  # fmt: skip
+    return spawn(job)
+
+
 def run_ablations(cores=(1,), calls: int = 2000, repeats: int = 15) -> dict:
     """What each change of the one-row path buys (fastbp only, one pinned process)."""
     job = {"kind": "ablation", "cores": list(cores), "threads": 1, "calls": calls,
@@ -586,6 +596,8 @@ def run_ablation(job: dict) -> dict:
     ``specialise.sgd_example_epoch_dispatch`` as before issue 15's direct entry; (d) the same
     with the direct entry (``FastPaths.sgd_epoch``); (e) today's ``net.partial_fit``.
     """
+    import types
+
     import numpy as np
 
     import fastbp as fb
@@ -606,7 +618,7 @@ def run_ablation(job: dict) -> dict:
                 with quiet_if_no_jit():
                     sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info)
 
-            self.run = run
+            self.run = types.SimpleNamespace(call=run, entry=None)  # a direct entry, no entry point
 
         def sgd_epoch(self, l2):
             return self.run
