@@ -501,6 +501,10 @@ def _checked_entry(entry, kinds: tuple, otherwise):
     return call
 
 
+#: Entry points found by :meth:`DirectCall._first`, per (dispatcher, argument kinds).
+_ENTRY_POINTS: dict[tuple, object] = {}
+
+
 class DirectCall:
     """Calls one compiled specialisation of a Numba dispatcher without per-call type dispatch.
 
@@ -576,14 +580,21 @@ class DirectCall:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 return self.dispatcher(*args)
         result = self.dispatcher(*args)
-        try:
-            if len(overloads) == 1:  # the usual case: no need to type every argument again
-                compiled = next(iter(overloads.values()))
-            else:
-                compiled = overloads[tuple(numba.typeof(a) for a in args)]
-            entry = compiled.entry_point
-        except (KeyError, AttributeError, TypeError, ValueError):  # pragma: no cover - numba API
-            entry = self.dispatcher
+        # Which specialisation ran: typing every argument again (numba.typeof) costs about
+        # 15 µs an array, so the answer is kept per dispatcher and argument kinds, for the next
+        # DirectCall of the same kernel (a new estimator runner, an unpickled network).
+        key = (self.dispatcher,
+               tuple(array_kind(a) if type(a) is np.ndarray else type(a) for a in args))  # fmt: skip
+        entry = _ENTRY_POINTS.get(key)
+        if entry is None:
+            try:
+                if len(overloads) == 1:  # the usual case: the one it has
+                    compiled = next(iter(overloads.values()))
+                else:
+                    compiled = overloads[tuple(numba.typeof(a) for a in args)]
+                entry = _ENTRY_POINTS[key] = compiled.entry_point
+            except (KeyError, AttributeError, TypeError, ValueError):  # pragma: no cover
+                entry = self.dispatcher  # numba API changed: dispatch every call
         if not self.kinds:
             checked = args if self.checked is None else args[: self.checked]
             self.kinds = tuple(array_kind(a) if type(a) is np.ndarray else type(a) for a in checked)

@@ -12,6 +12,9 @@ OPENBLAS_L2_SIZE removed from the environment:
   ``--fresh`` processes;
 * ``import_and_first``: the same processes, from before ``import`` of the estimator's module to
   the end of the first call;
+* ``first_call_2cores``, ``import_and_first_2cores``: the same in processes allowed on every
+  core (fastbp loads its kernels in a background thread, :mod:`fastbp.preload`, which a second
+  core lets overlap with the program's own work);
 * with ``--dask``: dask-ml's ``Incremental`` end to end (see ``bench_dask_incremental.py``).
 
 Each figure is reported as a median [min–max] and as scikit-learn's median over fastbp's (above 1:
@@ -43,7 +46,8 @@ if str(HERE) not in sys.path:
 LIBRARIES = ("sklearn", "fastbp")
 BLOCK = 300
 HIDDEN = (64,)
-FIGURES = ("steady", "pickle", "first_call", "import_and_first")
+FIGURES = ("steady", "pickle", "first_call", "import_and_first", "first_call_2cores",
+           "import_and_first_2cores")
 
 
 def _estimator_class(library: str):
@@ -72,8 +76,9 @@ def child_fresh(job: dict) -> dict:
     start = time.perf_counter()
     est.partial_fit(X[:BLOCK], y[:BLOCK], classes=classes)
     end = time.perf_counter()
-    return {"status": "ok", "first_call": [end - start],
-            "import_and_first": [end - T_START], "setup": start - t0}  # fmt: skip
+    suffix = "_2cores" if len(job["cores"]) > 1 else ""
+    return {"status": "ok", f"first_call{suffix}": [end - start],
+            f"import_and_first{suffix}": [end - T_START], "setup": start - t0}  # fmt: skip
 
 
 def child_steady(job: dict) -> dict:
@@ -143,6 +148,9 @@ def measure(calls: int, fresh: int, rounds: int, core: int) -> dict[str, dict]:
                                        "cores": [core]}))  # fmt: skip
             for _ in range(fresh):
                 _pool(res[lib], run_child({"kind": "fresh", "library": lib, "cores": [core]}))
+            for _ in range(fresh):  # both cores: fastbp's background loading can overlap
+                _pool(res[lib], run_child({"kind": "fresh", "library": lib,
+                                           "cores": sorted(os.sched_getaffinity(0))}))  # fmt: skip
     return res
 
 
@@ -169,8 +177,10 @@ def markdown(res: dict[str, dict], load: tuple[float, float], core: int,
              dask: dict[str, dict] | None = None) -> str:  # fmt: skip
     names = {"steady": "one `partial_fit` call, steady state",
              "pickle": "pickle round trip, then one call",
-             "first_call": "first call in a fresh process (kernels cached)",
-             "import_and_first": "fresh process: import, data, first call"}  # fmt: skip
+             "first_call": "first call in a fresh process (kernels cached), one core",
+             "import_and_first": "fresh process: import, data, first call, one core",
+             "first_call_2cores": "first call in a fresh process, all cores",
+             "import_and_first_2cores": "fresh process: import, data, first call, all cores"}  # fmt: skip
     lines = [
         f"`partial_fit` on digits in blocks of {BLOCK} rows, hidden {HIDDEN}, adam; each library "
         f"in processes pinned to CPU {core} with one thread; median [min–max]; ratio = "

@@ -192,5 +192,12 @@ def _estimator_kernels() -> tuple:
             _loop.run_epochs, kernels.forward_blas)  # fmt: skip
 
 
+def _plain_float64(sig) -> bool:
+    """Whether a kernel signature takes float64 arrays, all C-contiguous, as the estimators
+    pass them (other specialisations in the cache, float32 or strided rows, load on first use)."""
+    floats = [t for t in sig if hasattr(t, "layout") and str(t.dtype).startswith("float")]
+    return bool(floats) and all(str(t.dtype) == "float64" and t.layout == "C" for t in floats)
+
+
 # A fresh process's first partial_fit finds these in memory (see fastbp.preload).
-_preload.start(_estimator_kernels, keep=lambda sig: "float64" in str(sig))
+_preload.start(_estimator_kernels, keep=_plain_float64)
