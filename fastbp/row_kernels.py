@@ -583,8 +583,8 @@ class DirectCall:
         # Which specialisation ran: typing every argument again (numba.typeof) costs about
         # 15 µs an array, so the answer is kept per dispatcher and argument kinds, for the next
         # DirectCall of the same kernel (a new estimator runner, an unpickled network).
-        key = (self.dispatcher,
-               tuple(array_kind(a) if type(a) is np.ndarray else type(a) for a in args))  # fmt: skip
+        kinds = tuple(array_kind(a) if type(a) is np.ndarray else type(a) for a in args)
+        key = (self.dispatcher, kinds)
         entry = _ENTRY_POINTS.get(key)
         if entry is None:
             try:

@@ -46,8 +46,14 @@ if str(HERE) not in sys.path:
 LIBRARIES = ("sklearn", "fastbp")
 BLOCK = 300
 HIDDEN = (64,)
-FIGURES = ("steady", "pickle", "first_call", "import_and_first", "first_call_2cores",
-           "import_and_first_2cores")
+FIGURES = (
+    "steady",
+    "pickle",
+    "first_call",
+    "import_and_first",
+    "first_call_2cores",
+    "import_and_first_2cores",
+)
 
 
 def _estimator_class(library: str):
@@ -175,12 +181,14 @@ def _cell(seconds: list[float], unit: float = 1e3, suffix: str = "ms") -> str:
 
 def markdown(res: dict[str, dict], load: tuple[float, float], core: int,
              dask: dict[str, dict] | None = None) -> str:  # fmt: skip
-    names = {"steady": "one `partial_fit` call, steady state",
-             "pickle": "pickle round trip, then one call",
-             "first_call": "first call in a fresh process (kernels cached), one core",
-             "import_and_first": "fresh process: import, data, first call, one core",
-             "first_call_2cores": "first call in a fresh process, all cores",
-             "import_and_first_2cores": "fresh process: import, data, first call, all cores"}  # fmt: skip
+    names = {
+        "steady": "one `partial_fit` call, steady state",
+        "pickle": "pickle round trip, then one call",
+        "first_call": "first call in a fresh process (kernels cached), one core",
+        "import_and_first": "fresh process: import, data, first call, one core",
+        "first_call_2cores": "first call in a fresh process, all cores",
+        "import_and_first_2cores": "fresh process: import, data, first call, all cores",
+    }
     lines = [
         f"`partial_fit` on digits in blocks of {BLOCK} rows, hidden {HIDDEN}, adam; each library "
         f"in processes pinned to CPU {core} with one thread; median [min–max]; ratio = "
