@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _BUSY = "this Network is already running a pass in another thread"
+
+#: For this long after a writer was refused because of reads, every read that ends yields the
+#: GIL once (``time.sleep(0)``) while it holds nothing, so that the writer's retry can find the
+#: network free (:meth:`Guard.yield_to_writer`).
+PENDING_S = 0.01
 
 
 class Guard:
@@ -25,14 +31,24 @@ class Guard:
     so whichever of two overlapping calls looks second sees the other and backs out (if both look
     at the same moment, both back out: a refusal, never a torn read).  ``mutex`` is never held
     during a pass.
+
+    Fairness without waiting: the compiled passes release the GIL, so a thread that reads in a
+    tight loop (each read a few µs of Python around a compiled call) would hand the GIL to a
+    writer only while it is inside a read, and a writer that retries would never find the
+    network free.  A writer refused because of reads therefore marks itself pending
+    (:attr:`pending`, for :data:`PENDING_S`), and while it is pending every read that ends
+    yields the GIL once while it holds nothing (:meth:`yield_to_writer`).  Nothing blocks;
+    reads are never refused for it.
     """
 
-    __slots__ = ("mutex", "readers", "writer")
+    __slots__ = ("mutex", "pending", "readers", "writer")
 
     def __init__(self) -> None:
         self.mutex = threading.Lock()
         self.readers: list[None] = []
         self.writer: str | None = None
+        #: time.monotonic() until which a refused writer is pending, or 0.0.
+        self.pending = 0.0
 
     def enter_read(self) -> None:
         """Register a read, or raise RuntimeError if a writer holds the network.
@@ -54,6 +70,16 @@ class Guard:
     def exit_read(self) -> None:
         """End a read registered by :meth:`enter_read`."""
         self.readers.pop()
+        if self.pending:
+            self.yield_to_writer()
+
+    def yield_to_writer(self) -> None:
+        """After a read, with nothing held: yield the GIL once if a refused writer is pending
+        (and forget a writer pending for longer than :data:`PENDING_S`)."""
+        if time.monotonic() < self.pending:
+            time.sleep(0)
+        else:
+            self.pending = 0.0
 
     def enter_write(self, what: str) -> None:
         """Register a writer ``what`` (e.g. ``"fit"``), or raise RuntimeError if anything runs."""
@@ -65,6 +91,9 @@ class Guard:
             busy = f"{len(self.readers)} read(s)"
             with self.mutex:
                 self.writer = None
+            self.pending = time.monotonic() + PENDING_S
+        elif busy is None:
+            self.pending = 0.0
         if busy is not None:
             raise RuntimeError(
                 f"{_BUSY} ({busy}); {what} needs the network to itself: serialise the calls, "
@@ -91,7 +120,7 @@ class Guard:
         try:
             yield
         finally:
-            self.readers.pop()
+            self.exit_read()
 
     def __repr__(self) -> str:
         return f"Guard(readers={len(self.readers)}, writer={self.writer!r})"

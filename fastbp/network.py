@@ -237,6 +237,8 @@ class Network(Predictions, Conversions):
                         )
                 finally:
                     readers.pop()
+                if self._guard.pending:  # a refused writer waits for a gap (Guard)
+                    self._guard.yield_to_writer()
                 if status == 0:
                     return out
             # Anything unusual (NaN/inf input or parameters, overflow) takes the checked path.
@@ -331,6 +333,8 @@ class Network(Predictions, Conversions):
                             )  # fmt: skip
                     finally:
                         readers.pop()
+                    if self._guard.pending:  # a refused writer waits for a gap (Guard)
+                        self._guard.yield_to_writer()
                     if status == 0:
                         return J, grad
         X = as_features(X, self.spec)

@@ -259,15 +259,16 @@ class FastPaths:
                 or lean.opt.s1 is not lean.s1  # fit may give the same optimizer new state
                 or ws.Z is not lean.Z
                 or lowered.blas_min_rows != lean.blas_min_rows
-                or (n != 1 and ws.capacity < min(lean.batch_size, n))
             )
         except (TypeError, ValueError):  # e.g. an array where a number belongs: checked path
             return None
         if stale or lean is None:
-            lean = self.lean_settings(key, n)
+            lean = self.lean_settings(key)
             if lean is None:
                 return None
         opt = lean.opt
+        if not lean.per_example and ws.capacity < min(lean.batch_size, n):
+            return None  # the checked path grows the workspace, under the guard
         if n == 1:
             order = self.order1
         else:
@@ -284,6 +285,8 @@ class FastPaths:
                 with guard.mutex:
                     guard.writer = None
             guard.enter_write("partial_fit")  # raises the documented RuntimeError
+        elif guard.pending:
+            guard.pending = 0.0  # this writer got through
         try:
             if self.check.call(X, Y, *lean.check_tail):
                 return None  # nothing was written; the checked path says what is wrong
@@ -320,7 +323,7 @@ class FastPaths:
         lowered.last_lr = lean.lr
         return float(self.info[0]) / n  # = info[0] / info[1], as fit's History.loss
 
-    def lean_settings(self, key: tuple, n: int) -> _Lean | None:
+    def lean_settings(self, key: tuple) -> _Lean | None:
         """Resolve partial_fit's settings for the lean path, once per change of ``key``.
 
         Parameters
@@ -328,8 +331,6 @@ class FastPaths:
         key : tuple
             ``(optimizer, lr, momentum, l2, batch_size, last_lr)``: the caller's settings and
             the network's last learning rate.
-        n : int
-            The rows of this call (the workspace is grown to the batch it needs).
 
         Returns
         -------
@@ -365,9 +366,6 @@ class FastPaths:
         ):
             return None
         ws = self.ws
-        m = min(batch_size, n)
-        if m > ws.capacity:
-            ws.ensure(m)
         snaps = self.snapshots
         if snaps is None or snaps[0].shape != s1.shape or snaps[1].shape != s2.shape:
             snaps = self.snapshots = (np.empty_like(s1), np.empty_like(s2))
