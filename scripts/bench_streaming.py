@@ -15,7 +15,8 @@ OPENBLAS_L2_SIZE removed from the environment:
 * ``first_call_2cores``, ``import_and_first_2cores``: the same in processes allowed on every
   core (fastbp loads its kernels in a background thread, :mod:`fastbp.preload`, which a second
   core lets overlap with the program's own work);
-* with ``--dask``: dask-ml's ``Incremental`` end to end (see ``bench_dask_incremental.py``).
+
+dask-ml's ``Incremental`` end to end is ``scripts/bench_dask_incremental.py``.
 
 Each figure is reported as a median [min–max] and as scikit-learn's median over fastbp's (above 1:
 fastbp is faster).  The libraries alternate (``--rounds``) so that load from other processes hits
@@ -160,27 +161,13 @@ def measure(calls: int, fresh: int, rounds: int, core: int) -> dict[str, dict]:
     return res
 
 
-def dask_figures(rounds: int) -> dict[str, dict] | None:
-    """dask-ml's Incremental end to end, or None when dask-ml is not installed."""
-    try:
-        import bench_dask_incremental
-    except ImportError:  # pragma: no cover - the script ships beside this one
-        return None
-    try:
-        return bench_dask_incremental.measure(rounds=rounds)
-    except ImportError as exc:
-        print(f"dask-ml benchmark skipped: {exc}", file=sys.stderr)
-        return None
-
-
 def _cell(seconds: list[float], unit: float = 1e3, suffix: str = "ms") -> str:
     med = statistics.median(seconds)
     return (f"{med * unit:.3g} {suffix} [{min(seconds) * unit:.3g}–{max(seconds) * unit:.3g}]"
             if seconds else "–")  # fmt: skip
 
 
-def markdown(res: dict[str, dict], load: tuple[float, float], core: int,
-             dask: dict[str, dict] | None = None) -> str:  # fmt: skip
+def markdown(res: dict[str, dict], load: tuple[float, float], core: int) -> str:
     names = {
         "steady": "one `partial_fit` call, steady state",
         "pickle": "pickle round trip, then one call",
@@ -204,12 +191,6 @@ def markdown(res: dict[str, dict], load: tuple[float, float], core: int,
             ratio = statistics.median(sk[fig]) / statistics.median(fb[fig])
             lines.append(f"| {names[fig]} | {_cell(fb[fig])} | {_cell(sk[fig])} | "
                          f"**{ratio:.2f}×** |")  # fmt: skip
-    if dask:
-        d_sk, d_fb = dask.get("sklearn", {}), dask.get("fastbp", {})
-        if d_sk.get("seconds") and d_fb.get("seconds"):
-            ratio = statistics.median(d_sk["seconds"]) / statistics.median(d_fb["seconds"])
-            lines.append(f"| dask-ml `Incremental` end to end | {_cell(d_fb['seconds'], 1, 's')}"
-                         f" | {_cell(d_sk['seconds'], 1, 's')} | **{ratio:.2f}×** |")  # fmt: skip
     lines.extend(f"\n{lib} error: {err}" for lib in LIBRARIES for err in res[lib].get("errors", []))
     if "accuracy" in sk and "accuracy" in fb:
         lines.append(f"\nHeld-out accuracy after the steady calls: fastbp {fb['accuracy']:.3f}, "
@@ -225,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", type=int, default=5, help="fresh processes per library and round")
     p.add_argument("--rounds", type=int, default=2, help="alternate the libraries this often")
     p.add_argument("--quick", action="store_true", help="10 calls, 2 fresh processes, 1 round")
-    p.add_argument("--dask", action="store_true", help="also dask-ml's Incremental end to end")
     p.add_argument("--out", default="bench-streaming.json", help="JSON results")
     args = p.parse_args(argv)
     if args.child:
@@ -243,10 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         args.calls, args.fresh, args.rounds = 10, 2, 1
     load0 = os.getloadavg()[0]
     res = measure(args.calls, args.fresh, args.rounds, args.core)
-    dask = dask_figures(args.rounds) if args.dask else None
     load = (load0, os.getloadavg()[0])
-    Path(args.out).write_text(json.dumps({"results": res, "dask": dask, "load": load}, indent=1))
-    print(markdown(res, load, args.core, dask))
+    Path(args.out).write_text(json.dumps({"results": res, "load": load}, indent=1))
+    print(markdown(res, load, args.core))
     return 0
 
 
