@@ -509,7 +509,7 @@ class _BaseMLP(BaseEstimator):
         low, opt, net = runner.lowered, runner.opt, self.network_
         p, ws, Y = low.plan, low.ws, runner.Y
         n, bs = sample_idx.shape[0], runner.batch_size
-        Xb, Yb = runner._buffers(bs)  # the short last batch uses their first rows
+        Xb, Yb = runner.gather_buffers(bs)  # the short last batch uses their first rows
         rule, state = _loop.new_arrays()
         squared = net.spec.loss == "squared"
         schedule = LEARNING_RATES.index(self.learning_rate)

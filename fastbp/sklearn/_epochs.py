@@ -197,7 +197,19 @@ class EpochRunner:
         with np.errstate(over="ignore", invalid="ignore"):
             return float(sum(np.dot(w, w) for w in self.weights))
 
-    def _buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (m, n_features) and (m, n_outputs) buffers the kernels gather batches of m into.
+
+        Parameters
+        ----------
+        m : int
+            Rows per batch (a kernel may use only the first rows, for a short last batch).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The X and Y buffers, made on first use for this m.
+        """
         if m not in self.gather:
             dtype = self.net.spec.np_dtype
             self.gather[m] = (np.zeros((m, self.X.shape[1]), dtype),
@@ -213,7 +225,7 @@ class EpochRunner:
               l2: float) -> None:  # fmt: skip
         low, opt, info = self.lowered, self.opt, self.info
         p, ws = low.plan, low.ws
-        Xb, Yb = self._buffers(m)
+        Xb, Yb = self.gather_buffers(m)
         variant = fastbp_epochs.minibatch_kernel(opt.code, l2, m, low.blas_min_rows)
         self.kernels(variant)(
             X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
@@ -227,7 +239,7 @@ class EpochRunner:
         p, ws = low.plan, low.ws
         self.csr_kernel(
             X.indptr, X.indices, X.data, self.Y, idx, m, low.params, p.widths, p.acts,
-            p.out_kind, p.w_off, p.b_off, p.u_off, self._buffers(m)[1], ws.Z, ws.A, ws.dZ,
+            p.out_kind, p.w_off, p.b_off, p.u_off, self.gather_buffers(m)[1], ws.Z, ws.A, ws.dZ,
             ws.dA, low.grad, p.weight_mask, float(l2), low.blas_min_rows, opt.code,
             float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
             self.info,
