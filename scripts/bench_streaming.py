@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,15 +120,7 @@ def child_steady(job: dict) -> dict:
 def run_child(job: dict) -> dict:
     from _peers import env as peer_env
 
-    env, _ = peer_env.child_env(dict(os.environ), 1)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child",
-                           json.dumps(job)], env=env, capture_output=True, text=True,
-                          timeout=1800)  # fmt: skip
-    for line in proc.stdout.splitlines():
-        if line.startswith(peer_env.MARKER):
-            return json.loads(line[len(peer_env.MARKER) :])
-    return {"status": "error", "reason": (proc.stderr or proc.stdout)[-2000:]}
+    return peer_env.run_script_child(str(Path(__file__).resolve()), job, str(ROOT))
 
 
 def _pool(into: dict, got: dict) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from fastbp._jit import jit
 from fastbp.epochs import minibatch_epoch_blas
-from fastbp.row_kernels import finite_sum_check
+from fastbp.row_kernels import settle
 
 # rule[...]: the constants of the stopping rule and of the loss.
 R_TOL, R_PATIENCE, R_SCHEDULE, R_POWER_T, R_LR_INIT, R_OFFSET, R_OUT_DIV, R_SGD_FAMILY = range(8)
@@ -95,13 +95,7 @@ def run_epochs(X, Y, orders, batch_size, params, widths, acts, out_kind, w_off, 
                                  b_off, u_off, Xb, Yb, Z, A, dZ, dA, grad, weight_mask,
                                  alpha / m, blas_min_rows, kind, lr, mu, beta1, beta2, eps, s1,
                                  s2, step, info)  # fmt: skip
-            if info[2] != 0.0 or not finite_sum_check(params, 0, params.shape[0]):
-                for q in range(params.shape[0]):
-                    params[q] = good[q]
-                for q in range(s1.shape[0]):
-                    s1[q] = good1[q]
-                for q in range(s2.shape[0]):
-                    s2[q] = good2[q]
+            if settle(params, s1, s2, good, good1, good2, info) != 0:  # restored
                 step[0] = step0
                 state[S_W2] = w2_start
                 return e, DIVERGED
