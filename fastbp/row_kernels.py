@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from fastbp._jit import jit
+from fastbp._jit import jit, jit_inline
 from fastbp.kernels import (
     backprop_layers_blas,
     backprop_layers_loops,
@@ -356,16 +356,23 @@ def check_rows(X, Y, params, ipack, s1, s2, good, good1, good2, info):
     for i in range(m):
         if not target_row_ok(Y[i], out_kind):
             return BAD_Y
+    snapshot(params, s1, s2, good, good1, good2)
+    info[0] = 0.0
+    info[1] = 0.0
+    info[2] = 0.0
+    return 0
+
+
+@jit_inline
+def snapshot(params, s1, s2, good, good1, good2):
+    """Copy the parameters and optimizer state to good, good1, good2 (what :func:`settle`
+    restores)."""
     for q in range(params.shape[0]):
         good[q] = params[q]
     for q in range(s1.shape[0]):
         good1[q] = s1[q]
     for q in range(s2.shape[0]):
         good2[q] = s2[q]
-    info[0] = 0.0
-    info[1] = 0.0
-    info[2] = 0.0
-    return 0
 
 
 @_quiet_when_interpreted

@@ -28,7 +28,7 @@ import numpy as np
 
 from fastbp._jit import jit
 from fastbp.epochs import minibatch_epoch_blas
-from fastbp.row_kernels import settle
+from fastbp.row_kernels import settle, snapshot
 
 # rule[...]: the constants of the stopping rule and of the loss.
 R_TOL, R_PATIENCE, R_SCHEDULE, R_POWER_T, R_LR_INIT, R_OFFSET, R_OUT_DIV, R_SGD_FAMILY = range(8)
@@ -73,12 +73,7 @@ def run_epochs(X, Y, orders, batch_size, params, widths, acts, out_kind, w_off, 
         w2_start = state[S_W2]
         if math.isnan(w2_start):
             w2_start = weights_squared(params, weight_mask)
-        for q in range(params.shape[0]):
-            good[q] = params[q]
-        for q in range(s1.shape[0]):
-            good1[q] = s1[q]
-        for q in range(s2.shape[0]):
-            good2[q] = s2[q]
+        snapshot(params, s1, s2, good, good1, good2)
         step0 = step[0]
         lr = state[S_LR]
         total = 0.0
