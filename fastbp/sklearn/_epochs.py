@@ -143,10 +143,8 @@ class EpochRunner:
         #: fit's blocks of epochs (fastbp.sklearn._loop.run_epochs), entered directly.
         self.loop_kernel = DirectCall(_loop.run_epochs, checked=3)
         self.settle = DirectCall(row_kernels.settle, checked=0)
-        # Flat views of each W[k] (C-contiguous, so no copies): the sum of squares runs in
-        # fastbp's (n_out, n_in) order, not scikit-learn's coefs_ order, so it can differ from
-        # scikit-learn's in the last bits (the loss is compared to rtol 1e-6 in the tests).
-        self.weights = [net.layer(k)[0].reshape(-1) for k in range(1, spec.n_layers + 1)]
+        #: Σ_k ‖W[k]‖²_F, the compiled loop's own sum (fastbp.sklearn._loop.weights_squared).
+        self.weights_sq = DirectCall(_loop.weights_squared, checked=0)
         self.ctrl_c: threading.Event | None = None
         self.l2_batches = 0.0
 
@@ -173,13 +171,10 @@ class EpochRunner:
         net = self.net
         if self.sparse or self.sw is not None or net.optimizer is not self.opt:
             return False
-        old = self.X  # the direct kernel entries were made for its type: keep it exactly
-        if type(old) is not np.ndarray or not old.flags.c_contiguous or not X.flags.c_contiguous:
+        if type(self.X) is not np.ndarray:  # rows that came lazily stay with their runner
             return False
-        if old.dtype != X.dtype or old.flags.writeable != X.flags.writeable:
-            return False
-        if not (Y.flags.c_contiguous and Y.flags.writeable and self.Y.flags.writeable):
-            return False
+        # Other kinds of X or Y than the first call's: the direct entries check the leading
+        # arguments (DirectCall) and dispatch to the matching specialisation.
         if self.lowered is not net.lowered or self.good.shape != net.params.shape:
             return False
         self.X, self.Y, self.batch_size = X, Y, batch_size
@@ -189,13 +184,17 @@ class EpochRunner:
     def weights_squared(self) -> float:
         """Σ_k ‖W[k]‖²_F (inf, without a warning, for weights on their way to diverging).
 
+        The same compiled sum as the compiled epoch loop's, in fastbp's parameter order (not
+        scikit-learn's ``coefs_`` order, so it can differ from scikit-learn's in the last bits;
+        the loss is compared to rtol 1e-6 in the tests).
+
         Returns
         -------
         float
             The sum of the squared weights (biases excluded).
         """
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(sum(np.dot(w, w) for w in self.weights))
+        low = self.lowered
+        return float(self.weights_sq(low.params, low.plan.weight_mask))
 
     def gather_buffers(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """The (m, n_features) and (m, n_outputs) buffers the kernels gather batches of m into.
