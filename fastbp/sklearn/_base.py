@@ -282,7 +282,8 @@ class _BaseMLP(BaseEstimator):
 
         Runs only when the last full call left a :class:`~fastbp.sklearn._lean.LeanState`, the
         constructor parameters still have the values it validated, and X and y are plain arrays
-        that pass the lean checks; the epoch is then the full path's (``_fit_epochs``).
+        that pass the lean checks; the epoch is then the full path's (``_fit_epochs``).  The
+        subclasses turn y into dense targets (``_lean_targets``), as they decode outputs.
         """
         state = self.__dict__.get("_lean")
         net = self.__dict__.get("network_")
@@ -301,10 +302,6 @@ class _BaseMLP(BaseEstimator):
         rs = state.random_state(self.random_state)
         state.runner = self._fit_epochs(rows, Y, rs, True, None, state.runner, checked=True)
         return True
-
-    def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
-        """Dense targets for the lean path, or None (see :mod:`fastbp.sklearn._lean`)."""
-        raise NotImplementedError
 
     def _poisson_offset(self, Y, sample_weight) -> float:
         """The z-free part of scikit-learn's Poisson loss, (weighted) mean of Σ_j y log y − y.
