@@ -46,6 +46,32 @@ def flatten(layers) -> np.ndarray:
     return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)]) for W, b in layers])
 
 
+def torch_relu_mlp(layers):
+    """A PyTorch ``nn.Sequential`` of Linear layers holding these (W, b) (in their dtype), with
+    ReLU between them: the peer model of a fastbp ReLU network with the same parameters."""
+    import torch
+    from torch import nn
+
+    mods: list = []
+    for k, (W, b) in enumerate(layers):
+        lin = nn.Linear(W.shape[1], W.shape[0]).to(torch.from_numpy(W).dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+        mods.append(lin)
+        if k < len(layers) - 1:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+def torch_params(model) -> np.ndarray:
+    """The parameters of :func:`torch_relu_mlp`'s model, flat in fastbp's layout."""
+    from torch import nn
+
+    mods = [m for m in model if isinstance(m, nn.Linear)]
+    return flatten([(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in mods])
+
+
 def one_hot(labels: np.ndarray, k: int, dtype) -> np.ndarray:
     out = np.zeros((labels.shape[0], k), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1

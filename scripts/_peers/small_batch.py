@@ -61,35 +61,16 @@ def _fastbp(X, Y):
 
 
 def _torch(p0, X, Y):
-    import numpy as np
     import torch
     from torch import nn
 
     torch.set_num_threads(1)
-    layers, off = [], 0
-    for n_in, n_out in zip(WIDTHS[:-1], WIDTHS[1:], strict=True):
-        W = p0[off : off + n_in * n_out].reshape(n_out, n_in)
-        off += n_in * n_out
-        b = p0[off : off + n_out]
-        off += n_out
-        layers.append((W, b))
+    from _peers.common import torch_params, torch_relu_mlp, unflatten
 
-    def make() -> nn.Sequential:
-        mods: list = []
-        for k, (W, b) in enumerate(layers):
-            lin = nn.Linear(W.shape[1], W.shape[0])
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(W))
-                lin.bias.copy_(torch.from_numpy(b))
-            mods.append(lin)
-            if k < len(layers) - 1:
-                mods.append(nn.ReLU())
-        return nn.Sequential(*mods)
+    layers = unflatten(p0, list(WIDTHS))
 
-    def flat(model) -> np.ndarray:
-        mods = [m for m in model if isinstance(m, nn.Linear)]
-        return np.concatenate([t.detach().numpy().ravel() for m in mods
-                               for t in (m.weight, m.bias)])  # fmt: skip
+    def make():
+        return torch_relu_mlp(layers)
 
     x, y, x1 = torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(X[:1].copy())
     half_mse = 0.5 * WIDTHS[-1]  # mse_loss averages over m·nr; fastbp's J is ½ Σ_j (a − y)² / m
@@ -105,7 +86,7 @@ def _torch(p0, X, Y):
         gate = {"forward32": fwd(x).numpy().ravel()}
     m = make()
     step(m, torch.optim.Adam(m.parameters(), lr=LR, betas=ADAM[:2], eps=ADAM[2]))
-    gate["adam32"] = flat(m)
+    gate["adam32"] = torch_params(m)
     trained = make()
     opt = torch.optim.Adam(trained.parameters(), lr=LR, betas=ADAM[:2], eps=ADAM[2])
 

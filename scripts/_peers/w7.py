@@ -294,24 +294,12 @@ def _torch(p0, X, Y, threads: int = 1):
     from torch import nn
 
     torch.set_num_threads(threads)
-    from _peers.common import flatten
+    from _peers.common import flatten, torch_params, torch_relu_mlp
 
-    def make() -> nn.Sequential:
-        mods: list = []
-        layers = _layers(p0)
-        for k, (W, b) in enumerate(layers):
-            lin = nn.Linear(W.shape[1], W.shape[0]).double()
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(W))
-                lin.bias.copy_(torch.from_numpy(b))
-            mods.append(lin)
-            if k < len(layers) - 1:
-                mods.append(nn.ReLU())
-        return nn.Sequential(*mods)
+    def make():
+        return torch_relu_mlp(_layers(p0))
 
-    def host(model) -> np.ndarray:
-        mods = [m for m in model if isinstance(m, nn.Linear)]
-        return flatten([(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in mods])
+    host = torch_params
 
     def loss(model, x, y):
         d = model(x) - y
