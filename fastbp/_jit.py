@@ -84,3 +84,18 @@ def jit_specialised_uncached(func):
     file to key a cache on (when the cache directory is not writable).
     """
     return numba.njit(**{**SPECIALISED_OPTIONS, "cache": False})(func)
+
+
+#: Options of the compiled drivers that spread ensemble members over threads (``prange``):
+#: :data:`JIT_OPTIONS` plus ``parallel=True``.  Launches go through
+#: :func:`fastbp._parallel.launch` (thread safety, thread count).
+PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
+
+
+def jit_parallel(func):
+    """Compile a driver whose ``numba.prange`` loop runs on Numba's threads (cached).
+
+    Call it only inside :func:`fastbp._parallel.launch`, which sets the thread count and keeps
+    two Python threads from launching parallel regions at once on a layer that cannot take it.
+    """
+    return lean_loading(numba.njit(**PARALLEL_OPTIONS)(func))
