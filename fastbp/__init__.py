@@ -24,24 +24,34 @@ from fastbp.warmup import warmup
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from fastbp import circuit, curvature, datasets, diagnostics, hessian, io, optim, train
+    from fastbp.ensemble import Ensemble
 
 #: Submodules loaded on first access of ``fastbp.<name>``.
 _LAZY = ("circuit", "curvature", "datasets", "diagnostics", "hessian", "io", "optim", "train")
 
+#: Classes loaded on first access, from the submodule named: ``fastbp.Ensemble``.
+_LAZY_CLASSES = {"Ensemble": "fastbp.ensemble"}
+
 
 def __getattr__(name: str) -> Any:
-    """Import a submodule of :data:`_LAZY` on first access (PEP 562)."""
+    """Import a submodule of :data:`_LAZY` (or a class of :data:`_LAZY_CLASSES`) on first
+    access (PEP 562)."""
+    if name in _LAZY_CLASSES:
+        value = getattr(importlib.import_module(_LAZY_CLASSES[name]), name)
+        globals()[name] = value
+        return value
     if name not in _LAZY:
         raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
     return importlib.import_module(f"fastbp.{name}")  # also binds it on the package
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_CLASSES))
 
 
 __all__ = [
     "ACTIVATIONS",
+    "Ensemble",
     "FitDivergedError",
     "History",
     "INITIALISERS",

@@ -99,3 +99,8 @@ def jit_parallel(func):
     two Python threads from launching parallel regions at once on a layer that cannot take it.
     """
     return lean_loading(numba.njit(**PARALLEL_OPTIONS)(func))
+
+
+def jit_parallel_uncached(func):
+    """:func:`jit_parallel` without the on-disk cache (generated code with no source file)."""
+    return numba.njit(**{**PARALLEL_OPTIONS, "cache": False})(func)

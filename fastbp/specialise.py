@@ -302,6 +302,51 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     return lines
 
 
+def _ensemble_driver(spec: NetworkSpec, name: str, kernel: str) -> list[str]:
+    """A parallel driver that runs ``kernel`` for every active member of an ensemble.
+
+    The members' parameters are the rows of ``P`` (M, n_params); the driver makes each
+    member's layer views (:func:`layer_arrays`, in compiled code) and calls the very kernel a
+    single network's fit calls, in slot t's workspace (see :mod:`fastbp.ensemble_kernels` for
+    the slots, the shared or per-member data and ``active``).
+    """
+    views = []
+    for q, k in _arrays(spec):
+        if q == "W":
+            views.append(
+                f"W{k} = row[w_off[{k - 1}] : w_off[{k - 1}] + widths[{k}] * widths[{k - 1}]]"
+                f".reshape((widths[{k}], widths[{k - 1}]))"
+            )
+        elif q == "b":
+            views.append(f"b{k} = row[b_off[{k - 1}] : b_off[{k - 1}] + widths[{k}]]")
+        else:
+            buf = "Z" if q == "z" else "A" if q == "a" else "D"
+            views.append(f"{q}{k} = {buf}[u_off[{k - 1}] : u_off[{k}]]")
+    call = (
+        f"{kernel}(X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi], "
+        f"{', '.join(_array_names(spec))}, lrs[i], l2s[i], info[i])"
+    )
+    lines = [
+        "@jit_parallel",
+        f"def {name}(X3, Y3, orders, lo, hi, P, widths, w_off, b_off, u_off, ZS, AS, DS, lrs, l2s,",
+        "        info, active):",
+        f'    """``{kernel}`` for every active member (rows of P), members spread over the',
+        '    threads: slot t runs members t, t + T, ... in workspace t (ZS[t], AS[t], DS[t])."""',
+        "    M = P.shape[0]",
+        "    T = AS.shape[0]",
+        "    for t in prange(T):",
+        "        for i in range(t, M, T):",
+        "            if active[i] != 0:",
+        "                row = P[i]",
+        "                Z = ZS[t]",
+        "                A = AS[t]",
+        "                D = DS[t]",
+    ]
+    lines += ["                " + v for v in views]
+    lines += ["                " + call]
+    return lines
+
+
 def layer_arrays(
     spec: NetworkSpec, plan: Plan, params: np.ndarray, ws: Workspace
 ) -> tuple[np.ndarray, ...]:
@@ -358,7 +403,9 @@ def generate_source(spec: NetworkSpec) -> str:
     str
         A module defining the ``@jit`` kernels ``sgd_epoch`` (λ = 0) and ``sgd_epoch_l2``
         (λ > 0), both ``(X, Y, order, *layer_arrays(spec, plan, params, ws), lr, l2, info)``: one
-        argument per layer quantity (:func:`layer_arrays`).
+        argument per layer quantity (:func:`layer_arrays`); and their ensemble drivers
+        ``ensemble_sgd_epoch`` and ``ensemble_sgd_epoch_l2`` (parallel over members, see
+        :mod:`fastbp.ensemble_kernels`).
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -379,6 +426,9 @@ def generate_source(spec: NetworkSpec) -> str:
         "",
         "import numpy as np",
         "",
+        "from numba import prange",
+        "",
+        "from fastbp._jit import jit_parallel",
         "from fastbp._jit import jit_specialised as jit",
         "from fastbp.activations import sigmoid, softplus",
         "",
@@ -387,6 +437,8 @@ def generate_source(spec: NetworkSpec) -> str:
     ]
     lines = head + _epoch_function(spec, "sgd_epoch", l2=False)
     lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", l2=True)
+    lines += ["", ""] + _ensemble_driver(spec, "ensemble_sgd_epoch", "sgd_epoch")
+    lines += ["", ""] + _ensemble_driver(spec, "ensemble_sgd_epoch_l2", "sgd_epoch_l2")
     return "\n".join(lines) + "\n"
 
 
@@ -466,6 +518,8 @@ def _load(source: str) -> types.ModuleType:
             # Numba can only cache functions that have a source file.
             text = source.replace("import jit_specialised as jit\n",
                                   "import jit_specialised_uncached as jit\n")  # fmt: skip
+            text = text.replace("import jit_parallel\n",
+                                "import jit_parallel_uncached as jit_parallel\n")  # fmt: skip
             exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102
         _LOADED[key] = module
         return module

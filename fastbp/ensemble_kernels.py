@@ -1,0 +1,250 @@
+"""Compiled drivers that run the per-member kernels for every member of an ensemble at once.
+
+An ensemble's M parameter vectors are the rows of one (M, n_params) array ``P``.  Each driver
+is one compiled call: a ``numba.prange`` loop over T work slots (T = the thread count), and slot
+t runs members t, t + T, t + 2T, ... one after another with its own workspace (``XB[t]``,
+``ZS[t]``, ...: one workspace per thread, never one per member).  A member runs the very kernel
+:meth:`fastbp.Network.fit` runs for one network (:mod:`fastbp.epochs`), on its own row of ``P``,
+its own optimizer state row and its own order of the rows, so member i of the ensemble equals
+that network trained alone, and nothing depends on T.  Data is either shared, ``X3`` of shape
+(1, n, n0), or per member, (M, n, n0): member i reads ``X3[min(i, len(X3) - 1)]``, so shared
+data is never copied.  ``active[i] == 0`` skips member i (stopped early or diverged).
+
+Divergence is settled per member in compiled code (:func:`settle`): a member whose loss or
+parameters are no longer finite gets its last good state back and is switched off; the others
+go on.  The per-example SGD driver specialised to a spec is generated with that spec's kernels
+(:mod:`fastbp.specialise`); the SIMD-lane kernel is in :mod:`fastbp.lanes`.
+
+Launch every parallel driver inside :func:`fastbp._parallel.launch`.
+"""
+
+from __future__ import annotations
+
+from numba import prange
+
+from fastbp._jit import jit, jit_parallel
+from fastbp.epochs import (
+    minibatch_epoch_blas,
+    minibatch_epoch_loops,
+    minibatch_epoch_sgd_blas,
+    sgd_example_epoch,
+)
+from fastbp.kernels import (
+    all_finite,
+    block,
+    forward_blas,
+    forward_example,
+    forward_loops,
+    loss_sum,
+)
+
+
+@jit_parallel
+def minibatch_blas(
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+):  # fmt: skip
+    """:func:`fastbp.epochs.minibatch_epoch_blas` for every active member, over
+    ``orders[i, lo:hi]``, with member i's ``l2s[i]``, ``lrs[i]``, ``mus[i]`` and state rows."""
+    M = P.shape[0]
+    T = XB.shape[0]
+    for t in prange(T):
+        for i in range(t, M, T):
+            if active[i] != 0:
+                minibatch_epoch_blas(
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
+                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
+                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
+                    steps[i], info[i],
+                )  # fmt: skip
+
+
+@jit_parallel
+def minibatch_loops(
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+):  # fmt: skip
+    """:func:`minibatch_blas` with :func:`fastbp.epochs.minibatch_epoch_loops`."""
+    M = P.shape[0]
+    T = XB.shape[0]
+    for t in prange(T):
+        for i in range(t, M, T):
+            if active[i] != 0:
+                minibatch_epoch_loops(
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
+                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
+                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
+                    steps[i], info[i],
+                )  # fmt: skip
+
+
+@jit_parallel
+def minibatch_sgd_blas(
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+):  # fmt: skip
+    """:func:`minibatch_blas` with :func:`fastbp.epochs.minibatch_epoch_sgd_blas` (plain SGD,
+    λ = 0: the members given to it all have l2s[i] = 0)."""
+    M = P.shape[0]
+    T = XB.shape[0]
+    for t in prange(T):
+        for i in range(t, M, T):
+            if active[i] != 0:
+                minibatch_epoch_sgd_blas(
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
+                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
+                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
+                    steps[i], info[i],
+                )  # fmt: skip
+
+
+#: The minibatch drivers by the name of the epoch kernel they run (see
+#: :func:`fastbp.epochs.minibatch_kernel`).
+MINIBATCH_DRIVERS = {
+    "minibatch_epoch_blas": minibatch_blas,
+    "minibatch_epoch_loops": minibatch_loops,
+    "minibatch_epoch_sgd_blas": minibatch_sgd_blas,
+}
+
+
+@jit_parallel
+def sgd_example(
+    X3, Y3, orders, lo, hi, P, widths, acts, out_kind, w_off, b_off, u_off, ZS, AS, DZS, DAS,
+    lrs, l2s, info, active,
+):  # fmt: skip
+    """:func:`fastbp.epochs.sgd_example_epoch` (the generic per-example SGD kernel) for every
+    active member, over ``orders[i, lo:hi]`` with ``lrs[i]`` and ``l2s[i]``."""
+    M = P.shape[0]
+    T = ZS.shape[0]
+    for t in prange(T):
+        for i in range(t, M, T):
+            if active[i] != 0:
+                sgd_example_epoch(
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
+                    P[i], widths, acts, out_kind, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
+                    DAS[t], lrs[i], l2s[i], info[i],
+                )  # fmt: skip
+
+
+@jit
+def _gather_x(X, idx, lo, m, Xb):
+    """Xb[t] = X[idx[lo + t]] for t < m.  Writes Xb."""
+    n0 = X.shape[1]
+    for t in range(m):
+        x = X[idx[lo + t]]
+        xb = Xb[t]
+        for p in range(n0):
+            xb[p] = x[p]
+
+
+@jit
+def _gather_y(Y, idx, lo, m, Yb):
+    """Yb[t] = Y[idx[lo + t]] for t < m.  Writes Yb."""
+    nr = Y.shape[1]
+    for t in range(m):
+        y = Y[idx[lo + t]]
+        yb = Yb[t]
+        for j in range(nr):
+            yb[j] = y[j]
+
+
+@jit_parallel
+def outputs(
+    X3, Y3, idx, P, widths, acts, out_kind, w_off, b_off, u_off, XB, YB, ZS, AS, chunk_rows,
+    blas_min_rows, with_loss, active, out, losses,
+):  # fmt: skip
+    """Every active member's outputs on its rows ``idx[min(i, len(idx) - 1)]``, and their loss
+    sum (other members' entries are left as they were).
+
+    Rows go through the network in chunks of ``chunk_rows``, each by the forward kernel
+    :meth:`fastbp.lowered.LoweredNetwork.forward_chunk` picks for its size, so the outputs
+    (and, with ``with_loss``, the sums Σ J_i into ``losses[i]``, as
+    :meth:`~fastbp.lowered.LoweredNetwork.loss` forms them) are those of the member alone.
+    Writes ``out`` (M, n, nr) and ``losses`` (M,).
+    """
+    M = P.shape[0]
+    T = XB.shape[0]
+    r = widths.shape[0] - 1
+    nr = widths[r]
+    n = idx.shape[1]
+    for t in prange(T):
+        for i in range(t, M, T):
+            if active[i] == 0:
+                continue
+            X = X3[min(i, X3.shape[0] - 1)]
+            rows = idx[min(i, idx.shape[0] - 1)]
+            params = P[i]
+            Z = ZS[t]
+            A = AS[t]
+            total = 0.0
+            for lo in range(0, n, chunk_rows):
+                m = min(chunk_rows, n - lo)
+                xb = XB[t][:m]
+                _gather_x(X, rows, lo, m, xb)
+                if m == 1:
+                    forward_example(xb[0], params, widths, acts, out_kind, w_off, b_off, u_off,
+                                    Z, A)  # fmt: skip
+                elif m >= blas_min_rows:
+                    forward_blas(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+                else:
+                    forward_loops(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
+                Ar = block(A, u_off, widths, r, m)
+                o = out[i]
+                for s in range(m):
+                    for j in range(nr):
+                        o[lo + s, j] = Ar[s, j]
+                if with_loss:
+                    yb = YB[t][:m]
+                    _gather_y(Y3[min(i, Y3.shape[0] - 1)], rows, lo, m, yb)
+                    total += loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind)
+            losses[i] = total
+
+
+@jit
+def settle(P, S1, S2, steps, good_P, good_S1, good_S2, good_steps, info, active, failed):
+    """After a compiled chunk: every active member whose loss was not finite (``info[i, 2]``) or
+    whose parameters are not finite gets its last good parameters and optimizer state back, is
+    switched off (``active[i] = 0``) and marked (``failed[i] = 1``).  Returns how many failed.
+    """
+    count = 0
+    for i in range(P.shape[0]):
+        if active[i] == 0:
+            continue
+        if info[i, 2] != 0.0 or not all_finite(P[i]):
+            P[i, :] = good_P[i]
+            S1[i, :] = good_S1[i]
+            S2[i, :] = good_S2[i]
+            steps[i, :] = good_steps[i]
+            active[i] = 0
+            failed[i] = 1
+            count += 1
+    return count
+
+
+@jit
+def snapshot(P, S1, S2, steps, good_P, good_S1, good_S2, good_steps, active):
+    """The end of a good epoch: copy every active member's state to the restore buffers."""
+    for i in range(P.shape[0]):
+        if active[i] != 0:
+            good_P[i, :] = P[i]
+            good_S1[i, :] = S1[i]
+            good_S2[i, :] = S2[i]
+            good_steps[i, :] = steps[i]
+
+
+__all__ = [
+    "MINIBATCH_DRIVERS",
+    "minibatch_blas",
+    "minibatch_loops",
+    "minibatch_sgd_blas",
+    "outputs",
+    "settle",
+    "sgd_example",
+    "snapshot",
+]
