@@ -55,9 +55,9 @@ def minibatch_blas(
                 minibatch_epoch_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
                     batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
-                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
-                    steps[i], info[i],
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
+                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
+                    S1[i], S2[i], steps[i], info[i],
                 )  # fmt: skip
 
 
@@ -76,9 +76,9 @@ def minibatch_loops(
                 minibatch_epoch_loops(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
                     batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
-                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
-                    steps[i], info[i],
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
+                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
+                    S1[i], S2[i], steps[i], info[i],
                 )  # fmt: skip
 
 
@@ -98,9 +98,9 @@ def minibatch_sgd_blas(
                 minibatch_epoch_sgd_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
                     batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, l2s[i],
-                    blas_min_rows, kind, lrs[i], mus[i], beta1, beta2, eps, S1[i], S2[i],
-                    steps[i], info[i],
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
+                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
+                    S1[i], S2[i], steps[i], info[i],
                 )  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def sgd_example(
                 sgd_example_epoch(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
                     P[i], widths, acts, out_kind, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
-                    DAS[t], lrs[i], l2s[i], info[i],
+                    DAS[t], float(lrs[i]), float(l2s[i]), info[i],
                 )  # fmt: skip
 
 

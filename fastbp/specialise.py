@@ -324,7 +324,7 @@ def _ensemble_driver(spec: NetworkSpec, name: str, kernel: str) -> list[str]:
             views.append(f"{q}{k} = {buf}[u_off[{k - 1}] : u_off[{k}]]")
     call = (
         f"{kernel}(X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi], "
-        f"{', '.join(_array_names(spec))}, lrs[i], l2s[i], info[i])"
+        f"{', '.join(_array_names(spec))}, float(lrs[i]), float(l2s[i]), info[i])"
     )
     lines = [
         "@jit_parallel",
