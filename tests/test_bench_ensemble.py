@@ -55,6 +55,15 @@ def test_targets_are_issue_26s() -> None:
     assert ensemble.target("W8", "float64", "ensemble_over_loop") is None
 
 
+def test_bench_peers_runs_w8_w9_with_every_ensemble_tool() -> None:
+    import bench_peers
+
+    args = bench_peers.parse_args(["--workloads", "W8,W9", "--peers", "all"])
+    assert args.workloads == ["W8", "W9"]
+    tools = {t for peer in args.peers for t in bench_peers.ENSEMBLE_TOOLS.get(peer, ())}
+    assert tools == set(ensemble.TOOLS)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="times compiled code")
 def test_tiny_run_reports_every_tool_and_ratio(tmp_path: Path) -> None:

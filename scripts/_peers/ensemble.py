@@ -31,9 +31,9 @@ Tried and left as they are (smoke runs on a shared two-core machine, so indicati
 with ``lax.scan(unroll=4)`` ran W8 float64 at 0.88× and ``unroll=16`` at 0.13× of ``unroll=1``
 (:data:`UNROLL`; a job's ``"unroll"`` overrides it); JAX on one thread ran at about half its
 two-thread rate, so the JAX tools get every core like the others.  ``torch.compile`` of the
-functional step ran W8 7–15× faster than eager (one call per step still pays the dispatch of
-the compiled graph, ~0.1 ms), while on W9's smaller network eager and compiled were within
-noise; both rows run and the ratio uses the faster.
+functional step ran W8 6–15× faster than eager (one call per step still pays the dispatch of
+the compiled graph, ~0.1 ms), while on W9's smaller network eager was as fast or faster
+(0.03–0.08 against 0.02–0.06 M net-steps/s); both rows run and the ratio uses the faster.
 
 Every tool starts from the same parameters (fastbp's member networks) and must first pass the
 gate: one shuffled epoch of every member over the first 32 rows, with the members' own orders
