@@ -1,13 +1,18 @@
-"""The benchmark workloads W1–W6, defined once and shared by asv_bench/ and scripts/bench_peers.py.
+"""The benchmark workloads W1–W3 and W8–W9, defined once and shared by asv_bench/ and scripts/.
 
 Data: x ~ N(0, 1) per feature and y = sin(x0 + x1 + x2) + 0.1·N(0, 1); for W3, ten targets
 y_j = sin(x0 + x1 + x2 + 0.1 j) + noise and the class is argmax_j y_j.  Fixed seed, He-normal
 initialisation for every tool.
+
+W8 and W9 (issue 26) are ensembles: M members of one small network trained side by side by
+per-example SGD on the same rows, member i with He-normal initialisation of seed ``seed + i``,
+its own learning rate (a log-spaced grid) and its own shuffling seed ``seed + i``.  Their metric
+is net-steps/s: members × rows per second of an epoch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,3 +176,129 @@ W3 = Workload(
 )
 
 WORKLOADS = {w.name: w for w in (W1, W2, W3)}
+
+
+@dataclass(frozen=True)
+class EnsembleWorkload:
+    """An ensemble workload: ``n_members`` copies of one network, each with its own seed and rate.
+
+    Member i is ``member.network(dtype, seed=seed + i)`` (He-normal), trained by per-example SGD
+    with learning rate ``learning_rates()[i]`` and shuffling seed ``seed + i``, on the member
+    workload's data (shared by every member).
+
+    Parameters
+    ----------
+    name : str
+        ``"W8"``, ``"W9"``.
+    member : Workload
+        The network, data recipe and data size of one member (its ``lr`` is not used).
+    n_members : int
+        Members M.
+    lr_range : tuple of float
+        (smallest, largest) learning rate; the members' rates are log-spaced between them.
+    dtypes : tuple of str
+        The dtypes the workload is defined for.
+    description : str
+        One line for tables.
+    """
+
+    name: str
+    member: Workload
+    n_members: int
+    lr_range: tuple[float, float]
+    dtypes: tuple[str, ...]
+    description: str
+    metric: str = field(default="net-steps/s", init=False)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The member network's layer widths."""
+        return self.member.widths
+
+    @property
+    def n_examples(self) -> int:
+        """Rows per epoch (every member sees each once)."""
+        return self.member.n_examples
+
+    def spec(self, dtype: str = "float64") -> NetworkSpec:
+        """The member network's spec (see :meth:`Workload.spec`)."""
+        return self.member.spec(dtype)
+
+    def learning_rates(self) -> np.ndarray:
+        """The members' learning rates, log-spaced over ``lr_range`` (float64, shape (M,)).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        lo, hi = self.lr_range
+        return np.geomspace(lo, hi, self.n_members)
+
+    def networks(self, dtype: str = "float64", seed: int = 0) -> list[Network]:
+        """The M member networks, member i with He-normal weights of seed ``seed + i``.
+
+        Parameters
+        ----------
+        dtype : str
+            ``"float32"`` or ``"float64"``.
+        seed : int
+            Seed of member 0.
+
+        Returns
+        -------
+        list of Network
+        """
+        return [self.member.network(dtype, seed=seed + i) for i in range(self.n_members)]
+
+    def data(
+        self, dtype: str = "float64", seed: int = 0, n: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The shared data of every member (:meth:`Workload.data` of the member workload).
+
+        Parameters
+        ----------
+        dtype : str
+            The dtype of X and Y.
+        seed : int
+            Seed of the data.
+        n : int, optional
+            Number of rows (default: ``n_examples``).
+
+        Returns
+        -------
+        X : numpy.ndarray
+            (n, widths[0]) features.
+        Y : numpy.ndarray
+            (n, 1) targets.
+        """
+        return self.member.data(dtype, seed=seed, n=n)
+
+
+W8 = EnsembleWorkload(
+    "W8",
+    W1,
+    16,
+    (1e-3, 1e-2),
+    ("float64", "float32"),
+    "16 members of W1 (8-32-32-1 ReLU, squared), own init and rate, per-example SGD, 20,000 rows",
+)
+W9 = EnsembleWorkload(
+    "W9",
+    Workload(
+        "W9-member",
+        (4, 16, 1),
+        "relu",
+        "squared",
+        1,
+        20_000,
+        1e-3,
+        "4-16-1 ReLU, squared loss, per-example SGD, 20,000 examples",
+    ),
+    64,
+    (1e-3, 1e-2),
+    ("float64",),
+    "64 members of 4-16-1 ReLU, squared, own init and rate, per-example SGD, 20,000 rows",
+)
+
+#: The ensemble workloads by name (not in :data:`WORKLOADS`: their tools and metric differ).
+ENSEMBLE_WORKLOADS = {w.name: w for w in (W8, W9)}

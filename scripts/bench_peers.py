@@ -1,4 +1,4 @@
-"""fastbp against plain numpy, PyTorch, JAX and scikit-learn on the workloads W1–W6.
+"""fastbp against plain numpy, PyTorch, JAX and scikit-learn on the workloads W1–W6 (and W7–W9).
 
 Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
 
@@ -11,6 +11,14 @@ Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
   fastbp with the on-disk caches warm, cold (``NUMBA_CACHE_DIR`` and ``FASTBP_CACHE_DIR`` empty
   directories), and "new spec": fastbp's own kernels cached but the spec-specialised kernel
   generated and compiled in that process (an empty ``FASTBP_CACHE_DIR``).
+
+Run only when named: W7 (one-row calls, scripts/_peers/w7.py) and W8, W9 (ensembles of issue
+26: ``fastbp.Ensemble`` against JAX ``vmap``, ``torch.func``, a thread pool and a loop over
+``Network.fit``; scripts/_peers/ensemble.py, the implementation ``scripts/bench_ensemble.py``
+runs).  W8/W9 children are pinned to every CPU this process may use, whatever ``--threads``,
+since the ensemble tools are parallel; their peers follow ``--peers`` (fastbp: the loop, the
+pool and both Ensemble rows; torch: ``torch-func``; torch-compile: ``torch-func-compile``; jax:
+both ``vmap`` variants).
 
 The hand-written ``@njit`` loop (``handloop``, scripts/_peers/tool_handloop.py) is a yardstick,
 not a peer: per-example SGD written for exactly W1/W2's network, with no generality and no
@@ -84,8 +92,18 @@ from _peers.env import MARKER  # noqa: E402
 
 CHILD = HERE / "_peers" / "child.py"
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
-#: Run only when named: W7, one-row calls from a Python loop (scripts/_peers/w7.py).
-EXTRA_WORKLOADS = ("W7",)
+#: Run only when named: W7, one-row calls from a Python loop (scripts/_peers/w7.py); W8, W9,
+#: ensembles (scripts/_peers/ensemble.py, shared with scripts/bench_ensemble.py).
+EXTRA_WORKLOADS = ("W7", "W8", "W9")
+ENSEMBLE_WORKLOADS = ("W8", "W9")
+#: bench_peers' peer → the ensemble tools (scripts/_peers/ensemble.py) it stands for in W8/W9.
+ENSEMBLE_TOOLS = {
+    "fastbp": ("loop", "pool", "ensemble-1", "ensemble-all"),
+    "torch": ("torch-func",),
+    "torch-compile": ("torch-func-compile",),
+    "jax-jit": ("jax-vmap-gather", "jax-vmap-index"),
+    "jax-scan": ("jax-vmap-gather", "jax-vmap-index"),
+}
 DTYPES = ("float64", "float32")
 GRAD_BATCHES = (1, 128)
 
@@ -679,6 +697,20 @@ def markdown(runner: Runner, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------- W8, W9
+def run_ensembles(args: argparse.Namespace, names: list[str]) -> tuple[list[dict], list[dict]]:
+    """W8/W9 through scripts/_peers/ensemble.py: (results, ratios), every allowed CPU."""
+    from _peers import ensemble
+
+    tools = list(dict.fromkeys(t for p in args.peers for t in ENSEMBLE_TOOLS.get(p, ())))
+    for name in names:
+        print(f"{name} (ensembles)", file=sys.stderr, flush=True)
+    results = ensemble.run(names, args.dtypes, tools, sorted(os.sched_getaffinity(0)),
+                           args.repeats, args.n_scale, args.timeout,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+    return results, ensemble.ratios(results)
+
+
 # ---------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -691,8 +723,8 @@ def main(argv: list[str] | None = None) -> int:
         training = [w for w in args.workloads if w in WORKLOADS]
         peak = run_peak(runner) if training else None
         for name in args.workloads:
-            if name == "W7":
-                continue  # its own block below
+            if name in EXTRA_WORKLOADS:
+                continue  # their own blocks below
             for dtype in args.dtypes if name != "W6" else ["float64"]:
                 print(f"{name} {dtype}", file=sys.stderr, flush=True)
                 if name in WORKLOADS:
@@ -717,6 +749,15 @@ def main(argv: list[str] | None = None) -> int:
             report += ("\n## One-row calls from a Python loop (W7; W1 network, float64)\n\n"
                        "Median µs per call; (×): the tool's time over fastbp's.\n\n"
                        + w7.markdown(w7_results))  # fmt: skip
+        ensembles = [w for w in args.workloads if w in ENSEMBLE_WORKLOADS]
+        if ensembles:  # issue 26; the same code as scripts/bench_ensemble.py
+            from _peers import ensemble
+
+            results, ratio_rows = run_ensembles(args, ensembles)
+            runner.results += results + [dict(e, kind="ratio") for e in ratio_rows]
+            report += ("\n## Ensembles side by side (W8, W9; million net-steps/s)\n\n"
+                       f"Every tool pinned to CPUs {sorted(os.sched_getaffinity(0))}.\n\n"
+                       + ensemble.markdown(results, ratio_rows))  # fmt: skip
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:

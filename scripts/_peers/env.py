@@ -57,26 +57,31 @@ def pin(cores: list[int], threads: int) -> None:
     os.environ.setdefault("XLA_FLAGS", xla_flags(threads))
 
 
-def run_script_child(script: str, job: dict, root: str, timeout: float = 1800) -> dict:
-    """Run ``python <script> --child '<job as JSON>'`` with one thread and return its result.
+def run_script_child(
+    script: str, job: dict, root: str, timeout: float = 1800, threads: int = 1
+) -> dict:
+    """Run ``python <script> --child '<job as JSON>'`` with ``threads`` threads; its result.
 
     The child is expected to :func:`pin` itself and print one ``MARKER`` line (the scripts
-    ``bench_sklearn_fit.py`` and ``bench_streaming.py`` do); ``root`` goes first on its
-    PYTHONPATH, so it imports this checkout's fastbp.
+    ``bench_sklearn_fit.py`` and ``bench_streaming.py`` and ``_peers/ensemble.py`` do); ``root``
+    goes first on its PYTHONPATH, so it imports this checkout's fastbp.
 
     Returns
     -------
     dict
-        The child's result, or ``{"status": "error", "reason": ...}``.
+        The child's result, or ``{"status": "error", "reason": ...}`` (also on a timeout).
     """
     import json
     import subprocess
     import sys
 
-    env, _ = child_env(dict(os.environ), 1)
+    env, _ = child_env(dict(os.environ), threads)
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    proc = subprocess.run([sys.executable, script, "--child", json.dumps(job)], env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    try:
+        proc = subprocess.run([sys.executable, script, "--child", json.dumps(job)], env=env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "reason": f"no result within {timeout:g} s"}
     for line in proc.stdout.splitlines():
         if line.startswith(MARKER):
             return json.loads(line[len(MARKER) :])
