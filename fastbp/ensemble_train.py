@@ -392,8 +392,26 @@ def member_outputs(ens: Ensemble, X3, Y3, idx, active, n_threads: int, with_loss
 # ------------------------------------------------------------------ fit
 @dataclass
 class FitArgs:
-    """The checked arguments of :meth:`fastbp.Ensemble.fit` (:func:`check_fit`): the data as
-    (1 or M, n, ·) arrays, per-member settings as (M,) float64 arrays, the rest as given."""
+    """The checked arguments of :meth:`fastbp.Ensemble.fit` (:func:`check_fit`).
+
+    Parameters
+    ----------
+    X3, Y3 : numpy.ndarray
+        The data as shared (1, n, ·) or per-member (M, n, ·) arrays of the spec's dtype.
+    lr0, mus, l2s : numpy.ndarray
+        Each member's learning rate, momentum and L2 penalty, (M,) float64.
+    settings : fastbp.optim.Optimizer
+        The optimizer's settings (its state lives in :class:`MemberState`).
+    schedule : fastbp.optim.Schedule
+        The learning-rate schedule.
+    n_val : int
+        Validation rows per member (0 without validation).
+    n_threads : int
+        Threads for the compiled calls (at most M).
+    epochs, batch_size, shuffle, validation_fraction, early_stopping, patience, min_delta, \
+seed, bootstrap, warm_start, progress
+        As given to :meth:`fastbp.Ensemble.fit`, checked.
+    """
 
     X3: np.ndarray
     Y3: np.ndarray
@@ -442,12 +460,28 @@ def check_fit(
 ) -> FitArgs:
     """Check the arguments of :meth:`fastbp.Ensemble.fit` without training anything.
 
-    Raises what :func:`fit` raises for bad input (TypeError, ValueError); :func:`fit` calls it
-    first, and :func:`fastbp.ensemble_dask.fit_on_cluster` calls it before sending anything.
+    :func:`fit` calls it first, and :func:`fastbp.ensemble_dask.fit_on_cluster` calls it
+    before sending anything.
+
+    Parameters
+    ----------
+    ens : Ensemble
+        The ensemble to train.
+    X, Y : array_like
+        The data, as for :meth:`fastbp.Ensemble.fit`.
+    epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
+early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progress
+        As for :meth:`fastbp.Ensemble.fit`.
 
     Returns
     -------
     FitArgs
+        The checked arguments.
+
+    Raises
+    ------
+    TypeError, ValueError
+        What :meth:`fastbp.Ensemble.fit` raises for bad input.
     """
     spec, M = ens.spec, len(ens)
     X3, Y3 = as_member_data(spec, M, X, Y)
@@ -510,14 +544,29 @@ def fit(
     report: bool = True,
     **kwargs,
 ) -> list[History]:
-    """Train every member in place; see :meth:`fastbp.Ensemble.fit` (``kwargs`` are its
-    keyword arguments but ``client``, checked by :func:`check_fit`).
+    """Train every member in place; see :meth:`fastbp.Ensemble.fit`.
 
-    ``member_seeds`` (internal: sharding and sweeps) gives each member's fit seed explicitly,
-    (M,) integers ≥ 0, in place of ``seed + i``: member i's shuffles, validation split and
-    bootstrap resample then come from ``member_seeds[i]``.  ``report=False`` leaves the
-    divergence warning (or FitDivergedError when every member diverged) to the caller, who
-    may hold only a part of the members.
+    Parameters
+    ----------
+    ens : Ensemble
+        The ensemble.
+    X, Y : array_like
+        The data, as for :meth:`fastbp.Ensemble.fit`.
+    member_seeds : numpy.ndarray, optional
+        Internal (shards, sweeps): each member's fit seed, (M,) integers ≥ 0, in place of
+        ``seed + i``; member i's shuffles, validation split and bootstrap resample then come
+        from ``member_seeds[i]``.
+    report : bool
+        Warn or raise on divergence (:func:`report_divergence`); False leaves it to the
+        caller, who may hold only a part of the members.
+    **kwargs
+        The keyword arguments of :meth:`fastbp.Ensemble.fit` but ``client``, checked by
+        :func:`check_fit`.
+
+    Returns
+    -------
+    list of History
+        One per member (also ``ens.histories``).
     """
     a = check_fit(ens, X, Y, **kwargs)
     M = len(ens)
@@ -627,7 +676,13 @@ def fit_checked(ens: Ensemble, a: FitArgs, seeds: np.ndarray | None) -> list[His
 
 def report_divergence(histories: list[History]) -> None:
     """Warn (MemberDivergedWarning) when some members diverged; raise FitDivergedError when
-    all did.  :func:`fit` calls it unless ``report=False``."""
+    all did.  :func:`fit` calls it unless ``report=False``.
+
+    Parameters
+    ----------
+    histories : list of History
+        Every member's history, in order.
+    """
     failed = [i for i, h in enumerate(histories) if h.diverged]
     if not failed:
         return
