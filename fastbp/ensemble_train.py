@@ -74,9 +74,28 @@ def bootstrap_indices(n: int, n_members: int, seed: int) -> np.ndarray:
         (M, n) int64; ``Network(spec, seed=seed + i).fit(X[idx[i]], Y[idx[i]], seed=seed + i)``
         trains member i's resample alone.
     """
-    out = np.empty((n_members, n), dtype=np.int64)
-    for i in range(n_members):
-        out[i] = np.random.default_rng([BOOTSTRAP_KEY, seed + i]).integers(0, n, size=n)
+    return member_bootstrap_indices(n, seed + np.arange(n_members, dtype=np.int64))
+
+
+def member_bootstrap_indices(n: int, seeds: np.ndarray) -> np.ndarray:
+    """The bootstrap resamples of members whose fit seeds are ``seeds``.
+
+    Parameters
+    ----------
+    n : int
+        The number of rows.
+    seeds : numpy.ndarray
+        (M,) each member's fit seed: member i draws from
+        ``np.random.default_rng([BOOTSTRAP_KEY, seeds[i]])``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (M, n) int64, as :func:`bootstrap_indices` gives for ``seeds = seed + arange(M)``.
+    """
+    out = np.empty((len(seeds), n), dtype=np.int64)
+    for i, s in enumerate(seeds):
+        out[i] = np.random.default_rng([BOOTSTRAP_KEY, int(s)]).integers(0, n, size=n)
     return out
 
 
@@ -371,7 +390,52 @@ def member_outputs(ens: Ensemble, X3, Y3, idx, active, n_threads: int, with_loss
 
 
 # ------------------------------------------------------------------ fit
-def fit(
+@dataclass
+class FitArgs:
+    """The checked arguments of :meth:`fastbp.Ensemble.fit` (:func:`check_fit`).
+
+    Parameters
+    ----------
+    X3, Y3 : numpy.ndarray
+        The data as shared (1, n, ·) or per-member (M, n, ·) arrays of the spec's dtype.
+    lr0, mus, l2s : numpy.ndarray
+        Each member's learning rate, momentum and L2 penalty, (M,) float64.
+    settings : fastbp.optim.Optimizer
+        The optimizer's settings (its state lives in :class:`MemberState`).
+    schedule : fastbp.optim.Schedule
+        The learning-rate schedule.
+    n_val : int
+        Validation rows per member (0 without validation).
+    n_threads : int
+        Threads for the compiled calls (at most M).
+    epochs, batch_size, shuffle, validation_fraction, early_stopping, patience, min_delta, \
+seed, bootstrap, warm_start, progress
+        As given to :meth:`fastbp.Ensemble.fit`, checked.
+    """
+
+    X3: np.ndarray
+    Y3: np.ndarray
+    epochs: int
+    batch_size: int
+    settings: Optimizer
+    lr0: np.ndarray
+    mus: np.ndarray
+    l2s: np.ndarray
+    schedule: Schedule
+    shuffle: bool
+    validation_fraction: float
+    n_val: int
+    early_stopping: bool
+    patience: int
+    min_delta: float
+    seed: int | None
+    bootstrap: bool
+    warm_start: bool
+    n_threads: int
+    progress: bool
+
+
+def check_fit(
     ens: Ensemble,
     X,
     Y,
@@ -393,8 +457,32 @@ def fit(
     warm_start: bool,
     n_jobs,
     progress: bool,
-) -> list[History]:
-    """Train every member in place; see :meth:`fastbp.Ensemble.fit`."""
+) -> FitArgs:
+    """Check the arguments of :meth:`fastbp.Ensemble.fit` without training anything.
+
+    :func:`fit` calls it first, and :func:`fastbp.ensemble_dask.fit_on_cluster` calls it
+    before sending anything.
+
+    Parameters
+    ----------
+    ens : Ensemble
+        The ensemble to train.
+    X, Y : array_like
+        The data, as for :meth:`fastbp.Ensemble.fit`.
+    epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
+early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progress
+        As for :meth:`fastbp.Ensemble.fit`.
+
+    Returns
+    -------
+    FitArgs
+        The checked arguments.
+
+    Raises
+    ------
+    TypeError, ValueError
+        What :meth:`fastbp.Ensemble.fit` raises for bad input.
+    """
     spec, M = ens.spec, len(ens)
     X3, Y3 = as_member_data(spec, M, X, Y)
     n = X3.shape[1]
@@ -429,16 +517,7 @@ def fit(
     if bootstrap and seed is None:
         raise ValueError("bootstrap=True needs an integer seed (the resamples are drawn from it)")
     n_threads = max(1, min(_parallel.resolve_n_jobs(n_jobs), M))
-
-    # Each member's rows: its bootstrap resample (or all rows), split as its own fit splits them.
     check_allocation(16 * M * n, f"the ensemble's row indices ({M} members × {n:,} rows)")
-    base = bootstrap_indices(n, M, seed) if bootstrap else None
-    rngs = [
-        np.random.default_rng(None if seed is None else seed + i)
-        if shuffle or validation_fraction > 0
-        else None
-        for i in range(M)
-    ]
     n_val = max(1, int(round(validation_fraction * n))) if validation_fraction > 0 else 0
     if n_val and n - n_val < 1:
         raise ValueError(f"validation_fraction={validation_fraction} leaves no training data")
@@ -449,6 +528,94 @@ def fit(
             f"batch_size must be between 1 and the number of training examples ({n_train}), "
             f"got {batch_size}"
         )
+    return FitArgs(
+        X3, Y3, epochs, batch_size, settings, lr0, mus, l2s, schedule, shuffle,
+        validation_fraction, n_val, early_stopping, patience, min_delta, seed, bootstrap,
+        warm_start, n_threads, progress,
+    )  # fmt: skip
+
+
+def fit(
+    ens: Ensemble,
+    X,
+    Y,
+    *,
+    member_seeds: np.ndarray | None = None,
+    report: bool = True,
+    **kwargs,
+) -> list[History]:
+    """Train every member in place; see :meth:`fastbp.Ensemble.fit`.
+
+    Parameters
+    ----------
+    ens : Ensemble
+        The ensemble.
+    X, Y : array_like
+        The data, as for :meth:`fastbp.Ensemble.fit`.
+    member_seeds : numpy.ndarray, optional
+        Internal (shards, sweeps): each member's fit seed, (M,) integers ≥ 0, in place of
+        ``seed + i``; member i's shuffles, validation split and bootstrap resample then come
+        from ``member_seeds[i]``.
+    report : bool
+        Warn or raise on divergence (:func:`report_divergence`); False leaves it to the
+        caller, who may hold only a part of the members.
+    **kwargs
+        The keyword arguments of :meth:`fastbp.Ensemble.fit` but ``client``, checked by
+        :func:`check_fit`.
+
+    Returns
+    -------
+    list of History
+        One per member (also ``ens.histories``).
+    """
+    a = check_fit(ens, X, Y, **kwargs)
+    M = len(ens)
+    if member_seeds is None:
+        seeds = None if a.seed is None else a.seed + np.arange(M, dtype=np.int64)
+    else:
+        seeds = np.asarray(member_seeds)
+        if seeds.shape != (M,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+            raise ValueError(f"member_seeds must be ({M},) integers >= 0, got {member_seeds!r}")
+    histories = fit_checked(ens, a, seeds)
+    if report:
+        report_divergence(histories)
+    return histories
+
+
+def fit_checked(ens: Ensemble, a: FitArgs, seeds: np.ndarray | None) -> list[History]:
+    """Train every member in place on arguments :func:`check_fit` checked; divergence is not
+    reported (see :func:`report_divergence`).
+
+    Parameters
+    ----------
+    ens : Ensemble
+        The ensemble (held alone while it trains).
+    a : FitArgs
+        The checked arguments.
+    seeds : numpy.ndarray or None
+        (M,) each member's fit seed (its shuffles, validation split and bootstrap resample),
+        or None for unseeded shuffles.
+
+    Returns
+    -------
+    list of History
+        One per member.
+    """
+    spec, M = ens.spec, len(ens)
+    X3, Y3, batch_size, n_val = a.X3, a.Y3, a.batch_size, a.n_val
+    n = X3.shape[1]
+    n_train = n - n_val
+    if a.bootstrap and seeds is None:
+        raise ValueError("bootstrap=True needs an integer seed (the resamples are drawn from it)")
+
+    # Each member's rows: its bootstrap resample (or all rows), split as its own fit splits them.
+    base = member_bootstrap_indices(n, seeds) if a.bootstrap and seeds is not None else None
+    rngs = [
+        np.random.default_rng(None if seeds is None else int(seeds[i]))
+        if a.shuffle or n_val > 0
+        else None
+        for i in range(M)
+    ]
     train_rows = np.empty((M, n_train), np.int64)
     val_rows = np.empty((M, n_val), np.int64)
     for i in range(M):
@@ -461,16 +628,16 @@ def fit(
 
     dtype, p = spec.np_dtype, ens.plan
     chunk = max(batch_size, (CHUNK_EXAMPLES // batch_size) * batch_size)
-    buf = Buffers(spec, p.n_units, p.n_params, n_threads, batch_size)
+    buf = Buffers(spec, p.n_units, p.n_params, a.n_threads, batch_size)
     with ens.writing("fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ens.check_params()
         state = ens.state
         if not (
-            warm_start and state is not None and state.fits(settings.name, M, p.n_params, dtype)
+            a.warm_start and state is not None and state.fits(a.settings.name, M, p.n_params, dtype)
         ):
-            state = MemberState.fresh(settings, mus, M, p.n_params, dtype)
+            state = MemberState.fresh(a.settings, a.mus, M, p.n_params, dtype)
         else:
-            state = MemberState(settings, mus, state.S1, state.S2, state.steps)
+            state = MemberState(a.settings, a.mus, state.S1, state.S2, state.steps)
         ens.state = state
         histories = [History() for _ in range(M)]
         ens.histories = histories
@@ -481,21 +648,21 @@ def fit(
                 Y3,
                 train_rows,
                 val_rows,
-                epochs,
+                a.epochs,
                 batch_size,
                 state,
-                lr0,
-                l2s,
-                schedule,
-                shuffle,
-                early_stopping,
-                patience,
-                min_delta,
+                a.lr0,
+                a.l2s,
+                a.schedule,
+                a.shuffle,
+                a.early_stopping,
+                a.patience,
+                a.min_delta,
                 rngs,
-                progress,
+                a.progress,
                 histories,
                 buf,
-                n_threads,
+                a.n_threads,
                 chunk,
                 ctrl_c,
             )
@@ -504,11 +671,18 @@ def fit(
                 h.interrupted = True
             if h.lr:
                 ens.last_lrs[i] = h.lr[-1]
-    _report_divergence(histories)
     return histories
 
 
-def _report_divergence(histories: list[History]) -> None:
+def report_divergence(histories: list[History]) -> None:
+    """Warn (MemberDivergedWarning) when some members diverged; raise FitDivergedError when
+    all did.  :func:`fit` calls it unless ``report=False``.
+
+    Parameters
+    ----------
+    histories : list of History
+        Every member's history, in order.
+    """
     failed = [i for i, h in enumerate(histories) if h.diverged]
     if not failed:
         return
@@ -745,13 +919,18 @@ def partial_fit(
 __all__ = [
     "BOOTSTRAP_KEY",
     "Buffers",
+    "FitArgs",
     "MemberDivergedWarning",
     "MemberState",
     "as_member_data",
     "bootstrap_indices",
+    "check_fit",
     "fit",
+    "fit_checked",
+    "member_bootstrap_indices",
     "member_outputs",
     "partial_fit",
     "per_member",
+    "report_divergence",
     "run_pass",
 ]

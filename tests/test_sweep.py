@@ -225,6 +225,66 @@ def test_unknown_backend_and_misplaced_scheduler(data):
         sweep.run(GRID, data, backend="joblib", scheduler="tcp://127.0.0.1:8786")
 
 
+# ----------------------------------------------------------------------------- ensembles
+#: Three groups that train as ensembles: per-example SGD over lr x seed (with one member that
+#: diverges, lr=50), momentum minibatches over momentum x l2 with their own seeds, and a
+#: float32 group of one; plus a lone config whose epochs differ (a group of its own).
+ENSEMBLE_GRID = (
+    [{"hidden": [16], "lr": lr, "seed": seed, "epochs": 2}
+     for lr in (0.01, 0.05, 50.0) for seed in (0, 5)]
+    + [{"hidden": [12, 8], "optimizer": "momentum", "batch_size": 8, "momentum": mu, "l2": l2,
+        "seed": 9 - i, "epochs": 2} for i, (mu, l2) in enumerate([(0.9, 0.0), (0.5, 1e-3)])]
+    + [{"hidden": [16], "activation": "tanh", "dtype": "float32", "batch_size": 4, "epochs": 2},
+       {"hidden": [16], "lr": 0.02, "epochs": 1}]
+)  # fmt: skip
+
+
+def test_configurations_group_by_everything_but_lr_momentum_l2_and_seed(data):
+    from fastbp.sweep import members
+
+    configs = sweep.expand_grid(ENSEMBLE_GRID)
+    assert members.group_configs(configs, data) == [[0, 1, 2, 3, 4, 5], [6, 7], [8], [9]]
+    assert members.member_blocks(configs, data, 2) == [(0, 1, 2), (3, 4, 5), (6,), (7,), (8,), (9,)]
+    # loss and dtype compare resolved: None and the data's own value are one group
+    both = [{"hidden": [4]}, {"hidden": [4], "dtype": data.dtype, "loss": "softmax_cross_entropy"}]
+    assert members.group_configs(sweep.expand_grid(both), data) == [[0, 1]]
+    with pytest.raises(ValueError, match="differ only in"):
+        members.train_members(configs[5:7], data)
+
+
+def test_sweep_as_ensembles_equals_training_each_configuration(data, tmp_path):
+    per_config = sweep.run(ENSEMBLE_GRID, data, progress=False, ensembles=False,
+                           out_dir=tmp_path / "one")  # fmt: skip
+    grouped = sweep.run(ENSEMBLE_GRID, data, progress=False, out_dir=tmp_path / "ens")
+    assert_same_rows(grouped.rows, per_config.rows)
+    assert [r["diverged"] for r in grouped.rows][4:6] == [True, True]  # lr=50
+    assert grouped.best_index == per_config.best_index is not None
+    # The files: the same CSV but the seconds column, and the same best model.
+    tables = []
+    for sub in ("one", "ens"):
+        with open(tmp_path / sub / "results.csv", encoding="utf-8") as f:
+            tables.append(
+                [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+            )
+    assert tables[0] == tables[1]
+    best = [fb.Network.load(tmp_path / sub / "best.fastbp") for sub in ("one", "ens")]
+    np.testing.assert_array_equal(best[0].params, best[1].params)
+    assert best[0].metadata == best[1].metadata
+
+
+@pytest.mark.slow  # about 30 s without the JIT; the serial test above covers the members
+def test_dask_sweep_as_blocks_of_members(data):
+    # In-process workers run this process's compiled code: compare in-process.
+    from distributed import Client, LocalCluster
+
+    per_config = sweep.run(ENSEMBLE_GRID, data, progress=False, ensembles=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:  # fmt: skip
+        result = sweep.run(ENSEMBLE_GRID, data, backend="dask", scheduler=client, n_jobs=2,
+                           progress=False, warmup=False)  # fmt: skip
+    assert_same_rows(result.rows, per_config.rows)
+
+
 # ----------------------------------------------------------------------------- outputs
 def test_out_dir_has_csv_json_and_a_predictable_best_model(data, tmp_path):
     serial = sweep.run(GRID, data, backend="serial", progress=False)

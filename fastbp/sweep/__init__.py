@@ -19,6 +19,15 @@
     dies, the scheduler reruns its tasks on the surviving or restarted workers.  Exceptions
     are retried ``retries`` times.  The table is still complete and identical to a serial run.
 
+  By default (``ensembles=True``) configurations that differ only in ``lr``, ``momentum``,
+  ``l2`` and ``seed`` train together as the members of one :class:`fastbp.Ensemble`
+  (:mod:`~fastbp.sweep.members`, :func:`train_members`): the serial backend trains each such
+  group as one ensemble on every Numba thread, joblib and Dask cut a group into ``n_jobs``
+  contiguous blocks, one single-threaded ensemble per task.  Each member is its configuration
+  exactly as :func:`train_one` trains it, so the table is the same bit for bit (``seconds``
+  then is each member's share of its ensemble's fit time); ``ensembles=False`` trains each
+  configuration alone.
+
   The table comes back in grid order, whichever order the tasks finish in.  With ``out_dir`` it
   is also written as ``results.csv`` and ``results.json``.  The configuration with the best
   validation score is written as ``best.fastbp``, a :meth:`fastbp.Network.save` file with the
@@ -48,6 +57,7 @@ runs the same cached code.
 
 The package is split by job: :mod:`~fastbp.sweep.config` (configurations and grids),
 :mod:`~fastbp.sweep.data` (the splits), :mod:`~fastbp.sweep.trial` (:func:`train_one`),
+:mod:`~fastbp.sweep.members` (groups of configurations trained as ensembles),
 :mod:`~fastbp.sweep.threads` (one thread per worker), :mod:`~fastbp.sweep.backends`,
 :mod:`~fastbp.sweep.results` and :mod:`~fastbp.sweep.runner` (:func:`run`).  It has no command
 line of its own: ``fastbp sweep`` lives in :mod:`fastbp.cli.sweep`.
@@ -56,6 +66,7 @@ line of its own: ``fastbp sweep`` lives in :mod:`fastbp.cli.sweep`.
 from fastbp.sweep.backends import BACKENDS
 from fastbp.sweep.config import SweepConfig, expand_grid, load_grid
 from fastbp.sweep.data import SweepData, check_config, prepare_data, spec_for
+from fastbp.sweep.members import group_configs, train_members
 from fastbp.sweep.results import CSV_COLUMNS, SweepResult
 from fastbp.sweep.runner import run
 from fastbp.sweep.threads import SINGLE_THREAD_ENV
@@ -73,9 +84,11 @@ __all__ = [
     "check_config",
     "expand_grid",
     "exploded",
+    "group_configs",
     "load_grid",
     "prepare_data",
     "run",
     "spec_for",
+    "train_members",
     "train_one",
 ]

@@ -1,6 +1,9 @@
 """How a sweep's trials run: in this process, in joblib workers, or on a Dask cluster.
 
-Each backend is a generator of ``(index, row)`` pairs, in whatever order the trials finish.
+A backend runs *blocks* of configurations: one task per block, a block task turning the block's
+configurations into their rows (:func:`each_config` runs a per-configuration task on each;
+:func:`fastbp.sweep.members.train_members` trains a block as one ensemble).  Each backend is a
+generator of ``(index, row)`` pairs, in whatever order the blocks finish.
 """
 
 from __future__ import annotations
@@ -18,30 +21,69 @@ BACKENDS = ("serial", "joblib", "dask")
 
 #: What runs one configuration: :func:`fastbp.sweep.train_one` or a function like it.
 Task = Callable[[SweepConfig, SweepData], dict[str, Any]]
+#: What runs one block of configurations: their rows, in order.
+BlockTask = Callable[[Sequence[SweepConfig], SweepData], list[dict[str, Any]]]
 #: What a backend yields: (position in the grid, the task's row), in the order they finish.
 Rows = Generator[tuple[int, dict[str, Any]], None, None]
 
 
+def each_config(
+    task: Task, configs: Sequence[SweepConfig], data: SweepData
+) -> list[dict[str, Any]]:
+    """The rows of ``task`` run on each configuration in turn: a per-configuration task as a
+    block task (bind ``task`` with :func:`functools.partial`).
+
+    Parameters
+    ----------
+    task : callable
+        ``(config, data) -> row``, e.g. :func:`fastbp.sweep.train_one`.
+    configs : sequence of SweepConfig
+        The block.
+    data : SweepData
+        The prepared splits.
+
+    Returns
+    -------
+    list of dict
+        One row per configuration, in order.
+    """
+    return [task(cfg, data) for cfg in configs]
+
+
 def _indexed(
-    task: Task, index: int, config: SweepConfig, data: SweepData
-) -> tuple[int, dict[str, Any]]:
-    return index, task(config, data)
+    task: BlockTask, indices: Sequence[int], configs: Sequence[SweepConfig], data: SweepData
+) -> list[tuple[int, dict[str, Any]]]:
+    return list(zip(indices, task(configs, data), strict=True))
 
 
-def _run_serial(task: Task, configs: Sequence[SweepConfig], data: SweepData, **_: Any) -> Rows:
-    for i, cfg in enumerate(configs):
-        yield _indexed(task, i, cfg, data)
+def _run_serial(
+    task: BlockTask,
+    configs: Sequence[SweepConfig],
+    blocks: Sequence[Sequence[int]],
+    data: SweepData,
+    **_: Any,
+) -> Rows:
+    for block in blocks:
+        yield from _indexed(task, block, [configs[i] for i in block], data)
 
 
 def _run_joblib(
-    task: Task, configs: Sequence[SweepConfig], data: SweepData, n_jobs: int, **_: Any
+    task: BlockTask,
+    configs: Sequence[SweepConfig],
+    blocks: Sequence[Sequence[int]],
+    data: SweepData,
+    n_jobs: int,
+    **_: Any,
 ) -> Rows:
     try:
         from joblib import Parallel, delayed
     except ImportError as exc:
         raise ImportError("backend='joblib' needs joblib: pip install joblib") from exc
     parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(_indexed)(task, i, cfg, data) for i, cfg in enumerate(configs))
+    for rows in parallel(
+        delayed(_indexed)(task, block, [configs[i] for i in block], data) for block in blocks
+    ):
+        yield from rows
 
 
 def _worker_plugin() -> Any:
@@ -58,13 +100,15 @@ def _worker_plugin() -> Any:
 
 
 def _run_dask(
-    task: Task,
+    task: BlockTask,
     configs: Sequence[SweepConfig],
+    blocks: Sequence[Sequence[int]],
     data: SweepData,
     n_jobs: int,
     scheduler: Any,
     warmup: bool,
     retries: int,
+    ensembles: bool = False,
     **_: Any,
 ) -> Rows:
     try:
@@ -95,18 +139,24 @@ def _run_dask(
             dtypes = sorted({c.dtype or data.dtype for c in configs})
             specs = [spec_for(c, data).to_dict() for c in configs
                      if c.batch_size == 1 and c.optimizer == "sgd"]  # fmt: skip
-            active.run(warm_cache, dtypes, specs, workers=_one_worker_per_host(active))
+            active.run(warm_cache, dtypes, specs, ensembles, workers=_one_worker_per_host(active))
         data_ref = active.scatter(data, broadcast=True, hash=False)
         token = uuid.uuid4().hex[:12]
         futures = [
             active.submit(
-                task, cfg, data_ref, key=f"fastbp-sweep-{token}-{i}", retries=retries, pure=False
-            )  # fmt: skip
-            for i, cfg in enumerate(configs)
+                _indexed,
+                task,
+                block,
+                [configs[i] for i in block],
+                data_ref,
+                key=f"fastbp-sweep-{token}-{k}",
+                retries=retries,
+                pure=False,
+            )
+            for k, block in enumerate(blocks)
         ]
-        position = {f.key: i for i, f in enumerate(futures)}
         for fut in as_completed(futures, loop=active.loop):  # not the default client's loop
-            yield position[fut.key], fut.result()
+            yield from fut.result()
             fut.release()
     finally:
         for fut in futures:
@@ -128,7 +178,7 @@ SWEEP_WARMUP_PARTS = (
 )
 
 
-def warm_cache(dtypes: list[str], specs: list[dict]) -> float:
+def warm_cache(dtypes: list[str], specs: list[dict], ensembles: bool = False) -> float:
     """Fill this host's kernel cache for a sweep from a child process; returns its seconds.
 
     The child compiles (or loads) what the trials run: the network passes, ``fit`` and the
@@ -144,6 +194,9 @@ def warm_cache(dtypes: list[str], specs: list[dict]) -> float:
         The dtypes the sweep trains in.
     specs : list of dict
         ``NetworkSpec.to_dict()`` of the per-example SGD configurations.
+    ensembles : bool
+        Also the ensemble kernels (:func:`fastbp.sweep.members.warm_ensembles`), for a sweep
+        that trains its configurations as ensembles.
 
     Returns
     -------
@@ -160,13 +213,16 @@ def warm_cache(dtypes: list[str], specs: list[dict]) -> float:
         "from fastbp.spec import NetworkSpec\n"
         "from fastbp.sweep.backends import SWEEP_WARMUP_PARTS\n"
         "from fastbp.warmup import warmup\n"
-        "dtypes, specs = json.loads(sys.argv[1])\n"
-        "warmup(dtypes, activations=(), depths=(), parts=SWEEP_WARMUP_PARTS,\n"
-        "       specs=[NetworkSpec.from_dict(s) for s in specs])\n"
+        "dtypes, specs, ensembles = json.loads(sys.argv[1])\n"
+        "specs = [NetworkSpec.from_dict(s) for s in specs]\n"
+        "warmup(dtypes, activations=(), depths=(), parts=SWEEP_WARMUP_PARTS, specs=specs)\n"
+        "if ensembles:\n"
+        "    from fastbp.sweep.members import warm_ensembles\n"
+        "    warm_ensembles(dtypes, specs)\n"
     )
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, json.dumps([dtypes, specs])], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    args = json.dumps([dtypes, specs, ensembles])
+    subprocess.run([sys.executable, "-c", code, args], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
@@ -178,8 +234,8 @@ def _one_worker_per_host(active: Any) -> list[str]:
     return list(first.values())
 
 
-#: Backend name to runner; each takes ``(task, configs, data, **options)`` and yields
-#: ``(index, row)`` pairs.
+#: Backend name to runner; each takes ``(block_task, configs, blocks, data, **options)`` and
+#: yields ``(index, row)`` pairs.
 RUNNERS: dict[str, Callable[..., Rows]] = {
     "serial": _run_serial,
     "joblib": _run_joblib,

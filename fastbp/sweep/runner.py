@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -9,9 +10,10 @@ from typing import Any
 
 from fastbp.datasets import Dataset
 from fastbp.progress import Progress
-from fastbp.sweep.backends import BACKENDS, RUNNERS, Task
+from fastbp.sweep.backends import BACKENDS, RUNNERS, BlockTask, Task, each_config
 from fastbp.sweep.config import expand_grid
 from fastbp.sweep.data import SweepData, check_config, prepare_data
+from fastbp.sweep.members import member_blocks, train_members
 from fastbp.sweep.results import SweepResult
 from fastbp.sweep.trial import train_one
 from fastbp.validate import positive_int
@@ -31,6 +33,7 @@ def run(
     task: Task = train_one,
     target: str | os.PathLike[str] | None = None,
     dtype: str | None = None,
+    ensembles: bool = True,
 ) -> SweepResult:
     """Train every configuration of ``grid`` on ``data`` and collect one table.
 
@@ -67,6 +70,15 @@ def run(
     dtype : {"float32", "float64"} or None
         The dtype of the prepared data, and of every configuration that sets none; None follows
         the data (see :func:`prepare_data`).  Only when ``data`` is not a :class:`SweepData`.
+    ensembles : bool
+        With the default ``task``: train configurations that differ only in ``lr``,
+        ``momentum``, ``l2`` and ``seed`` together as the members of one
+        :class:`fastbp.Ensemble` (:mod:`fastbp.sweep.members`): one ensemble per group in
+        this process for ``"serial"`` (on every Numba thread), a group cut into ``n_jobs``
+        contiguous blocks, one single-threaded ensemble each, for joblib and Dask.  The
+        table is the same as with ``ensembles=False`` (each configuration by
+        :func:`train_one`), bit for bit but ``seconds``, which is then each member's share of
+        its ensemble's fit time.  Ignored with another ``task``.
 
     Returns
     -------
@@ -97,9 +109,18 @@ def run(
     bar = Progress(len(configs), progress, unit="config", desc=f"sweep ({backend})")
     rows: list[dict[str, Any] | None] = [None] * len(configs)
     t0 = time.perf_counter()
+    block_task: BlockTask
+    ensembles = ensembles and task is train_one
+    if ensembles:
+        blocks = member_blocks(configs, data, 1 if backend == "serial" else n_jobs)
+        block_task = functools.partial(train_members, n_jobs=None if backend == "serial" else 1)
+    else:
+        blocks = [(i,) for i in range(len(configs))]
+        block_task = functools.partial(each_config, task)
     results = RUNNERS[backend](
-        task, configs, data, n_jobs=n_jobs, scheduler=scheduler, warmup=warmup, retries=retries
-    )
+        block_task, configs, blocks, data, n_jobs=n_jobs, scheduler=scheduler, warmup=warmup,
+        retries=retries, ensembles=ensembles,
+    )  # fmt: skip
     try:
         for i, res in results:
             rows[i] = {"index": i, **res}

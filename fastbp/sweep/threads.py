@@ -31,20 +31,39 @@ def load_blas() -> None:
 def limit_threads_now() -> object | None:
     """Limit this process's BLAS/OpenMP pools to one thread, for good (a worker's setup).
 
-    Also sets :data:`SINGLE_THREAD_ENV` in ``os.environ`` for any subprocess the worker starts.
+    Also sets :data:`SINGLE_THREAD_ENV` in ``os.environ`` for any subprocess the worker starts,
+    but ``NUMBA_NUM_THREADS`` once Numba's thread pool runs (a worker in the client's process,
+    ``LocalCluster(processes=False)``, after an ensemble's parallel fit): Numba rereads the
+    environment when it compiles and refuses a value that differs from its running pool's.
 
     Returns
     -------
     object or None
         The ``threadpoolctl`` limiter (keep a reference), or None without threadpoolctl.
     """
-    os.environ.update(SINGLE_THREAD_ENV)
+    env = dict(SINGLE_THREAD_ENV)
+    if numba_pool_started():
+        del env["NUMBA_NUM_THREADS"]
+    os.environ.update(env)
     load_blas()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
     return threadpool_limits(limits=1)
+
+
+def numba_pool_started() -> bool:
+    """Whether this process's Numba thread pool has been launched (its size is then fixed).
+
+    Returns
+    -------
+    bool
+        True once a parallel kernel ran (or if Numba no longer says; the safe answer).
+    """
+    from numba.np.ufunc import parallel
+
+    return bool(getattr(parallel, "_is_initialized", True))
 
 
 @contextmanager
