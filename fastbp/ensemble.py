@@ -599,9 +599,9 @@ patience, min_delta, warm_start, progress
         if not np.isfinite(P).all():
             raise ModelFileError(f"{where}: ensemble_params contain NaN or inf")
         seed = loaded.seed if isinstance(loaded.seed, int) else 0
-        ens = cls(spec, 1, init="zeros", seed=seed)
+        ens = cls(spec, M, init="zeros", seed=seed)
         ens.init = loaded.init or "zeros"
-        ens._params = np.ascontiguousarray(P)
+        ens.params = P  # the setter copies P into the (M, n_params) array
         lrs = arrays.pop("ensemble_last_lrs", None)
         ens.last_lrs = (
             np.full(M, np.nan) if lrs is None or lrs.shape != (M,) else lrs.astype(np.float64)

@@ -743,15 +743,6 @@ def partial_fit(
 
 
 __all__ = [
-    "BOOTSTRAP_KEY",
-    "Buffers",
-    "MemberDivergedWarning",
-    "MemberState",
-    "as_member_data",
-    "bootstrap_indices",
-    "fit",
-    "member_outputs",
-    "partial_fit",
-    "per_member",
-    "run_pass",
-]
+    "BOOTSTRAP_KEY", "Buffers", "MemberDivergedWarning", "MemberState", "as_member_data",
+    "bootstrap_indices", "fit", "member_outputs", "partial_fit", "per_member", "run_pass",
+]  # fmt: skip
