@@ -190,7 +190,23 @@ class Ensemble:
     @contextmanager
     def writing(self, what: str) -> Iterator[None]:
         """Hold the ensemble alone (fit, partial_fit, params assignment); refuse at once
-        (RuntimeError) if anything else uses it."""
+        (RuntimeError) if anything else uses it.
+
+        Parameters
+        ----------
+        what : str
+            The operation, for the error message of a refused call.
+
+        Yields
+        ------
+        None
+            While the ensemble is held.
+
+        Raises
+        ------
+        RuntimeError
+            If another thread is reading or writing the ensemble.
+        """
         with self._mutex:
             busy = self._writer or (f"{self._readers} read(s)" if self._readers else None)
             if busy is None:
@@ -207,7 +223,18 @@ class Ensemble:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """A read (forward, predict, member, save): many at once, none during a write."""
+        """A read (forward, predict, member, save): many at once, none during a write.
+
+        Yields
+        ------
+        None
+            While the read is registered.
+
+        Raises
+        ------
+        RuntimeError
+            If a fit, partial_fit or params assignment is running in another thread.
+        """
         with self._mutex:
             busy = self._writer
             if busy is None:
@@ -572,9 +599,9 @@ patience, min_delta, warm_start, progress
         if not np.isfinite(P).all():
             raise ModelFileError(f"{where}: ensemble_params contain NaN or inf")
         seed = loaded.seed if isinstance(loaded.seed, int) else 0
-        ens = cls(spec, 1, init="zeros", seed=seed)
+        ens = cls(spec, M, init="zeros", seed=seed)
         ens.init = loaded.init or "zeros"
-        ens._params = np.ascontiguousarray(P)
+        ens.params = P  # the setter copies P into the (M, n_params) array
         lrs = arrays.pop("ensemble_last_lrs", None)
         ens.last_lrs = (
             np.full(M, np.nan) if lrs is None or lrs.shape != (M,) else lrs.astype(np.float64)

@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> None:
         "ONNX graph applies it, so Y is what 'fastbp predict' computes from raw features (before "
         "class names); --raw leaves it out. --torch writes the state_dict of the network's "
         "torch.nn.Sequential (see Network.to_torch), with the standardisation folded into the "
-        "first and last Linear layers unless --raw.",
+        "first and last Linear layers unless --raw. An ensemble file (written by Ensemble.save) "
+        "exports with --onnx only, as the mean of its members' outputs (Ensemble.to_onnx).",
     )
     add_model_argument(ex)
     ex.add_argument("--onnx", type=Path, default=None, metavar="OUT.onnx", help="write ONNX here")
@@ -78,6 +79,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         _check_writable(option, path)
     if args.onnx is not None and args.torch is not None and _same_file(args.onnx, args.torch):
         raise UsageError(f"--onnx and --torch name the same file {args.onnx}")
+    if _is_ensemble_file(args.model):
+        return _export_ensemble(args)
     net = fb.Network.load(args.model)
     x_scaler, y_scaler = (None, None) if args.raw else model_scalers(net, args.model)
     spec = net.spec
@@ -102,18 +105,52 @@ def cmd_export(args: argparse.Namespace) -> int:
         from fastbp.interop.onnx_export import write_bytes_atomically
 
         write_bytes_atomically(args.onnx, onnx_bytes, "ONNX model")
-        output = {"identity": "values", "softmax": "softmax probabilities",
-                  "sigmoid": "sigmoid probabilities",
-                  "exp": "exp values (Poisson means)"}[spec.output_activation]  # fmt: skip
-        scaled = [w for w, s in (("features", x_scaler), ("targets", y_scaler)) if s]
-        print(
-            f"wrote {args.onnx}: ONNX, input X (batch, {spec.n_inputs}) {spec.dtype} -> "
-            f"output Y (batch, {spec.n_outputs}) {output}"
-            + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
-        )
+        _report_onnx(args.onnx, spec, "", x_scaler, y_scaler)
     if module is not None:
         _write_torch(torch, module, args.torch, not args.raw and net.preprocessing is not None)
     return 0
+
+
+def _is_ensemble_file(path: Path) -> bool:
+    """Whether ``path`` holds an :meth:`fastbp.Ensemble.save` file (read from its header)."""
+    from fastbp.io import read_header
+
+    meta = read_header(path).get("metadata")
+    return isinstance(meta, dict) and "fastbp_ensemble" in meta
+
+
+def _export_ensemble(args: argparse.Namespace) -> int:
+    """``fastbp export ENSEMBLE --onnx OUT``: the ONNX model of the ensemble's mean."""
+    import fastbp as fb
+
+    if args.torch is not None:
+        raise UsageError(
+            f"{args.model} is an ensemble file: it exports with --onnx only (the members' mean)"
+        )
+    ens = fb.Ensemble.load(args.model)
+    try:
+        from fastbp.interop.onnx_export import ensemble_onnx_model, write_bytes_atomically
+
+        model = ensemble_onnx_model(ens, opset=args.opset, preprocessing=not args.raw)
+    except ImportError as exc:
+        raise UsageError(f"{exc}; nothing was written") from None
+    write_bytes_atomically(args.onnx, model.SerializeToString(), "ONNX model")
+    pre = None if args.raw else ens.preprocessing
+    x_scaler, y_scaler = (None, None) if pre is None else (pre.x, pre.y)
+    _report_onnx(args.onnx, ens.spec, f"mean of {len(ens)} members' ", x_scaler, y_scaler)
+    return 0
+
+
+def _report_onnx(path: Path, spec: Any, what: str, x_scaler: Any, y_scaler: Any) -> None:
+    output = {"identity": "values", "softmax": "softmax probabilities",
+              "sigmoid": "sigmoid probabilities",
+              "exp": "exp values (Poisson means)"}[spec.output_activation]  # fmt: skip
+    scaled = [w for w, s in (("features", x_scaler), ("targets", y_scaler)) if s]
+    print(
+        f"wrote {path}: ONNX, input X (batch, {spec.n_inputs}) {spec.dtype} -> "
+        f"output Y (batch, {spec.n_outputs}) {what}{output}"
+        + (f"; standardisation of the {' and '.join(scaled)} built in" if scaled else "")
+    )
 
 
 def _check_writable(option: str, path: Path) -> None:

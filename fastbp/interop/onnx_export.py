@@ -29,6 +29,10 @@ used by default, and what ``fastbp predict`` applies): ``x_scaler`` adds ``(X �
 before layer 1, and ``y_scaler`` (``squared`` only) adds ``Y · scale + mean`` after the output,
 both computed in float64 as :class:`fastbp.datasets.Standardizer` computes them (with ``Cast``
 around them in a float32 graph).
+
+An :class:`fastbp.Ensemble` exports as its mean (:func:`ensemble_onnx_model`): the layers above
+once per member, every member reading the same standardised ``X``, then the mean of the M
+members' outputs (``Sum``, then ``Div`` by M), then the target de-standardisation once.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 
 from fastbp.activations import LEAKY_SLOPE
 from fastbp.interop._common import check_network, require
+from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
 if TYPE_CHECKING:
@@ -143,6 +148,32 @@ class _Graph:
             return self.node("Max", [z, scaled], out)
         raise ValueError(f"activation {act!r} has no ONNX mapping")  # pragma: no cover
 
+    def network(self, spec, layer, x: str, out: str, prefix: str = "") -> str:
+        """One network's layers from input ``x`` to output ``out`` (after the output activation).
+
+        ``layer(k)`` gives ``(W, b)`` of layer k = 1..r; weights and tensors are named with
+        ``prefix`` so that several networks can share one graph.
+        """
+        a = x
+        r = spec.n_layers
+        for k in range(1, r + 1):
+            W, b = layer(k)
+            w_name = self.constant(f"{prefix}W{k}", np.array(W, dtype=self.dtype, copy=True))
+            b_name = self.constant(f"{prefix}b{k}", np.array(b, dtype=self.dtype, copy=True))
+            z = self.node("Gemm", [a, w_name, b_name], f"{prefix}z{k}", transB=1)
+            if k < r:
+                a = self.activation(spec.activations[k - 1], z, f"{prefix}a{k}")
+        out_act = spec.output_activation
+        if out_act == "softmax":
+            return self.node("Softmax", [z], out, axis=1)
+        if out_act == "sigmoid":
+            return self.node("Sigmoid", [z], out)
+        if out_act == "exp":
+            return self.node("Exp", [z], out)
+        if out_act == "identity":
+            return self.node("Identity", [z], out)
+        raise ValueError(f"output activation {out_act!r} has no ONNX mapping")  # pragma: no cover
+
     def standardize(self, x: str, scaler, out: str, inverse: bool) -> str:
         """(x − mean) / scale, or x · scale + mean if ``inverse``; float64, like Standardizer."""
         onnx = self.onnx
@@ -212,34 +243,32 @@ def onnx_model(
         raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
     y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
     dtype = spec.np_dtype if dtype is None else _check_dtype(dtype)
-    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     g = _Graph(onnx, dtype)
     a = "X"
     if x_scaler is not None:
         a = g.standardize(a, x_scaler, "x.standardized", inverse=False)
-    r = spec.n_layers
-    for k in range(1, r + 1):
-        W, b = net.layer(k)
-        w_name = g.constant(f"W{k}", np.array(W, dtype=dtype, copy=True))
-        b_name = g.constant(f"b{k}", np.array(b, dtype=dtype, copy=True))
-        z = g.node("Gemm", [a, w_name, b_name], f"z{k}", transB=1)
-        if k < r:
-            a = g.activation(spec.activations[k - 1], z, f"a{k}")
-    out_act = spec.output_activation
     last = "Y" if y_scaler is None else "y.standardized"
-    if out_act == "softmax":
-        g.node("Softmax", [z], last, axis=1)
-    elif out_act == "sigmoid":
-        g.node("Sigmoid", [z], last)
-    elif out_act == "exp":
-        g.node("Exp", [z], last)
-    else:
-        g.node("Identity", [z], last)
+    g.network(spec, net.layer, a, last)
     if y_scaler is not None:
         g.standardize(last, y_scaler, "Y", inverse=True)
+    return _finish(
+        onnx, g, spec, dtype, opset, "fastbp_mlp",
+        f"{spec!r}: Y = net.forward(X)"
+        + (" with standardised inputs" if x_scaler is not None else "")
+        + (" and de-standardised outputs" if y_scaler is not None else "")
+        + (f", exported as {dtype.name}" if dtype != spec.np_dtype else ""),
+    )  # fmt: skip
+
+
+def _finish(
+    onnx, g: _Graph, spec, dtype: np.dtype, opset: int, name: str, doc: str, **props: str
+) -> Any:
+    """The checked model of graph ``g``: input ``X`` (batch, n0), output ``Y`` (batch, nr);
+    ``props`` are added to the model's metadata beside ``fastbp.spec``."""
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     graph = onnx.helper.make_graph(
         g.nodes,
-        "fastbp_mlp",
+        name,
         [onnx.helper.make_tensor_value_info("X", elem, ["batch", spec.n_inputs])],
         [onnx.helper.make_tensor_value_info("Y", elem, ["batch", spec.n_outputs])],
         initializer=g.initializers,
@@ -252,14 +281,11 @@ def onnx_model(
         opset_imports=opset_ids,
         producer_name="fastbp",
         producer_version=__version__,
-        doc_string=f"{spec!r}: Y = net.forward(X)"
-        + (" with standardised inputs" if x_scaler is not None else "")
-        + (" and de-standardised outputs" if y_scaler is not None else "")
-        + (f", exported as {dtype.name}" if dtype != spec.np_dtype else ""),
+        doc_string=doc,
     )
     # The oldest IR version that can hold this opset, so that older runtimes load the file.
     model.ir_version = onnx.helper.find_min_ir_version_for(opset_ids)
-    onnx.helper.set_model_props(model, {"fastbp.spec": json.dumps(spec.to_dict())})
+    onnx.helper.set_model_props(model, {"fastbp.spec": json.dumps(spec.to_dict()), **props})
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -299,6 +325,116 @@ def to_onnx(
     path = as_path(path)
     model = onnx_model(net, opset=opset, x_scaler=x_scaler, y_scaler=y_scaler, dtype=dtype,
                        preprocessing=preprocessing)  # fmt: skip
+    write_bytes_atomically(path, model.SerializeToString(), "ONNX model")
+    return path
+
+
+def ensemble_onnx_model(
+    ens: Any,
+    *,
+    opset: int | None = None,
+    dtype: str | np.dtype | None = None,
+    preprocessing: bool = True,
+) -> Any:
+    """The ONNX model of an ensemble's mean (an ``onnx.ModelProto``, fully checked).
+
+    The graph holds one copy of :func:`onnx_model`'s layers per member (member i's weights
+    named ``m{i}.W{k}``, ``m{i}.b{k}``), all reading the same (standardised) ``X``, and the
+    mean of the members' outputs (values, or softmax/sigmoid probabilities), as ``Sum`` and
+    ``Div`` (onnxruntime has no float64 ``Mean``):
+    ``Y = (1/M) Σ_i f_i(X)``, what :meth:`fastbp.Ensemble.predict` (regression) and
+    :meth:`fastbp.Ensemble.predict_proba` (classification) return.  A target standardisation
+    is undone once, after the mean (it is affine, so this equals undoing it per member up to
+    rounding).
+
+    Parameters
+    ----------
+    ens : fastbp.Ensemble
+        The ensemble; every member's parameters must be finite.
+    opset : int or None
+        ONNX opset, as for :func:`onnx_model`.
+    dtype : {"float32", "float64"} or None
+        The graph's dtype; None uses the ensemble's.
+    preprocessing : bool
+        Build ``ens.preprocessing`` (if any) into the graph (default).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (batch, n0) and output ``Y`` (batch, nr), both in the graph's dtype.
+    """
+    onnx = require("onnx", "ONNX export")
+    # Recognised by what is used, as check_network does: importing fastbp.ensemble here would
+    # point an import back at the network classes.
+    if not (isinstance(getattr(ens, "spec", None), NetworkSpec) and hasattr(ens, "member")):
+        raise TypeError(
+            f"ONNX export of an ensemble needs a fastbp.Ensemble, got {type(ens).__name__}"
+        )
+    if not isinstance(preprocessing, (bool, np.bool_)):
+        raise TypeError(f"preprocessing must be True or False, got {preprocessing!r}")
+    opset = _check_opset(opset, onnx)
+    spec = ens.spec
+    dtype = spec.np_dtype if dtype is None else _check_dtype(dtype)
+    x_scaler = y_scaler = None
+    if preprocessing and ens.preprocessing is not None:
+        x_scaler = _check_scaler(ens.preprocessing.x, spec.n_inputs, "x_scaler")
+        y_scaler = _check_scaler(ens.preprocessing.y, spec.n_outputs, "y_scaler")
+    g = _Graph(onnx, dtype)
+    with ens.reading():
+        ens.check_params()
+        a = "X"
+        if x_scaler is not None:
+            a = g.standardize(a, x_scaler, "x.standardized", inverse=False)
+        M = len(ens)
+        outs = [
+            g.network(spec, ens.member(i).layer, a, f"m{i}.out", prefix=f"m{i}.") for i in range(M)
+        ]
+    last = "Y" if y_scaler is None else "y.standardized"
+    # Sum, then divide by M, as numpy's mean does (onnxruntime has no double kernel for Mean).
+    total = g.node("Sum", outs, "members.sum") if M > 1 else outs[0]
+    g.node("Div", [total, g.scalar("n_members", float(M))], last)
+    if y_scaler is not None:
+        g.standardize(last, y_scaler, "Y", inverse=True)
+    return _finish(
+        onnx, g, spec, dtype, opset, "fastbp_ensemble_mean",
+        f"{spec!r} x {M} members: Y = mean over members of net_i.forward(X)"
+        + (" with standardised inputs" if x_scaler is not None else "")
+        + (" and de-standardised outputs" if y_scaler is not None else "")
+        + (f", exported as {dtype.name}" if dtype != spec.np_dtype else ""),
+        **{"fastbp.n_members": str(M)},
+    )  # fmt: skip
+
+
+def ensemble_to_onnx(
+    ens: Any,
+    path: str | os.PathLike[str],
+    *,
+    opset: int | None = None,
+    dtype: str | np.dtype | None = None,
+    preprocessing: bool = True,
+) -> Path:
+    """Write :func:`ensemble_onnx_model` of ``ens`` to ``path`` (atomically); return the path.
+
+    Parameters
+    ----------
+    ens : fastbp.Ensemble
+        The ensemble to export.
+    path : str or os.PathLike
+        The file to write (replaced if it exists; its directory must exist).
+    opset : int or None
+        ONNX opset (see :func:`onnx_model`).
+    dtype : {"float32", "float64"} or None
+        The graph's dtype; None uses the ensemble's.
+    preprocessing : bool
+        Build ``ens.preprocessing`` into the graph.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = as_path(path)
+    model = ensemble_onnx_model(ens, opset=opset, dtype=dtype, preprocessing=preprocessing)
     write_bytes_atomically(path, model.SerializeToString(), "ONNX model")
     return path
 
