@@ -1,13 +1,20 @@
 """Launching fastbp's parallel compiled drivers (``numba.prange``) safely from any thread.
 
-Numba runs ``prange`` loops on a threading layer chosen once per process (``tbb``, ``omp`` or
-``workqueue``; see Numba's "Threading layers" documentation, or set
-``NUMBA_THREADING_LAYER``).  fastbp keeps Numba's choice and makes it safe:
+Numba runs ``prange`` loops on a threading layer chosen once per process, at the first parallel
+launch: ``tbb``, ``omp`` or ``workqueue`` (see Numba's "Threading layers" documentation).
 
-* The ``workqueue`` layer (what Numba uses when neither TBB nor OpenMP loads) aborts the
-  process when two Python threads launch parallel regions at the same time.  Under it,
-  :func:`launch` holds one process-wide lock, so fastbp's launches run one after another (each
-  still uses every core).  Under ``tbb`` or ``omp`` no lock is taken.
+* **The layer.**  Unless you chose one (``NUMBA_THREADING_LAYER`` in the environment, or
+  ``numba.config.THREADING_LAYER`` set before fastbp is imported), importing this module asks
+  Numba for a *fork-safe* layer (``numba.config.THREADING_LAYER = "forksafe"``): TBB when the
+  ``tbb`` package is installed (``pip install tbb``), else ``workqueue``.  Numba's own default
+  prefers GNU OpenMP over ``workqueue``, and a process that has used GNU OpenMP cannot
+  ``fork``: a child of ``multiprocessing``'s default start method on Linux is terminated at
+  its first parallel region ("fork() called from a process already using GNU OpenMP").  The
+  setting is process-wide, so it also applies to your own ``parallel=True`` functions.
+* **Launches from several Python threads.**  The ``workqueue`` layer aborts the process when
+  two Python threads launch parallel regions at the same time.  Under it, :func:`launch` holds
+  one process-wide lock, so fastbp's launches run one after another (each still uses every
+  core).  Under ``tbb`` or ``omp`` no lock is taken.
 * The thread count is Numba's per-thread setting (:func:`numba.set_num_threads`): :func:`launch`
   sets it for the launching thread and restores it afterwards, so ``n_jobs`` never leaks into
   the caller's other Numba code.
@@ -26,6 +33,12 @@ from contextlib import contextmanager
 import numba
 
 _LOCK = threading.RLock()
+
+#: The layer fastbp asks Numba for when the user has not chosen one (see the module docstring).
+LAYER_REQUEST = "forksafe"
+
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = LAYER_REQUEST
 
 #: Layers under which concurrent launches from several Python threads are safe.
 THREAD_SAFE_LAYERS = frozenset({"tbb", "omp"})

@@ -141,6 +141,7 @@ def fit_on_cluster(ens: Ensemble, X, Y, *, client: Any, **fit_kwargs: Any) -> li
                 futures.append(
                     client.submit(
                         fit_shard,
+                        type(ens),
                         ens.spec,
                         ens.init,
                         ens.seed + lo,
@@ -180,6 +181,7 @@ def _shard_args(a: FitArgs, lo: int, hi: int) -> FitArgs:
 
 
 def fit_shard(
+    cls: type[Ensemble],
     spec,
     init: str,
     seed: int,
@@ -197,6 +199,9 @@ def fit_shard(
 
     Parameters
     ----------
+    cls : type
+        :class:`fastbp.Ensemble` (or the caller's subclass), passed in so that this module
+        does not import :mod:`fastbp.ensemble`, which imports it.
     spec : NetworkSpec
         The ensemble's spec.
     init : str
@@ -224,10 +229,9 @@ def fit_shard(
         ``(params, (S1, S2, steps), histories, last_lrs)`` of the shard after the fit.
     """
     from fastbp import _parallel
-    from fastbp.ensemble import Ensemble
 
     m = params.shape[0]
-    sub = Ensemble(spec, m, init="zeros", seed=seed)
+    sub = cls(spec, m, init="zeros", seed=seed)
     sub.init = init
     sub.params[...] = params
     sub.last_lrs[...] = last_lrs

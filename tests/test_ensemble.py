@@ -348,3 +348,43 @@ def test_one_ensemble_is_refused_to_a_second_writer():
             ens.fit(np.zeros((4, 2)), np.zeros(4), progress=False)
         with pytest.raises(RuntimeError, match="busy"):
             ens.forward(np.zeros((4, 2)))
+
+
+_FORK_CHILD = """
+import multiprocessing as mp
+import numpy as np
+import fastbp as fb
+
+spec = fb.NetworkSpec([4, 8, 1], ["relu"], "squared")
+X = np.random.default_rng(0).normal(size=(64, 4))
+Y = X[:, 0]
+
+
+def child(_):
+    ens = fb.Ensemble(spec, 3)
+    ens.fit(X, Y, epochs=1, progress=False)
+    return float(ens.params.sum())
+
+
+if __name__ == "__main__":
+    ens = fb.Ensemble(spec, 3)
+    ens.fit(X, Y, epochs=1, progress=False)  # the parent has run a parallel region
+    with mp.get_context("fork").Pool(2) as pool:
+        assert pool.map(child, range(2)) == [float(ens.params.sum())] * 2
+    print("forked children trained")
+"""
+
+
+def test_fork_after_a_parallel_fit(tmp_path):
+    """fastbp asks Numba for a fork-safe threading layer (fastbp._parallel): a process that has
+    trained an ensemble can fork workers that train ensembles (GNU OpenMP would terminate
+    them)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork_child.py"
+    script.write_text(_FORK_CHILD)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "forked children trained" in out.stdout

@@ -1,0 +1,260 @@
+"""One pass of every active member: the optimizer state rows, one workspace per thread, and
+the calls of the parallel drivers (:mod:`fastbp.ensemble_kernels`) a pass or a forward makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fastbp import _parallel
+from fastbp import ensemble_kernels as ekk
+from fastbp import epochs as ek
+from fastbp.lowered import BLAS_MIN_ROWS, CHUNK_ROWS
+from fastbp.optim import Optimizer
+from fastbp.specialise import kernel_module, specialises
+from fastbp.validate import check_allocation
+
+if TYPE_CHECKING:
+    from fastbp.ensemble import Ensemble
+    from fastbp.spec import NetworkSpec
+
+
+# ------------------------------------------------------------------ state and buffers
+@dataclass
+class MemberState:
+    """The optimizer state of every member: rows of (M, ·) arrays, as one network's
+    :class:`~fastbp.optim.Optimizer` holds them (``S1``: velocity or first moment, ``S2``:
+    second moment, ``steps``: update counts)."""
+
+    settings: Optimizer
+    mus: np.ndarray
+    S1: np.ndarray
+    S2: np.ndarray
+    steps: np.ndarray
+
+    @classmethod
+    def fresh(
+        cls, settings: Optimizer, mus: np.ndarray, M: int, n_params: int, dtype
+    ) -> MemberState:
+        """Zero state for M members (sizes as :meth:`fastbp.optim.Optimizer.reset`)."""
+        n1 = n_params if settings.name != "sgd" else 1
+        n2 = n_params if settings.name == "adam" else 1
+        return cls(
+            settings,
+            mus,
+            np.zeros((M, n1), dtype),
+            np.zeros((M, n2), dtype),
+            np.zeros((M, 1), np.int64),
+        )
+
+    def fits(self, name: str, M: int, n_params: int, dtype) -> bool:
+        """Whether this state can continue for optimizer ``name`` on these parameters."""
+        n1 = n_params if name != "sgd" else 1
+        n2 = n_params if name == "adam" else 1
+        return (
+            self.settings.name == name
+            and self.S1.shape == (M, n1)
+            and self.S2.shape == (M, n2)
+            and self.S1.dtype == dtype
+        )
+
+    def member(self, i: int) -> Optimizer:
+        """Member i's state as an independent :class:`~fastbp.optim.Optimizer` (copies)."""
+        s = self.settings
+        return Optimizer(
+            s.name,
+            momentum=float(self.mus[i]),
+            beta1=s.beta1,
+            beta2=s.beta2,
+            eps=s.eps,
+            s1=self.S1[i].copy(),
+            s2=self.S2[i].copy(),
+            step=self.steps[i].copy(),
+        )
+
+
+class Buffers:
+    """One workspace per thread slot (never one per member): gather buffers, z, a, dJ/dz,
+    dJ/da, and a gradient buffer, each a (T, ·) array whose row t is slot t's."""
+
+    def __init__(self, spec: NetworkSpec, n_units: int, n_params: int, T: int, rows: int) -> None:
+        dt = spec.np_dtype
+        size = rows * n_units
+        check_allocation(
+            T * (4 * size + rows * (spec.n_inputs + spec.n_outputs) + n_params) * dt.itemsize,
+            f"the ensemble's workspaces ({T} threads × {rows} rows)",
+        )
+        self.XB = np.zeros((T, rows, spec.n_inputs), dt)
+        self.YB = np.zeros((T, rows, spec.n_outputs), dt)
+        self.ZS = np.zeros((T, size), dt)
+        self.AS = np.zeros((T, size), dt)
+        self.DZS = np.zeros((T, size), dt)
+        self.DAS = np.zeros((T, size), dt)
+        self.GS = np.zeros((T, n_params), dt)
+
+
+# ------------------------------------------------------------------ one pass
+def run_pass(
+    ens: Ensemble,
+    X3,
+    Y3,
+    orders,
+    lo: int,
+    hi: int,
+    batch_size: int,
+    state: MemberState,
+    lrs,
+    l2s,
+    info,
+    active,
+    buf: Buffers,
+    n_threads: int,
+) -> None:
+    """Every active member trains on ``orders[i, lo:hi]``: one compiled call per kernel variant.
+
+    Per-example SGD runs the spec's specialised kernel (or the generic one); minibatches run
+    the variant :func:`fastbp.epochs.minibatch_kernel` picks for member i's λ, so each member
+    runs what its own fit would.  ``info`` (M, 3) is accumulated as one network's.
+    """
+    spec, p = ens.spec, ens.plan
+    P = ens.params
+    opt = state.settings
+    with _parallel.launch(n_threads):
+        if batch_size == 1 and opt.name == "sgd":
+            if specialises(spec):
+                module = kernel_module(spec)
+                for kernel, use in (
+                    (module.ensemble_sgd_epoch, l2s == 0.0),
+                    (module.ensemble_sgd_epoch_l2, l2s != 0.0),
+                ):
+                    mask = (active != 0) & use
+                    if mask.any():
+                        kernel(
+                            X3,
+                            Y3,
+                            orders,
+                            lo,
+                            hi,
+                            P,
+                            p.widths,
+                            p.w_off,
+                            p.b_off,
+                            p.u_off,
+                            buf.ZS,
+                            buf.AS,
+                            buf.DAS,
+                            lrs,
+                            l2s,
+                            info,
+                            mask.astype(np.int64),
+                        )
+            else:
+                ekk.sgd_example(
+                    X3,
+                    Y3,
+                    orders,
+                    lo,
+                    hi,
+                    P,
+                    p.widths,
+                    p.acts,
+                    p.out_kind,
+                    p.w_off,
+                    p.b_off,
+                    p.u_off,
+                    buf.ZS,
+                    buf.AS,
+                    buf.DZS,
+                    buf.DAS,
+                    lrs,
+                    l2s,
+                    info,
+                    active,
+                )
+            return
+        variants: dict[str, list[int]] = {}
+        for i in np.flatnonzero(active):
+            name = ek.minibatch_kernel(opt.code, float(l2s[i]), batch_size, BLAS_MIN_ROWS).__name__
+            variants.setdefault(name, []).append(int(i))
+        for name, members in variants.items():
+            mask = np.zeros_like(active)
+            mask[members] = 1
+            ekk.MINIBATCH_DRIVERS[name](
+                X3,
+                Y3,
+                orders,
+                lo,
+                hi,
+                batch_size,
+                P,
+                p.widths,
+                p.acts,
+                p.out_kind,
+                p.w_off,
+                p.b_off,
+                p.u_off,
+                buf.XB,
+                buf.YB,
+                buf.ZS,
+                buf.AS,
+                buf.DZS,
+                buf.DAS,
+                buf.GS,
+                p.weight_mask,
+                l2s,
+                BLAS_MIN_ROWS,
+                opt.code,
+                lrs,
+                state.mus,
+                opt.beta1,
+                opt.beta2,
+                opt.eps,
+                state.S1,
+                state.S2,
+                state.steps,
+                info,
+                mask,
+            )
+
+
+def member_outputs(ens: Ensemble, X3, Y3, idx, active, n_threads: int, with_loss: bool):
+    """Outputs (M, n, nr) of every member on its rows ``idx`` ((1 or M, n) int64), and the
+    loss sums (M,) when ``with_loss``; one compiled call (members over the threads)."""
+    spec, p = ens.spec, ens.plan
+    M, n = len(ens), idx.shape[1]
+    T = max(1, min(n_threads, M))
+    rows = min(CHUNK_ROWS, n)
+    check_allocation(
+        M * n * spec.n_outputs * spec.np_dtype.itemsize,
+        f"the outputs of {M} members × {n:,} rows × {spec.n_outputs}",
+    )
+    out = np.empty((M, n, spec.n_outputs), spec.np_dtype)
+    losses = np.zeros(M, np.float64)
+    buf = Buffers(spec, p.n_units, 0, T, rows)
+    with _parallel.launch(T):
+        ekk.outputs(
+            X3,
+            Y3,
+            idx,
+            ens.params,
+            p.widths,
+            p.acts,
+            p.out_kind,
+            p.w_off,
+            p.b_off,
+            p.u_off,
+            buf.XB,
+            buf.YB,
+            buf.ZS,
+            buf.AS,
+            rows,
+            BLAS_MIN_ROWS,
+            with_loss,
+            active,
+            out,
+            losses,
+        )
+    return out, losses
