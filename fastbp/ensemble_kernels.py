@@ -30,13 +30,14 @@ from fastbp.epochs import (
     sgd_example_epoch,
 )
 from fastbp.kernels import (
-    all_finite,
     block,
     forward_blas,
     forward_example,
     forward_loops,
     loss_sum,
 )
+from fastbp.row_kernels import settle as settle_one
+from fastbp.row_kernels import snapshot as snapshot_one
 
 
 @jit_parallel
@@ -209,18 +210,16 @@ def outputs(
 @jit
 def settle(P, S1, S2, steps, good_P, good_S1, good_S2, good_steps, info, active, failed):
     """After a compiled chunk: every active member whose loss was not finite (``info[i, 2]``) or
-    whose parameters are not finite gets its last good parameters and optimizer state back, is
-    switched off (``active[i] = 0``) and marked (``failed[i] = 1``).  Returns how many failed.
+    whose parameters are not finite gets its last good parameters and optimizer state back
+    (:func:`fastbp.row_kernels.settle`, the rule every training path uses), is switched off
+    (``active[i] = 0``) and marked (``failed[i] = 1``).  Returns how many failed.
     """
     count = 0
     for i in range(P.shape[0]):
         if active[i] == 0:
             continue
-        if info[i, 2] != 0.0 or not all_finite(P[i]):
-            P[i, :] = good_P[i]
-            S1[i, :] = good_S1[i]
-            S2[i, :] = good_S2[i]
-            steps[i, :] = good_steps[i]
+        if settle_one(P[i], S1[i], S2[i], good_P[i], good_S1[i], good_S2[i], info[i]) != 0:
+            steps[i, 0] = good_steps[i, 0]
             active[i] = 0
             failed[i] = 1
             count += 1
@@ -229,13 +228,12 @@ def settle(P, S1, S2, steps, good_P, good_S1, good_S2, good_steps, info, active,
 
 @jit
 def snapshot(P, S1, S2, steps, good_P, good_S1, good_S2, good_steps, active):
-    """The end of a good epoch: copy every active member's state to the restore buffers."""
+    """The end of a good epoch: copy every active member's state to the restore buffers
+    (:func:`fastbp.row_kernels.snapshot`)."""
     for i in range(P.shape[0]):
         if active[i] != 0:
-            good_P[i, :] = P[i]
-            good_S1[i, :] = S1[i]
-            good_S2[i, :] = S2[i]
-            good_steps[i, :] = steps[i]
+            snapshot_one(P[i], S1[i], S2[i], good_P[i], good_S1[i], good_S2[i])
+            good_steps[i, 0] = steps[i, 0]
 
 
 __all__ = [

@@ -23,10 +23,10 @@ from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
-from fastbp.kernels import all_finite
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.optim import Optimizer, Schedule
 from fastbp.progress import Progress
+from fastbp.row_kernels import settle, snapshot
 from fastbp.rows import LazyRows
 from fastbp.specialise import sgd_example_epoch_dispatch
 from fastbp.validate import (
@@ -450,8 +450,9 @@ def _run_epochs(
         gather = _ChunkGather(X, Y, chunk)
 
     minibatch = ek.minibatch_kernel(opt.code, l2, batch_size, net.blas_min_rows)
-    good_params = net.params.copy()
-    good_state = {k: v.copy() for k, v in opt.state_arrays().items()}
+    # The last good epoch's state, restored by the compiled rule every training path uses
+    # (row_kernels.settle: the ensembles, partial_fit and the estimators too).
+    good, good1, good2, good_step = net.params.copy(), opt.s1.copy(), opt.s2.copy(), opt.step.copy()
     best_val, best_params, bad_epochs = math.inf, None, 0
     warned = False
     bar = Progress(epochs, progress, unit="epoch", desc="fit")
@@ -462,9 +463,8 @@ def _run_epochs(
     shown = 0.0
 
     def restore() -> None:
-        net.params[...] = good_params
-        for k, v in good_state.items():
-            getattr(opt, k)[...] = v
+        net.params[...] = good
+        opt.s1[...], opt.s2[...], opt.step[...] = good1, good2, good_step
 
     try:
         for e in range(epochs):
@@ -504,8 +504,8 @@ def _run_epochs(
                         p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
                     )  # fmt: skip
-                if info[2] != 0 or not all_finite(net.params):
-                    restore()
+                if settle(net.params, opt.s1, opt.s2, good, good1, good2, info) != 0:
+                    opt.step[...] = good_step  # settle restored the rest
                     history.diverged = True
                     raise FitDivergedError(
                         f"training diverged in epoch {e + 1} (learning rate {lr:g}): the loss or "
@@ -522,9 +522,8 @@ def _run_epochs(
             if X_val is not None:
                 val_loss = net.loss(X_val, Y_val, sw=sw_val)
                 val_score = score(spec.loss, net.forward(X_val), Y_val)
-            good_params[...] = net.params
-            for k, v in opt.state_arrays().items():
-                good_state[k][...] = v
+            snapshot(net.params, opt.s1, opt.s2, good, good1, good2)
+            good_step[...] = opt.step
             history.epoch.append(e + 1)
             history.loss.append(float(train_loss))
             history.val_loss.append(float(val_loss))
