@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fastbp import _parallel
+from fastbp import _parallel, lanes
 from fastbp import ensemble_kernels as ekk
 from fastbp import epochs as ek
 from fastbp.lowered import BLAS_MIN_ROWS, CHUNK_ROWS
@@ -97,6 +97,48 @@ class Buffers:
 
 
 # ------------------------------------------------------------------ one pass
+#: Per-example SGD with members in SIMD lanes (:mod:`fastbp.lanes`): ``"auto"`` where
+#: :func:`fastbp.lanes.recommended` measured it faster than one member per thread (small
+#: layers, many members), ``"always"`` wherever :func:`fastbp.lanes.supported`, ``"never"``.
+#: Lanes agree with a solo fit to the suite's tolerances, not to the bit (the solo kernel
+#: sums its dot products in another order); with ``"never"`` every member is bit for bit.
+LANES = "auto"
+
+
+def uses_lanes(spec: NetworkSpec, n_members: int) -> bool:
+    """Whether per-example SGD of ``n_members`` members of ``spec`` runs the lanes kernel
+    (:data:`LANES`).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The members' spec.
+    n_members : int
+        M.
+
+    Returns
+    -------
+    bool
+    """
+    if LANES not in ("auto", "always", "never"):
+        raise ValueError(f"fastbp.ensemble_pass.LANES must be 'auto', 'always' or 'never', "
+                         f"got {LANES!r}")  # fmt: skip
+    if LANES == "never" or not lanes.supported(spec):
+        return False
+    return LANES == "always" or lanes.recommended(spec, n_members)
+
+
+def _lanes_pass(spec, X3, Y3, orders, lo, hi, P, lrs, l2s, info, active, n_threads) -> None:
+    """:func:`fastbp.lanes.lanes_epoch` on ``orders[:, lo:hi]`` for the active members; the
+    others' rows run with α = 0 and are put back as they were."""
+    idle = np.flatnonzero(active == 0)
+    keep = P[idle].copy()
+    part = orders if (lo == 0 and hi == orders.shape[1]) else np.ascontiguousarray(orders[:, lo:hi])
+    rates = np.where(active != 0, lrs, 0.0)
+    lanes.lanes_epoch(spec, X3, Y3, part, P, rates, l2s, info, n_threads)
+    P[idle] = keep
+
+
 def run_pass(
     ens: Ensemble,
     X3,
@@ -124,7 +166,9 @@ def run_pass(
     opt = state.settings
     with _parallel.launch(n_threads):
         if batch_size == 1 and opt.name == "sgd":
-            if specialises(spec):
+            if uses_lanes(spec, P.shape[0]):
+                _lanes_pass(spec, X3, Y3, orders, lo, hi, P, lrs, l2s, info, active, n_threads)
+            elif specialises(spec):
                 module = kernel_module(spec)
                 for kernel, use in (
                     (module.ensemble_sgd_epoch, l2s == 0.0),

@@ -403,3 +403,34 @@ def test_orders_drawn_on_several_threads_equal_solo():
         ens = fb.Ensemble(spec, M, seed=1)
         ens.fit(X, Y, epochs=2, lr=0.001, seed=6, n_jobs=n_jobs, progress=False)
         _assert_members_equal_solo(ens, X, Y, {}, 6, epochs=2, lr=0.001)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lanes_kernel_members_equal_solo_to_tolerance(monkeypatch, dtype):
+    """Small layers and many members run per-example SGD with members in SIMD lanes
+    (fastbp.lanes): each member equals its solo fit to the suite's tolerances (conftest.TOL;
+    the solo kernel sums its dot products in another order, so not to the bit)."""
+    from conftest import assert_close
+
+    from fastbp import ensemble_pass, lanes
+
+    spec = fb.NetworkSpec([4, 16, 1], ["relu"], "squared", dtype)
+    M = 17
+    assert lanes.recommended(spec, M)  # the W9 shape takes lanes by default
+    X, Y = _data(spec, 150)
+    lrs = np.geomspace(1e-3, 3e-2, M)
+    monkeypatch.setattr(ensemble_pass, "LANES", "auto")
+    ens = fb.Ensemble(spec, M, seed=2)
+    ens.fit(X, Y, epochs=3, lr=lrs, seed=4, progress=False, validation_fraction=0.2,
+            early_stopping=True, patience=1)  # fmt: skip
+    for i in range(M):
+        net = _solo(spec, 2 + i, X, Y, epochs=3, lr=lrs[i], seed=4 + i,
+                    validation_fraction=0.2, early_stopping=True, patience=1)  # fmt: skip
+        assert_close(ens.params[i], net.params, dtype, f"member {i}")
+        assert len(ens.histories[i].loss) == len(net.history.loss)
+    # Forced off, the same ensemble trains with the threads' kernels, bit for bit.
+    monkeypatch.setattr(ensemble_pass, "LANES", "never")
+    ens = fb.Ensemble(spec, M, seed=2)
+    ens.fit(X, Y, epochs=1, lr=lrs, seed=4, progress=False)
+    np.testing.assert_array_equal(ens.params[5], _solo(spec, 7, X, Y, epochs=1, lr=lrs[5],
+                                                       seed=9).params)  # fmt: skip
