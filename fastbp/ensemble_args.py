@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fastbp import _parallel
+from fastbp.ensemble_pass import uses_lanes
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
 from fastbp.train import _check_bool
@@ -151,6 +152,10 @@ class FitArgs:
     epochs, batch_size, shuffle, validation_fraction, early_stopping, patience, min_delta, \
 seed, bootstrap, warm_start, progress
         As given to :meth:`fastbp.Ensemble.fit`, checked.
+    lanes : bool
+        Per-example SGD runs with the members in SIMD lanes
+        (:func:`fastbp.ensemble_pass.uses_lanes`, decided for the whole ensemble; a shard of it
+        keeps the decision, and a sweep turns it off to stay bit for bit).
     """
 
     X3: np.ndarray
@@ -173,6 +178,7 @@ seed, bootstrap, warm_start, progress
     warm_start: bool
     n_threads: int
     progress: bool
+    lanes: bool = False
 
 
 def check_fit(
@@ -268,8 +274,9 @@ early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progre
             f"batch_size must be between 1 and the number of training examples ({n_train}), "
             f"got {batch_size}"
         )
+    lanes = batch_size == 1 and settings.name == "sgd" and uses_lanes(spec, M)
     return FitArgs(
         X3, Y3, epochs, batch_size, settings, lr0, mus, l2s, schedule, shuffle,
         validation_fraction, n_val, early_stopping, patience, min_delta, seed, bootstrap,
-        warm_start, n_threads, progress,
+        warm_start, n_threads, progress, lanes,
     )  # fmt: skip

@@ -2,13 +2,16 @@
 
 An ensemble's M parameter vectors are the rows of one (M, n_params) array ``P``.  Each driver
 is one compiled call: a ``numba.prange`` loop over T work slots (T = the thread count), and slot
-t runs members t, t + T, t + 2T, ... one after another with its own workspace (``XB[t]``,
-``ZS[t]``, ...: one workspace per thread, never one per member).  A member runs the very kernel
-:meth:`fastbp.Network.fit` runs for one network (:mod:`fastbp.epochs`), on its own row of ``P``,
-its own optimizer state row and its own order of the rows, so member i of the ensemble equals
-that network trained alone, and nothing depends on T.  Data is either shared, ``X3`` of shape
-(1, n, n0), or per member, (M, n, n0): member i reads ``X3[min(i, len(X3) - 1)]``, so shared
-data is never copied.  ``active[i] == 0`` skips member i (stopped early or diverged).
+t runs the contiguous block of members ``t M / T`` to ``(t + 1) M / T`` one after another with
+its own workspace (``XB[t]``, ``ZS[t]``, ...: one workspace per thread, never one per member).
+A member runs the very kernel :meth:`fastbp.Network.fit` runs for one network
+(:mod:`fastbp.epochs`), on a private copy of its row of ``P`` and of its optimizer state
+(:func:`private_state`: neighbouring rows share cache lines, and two threads writing them at
+every step would slow each other down), with its own order of the rows, so member i of the
+ensemble equals that network trained alone, and nothing depends on T.  Data is either shared,
+``X3`` of shape (1, n, n0), or per member, (M, n, n0): member i reads
+``X3[min(i, len(X3) - 1)]``, so shared data is never copied.  ``active[i] == 0`` skips member i
+(stopped early or diverged).
 
 Divergence is settled per member in compiled code (:func:`settle`): a member whose loss or
 parameters are no longer finite gets its last good state back and is switched off; the others
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from numba import prange
 
-from fastbp._jit import jit, jit_parallel
+from fastbp._jit import jit, jit_inline, jit_parallel
 from fastbp.epochs import (
     minibatch_epoch_blas,
     minibatch_epoch_loops,
@@ -40,69 +43,124 @@ from fastbp.row_kernels import settle as settle_one
 from fastbp.row_kernels import snapshot as snapshot_one
 
 
+@jit_inline
+def private_state(t, i, P, S1, S2, steps, info, PW, SW1, SW2, STW, IW):
+    """Member i's parameters, optimizer state and info, copied into slot t's private rows.
+
+    A thread trains its member on these rows, never on the shared (M, ·) arrays: there,
+    neighbouring members' rows share cache lines, and two threads updating neighbours at every
+    step would pass those lines back and forth between their cores (false sharing).  The slot
+    rows are padded apart (:class:`fastbp.ensemble_pass.Buffers`).  Returns the views.
+    """
+    p = PW[t, : P.shape[1]]
+    s1 = SW1[t, : S1.shape[1]]
+    s2 = SW2[t, : S2.shape[1]]
+    st = STW[t, :1]
+    inf = IW[t, :3]
+    p[:] = P[i]
+    s1[:] = S1[i]
+    s2[:] = S2[i]
+    st[:] = steps[i]
+    inf[:] = info[i]
+    return p, s1, s2, st, inf
+
+
+@jit_inline
+def publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info):
+    """Copy member i's private rows (:func:`private_state`) back to the shared arrays."""
+    P[i] = p
+    S1[i] = s1
+    S2[i] = s2
+    steps[i] = st
+    info[i] = inf
+
+
+@jit_inline
+def private_params(t, i, P, info, PW, IW):
+    """:func:`private_state` for the per-example SGD drivers (no optimizer state)."""
+    p = PW[t, : P.shape[1]]
+    inf = IW[t, :3]
+    p[:] = P[i]
+    inf[:] = info[i]
+    return p, inf
+
+
 @jit_parallel
 def minibatch_blas(
     X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
-    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
     """:func:`fastbp.epochs.minibatch_epoch_blas` for every active member, over
-    ``orders[i, lo:hi]``, with member i's ``l2s[i]``, ``lrs[i]``, ``mus[i]`` and state rows."""
+    ``orders[i, lo:hi]``, with member i's ``l2s[i]``, ``lrs[i]``, ``mus[i]`` and state rows
+    (copied into slot t's private rows for the call, see the module docstring)."""
     M = P.shape[0]
     T = XB.shape[0]
+    n = P.shape[1]
     for t in prange(T):
-        for i in range(t, M, T):
+        for i in range(t * M // T, (t + 1) * M // T):
             if active[i] != 0:
+                p, s1, s2, st, inf = private_state(t, i, P, S1, S2, steps, info, PW, SW1, SW2,
+                                                   STW, IW)  # fmt: skip
                 minibatch_epoch_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
-                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
-                    S1[i], S2[i], steps[i], info[i],
+                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
+                    float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
+                    beta2, eps, s1, s2, st, inf,
                 )  # fmt: skip
+                publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info)
 
 
 @jit_parallel
 def minibatch_loops(
     X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
-    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
     """:func:`minibatch_blas` with :func:`fastbp.epochs.minibatch_epoch_loops`."""
     M = P.shape[0]
     T = XB.shape[0]
+    n = P.shape[1]
     for t in prange(T):
-        for i in range(t, M, T):
+        for i in range(t * M // T, (t + 1) * M // T):
             if active[i] != 0:
+                p, s1, s2, st, inf = private_state(t, i, P, S1, S2, steps, info, PW, SW1, SW2,
+                                                   STW, IW)  # fmt: skip
                 minibatch_epoch_loops(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
-                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
-                    S1[i], S2[i], steps[i], info[i],
+                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
+                    float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
+                    beta2, eps, s1, s2, st, inf,
                 )  # fmt: skip
+                publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info)
 
 
 @jit_parallel
 def minibatch_sgd_blas(
     X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
-    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
     """:func:`minibatch_blas` with :func:`fastbp.epochs.minibatch_epoch_sgd_blas` (plain SGD,
     λ = 0: the members given to it all have l2s[i] = 0)."""
     M = P.shape[0]
     T = XB.shape[0]
+    n = P.shape[1]
     for t in prange(T):
-        for i in range(t, M, T):
+        for i in range(t * M // T, (t + 1) * M // T):
             if active[i] != 0:
+                p, s1, s2, st, inf = private_state(t, i, P, S1, S2, steps, info, PW, SW1, SW2,
+                                                   STW, IW)  # fmt: skip
                 minibatch_epoch_sgd_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, P[i], widths, acts, out_kind, w_off, b_off, u_off,
-                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t], weight_mask, float(l2s[i]),
-                    blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1, beta2, eps,
-                    S1[i], S2[i], steps[i], info[i],
+                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
+                    float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
+                    beta2, eps, s1, s2, st, inf,
                 )  # fmt: skip
+                publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info)
 
 
 #: The minibatch drivers by the name of the epoch kernel they run (see
@@ -117,20 +175,23 @@ MINIBATCH_DRIVERS = {
 @jit_parallel
 def sgd_example(
     X3, Y3, orders, lo, hi, P, widths, acts, out_kind, w_off, b_off, u_off, ZS, AS, DZS, DAS,
-    lrs, l2s, info, active,
+    lrs, l2s, info, active, PW, IW,
 ):  # fmt: skip
     """:func:`fastbp.epochs.sgd_example_epoch` (the generic per-example SGD kernel) for every
     active member, over ``orders[i, lo:hi]`` with ``lrs[i]`` and ``l2s[i]``."""
     M = P.shape[0]
     T = ZS.shape[0]
     for t in prange(T):
-        for i in range(t, M, T):
+        for i in range(t * M // T, (t + 1) * M // T):
             if active[i] != 0:
+                p, inf = private_params(t, i, P, info, PW, IW)
                 sgd_example_epoch(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    P[i], widths, acts, out_kind, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
-                    DAS[t], float(lrs[i]), float(l2s[i]), info[i],
+                    p, widths, acts, out_kind, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
+                    DAS[t], float(lrs[i]), float(l2s[i]), inf,
                 )  # fmt: skip
+                P[i] = p
+                info[i] = inf
 
 
 @jit
@@ -175,7 +236,7 @@ def outputs(
     nr = widths[r]
     n = idx.shape[1]
     for t in prange(T):
-        for i in range(t, M, T):
+        for i in range(t * M // T, (t + 1) * M // T):
             if active[i] == 0:
                 continue
             X = X3[min(i, X3.shape[0] - 1)]

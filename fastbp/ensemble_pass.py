@@ -76,24 +76,42 @@ class MemberState:
         )
 
 
+def padded(n: int, itemsize: int) -> int:
+    """``n`` entries rounded up to whole 64-byte cache lines, plus one line: rows of this length
+    in one array never share a cache line (each slot's rows are written at every step)."""
+    per_line = max(1, 64 // itemsize)
+    return -(-n // per_line) * per_line + per_line
+
+
 class Buffers:
     """One workspace per thread slot (never one per member): gather buffers, z, a, dJ/dz,
-    dJ/da, and a gradient buffer, each a (T, ·) array whose row t is slot t's."""
+    dJ/da, a gradient buffer, and private rows for the member being trained (its parameters
+    ``PW``, optimizer state ``SW1``, ``SW2``, ``STW`` and info ``IW``, see
+    :func:`fastbp.ensemble_kernels.private_state`).  Each is a (T, ·) array whose row t is slot
+    t's, padded so that no two slots' rows share a cache line (:func:`padded`)."""
 
     def __init__(self, spec: NetworkSpec, n_units: int, n_params: int, T: int, rows: int) -> None:
         dt = spec.np_dtype
-        size = rows * n_units
+        size = padded(rows * n_units, dt.itemsize)
+        wide = padded(max(n_params, 1), dt.itemsize)
+        extra_rows = 64 // dt.itemsize  # rows of at least one element: ≥ 64 bytes apart
         check_allocation(
-            T * (4 * size + rows * (spec.n_inputs + spec.n_outputs) + n_params) * dt.itemsize,
+            T * (4 * size + (rows + extra_rows) * (spec.n_inputs + spec.n_outputs) + 4 * wide)
+            * dt.itemsize,
             f"the ensemble's workspaces ({T} threads × {rows} rows)",
-        )
-        self.XB = np.zeros((T, rows, spec.n_inputs), dt)
-        self.YB = np.zeros((T, rows, spec.n_outputs), dt)
+        )  # fmt: skip
+        self.XB = np.zeros((T, rows + extra_rows, spec.n_inputs), dt)
+        self.YB = np.zeros((T, rows + extra_rows, spec.n_outputs), dt)
         self.ZS = np.zeros((T, size), dt)
         self.AS = np.zeros((T, size), dt)
         self.DZS = np.zeros((T, size), dt)
         self.DAS = np.zeros((T, size), dt)
-        self.GS = np.zeros((T, n_params), dt)
+        self.GS = np.zeros((T, wide), dt)
+        self.PW = np.zeros((T, wide), dt)
+        self.SW1 = np.zeros((T, wide), dt)
+        self.SW2 = np.zeros((T, wide), dt)
+        self.STW = np.zeros((T, 8), np.int64)
+        self.IW = np.zeros((T, 8), np.float64)
 
 
 # ------------------------------------------------------------------ one pass
@@ -154,8 +172,12 @@ def run_pass(
     active,
     buf: Buffers,
     n_threads: int,
+    lanes: bool = False,
 ) -> None:
     """Every active member trains on ``orders[i, lo:hi]``: one compiled call per kernel variant.
+
+    ``lanes`` runs per-example SGD with the members in SIMD lanes (:func:`uses_lanes` decides it
+    once per fit, for the whole ensemble, so that a shard of it runs what the whole would).
 
     Per-example SGD runs the spec's specialised kernel (or the generic one); minibatches run
     the variant :func:`fastbp.epochs.minibatch_kernel` picks for member i's λ, so each member
@@ -166,7 +188,7 @@ def run_pass(
     opt = state.settings
     with _parallel.launch(n_threads):
         if batch_size == 1 and opt.name == "sgd":
-            if uses_lanes(spec, P.shape[0]):
+            if lanes:
                 _lanes_pass(spec, X3, Y3, orders, lo, hi, P, lrs, l2s, info, active, n_threads)
             elif specialises(spec):
                 module = kernel_module(spec)
@@ -194,6 +216,8 @@ def run_pass(
                             l2s,
                             info,
                             mask.astype(np.int64),
+                            buf.PW,
+                            buf.IW,
                         )
             else:
                 ekk.sgd_example(
@@ -217,6 +241,8 @@ def run_pass(
                     l2s,
                     info,
                     active,
+                    buf.PW,
+                    buf.IW,
                 )
             return
         variants: dict[str, list[int]] = {}
@@ -261,6 +287,11 @@ def run_pass(
                 state.steps,
                 info,
                 mask,
+                buf.PW,
+                buf.SW1,
+                buf.SW2,
+                buf.STW,
+                buf.IW,
             )
 
 

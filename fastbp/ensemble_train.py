@@ -14,6 +14,7 @@ restores every member to the end of the last completed epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -34,7 +35,7 @@ from fastbp.ensemble_args import (
     member_bootstrap_indices,
     per_member,
 )
-from fastbp.ensemble_pass import Buffers, MemberState, member_outputs, run_pass
+from fastbp.ensemble_pass import Buffers, MemberState, member_outputs, run_pass, uses_lanes
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.optim import Optimizer
@@ -59,6 +60,7 @@ def fit(
     *,
     member_seeds: np.ndarray | None = None,
     report: bool = True,
+    exact: bool = False,
     **kwargs,
 ) -> list[History]:
     """Train every member in place; see :meth:`fastbp.Ensemble.fit`.
@@ -76,6 +78,9 @@ def fit(
     report : bool
         Warn or raise on divergence (:func:`report_divergence`); False leaves it to the
         caller, who may hold only a part of the members.
+    exact : bool
+        Keep every member bit for bit its solo fit: no SIMD-lane kernel (sweeps set it, so
+        that their table is the per-configuration one).
     **kwargs
         The keyword arguments of :meth:`fastbp.Ensemble.fit` but ``client``, checked by
         :func:`check_fit`.
@@ -86,6 +91,8 @@ def fit(
         One per member (also ``ens.histories``).
     """
     a = check_fit(ens, X, Y, **kwargs)
+    if exact:
+        a = dataclasses.replace(a, lanes=False)
     M = len(ens)
     if member_seeds is None:
         seeds = None if a.seed is None else a.seed + np.arange(M, dtype=np.int64)
@@ -182,6 +189,7 @@ def fit_checked(ens: Ensemble, a: FitArgs, seeds: np.ndarray | None) -> list[His
                 a.n_threads,
                 chunk,
                 ctrl_c,
+                a.lanes,
             )
         for i, h in enumerate(histories):
             if ctrl_c.is_set():
@@ -272,6 +280,7 @@ def _epochs(
     n_threads,
     chunk,
     ctrl_c,
+    lanes=False,
 ) -> None:
     spec, P, M = ens.spec, ens.params, len(ens)
     n_train, n_val = train_rows.shape[1], val_rows.shape[1]
@@ -328,6 +337,7 @@ def _epochs(
                     active,
                     buf,
                     n_threads,
+                    lanes,
                 )
                 if ekk.settle(P, state.S1, state.S2, state.steps, *good, info, active, failed):
                     for i in np.flatnonzero(failed):
@@ -442,9 +452,9 @@ def partial_fit(
         active = np.ones(M, np.int64)
         failed = np.zeros(M, np.int64)
         buf = Buffers(spec, p.n_units, p.n_params, n_threads, batch_size)
-        run_pass(
-            ens, X3, Y3, orders, 0, n, batch_size, state, lrs, l2s, info, active, buf, n_threads
-        )
+        lanes = batch_size == 1 and state.settings.name == "sgd" and uses_lanes(spec, M)
+        run_pass(ens, X3, Y3, orders, 0, n, batch_size, state, lrs, l2s, info, active, buf,
+                 n_threads, lanes)  # fmt: skip
         ekk.settle(ens.params, state.S1, state.S2, state.steps, *before, info, active, failed)
         ens.state = state
         ens.last_lrs[:] = lrs

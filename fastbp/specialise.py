@@ -324,26 +324,31 @@ def _ensemble_driver(spec: NetworkSpec, name: str, kernel: str) -> list[str]:
             views.append(f"{q}{k} = {buf}[u_off[{k - 1}] : u_off[{k}]]")
     call = (
         f"{kernel}(X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi], "
-        f"{', '.join(_array_names(spec))}, float(lrs[i]), float(l2s[i]), info[i])"
+        f"{', '.join(_array_names(spec))}, float(lrs[i]), float(l2s[i]), inf)"
     )
     lines = [
         "@jit_parallel",
         f"def {name}(X3, Y3, orders, lo, hi, P, widths, w_off, b_off, u_off, ZS, AS, DS, lrs, l2s,",
-        "        info, active):",
+        "        info, active, PW, IW):",
         f'    """``{kernel}`` for every active member (rows of P), members spread over the',
-        '    threads: slot t runs members t, t + T, ... in workspace t (ZS[t], AS[t], DS[t])."""',
+        "    threads: slot t runs a contiguous block of members in workspace t (ZS[t], AS[t],",
+        '    DS[t]), each on a private copy of its row (PW[t], IW[t])."""',
         "    M = P.shape[0]",
         "    T = AS.shape[0]",
         "    for t in prange(T):",
-        "        for i in range(t, M, T):",
+        "        for i in range(t * M // T, (t + 1) * M // T):",
         "            if active[i] != 0:",
-        "                row = P[i]",
+        "                row, inf = private_params(t, i, P, info, PW, IW)",
         "                Z = ZS[t]",
         "                A = AS[t]",
         "                D = DS[t]",
     ]
     lines += ["                " + v for v in views]
-    lines += ["                " + call]
+    lines += [
+        "                " + call,
+        "                P[i] = row",
+        "                info[i] = inf",
+    ]
     return lines
 
 
@@ -429,6 +434,7 @@ def generate_source(spec: NetworkSpec) -> str:
         "from numba import prange",
         "",
         "from fastbp._jit import jit_parallel",
+        "from fastbp.ensemble_kernels import private_params",
         "from fastbp._jit import jit_specialised as jit",
         "from fastbp.activations import sigmoid, softplus",
         "",

@@ -428,9 +428,23 @@ def test_lanes_kernel_members_equal_solo_to_tolerance(monkeypatch, dtype):
                     validation_fraction=0.2, early_stopping=True, patience=1)  # fmt: skip
         assert_close(ens.params[i], net.params, dtype, f"member {i}")
         assert len(ens.histories[i].loss) == len(net.history.loss)
-    # Forced off, the same ensemble trains with the threads' kernels, bit for bit.
+    # Forced off, the same ensemble trains with the threads' kernels, bit for bit; so does a
+    # fit asked to be exact (what sweeps ask for).
+    solo5 = _solo(spec, 7, X, Y, epochs=1, lr=lrs[5], seed=9).params
+    from fastbp import ensemble_train
+
+    ens = fb.Ensemble(spec, M, seed=2)
+    ensemble_train.fit(ens, X, Y, exact=True, **_FIT_DEFAULTS, epochs=1, lr=lrs, seed=4)
+    np.testing.assert_array_equal(ens.params[5], solo5)
     monkeypatch.setattr(ensemble_pass, "LANES", "never")
     ens = fb.Ensemble(spec, M, seed=2)
     ens.fit(X, Y, epochs=1, lr=lrs, seed=4, progress=False)
-    np.testing.assert_array_equal(ens.params[5], _solo(spec, 7, X, Y, epochs=1, lr=lrs[5],
-                                                       seed=9).params)  # fmt: skip
+    np.testing.assert_array_equal(ens.params[5], solo5)
+
+
+#: Ensemble.fit's defaults, for calls of fastbp.ensemble_train.fit itself.
+_FIT_DEFAULTS = dict(
+    batch_size=1, optimizer="sgd", momentum=0.9, l2=0.0, schedule="constant", shuffle=True,
+    validation_fraction=0.0, early_stopping=False, patience=5, min_delta=0.0, bootstrap=False,
+    warm_start=False, n_jobs=None, progress=False,
+)  # fmt: skip

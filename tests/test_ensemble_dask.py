@@ -86,6 +86,21 @@ def test_cluster_fit_equals_local_fit(client, xy):
     assert_same_fit(ens, ref)
 
 
+def test_cluster_fit_with_lanes_equals_local_fit(client, xy):
+    """The SIMD-lane kernel is chosen for the whole ensemble (16 members of a small spec), and
+    each shard of 8 keeps that choice: the cluster's result is the local one, bit for bit."""
+    from fastbp import lanes
+
+    X, y = xy
+    spec = fb.NetworkSpec([4, 8, 3], ["relu"], loss="softmax_cross_entropy")
+    assert lanes.recommended(spec, 16) and not lanes.recommended(spec, 8)
+    ens, ref = fb.Ensemble(spec, 16, seed=1), fb.Ensemble(spec, 16, seed=1)
+    kwargs = dict(epochs=2, lr=np.geomspace(1e-3, 1e-1, 16), seed=2, progress=False)
+    ens.fit(X, y, client=client, **kwargs)
+    ref.fit(X, y, **kwargs)
+    assert_same_fit(ens, ref)
+
+
 def test_cluster_fit_per_member_data_and_bootstrap(client, xy):
     X, y = xy
     rng = np.random.default_rng(1)

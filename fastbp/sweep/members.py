@@ -162,6 +162,7 @@ def train_members(
             early_stopping=False, patience=5, min_delta=0.0, seed=0, bootstrap=False,
             warm_start=False, n_jobs=n_jobs, progress=False,
             member_seeds=np.array([c.seed for c in cfgs], dtype=np.int64), report=False,
+            exact=True,
         )  # fmt: skip
         seconds = (time.perf_counter() - t0) / M
         rows = []
