@@ -39,6 +39,7 @@ from fastbp.kernels import (
     forward_loops,
     loss_sum,
 )
+from fastbp.pcg64 import shuffle as pcg64_shuffle
 from fastbp.row_kernels import settle as settle_one
 from fastbp.row_kernels import snapshot as snapshot_one
 
@@ -194,6 +195,18 @@ def sgd_example(
                 info[i] = inf
 
 
+@jit_parallel
+def shuffle_orders(orders, train_rows, states, active):
+    """Each active member's order for the next epoch: ``orders[i]`` = its training rows,
+    shuffled by :func:`fastbp.pcg64.shuffle` with its generator's state ``states[i]`` (NumPy's
+    ``permutation`` of those rows, to the bit), members over the threads."""
+    for i in prange(orders.shape[0]):
+        if active[i] != 0:
+            row = orders[i]
+            row[:] = train_rows[i]
+            pcg64_shuffle(row, states[i])
+
+
 @jit
 def _gather_x(X, idx, lo, m, Xb):
     """Xb[t] = X[idx[lo + t]] for t < m.  Writes Xb."""
@@ -305,5 +318,6 @@ __all__ = [
     "outputs",
     "settle",
     "sgd_example",
+    "shuffle_orders",
     "snapshot",
 ]

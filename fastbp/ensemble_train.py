@@ -18,12 +18,12 @@ import dataclasses
 import math
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
-from fastbp import _parallel
+from fastbp import _parallel, pcg64
 from fastbp import ensemble_kernels as ekk
 from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.ensemble_args import (
@@ -225,36 +225,24 @@ def report_divergence(histories: list[History]) -> None:
     warnings.warn(text, MemberDivergedWarning, stacklevel=3)
 
 
-#: Below this many row indices an epoch's orders are drawn on one thread.
-PARALLEL_DRAW_MIN = 1 << 16
-
-
-def draw_orders(
-    rngs, train_rows, orders, active, pool: ThreadPoolExecutor | None, n_workers: int = 1
-) -> None:
+def draw_orders(states, rngs, train_rows, orders, active, n_threads: int) -> None:
     """Each active member's order of its training rows for the next epoch, in ``orders[i]``.
 
-    ``rngs[i].shuffle`` of a copy of ``train_rows[i]``, which is exactly what
-    ``rngs[i].permutation(train_rows[i])`` (a single network's fit) draws.  NumPy shuffles a
-    1-D array without holding the GIL, so with a ``pool`` the members' shuffles run on several
-    threads at once; each member's draws come from its own generator, so the orders are the
-    same.  ``rngs=None`` (no shuffling) copies the rows as they are.
+    Exactly ``rngs[i].permutation(train_rows[i])``, the draw of a single network's fit: with
+    ``states`` (the generators' packed PCG64 states, :func:`fastbp.pcg64.pack_state`) in one
+    parallel compiled call (:func:`fastbp.ensemble_kernels.shuffle_orders`, which advances
+    ``states``); without them (no JIT, or rows too many for it) with NumPy, member by member.
+    ``rngs=None`` (no shuffling) copies the rows as they are.
     """
     members = np.flatnonzero(active)
     if rngs is None:
         orders[members] = train_rows[members]
-        return
-
-    def draw(part) -> None:
-        for i in part:
-            row = orders[i]
-            row[...] = train_rows[i]
-            rngs[i].shuffle(row)
-
-    if pool is None or n_workers < 2 or members.size < 2:
-        draw(members)
-        return
-    list(pool.map(draw, [members[j::n_workers] for j in range(n_workers)]))
+    elif states is not None:
+        with _parallel.launch(n_threads):
+            ekk.shuffle_orders(orders, train_rows, states, active)
+    else:
+        for i in members:
+            orders[i] = rngs[i].permutation(train_rows[i])
 
 
 def _epochs(
@@ -293,9 +281,9 @@ def _epochs(
     bad_epochs = np.zeros(M, np.int64)
     best_params: dict[int, np.ndarray] = {}
     orders = np.empty((M, n_train), np.int64)
-    pool = None
-    if shuffle and n_threads > 1 and M * n_train >= PARALLEL_DRAW_MIN:
-        pool = ThreadPoolExecutor(n_threads, thread_name_prefix="fastbp-orders")
+    states = None  # the members' generators as PCG64 words, drawn from in compiled code
+    if shuffle and not numba.config.DISABLE_JIT and n_train < pcg64.MAX_LENGTH:
+        states = np.stack([pcg64.pack_state(rngs[i]) for i in range(M)])
     bar = Progress(epochs, progress, unit="epoch", desc=f"ensemble fit ({M} members)")
     watch = CompileWatch(on_compile=lambda: bar.note(COMPILING_MESSAGE))
     watch.__enter__()
@@ -315,7 +303,7 @@ def _epochs(
                     histories[i].diverged = True
                     continue
                 lrs[i] = rate
-            draw_orders(rngs if shuffle else None, train_rows, orders, active, pool, n_threads)
+            draw_orders(states, rngs if shuffle else None, train_rows, orders, active, n_threads)
             if not active.any():
                 break
             info[:] = 0
@@ -391,8 +379,6 @@ def _epochs(
     finally:
         watch.__exit__(None, None, None)
         bar.close()
-        if pool is not None:
-            pool.shutdown()
     if early_stopping and not interrupted:
         for i, best in best_params.items():
             P[i] = best

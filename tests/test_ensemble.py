@@ -390,21 +390,6 @@ def test_fork_after_a_parallel_fit(tmp_path):
     assert "forked children trained" in out.stdout
 
 
-def test_orders_drawn_on_several_threads_equal_solo():
-    """Past PARALLEL_DRAW_MIN row indices the members' shuffles run on a thread pool; each
-    member still draws from its own generator, so the orders are its solo fit's."""
-    from fastbp.ensemble_train import PARALLEL_DRAW_MIN
-
-    spec = fb.NetworkSpec([2, 3, 1], ["relu"], "squared")
-    M = 4
-    n = PARALLEL_DRAW_MIN // M + 100
-    X, Y = _data(spec, n)
-    for n_jobs in (1, 2):
-        ens = fb.Ensemble(spec, M, seed=1)
-        ens.fit(X, Y, epochs=2, lr=0.001, seed=6, n_jobs=n_jobs, progress=False)
-        _assert_members_equal_solo(ens, X, Y, {}, 6, epochs=2, lr=0.001)
-
-
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_lanes_kernel_members_equal_solo_to_tolerance(monkeypatch, dtype):
     """Small layers and many members run per-example SGD with members in SIMD lanes
