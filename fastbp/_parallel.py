@@ -29,6 +29,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 
@@ -37,8 +38,9 @@ _LOCK = threading.RLock()
 #: The layer fastbp asks Numba for when the user has not chosen one (see the module docstring).
 LAYER_REQUEST = "forksafe"
 
-if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = LAYER_REQUEST
+_config: Any = numba.config  # its settings are set at import time; mypy cannot see them
+if "NUMBA_THREADING_LAYER" not in os.environ and _config.THREADING_LAYER == "default":
+    _config.THREADING_LAYER = LAYER_REQUEST
 
 #: Layers under which concurrent launches from several Python threads are safe.
 THREAD_SAFE_LAYERS = frozenset({"tbb", "omp"})
@@ -51,7 +53,7 @@ def max_threads() -> int:
     -------
     int
     """
-    return int(numba.config.NUMBA_NUM_THREADS)
+    return int(_config.NUMBA_NUM_THREADS)
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -333,7 +334,7 @@ patience, min_delta, warm_start, progress
         fastbp.FitDivergedError
             When every member diverged (each was restored first).
         """
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             epochs=epochs,
             batch_size=batch_size,
             optimizer=optimizer,
@@ -404,7 +405,7 @@ patience, min_delta, warm_start, progress
         )
 
     # ------------------------------------------------------------------ using it
-    def forward(self, X: np.ndarray, *, n_jobs: int | None = None) -> np.ndarray:
+    def forward(self, X: Any, *, n_jobs: int | None = None) -> np.ndarray:
         """Every member's outputs for the rows of X, shape (M, n, nr), in the network's units.
 
         Parameters
@@ -612,6 +613,8 @@ patience, min_delta, warm_start, progress
             try:
                 settings = Optimizer(**opt)
                 S1, S2, steps, mus = state_arrays
+                if S1 is None or S2 is None or steps is None or mus is None:
+                    raise ValueError("optimizer state arrays missing")
                 state = ensemble_train.MemberState(
                     settings, np.asarray(mus, np.float64), S1, S2, steps
                 )

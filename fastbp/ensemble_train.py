@@ -282,7 +282,8 @@ def _epochs(
     best_params: dict[int, np.ndarray] = {}
     orders = np.empty((M, n_train), np.int64)
     states = None  # the members' generators as PCG64 words, drawn from in compiled code
-    if shuffle and not numba.config.DISABLE_JIT and n_train < pcg64.MAX_LENGTH:
+    interpreted = numba.config.DISABLE_JIT  # type: ignore[attr-defined]
+    if shuffle and not interpreted and n_train < pcg64.MAX_LENGTH:
         states = np.stack([pcg64.pack_state(rngs[i]) for i in range(M)])
     bar = Progress(epochs, progress, unit="epoch", desc=f"ensemble fit ({M} members)")
     watch = CompileWatch(on_compile=lambda: bar.note(COMPILING_MESSAGE))
@@ -356,7 +357,7 @@ def _epochs(
                 if early_stopping:
                     if val_loss < best_val[i] - min_delta:
                         best_val[i], bad_epochs[i], h.best_epoch = val_loss, 0, e + 1
-                        best_params[i] = P[i].copy()
+                        best_params[int(i)] = P[i].copy()
                     else:
                         bad_epochs[i] += 1
                         if bad_epochs[i] >= patience:

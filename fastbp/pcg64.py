@@ -115,7 +115,9 @@ def _mul_high_native(typingctx, a, b):
     return sig, codegen
 
 
-_mul_high = _mul_high_emulated if numba.config.DISABLE_JIT else _mul_high_native
+_mul_high = (
+    _mul_high_emulated if numba.config.DISABLE_JIT else _mul_high_native  # type: ignore[attr-defined]
+)
 
 
 def _quiet_when_interpreted(kernel):
