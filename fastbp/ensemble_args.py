@@ -16,7 +16,7 @@ from fastbp import _parallel
 from fastbp.ensemble_pass import uses_lanes
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
-from fastbp.train import _check_bool
+from fastbp.train import _check_bool, check_split_and_schedule
 from fastbp.validate import (
     as_features,
     as_targets,
@@ -242,15 +242,9 @@ early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progre
     progress = _check_bool(progress, "progress")
     warm_start = _check_bool(warm_start, "warm_start")
     bootstrap = _check_bool(bootstrap, "bootstrap")
-    validation_fraction = positive_float(validation_fraction, "validation_fraction", True)
-    if validation_fraction >= 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    if early_stopping and validation_fraction == 0:
-        raise ValueError("early_stopping=True needs validation_fraction > 0 (e.g. 0.1)")
-    if isinstance(schedule, str):
-        schedule = Schedule(schedule)
-    elif not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a name or a fastbp.optim.Schedule, got {schedule!r}")
+    validation_fraction, schedule = check_split_and_schedule(
+        validation_fraction, early_stopping, schedule
+    )
     if isinstance(optimizer, str):
         settings = Optimizer(optimizer)
         mus = per_member(momentum, "momentum", M, allow_zero=True, below_one=True)

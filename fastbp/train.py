@@ -64,6 +64,37 @@ def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
     return float(np.mean(np.all((Y_pred >= 0.5) == (Y_true >= 0.5), axis=1)))
 
 
+def check_split_and_schedule(
+    validation_fraction: object, early_stopping: bool, schedule: object
+) -> tuple[float, Schedule]:
+    """``fit``'s validation fraction (in [0, 1); > 0 with early stopping) and schedule (a name
+    or a :class:`~fastbp.optim.Schedule`), checked; shared with :meth:`fastbp.Ensemble.fit`.
+
+    Parameters
+    ----------
+    validation_fraction : float
+        The held-out fraction.
+    early_stopping : bool
+        Whether early stopping is on (checked already).
+    schedule : str or Schedule
+        The learning-rate schedule.
+
+    Returns
+    -------
+    tuple of (float, Schedule)
+    """
+    fraction = positive_float(validation_fraction, "validation_fraction", True)
+    if fraction >= 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
+    if early_stopping and fraction == 0:
+        raise ValueError("early_stopping=True needs validation_fraction > 0 (e.g. 0.1)")
+    if isinstance(schedule, str):
+        return fraction, Schedule(schedule)
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a name or a fastbp.optim.Schedule, got {schedule!r}")
+    return fraction, schedule
+
+
 def _check_bool(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -124,15 +155,9 @@ early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sa
     progress = _check_bool(progress, "progress")
     warm_start = _check_bool(warm_start, "warm_start")
     diagnostics = _check_bool(diagnostics, "diagnostics")
-    validation_fraction = positive_float(validation_fraction, "validation_fraction", True)
-    if validation_fraction >= 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    if early_stopping and validation_fraction == 0:
-        raise ValueError("early_stopping=True needs validation_fraction > 0 (e.g. 0.1)")
-    if isinstance(schedule, str):
-        schedule = Schedule(schedule)
-    elif not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a name or a fastbp.optim.Schedule, got {schedule!r}")
+    validation_fraction, schedule = check_split_and_schedule(
+        validation_fraction, early_stopping, schedule
+    )
     if isinstance(optimizer, str):
         optimizer = Optimizer(optimizer, momentum=momentum)
     elif not isinstance(optimizer, Optimizer):
