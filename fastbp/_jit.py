@@ -104,3 +104,21 @@ def jit_parallel(func):
 def jit_parallel_uncached(func):
     """:func:`jit_parallel` without the on-disk cache (generated code with no source file)."""
     return numba.njit(**{**PARALLEL_OPTIONS, "cache": False})(func)
+
+
+#: Options of the parallel drivers generated beside the spec-specialised kernels: the
+#: specialised fast-math flags, so that the kernel a driver inlines sits in a function with the
+#: same flags as when a single network's fit calls it (an ensemble member must equal its solo
+#: fit bit for bit).  On LLVM 14 (Numba 0.59, 0.60) that alone was not enough for wide layers,
+#: which is why Numba's floor is 0.61 (docs/guide/install.rst).
+PARALLEL_SPECIALISED_OPTIONS = {**SPECIALISED_OPTIONS, "parallel": True}
+
+
+def jit_parallel_specialised(func):
+    """:func:`jit_parallel` with :data:`PARALLEL_SPECIALISED_OPTIONS` (cached)."""
+    return lean_loading(numba.njit(**PARALLEL_SPECIALISED_OPTIONS)(func))
+
+
+def jit_parallel_specialised_uncached(func):
+    """:func:`jit_parallel_specialised` without the on-disk cache."""
+    return numba.njit(**{**PARALLEL_SPECIALISED_OPTIONS, "cache": False})(func)

@@ -433,7 +433,7 @@ def generate_source(spec: NetworkSpec) -> str:
         "",
         "from numba import prange",
         "",
-        "from fastbp._jit import jit_parallel",
+        "from fastbp._jit import jit_parallel_specialised as jit_parallel",
         "from fastbp.ensemble_kernels import private_params",
         "from fastbp._jit import jit_specialised as jit",
         "from fastbp.activations import sigmoid, softplus",
@@ -524,8 +524,10 @@ def _load(source: str) -> types.ModuleType:
             # Numba can only cache functions that have a source file.
             text = source.replace("import jit_specialised as jit\n",
                                   "import jit_specialised_uncached as jit\n")  # fmt: skip
-            text = text.replace("import jit_parallel\n",
-                                "import jit_parallel_uncached as jit_parallel\n")  # fmt: skip
+            text = text.replace(
+                "import jit_parallel_specialised as jit_parallel\n",
+                "import jit_parallel_specialised_uncached as jit_parallel\n",
+            )
             exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102
         _LOADED[key] = module
         return module
