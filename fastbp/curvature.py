@@ -5,6 +5,8 @@ a small constant number of gradient evaluations, so
 
 * :func:`sharpness` (Lanczos) costs one H v per iteration,
 * :func:`hutchinson_trace` costs one H v per probe,
+* :func:`eigenvalues` (top k by Lanczos) and :func:`spectral_density` (stochastic Lanczos
+  quadrature), defined in :mod:`fastbp.spectra` and re-exported here, cost one H v per step,
 * :func:`scipy_objective` gives ``fun``, ``jac`` and ``hessp`` for the second-order methods of
   ``scipy.optimize.minimize`` (``"Newton-CG"``, ``"trust-ncg"``, ``"trust-krylov"``), and
   :func:`minimize` runs one of them on a network.
@@ -24,7 +26,26 @@ import numpy as np
 
 from fastbp.hessian import hvp
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.spectra import (
+    check_matrix,
+    eigenvalues,
+    lanczos,
+    operator,
+    spectral_density,
+    tridiagonal,
+)
 from fastbp.validate import as_features, as_params, as_targets, positive_float, positive_int
+
+__all__ = [
+    "WHICH",
+    "curvature_report",
+    "eigenvalues",
+    "hutchinson_trace",
+    "minimize",
+    "scipy_objective",
+    "sharpness",
+    "spectral_density",
+]
 
 #: ``which`` values of :func:`sharpness`.
 WHICH = ("magnitude", "largest")
@@ -94,62 +115,42 @@ def sharpness(
     tol = positive_float(tol, "tol")
     if which not in WHICH:
         raise ValueError(f"which = {which!r} is unknown; allowed: {list(WHICH)}")
-    value, vector, _ = _lanczos(
-        lambda q: hvp(net, X, Y, q), net.plan.n_params, iters, tol, seed, which
-    )
-    return value, vector
-
-
-def _lanczos(
-    matvec: Callable[[np.ndarray], np.ndarray],
-    n: int,
-    iters: int,
-    tol: float,
-    seed: int,
-    which: str,
-) -> tuple[float, np.ndarray, int]:
-    """Lanczos with full reorthogonalisation; returns (Ritz value, unit Ritz vector, steps)."""
     rng = np.random.default_rng(seed)
-    steps = min(iters, n)
-    Q = np.empty((steps, n), dtype=np.float64)
-    alpha = np.zeros(steps)
-    beta = np.zeros(steps)
-    q = rng.standard_normal(n)
-    q /= np.linalg.norm(q)
-    for j in range(steps):
-        Q[j] = q
-        w = np.asarray(matvec(q), dtype=np.float64)
-        alpha[j] = w @ q
-        w -= alpha[j] * q
-        if j > 0:
-            w -= beta[j - 1] * Q[j - 1]
-        # Twice is enough (Kahan): keeps the basis orthogonal to working precision.
-        for _ in range(2):
-            w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
-        beta[j] = np.linalg.norm(w)
-        T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
-        theta, S = np.linalg.eigh(T)
-        pick = int(np.argmax(np.abs(theta))) if which == "magnitude" else int(np.argmax(theta))
-        residual = beta[j] * abs(S[j, pick])
-        scale = max(abs(theta[pick]), float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
-        exhausted = beta[j] <= 1e-12 * scale or j + 1 == n
-        if residual <= tol * scale or exhausted or j + 1 == steps:
-            vector = Q[: j + 1].T @ S[:, pick]
-            vector /= np.linalg.norm(vector)
-            return float(theta[pick]), vector, j + 1
-        q = w / beta[j]
-    raise AssertionError("unreachable: the loop returns on its last step")  # pragma: no cover
+    start = rng.standard_normal(net.plan.n_params)
+
+    def pick(theta: np.ndarray) -> int:
+        return int(np.argmax(np.abs(theta))) if which == "magnitude" else int(np.argmax(theta))
+
+    def converged(theta: np.ndarray, S: np.ndarray, beta_j: float) -> bool:
+        scale = max(float(np.max(np.abs(theta))), np.finfo(np.float64).tiny)
+        return beta_j * abs(S[-1, pick(theta)]) <= tol * scale
+
+    with operator(net, X, Y, "hessian", "sharpness") as matvec:
+        Q, alpha, beta = lanczos(matvec, start, iters, rng, converged)
+    theta, S = np.linalg.eigh(tridiagonal(alpha, beta))
+    vector = Q.T @ S[:, pick(theta)]
+    return float(theta[pick(theta)]), vector / np.linalg.norm(vector)
 
 
 def hutchinson_trace(
-    net: NetworkLike, X: np.ndarray, Y: np.ndarray, samples: int = 100, seed: int = 0
+    net: NetworkLike,
+    X: np.ndarray,
+    Y: np.ndarray,
+    samples: int = 100,
+    seed: int = 0,
+    *,
+    matrix: str = "hessian",
 ) -> tuple[float, float]:
     """Hutchinson's estimate of trace(H), H the Hessian of the mean loss, and its standard error.
+
+    With ``matrix="gauss_newton"`` the same estimate of trace(G), G the generalised Gauss-Newton
+    matrix (:func:`fastbp.hessian.gnvp`).
 
     With Rademacher probes z (entries ±1 with probability ½, seeded), E[zᵀ H z] = trace(H) and
     Var[zᵀ H z] = 2 Σ_{p≠q} H_pq²; the estimate is the mean of ``samples`` values zᵀ H z, and the
     standard error is their sample standard deviation (ddof = 1) divided by √samples.  Costs
-    ``samples`` calls of :func:`fastbp.hessian.hvp` over all of X.  Returns two Python floats.
+    ``samples`` products H z (or G z) over all of X, with X, Y and the parameters validated once.
+    Returns two Python floats.
 
     Parameters
     ----------
@@ -161,23 +162,27 @@ def hutchinson_trace(
         Number of Rademacher probes (at least 2).
     seed : int
         Seed of the probes.
+    matrix : {"hessian", "gauss_newton"}
+        The exact Hessian H or the generalised Gauss-Newton matrix G.
 
     Returns
     -------
     trace : float
-        The estimate of trace(H).
+        The estimate of trace(H) (or trace(G)).
     std_error : float
         Its standard error.
     """
+    check_matrix(matrix)
     net = _check_net(net)
     X = as_features(X, net.spec, lazy=False)
     Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
     samples = positive_int(samples, "samples", minimum=2)
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
-    for s in range(samples):
-        z = 2.0 * rng.integers(0, 2, size=net.plan.n_params) - 1.0
-        values[s] = z @ np.asarray(hvp(net, X, Y, z), dtype=np.float64)
+    with operator(net, X, Y, matrix, "hutchinson_trace") as matvec:
+        for s in range(samples):
+            z = 2.0 * rng.integers(0, 2, size=net.plan.n_params) - 1.0
+            values[s] = z @ matvec(z)
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(samples))
 
 
