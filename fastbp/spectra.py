@@ -217,7 +217,7 @@ class Eigenpairs:
         (k, N) float64, ``vectors[i]`` a unit eigenvector of ``values[i]`` in the parameter
         layout (its sign is arbitrary).
     residuals : numpy.ndarray
-        (k,) the Lanczos residual norms ‖A u_i − λ_i u_i‖ = β_j |s_{j,i}| at the last step.
+        (k,) the Lanczos residual norms ‖A u_i − λ_i u_i‖ = β_j · abs(s_{j,i}) at the last step.
     steps : int
         Lanczos steps run (products computed).
     converged : bool
@@ -275,7 +275,7 @@ def eigenvalues(
     J = (1/n) Σ_i J_i over X, Y, with full reorthogonalisation and a seeded Gaussian start
     vector.  After step j (j + 1 ≥ k) the tridiagonal T_j has Ritz pairs (θ_i, s_i); the k
     largest θ are accepted when every one of them has residual ``β_j |s_{j,i}| ≤ tol · ‖T_j‖₂``
-    (‖T_j‖₂ = max |θ|, an estimate of ‖A‖₂), when the Krylov space reaches N dimensions, or
+    (‖T_j‖₂ = max abs(θ), an estimate of ‖A‖₂), when the Krylov space reaches N dimensions, or
     after ``iters`` steps (then ``converged`` is False; no warning is raised).  A start vector
     that spans an invariant subspace is continued with a fresh random vector.
 
@@ -494,7 +494,7 @@ def spectral_density(
     grid : int or array_like
         Number of evenly spaced points from min(nodes) − 6σ to max(nodes) + 6σ, or the points.
     sigma : float, optional
-        Kernel width; default 1 % of max(nodes) − min(nodes) (1 % of max(|max node|, 1) if all
+        Kernel width; default 1 % of max(nodes) − min(nodes) (1 % of max(abs(max node), 1) if all
         nodes coincide).
 
     Returns
