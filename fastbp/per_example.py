@@ -75,21 +75,41 @@ def _deltas(net: LoweredNetwork, ws: Workspace, Xc: np.ndarray, Yc: np.ndarray) 
     _backprop(net, ws, m)
 
 
-def _add_squares(net: LoweredNetwork, ws: Workspace, Xc: np.ndarray, out: np.ndarray) -> None:
-    """out += Σ_i (dJ_i/dθ)² for the chunk's rows, elementwise: per layer (dZ∘dZ)ᵀ(A∘A).
+class _Squares:
+    """Scratch of :func:`per_example_kernels.add_squared_gradients` for chunks of ≤ ``rows`` rows:
+    X∘X (rows, n0) and the hidden a∘a in the workspace layout (per call, O(rows × units))."""
 
-    The per-row dZ and A are the compiled passes' workspaces; the products are one BLAS call per
-    layer on (m, n_k)-sized squares (no (m, n_params) array).
-    """
+    __slots__ = ("A2", "X2")
+
+    def __init__(self, net: LoweredNetwork, rows: int) -> None:
+        self.X2 = np.empty((rows, net.spec.n_inputs), dtype=net.dtype)
+        self.A2 = np.empty(rows * net.plan.n_units, dtype=net.dtype)
+
+    def fill(self, net: LoweredNetwork, ws: Workspace, Xc: np.ndarray) -> np.ndarray:
+        """Square the chunk's inputs (after its forward pass); returns the X∘X view."""
+        m = Xc.shape[0]
+        X2 = self.X2[:m]
+        pek.square_inputs(Xc, net.plan.widths, net.plan.u_off, ws.A, m, X2, self.A2)
+        return X2
+
+
+def _add_squares(
+    net: LoweredNetwork,
+    ws: Workspace,
+    Xc: np.ndarray,
+    X2: np.ndarray,
+    sq: _Squares,
+    out: np.ndarray,
+    scratch: np.ndarray,
+    total: np.ndarray | None = None,
+) -> None:
+    """out += Σ_i (∇J_i)² over the chunk's rows (and total += Σ_i ∇J_i when given)."""
     p, m = net.plan, Xc.shape[0]
-    for k in range(1, net.spec.n_layers + 1):
-        n_out, n_in = int(p.widths[k]), int(p.widths[k - 1])
-        dZk = ws.layer(ws.dZ, p, k, m)
-        A_prev = Xc if k == 1 else ws.layer(ws.A, p, k - 1, m)
-        D2 = dZk * dZk
-        w0, b0 = int(p.w_off[k - 1]), int(p.b_off[k - 1])
-        out[w0:b0].reshape(n_out, n_in)[...] += D2.T @ (A_prev * A_prev)
-        out[b0 : b0 + n_out] += D2.sum(axis=0)
+    with_total = total is not None
+    pek.add_squared_gradients(
+        Xc, X2, p.widths, p.w_off, p.b_off, p.u_off, ws.A, sq.A2, ws.dZ, ws.dA, m, out,
+        total if total is not None else out, scratch, with_total, m >= net.blas_min_rows,
+    )  # fmt: skip
 
 
 def per_example_gradients(net: NetworkLike, X: object, Y: object) -> np.ndarray:
@@ -192,22 +212,24 @@ def gradient_variance(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     lowered, Xa, Ya = _checked(net, X, Y)
     n, n_params, dtype = Xa.shape[0], lowered.plan.n_params, lowered.dtype
     squares = np.zeros(n_params, dtype=dtype)
-    total = np.zeros(n_params, dtype=dtype)
+    mean = np.zeros(n_params, dtype=dtype)
     with lowered.shared():
         lowered.check_params()
         buffers = lowered.buffers()
-        ws, chunk = buffers.ws, buffers.grad_chunk
+        ws, scratch = buffers.ws, buffers.grad_chunk
+        sq = _Squares(lowered, min(n, lowered.chunk_rows))
         for s in lowered.chunks(n):
             Xc = Xa[s]
-            lowered.forward_chunk(Xc, ws)
-            # The ordinary backward pass: Σ_i ∇J_i of the chunk, and every dJ_i/dz[k] in ws.dZ.
-            lowered.backward_chunk(Xc, Ya[s], chunk, 1.0, ws)
-            total += chunk
-            _add_squares(lowered, ws, Xc, squares)
-    mean = total / n
-    variance = squares / n - mean * mean
-    np.maximum(variance, 0, out=variance)
-    return variance
+            _deltas(lowered, ws, Xc, Ya[s])
+            X2 = sq.fill(lowered, ws, Xc)
+            _add_squares(lowered, ws, Xc, X2, sq, squares, scratch, mean)
+    # In place: parameter-sized temporaries cost more than the arithmetic at this size.
+    mean /= n
+    squares /= n
+    mean *= mean
+    squares -= mean
+    np.maximum(squares, 0, out=squares)
+    return squares
 
 
 def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
@@ -250,14 +272,17 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     out = np.zeros(p.n_params, dtype=lowered.dtype)
     with lowered.shared():
         lowered.check_params()
-        ws = lowered.buffers().ws
+        buffers = lowered.buffers()
+        ws, scratch = buffers.ws, buffers.grad_chunk
+        sq = _Squares(lowered, min(n, lowered.chunk_rows))
         for s in lowered.chunks(n):
             Xc, m = Xa[s], s.stop - s.start
             lowered.forward_chunk(Xc, ws)
+            X2 = sq.fill(lowered, ws, Xc)
             Ar, dZr = lowered.output_block(ws.A, m, ws), lowered.output_block(ws.dZ, m, ws)
             for c in range(n_out):
                 pek.ggn_seed(p.out_kind, Ar, c, dZr)
                 _backprop(lowered, ws, m)
-                _add_squares(lowered, ws, Xc, out)
+                _add_squares(lowered, ws, Xc, X2, sq, out, scratch)
     out /= n
     return out

@@ -15,6 +15,8 @@ layer's input a_i[k−1] (a_i[0] = x_i), because
 * :func:`add_row_norms_sq`: out_i += Σ_k ‖dz_i[k]‖² (‖a_i[k−1]‖² + 1), the squared norm of the
   gradient of J_i by the outer-product identity ‖u vᵀ‖_F = ‖u‖ ‖v‖ (the + 1 is the bias).
 * :func:`write_per_example_gradients`: row i of G = ∇J_i in the parameter layout.
+* :func:`square_inputs`, :func:`add_squared_gradients`: Σ_i (∇J_i)² elementwise without forming
+  ∇J_i, per layer (dZ∘dZ)ᵀ(A∘A) (one product, BLAS on large chunks), and optionally Σ_i ∇J_i.
 
 Kernels follow kernels.py: inputs first, then parameters and offset tables, outputs and
 workspaces last; each returns None, allocates nothing, and reuses the forward, backward and
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from fastbp._blas import loop_matmul_nn, matmul_nn
+from fastbp._blas import loop_matmul_nn, loop_matmul_tn, matmul_nn, matmul_tn
 from fastbp._jit import jit
 from fastbp.kernels import backprop_activation, block, weights
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
@@ -120,23 +122,86 @@ def add_row_norms_sq(X, widths, u_off, A, dZ, m, out):
 def write_per_example_gradients(X, widths, w_off, b_off, u_off, A, dZ, m, G):
     """G[i] = ∇J_i in the parameter layout: dJ_i/dW[k] = dz_i[k] a_i[k−1]ᵀ, dJ_i/db[k] = dz_i[k].
 
-    Overwrites the m rows of G (m, n_params).
+    Overwrites the m rows of G (m, n_params), one row at a time from start to end (a stream of
+    writes, which is what this kernel's time is).
     """
     r = widths.shape[0] - 1
-    for k in range(1, r + 1):
-        dZk = block(dZ, u_off, widths, k, m)
-        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
-        n_out = widths[k]
-        n_in = widths[k - 1]
-        w0 = w_off[k - 1]
-        b0 = b_off[k - 1]
-        for i in range(m):
-            dz = dZk[i]
-            a = A_prev[i]
-            g = G[i]
-            for j in range(n_out):
+    for i in range(m):
+        g = G[i]
+        for k in range(1, r + 1):
+            dz = block(dZ, u_off, widths, k, m)[i]
+            a = X[i] if k == 1 else block(A, u_off, widths, k - 1, m)[i]
+            n_in = widths[k - 1]
+            w0 = w_off[k - 1]
+            b0 = b_off[k - 1]
+            for j in range(widths[k]):
                 d = dz[j]
                 row = w0 + j * n_in
                 for p in range(n_in):
                     g[row + p] = d * a[p]
                 g[b0 + j] = d
+
+
+@jit
+def square_inputs(X, widths, u_off, A, m, X2, A2):
+    """X2 = X∘X and, in the A layout, A2[k] = a[k]∘a[k] for the hidden layers k = 1..r−1.
+
+    Writes X2 (m, n0) and the hidden blocks of the flat A2 (the inputs of layers 2..r).
+    """
+    r = widths.shape[0] - 1
+    for i in range(m):
+        for p in range(widths[0]):
+            X2[i, p] = X[i, p] * X[i, p]
+    for k in range(1, r):
+        Ak = block(A, u_off, widths, k, m)
+        A2k = block(A2, u_off, widths, k, m)
+        for i in range(m):
+            for p in range(widths[k]):
+                A2k[i, p] = Ak[i, p] * Ak[i, p]
+
+
+@jit
+def add_squared_gradients(X, X2, widths, w_off, b_off, u_off, A, A2, dZ, dA, m, out, total,
+                          scratch, with_total, use_blas):  # fmt: skip
+    """out += Σ_i (∇J_i)² elementwise, per layer (dZ∘dZ)ᵀ(A∘A) and Σ_i dZ∘dZ for the biases.
+
+    (dJ_i/dW[k]_jp)² = (dz_ij[k])² (a_ip[k−1])², so the sum over rows is one matrix product of
+    the squares.  With ``with_total`` also total += Σ_i ∇J_i (dZᵀA and Σ_i dZ).  dZ∘dZ is written
+    over the layer's block of dA (no longer needed after the backward pass); each product goes
+    to the parameter-sized ``scratch`` first.  Products through BLAS with ``use_blas``, else the
+    explicit loops.
+    """
+    r = widths.shape[0] - 1
+    for k in range(1, r + 1):
+        n_out = widths[k]
+        n_in = widths[k - 1]
+        dZk = block(dZ, u_off, widths, k, m)
+        D2 = block(dA, u_off, widths, k, m)
+        A_prev = X if k == 1 else block(A, u_off, widths, k - 1, m)
+        A2_prev = X2 if k == 1 else block(A2, u_off, widths, k - 1, m)
+        gW = weights(scratch, w_off, widths, k)
+        oW = weights(out, w_off, widths, k)
+        b0 = b_off[k - 1]
+        if with_total:
+            tW = weights(total, w_off, widths, k)
+            if use_blas:
+                matmul_tn(dZk, A_prev, gW)
+            else:
+                loop_matmul_tn(dZk, A_prev, gW)
+            for j in range(n_out):
+                for p in range(n_in):
+                    tW[j, p] += gW[j, p]
+        for i in range(m):
+            for j in range(n_out):
+                d = dZk[i, j]
+                D2[i, j] = d * d
+                if with_total:
+                    total[b0 + j] += d
+                out[b0 + j] += d * d
+        if use_blas:
+            matmul_tn(D2, A2_prev, gW)
+        else:
+            loop_matmul_tn(D2, A2_prev, gW)
+        for j in range(n_out):
+            for p in range(n_in):
+                oW[j, p] += gW[j, p]
