@@ -7,6 +7,9 @@ a small constant number of gradient evaluations, so
 * :func:`hutchinson_trace` costs one H v per probe,
 * :func:`eigenvalues` (top k by Lanczos) and :func:`spectral_density` (stochastic Lanczos
   quadrature), defined in :mod:`fastbp.spectra` and re-exported here, cost one H v per step,
+* :func:`per_example_gradients`, :func:`per_example_norms`, :func:`gradient_variance` and
+  :func:`gauss_newton_diagonal`, defined in :mod:`fastbp.per_example` and re-exported here,
+  cost one forward and one backward pass over the rows (the diagonal one per output unit),
 * :func:`scipy_objective` gives ``fun``, ``jac`` and ``hessp`` for the second-order methods of
   ``scipy.optimize.minimize`` (``"Newton-CG"``, ``"trust-ncg"``, ``"trust-krylov"``), and
   :func:`minimize` runs one of them on a network.
@@ -26,6 +29,12 @@ import numpy as np
 
 from fastbp.hessian import hvp
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.per_example import (
+    gauss_newton_diagonal,
+    gradient_variance,
+    per_example_gradients,
+    per_example_norms,
+)
 from fastbp.spectra import (
     check_matrix,
     eigenvalues,
@@ -40,8 +49,12 @@ __all__ = [
     "WHICH",
     "curvature_report",
     "eigenvalues",
+    "gauss_newton_diagonal",
+    "gradient_variance",
     "hutchinson_trace",
     "minimize",
+    "per_example_gradients",
+    "per_example_norms",
     "scipy_objective",
     "sharpness",
     "spectral_density",

@@ -37,6 +37,7 @@ KERNEL_MODULES = {
     "fastbp.epochs",
     "fastbp.row_kernels",
     "fastbp.rop_kernels",
+    "fastbp.per_example_kernels",
     "fastbp.sparse_kernels",
     "fastbp.activations",
     "fastbp.losses",
