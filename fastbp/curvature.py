@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from fastbp.hessian import hvp
-from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.lowered import NetworkLike, as_lowered, lowered_with_data
 from fastbp.per_example import (
     gauss_newton_diagonal,
     gradient_variance,
@@ -43,7 +43,7 @@ from fastbp.spectra import (
     spectral_density,
     tridiagonal,
 )
-from fastbp.validate import as_features, as_params, as_targets, positive_float, positive_int
+from fastbp.validate import as_params, positive_float, positive_int
 
 __all__ = [
     "WHICH",
@@ -62,10 +62,6 @@ __all__ = [
 
 #: ``which`` values of :func:`sharpness`.
 WHICH = ("magnitude", "largest")
-
-
-def _check_net(net: NetworkLike) -> LoweredNetwork:
-    return as_lowered(net)
 
 
 def sharpness(
@@ -121,9 +117,7 @@ def sharpness(
     eigenvector : numpy.ndarray
         A float64 unit vector in the parameter layout (its sign is arbitrary).
     """
-    net = _check_net(net)
-    X = as_features(X, net.spec, lazy=False)
-    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
+    net, X, Y = lowered_with_data(net, X, Y)
     iters = positive_int(iters, "iters")
     tol = positive_float(tol, "tol")
     if which not in WHICH:
@@ -186,9 +180,7 @@ def hutchinson_trace(
         Its standard error.
     """
     check_matrix(matrix)
-    net = _check_net(net)
-    X = as_features(X, net.spec, lazy=False)
-    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
+    net, X, Y = lowered_with_data(net, X, Y)
     samples = positive_int(samples, "samples", minimum=2)
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
@@ -232,9 +224,7 @@ def curvature_report(
     dict
         ``sharpness``, ``trace``, ``trace_std_error``, ``n_params``, ``n_examples``, ``seconds``.
     """
-    net = _check_net(net)
-    X = as_features(X, net.spec, lazy=False)
-    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
+    net, X, Y = lowered_with_data(net, X, Y)
     start = time.perf_counter()
     value, _ = sharpness(net, X, Y, iters=iters, seed=seed)
     trace, std_error = hutchinson_trace(net, X, Y, samples=samples, seed=seed)
@@ -286,9 +276,7 @@ def scipy_objective(
     hessp : callable
         ``hessp(theta, p) -> numpy.ndarray``, the exact Hessian-vector product (float64).
     """
-    net = _check_net(net)
-    X = as_features(X, net.spec, lazy=False)
-    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
+    net, X, Y = lowered_with_data(net, X, Y)
     n = net.plan.n_params
     last: dict = {"theta": None, "loss": 0.0, "grad": None}
 

@@ -21,9 +21,9 @@ import weakref
 import numpy as np
 
 from fastbp import kernels, rop_kernels
-from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.lowered import LoweredNetwork, NetworkLike, lowered_with_data
 from fastbp.lowering import Workspace
-from fastbp.validate import as_features, as_params, as_targets
+from fastbp.validate import as_params
 
 
 class _RopState:
@@ -108,9 +108,7 @@ def gnvp(net: NetworkLike, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.nd
 
 
 def _product(net: NetworkLike, X: object, Y: object, v: object, gauss_newton: bool) -> np.ndarray:
-    net = as_lowered(net)
-    X = as_features(X, net.spec, lazy=False)
-    Y = as_targets(Y, net.spec, X.shape[0], lazy=False)
+    net, X, Y = lowered_with_data(net, X, Y)
     v = as_params(v, net.plan.n_params, net.spec.np_dtype, name="v")
     out = np.empty(net.plan.n_params, dtype=net.spec.np_dtype)
     with net.exclusive("hvp"):

@@ -31,7 +31,13 @@ from fastbp.history import History
 from fastbp.lowering import Plan, Workspace, lower
 from fastbp.optim import Optimizer
 from fastbp.spec import NetworkSpec
-from fastbp.validate import Rows, check_allocation, physical_memory_bytes
+from fastbp.validate import (
+    Rows,
+    as_features,
+    as_targets,
+    check_allocation,
+    physical_memory_bytes,
+)
 
 #: Batches of at least this many rows use BLAS (np.dot) for the matrix products; smaller ones
 #: use the explicit loops, which win when the call overhead of BLAS dominates.  Without SciPy
@@ -546,3 +552,35 @@ def as_lowered(net: NetworkLike) -> LoweredNetwork:
     if not isinstance(lowered, LoweredNetwork):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     return lowered
+
+
+def lowered_with_data(
+    net: NetworkLike, X: object, Y: object
+) -> tuple[LoweredNetwork, np.ndarray, np.ndarray]:
+    """``net``'s :class:`LoweredNetwork` and X, Y checked for it as dense arrays, in that order.
+
+    The one entry check of the tools that work on a whole batch (the curvature, spectra and
+    per-example functions, H v): :func:`as_lowered`, then ``as_features(X, spec, lazy=False)``
+    and ``as_targets(Y, spec, n, lazy=False)``.
+
+    Parameters
+    ----------
+    net : fastbp.Network or LoweredNetwork
+        The network.
+    X, Y : array_like
+        Rows and targets, in the forms ``loss_and_gradient`` accepts.
+
+    Returns
+    -------
+    tuple of (LoweredNetwork, numpy.ndarray, numpy.ndarray)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`as_lowered`, :func:`fastbp.validate.as_features` and
+        :func:`fastbp.validate.as_targets` raise them.
+    """
+    lowered = as_lowered(net)
+    Xa = as_features(X, lowered.spec, lazy=False)
+    Ya = as_targets(Y, lowered.spec, Xa.shape[0], lazy=False)
+    return lowered, Xa, Ya

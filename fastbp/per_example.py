@@ -35,9 +35,9 @@ import numpy as np
 from fastbp import kernels
 from fastbp import per_example_kernels as pek
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
-from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.lowered import LoweredNetwork, NetworkLike, lowered_with_data
 from fastbp.lowering import Workspace
-from fastbp.validate import as_features, as_targets, check_allocation
+from fastbp.validate import check_allocation
 
 __all__ = [
     "gauss_newton_diagonal",
@@ -48,15 +48,6 @@ __all__ = [
 
 #: Loss codes whose output-loss Hessian has a factor in :func:`per_example_kernels.ggn_seed`.
 GGN_FACTORS = frozenset({SQUARED, SOFTMAX_CE, LOGISTIC, POISSON})
-
-
-def _checked(
-    net: NetworkLike, X: object, Y: object
-) -> tuple[LoweredNetwork, np.ndarray, np.ndarray]:
-    lowered = as_lowered(net)
-    Xa = as_features(X, lowered.spec, lazy=False)
-    Ya = as_targets(Y, lowered.spec, Xa.shape[0], lazy=False)
-    return lowered, Xa, Ya
 
 
 def _backprop(net: LoweredNetwork, ws: Workspace, m: int) -> None:
@@ -136,7 +127,7 @@ def per_example_gradients(net: NetworkLike, X: object, Y: object) -> np.ndarray:
         If the (n, n_params) result would not fit in this machine's memory (checked before it
         is allocated), or for invalid X, Y.
     """
-    lowered, Xa, Ya = _checked(net, X, Y)
+    lowered, Xa, Ya = lowered_with_data(net, X, Y)
     n, n_params, dtype = Xa.shape[0], lowered.plan.n_params, lowered.dtype
     check_allocation(
         n * n_params * dtype.itemsize,
@@ -174,7 +165,7 @@ def per_example_norms(net: NetworkLike, X: object, Y: object) -> np.ndarray:
         (n,) of the network's dtype: the row norms of :func:`per_example_gradients`.  (BackPACK's
         ``BatchL2Grad`` with a mean-reduced loss holds ‖∇J_i‖² / n², per parameter tensor.)
     """
-    lowered, Xa, Ya = _checked(net, X, Y)
+    lowered, Xa, Ya = lowered_with_data(net, X, Y)
     n, p = Xa.shape[0], lowered.plan
     out = np.zeros(n, dtype=lowered.dtype)
     with lowered.shared():
@@ -209,7 +200,7 @@ def gradient_variance(net: NetworkLike, X: object, Y: object) -> np.ndarray:
         (n_params,) of the network's dtype, in the parameter layout.  BackPACK's ``Variance``
         on a mean-reduced loss, whose individual gradients are ∇J_i / n, is this divided by n².
     """
-    lowered, Xa, Ya = _checked(net, X, Y)
+    lowered, Xa, Ya = lowered_with_data(net, X, Y)
     n, n_params, dtype = Xa.shape[0], lowered.plan.n_params, lowered.dtype
     squares = np.zeros(n_params, dtype=dtype)
     mean = np.zeros(n_params, dtype=dtype)
@@ -261,7 +252,7 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     ValueError
         For a loss without a Hessian factor here (every loss of ``fastbp.LOSSES`` has one).
     """
-    lowered, Xa, _ = _checked(net, X, Y)
+    lowered, Xa, _ = lowered_with_data(net, X, Y)
     p = lowered.plan
     if p.out_kind not in GGN_FACTORS:
         raise ValueError(

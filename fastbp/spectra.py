@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.hessian import product_unchecked
-from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
-from fastbp.validate import as_features, as_targets, positive_float, positive_int
+from fastbp.lowered import LoweredNetwork, NetworkLike, lowered_with_data
+from fastbp.validate import positive_float, positive_int
 
 __all__ = [
     "MATRICES",
@@ -249,15 +249,6 @@ class Eigenpairs:
         )
 
 
-def _validated(
-    net: NetworkLike, X: object, Y: object
-) -> tuple[LoweredNetwork, np.ndarray, np.ndarray]:
-    lowered = as_lowered(net)
-    X = as_features(X, lowered.spec, lazy=False)
-    Y = as_targets(Y, lowered.spec, X.shape[0], lazy=False)
-    return lowered, X, Y
-
-
 def eigenvalues(
     net: NetworkLike,
     X: np.ndarray,
@@ -309,7 +300,7 @@ def eigenvalues(
         unpacks as ``values, vectors``.
     """
     check_matrix(matrix)
-    lowered, X, Y = _validated(net, X, Y)
+    lowered, X, Y = lowered_with_data(net, X, Y)
     n = lowered.plan.n_params
     k = positive_int(k, "k")
     if k > n:
@@ -504,7 +495,7 @@ def spectral_density(
         ``trace_std_error``).
     """
     check_matrix(matrix)
-    lowered, X, Y = _validated(net, X, Y)
+    lowered, X, Y = lowered_with_data(net, X, Y)
     n = lowered.plan.n_params
     probes = positive_int(probes, "probes")
     steps = min(90, n) if steps is None else positive_int(steps, "steps")
