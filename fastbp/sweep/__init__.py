@@ -25,8 +25,9 @@
   group as one ensemble on every Numba thread, joblib and Dask cut a group into ``n_jobs``
   contiguous blocks, one single-threaded ensemble per task.  Each member is its configuration
   exactly as :func:`train_one` trains it, so the table is the same bit for bit (``seconds``
-  then is each member's share of its ensemble's fit time); ``ensembles=False`` trains each
-  configuration alone.
+  then is each member's share of its ensemble's fit time) within one build of the kernels; a
+  process that loads them from the disk cache can differ in the last bits (the ensembles guide,
+  "The equivalence guarantee").  ``ensembles=False`` trains each configuration alone.
 
   The table comes back in grid order, whichever order the tasks finish in.  With ``out_dir`` it
   is also written as ``results.csv`` and ``results.json``.  The configuration with the best

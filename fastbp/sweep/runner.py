@@ -77,8 +77,9 @@ def run(
         this process for ``"serial"`` (on every Numba thread), a group cut into ``n_jobs``
         contiguous blocks, one single-threaded ensemble each, for joblib and Dask.  The
         table is the same as with ``ensembles=False`` (each configuration by
-        :func:`train_one`), bit for bit but ``seconds``, which is then each member's share of
-        its ensemble's fit time.  Ignored with another ``task``.
+        :func:`train_one`), bit for bit but ``seconds`` (then each member's share of its
+        ensemble's fit time) within one build of the kernels; kernels loaded from the disk
+        cache can differ in the last bits (the ensembles guide).  Ignored with another ``task``.
 
     Returns
     -------
