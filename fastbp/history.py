@@ -57,6 +57,10 @@ class History:
         The epoch whose parameters early stopping restored.
     diagnostics : list of dict
         Per-epoch gradient diagnostics, as described above.
+    privacy : dict
+        Only for DP-SGD (``fit(..., max_grad_norm=C)``): ``max_grad_norm``, ``noise_multiplier``,
+        ``sample_rate`` (batch size over training rows), ``steps`` (optimizer steps so far) and
+        ``clipped`` (examples whose gradient was clipped); :meth:`epsilon` turns it into ε.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -72,6 +76,23 @@ class History:
     stopped_early: bool = False
     best_epoch: int | None = None
     diagnostics: list[dict] = field(default_factory=list)
+    privacy: dict = field(default_factory=dict)
+
+    def epsilon(self, delta: float) -> float:
+        """The ε of (ε, δ)-DP this DP-SGD fit spent (:func:`fastbp.privacy.privacy_spent`).
+
+        Parameters
+        ----------
+        delta : float
+            δ in (0, 1).
+
+        Returns
+        -------
+        float
+        """
+        from fastbp.privacy import privacy_spent
+
+        return privacy_spent(self, delta)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of every field (the model file stores it).
@@ -115,6 +136,8 @@ class History:
                 ok = isinstance(value, list) and (not numeric or all(map(_is_number, value)))
             elif isinstance(default, bool):
                 want, ok = "true or false", isinstance(value, bool)
+            elif isinstance(default, dict):  # privacy
+                want, ok = "a mapping", isinstance(value, dict)
             elif isinstance(default, float):  # compile_seconds
                 want, ok = "a number", _is_number(value)
             else:  # best_epoch

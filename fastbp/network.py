@@ -394,8 +394,6 @@ class Network(Predictions, Conversions):
     def hvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
         """H v for the exact Hessian H of the mean loss, by Pearlmutter's R-operator in O(N).
 
-        ``v`` and the result have the parameter layout.  See :func:`fastbp.hessian.hvp`.
-
         Parameters
         ----------
         X, Y : array_like
@@ -411,9 +409,7 @@ class Network(Predictions, Conversions):
         return hessian.hvp(self.lowered, X, Y, v)
 
     def gnvp(self, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """G v for the generalised Gauss-Newton matrix G = Jᵀ H_loss J (positive semidefinite).
-
-        See :func:`fastbp.hessian.gnvp`.
+        """G v for the Gauss-Newton matrix G = Jᵀ H_loss J (:func:`fastbp.hessian.gnvp`).
 
         Parameters
         ----------
@@ -451,6 +447,8 @@ class Network(Predictions, Conversions):
         warm_start: bool = False,
         diagnostics: bool = False,
         sample_weight: np.ndarray | None = None,
+        max_grad_norm: float | None = None,
+        noise_multiplier: float = 0.0,
     ) -> History:
         """Train in place with whole epochs inside compiled calls.
 
@@ -509,14 +507,17 @@ class Network(Predictions, Conversions):
             (:class:`~fastbp.diagnostics.GradientWarning`) if ‖dJ/dW[1]‖ / ‖dJ/dW[r]‖ leaves
             ``fastbp.diagnostics.GRADIENT_RATIO_BAND``.  Training itself is unchanged.
         sample_weight : array_like or None
-            Non-negative weights s_i, one per row (None: all 1).  They are normalised to mean 1
-            over the training rows, s̃ = s / mean(s), and each step's gradient is
-            (1/m) Σ_{i∈B} s̃_i ∇J_i over the batch B of m rows (+ the L2 term): an unbiased
-            estimate of the gradient of the weighted mean Σ s_i J_i / Σ s_i, equal to it when
-            one batch holds every row;
-            with batch_size=1 each step is scaled by s̃_i.  ``History.loss`` and ``val_loss``
-            are weighted means.  Each batch is then one compiled loss-and-gradient call and
-            one compiled optimizer step, called from Python.
+            Non-negative weights s_i, one per row (None: all 1), normalised to mean 1 over the
+            training rows, s̃ = s / mean(s); each step's gradient is (1/m) Σ_{i∈B} s̃_i ∇J_i
+            over the batch B of m rows (+ the L2 term), an unbiased estimate of the gradient of
+            Σ s_i J_i / Σ s_i.  ``History.loss`` and ``val_loss`` are weighted means.  Each
+            batch is then one compiled gradient call and one compiled step, from Python.
+        max_grad_norm, noise_multiplier : float or None, float
+            DP-SGD as Opacus does it (:mod:`fastbp.privacy`): a batch of m rows steps along
+            (Σ c_i g_i + σ C ξ) / m, c_i = min(1, C / (‖g_i‖ + 10⁻⁶)), ξ ~ N(0, I), with
+            C = ``max_grad_norm`` and σ = ``noise_multiplier``; any optimizer, not with
+            ``sample_weight``.  The noise has its own stream of ``seed`` (``seed=None`` for a
+            real guarantee); ``history.epsilon(delta)`` is the ε spent.
 
         Returns
         -------
@@ -536,6 +537,7 @@ class Network(Predictions, Conversions):
             validation_fraction=validation_fraction, early_stopping=early_stopping,
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
             warm_start=warm_start, diagnostics=diagnostics, sample_weight=sample_weight,
+            max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
         )  # fmt: skip
 
     def partial_fit(
@@ -548,19 +550,18 @@ class Network(Predictions, Conversions):
         momentum: float | None = None,
         l2: float = 0.0,
         batch_size: int = 1,
+        max_grad_norm: float | None = None,
+        noise_multiplier: float = 0.0,
+        seed: int | None = None,
     ) -> float:
         """One pass over the given rows, in the given order; returns their mean loss.
 
-        For online learning: it continues what the network has.  With the defaults it trains
-        with the network's current optimizer (:attr:`optimizer`: its name, settings and state,
-        e.g. Adam's moments and step count after a :meth:`fit` or a :meth:`load`) at the
-        learning rate the network last trained with; a network that has not been trained yet
-        starts plain SGD at lr = 0.01.  Passing ``optimizer=`` is an explicit choice: the state
-        continues only when the name and settings (μ for the momentum methods, β1, β2, ε for
-        Adam) are the network's, and another optimizer, or other settings, start from a fresh
-        state.  A :meth:`fit` with ``warm_start=False`` also starts afresh.
-        ``save(..., include_optimizer_state=True)`` (the default) keeps the state, and
-        :meth:`load` brings it back with the rate of the saved history's last epoch.
+        For online learning: with the defaults it continues the network's optimizer
+        (:attr:`optimizer`: name, settings and state, e.g. Adam's moments after a :meth:`fit`
+        or a :meth:`load`) at the rate it last trained with; an untrained network starts plain
+        SGD at lr = 0.01.  An explicit ``optimizer=`` continues the state only when its name
+        and settings (μ; β1, β2, ε) are the network's, else starts afresh, as does a
+        :meth:`fit` with ``warm_start=False``.  :meth:`save` and :meth:`load` keep the state.
 
         Calling it row by row gives exactly (bit for bit) the parameters of
         ``fit(X, Y, epochs=1, batch_size=1, shuffle=False)`` with the same settings, and for
@@ -588,6 +589,10 @@ class Network(Predictions, Conversions):
         batch_size : int
             1 is per-example SGD; B averages the gradient over runs of B consecutive rows (the
             last run may be shorter; B larger than the number of rows makes one batch of them).
+        max_grad_norm, noise_multiplier, seed : float or None, float, int or None
+            DP-SGD as in :meth:`fit` (ε of many calls: :func:`fastbp.privacy.epsilon`); ``seed``
+            seeds its noise, fresh entropy on every call by default (a repeated seed would
+            repeat the noise).
 
         Returns
         -------
@@ -606,13 +611,15 @@ class Network(Predictions, Conversions):
             Another thread is using the network.
         """
         # The optimizer state continues on arrays of the right kind: the lean path (one call).
-        loss = self._fast.partial_fit(X, Y, optimizer, lr, momentum, l2, batch_size)
-        if loss is not None:
-            return loss
-        # A first call, another optimizer, other array types or anything unusual.
+        if max_grad_norm is None and noise_multiplier == 0.0:
+            loss = self._fast.partial_fit(X, Y, optimizer, lr, momentum, l2, batch_size)
+            if loss is not None:
+                return loss
+        # A first call, another optimizer, DP-SGD, other array types or anything unusual.
         return train.partial_fit(
             self.lowered, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
-            batch_size=batch_size,
+            batch_size=batch_size, max_grad_norm=max_grad_norm,
+            noise_multiplier=noise_multiplier, seed=seed,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ files

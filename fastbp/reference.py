@@ -214,6 +214,47 @@ def sgd_epoch(
     return theta
 
 
+def dp_sgd_epoch(
+    params: Sequence[float],
+    widths: Sequence[int],
+    activations: Sequence[str],
+    loss: str,
+    X: Sequence[Sequence[float]],
+    Y: Sequence[Sequence[float]],
+    lr: float,
+    batch_size: int,
+    max_grad_norm: float,
+    noise_multiplier: float = 0.0,
+    noise: Sequence[Sequence[float]] | None = None,
+    l2: float = 0.0,
+) -> list[float]:
+    """One epoch of DP-SGD in order (Opacus's semantics), with plain SGD steps.
+
+    For each batch B of m consecutive rows: g_i = ∇J_i(θ), c_i = min(1, C / (‖g_i‖ + 10⁻⁶)),
+    g = (Σ_i c_i g_i + σ C ξ_t) / m + λ W-mask ⊙ θ and θ ← θ − α g, where ξ_t = ``noise[t]`` is the
+    t-th batch's row of standard normals (unused when σ = 0).
+    """
+    theta = [float(v) for v in params]
+    is_weight = weight_mask(widths)
+    n_params = len(theta)
+    for t, start in enumerate(range(0, len(X), batch_size)):
+        rows = range(start, min(start + batch_size, len(X)))
+        m = len(rows)
+        total = [0.0] * n_params
+        for i in rows:
+            g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]]).grad
+            norm = math.sqrt(sum(v * v for v in g))
+            c = min(1.0, max_grad_norm / (norm + 1e-6))
+            total = [total[q] + c * g[q] for q in range(n_params)]
+        if noise_multiplier != 0.0:
+            assert noise is not None
+            total = [total[q] + noise_multiplier * max_grad_norm * noise[t][q]
+                     for q in range(n_params)]  # fmt: skip
+        theta = [theta[q] - lr * (total[q] / m + l2 * is_weight[q] * theta[q])
+                 for q in range(n_params)]  # fmt: skip
+    return theta
+
+
 def weight_mask(widths: Sequence[int]) -> list[float]:
     """1.0 for each weight and 0.0 for each bias, in parameter layout."""
     mask: list[float] = []

@@ -25,6 +25,7 @@ from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.optim import Optimizer, Schedule
+from fastbp.privacy import DPRun, DPSettings, check_privacy
 from fastbp.progress import Progress
 from fastbp.row_kernels import settle, snapshot
 from fastbp.rows import LazyRows
@@ -122,6 +123,8 @@ def fit(
     warm_start: bool = False,
     diagnostics: bool = False,
     sample_weight=None,
+    max_grad_norm: float | None = None,
+    noise_multiplier: float = 0.0,
 ) -> History:
     """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters.
 
@@ -132,7 +135,8 @@ def fit(
     X, Y : array_like
         The training data.
     epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
-early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sample_weight
+early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sample_weight, \
+max_grad_norm, noise_multiplier
         As for :meth:`fastbp.Network.fit`.
 
     Returns
@@ -163,6 +167,9 @@ early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sa
     elif not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
     seed = check_seed(seed)
+    dp = check_privacy(max_grad_norm, noise_multiplier)
+    if dp is not None and sw is not None:
+        raise ValueError("DP-SGD (max_grad_norm) does not take sample_weight")
     # Only shuffling and the validation split draw from it (creating one costs ~70 µs a call).
     rng = np.random.default_rng(seed) if shuffle or validation_fraction > 0 else None
 
@@ -232,7 +239,7 @@ early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sa
             _run_epochs(
                 net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
                 schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
-                diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val,
+                diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val, dp=dp, dp_seed=seed,
             )  # fmt: skip
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
@@ -374,6 +381,9 @@ def partial_fit(
     momentum: float | None = None,
     l2: float = 0.0,
     batch_size: int = 1,
+    max_grad_norm: float | None = None,
+    noise_multiplier: float = 0.0,
+    seed: int | None = None,
 ) -> float:
     """One pass over X, Y in order, continuing the network's optimizer state; see
     :meth:`fastbp.Network.partial_fit`.  Returns the mean loss of the rows.
@@ -389,7 +399,7 @@ def partial_fit(
         The network.
     X, Y : array_like
         The rows, in order.
-    optimizer, lr, momentum, l2, batch_size
+    optimizer, lr, momentum, l2, batch_size, max_grad_norm, noise_multiplier, seed
         As for :meth:`fastbp.Network.partial_fit`.
 
     Returns
@@ -403,6 +413,8 @@ def partial_fit(
     Y = as_targets(Y, spec, X.shape[0])
     l2 = positive_float(l2, "l2", allow_zero=True)
     batch_size = positive_int(batch_size, "batch_size")
+    dp = check_privacy(max_grad_norm, noise_multiplier)
+    seed = check_seed(seed)
     n = X.shape[0]
     dtype = spec.np_dtype
     quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
@@ -433,6 +445,7 @@ def partial_fit(
             _run_epochs(
                 net, X, Y, np.arange(n, dtype=np.int64), None, None, 1, min(batch_size, n), opt,
                 lr, l2, Schedule("constant"), False, False, 1, 0.0, None, False, history,
+                dp=dp, dp_seed=seed,
             )  # fmt: skip
         except FitDivergedError:
             net.optimizer = previous
@@ -453,11 +466,11 @@ def partial_fit(
 def _run_epochs(
     net: LoweredNetwork, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
-    ctrl_c=None, sw=None, sw_val=None,
+    ctrl_c=None, sw=None, sw_val=None, dp: DPSettings | None = None, dp_seed: int | None = None,
 ):  # fmt: skip
     p, ws, spec = net.plan, net.ws, net.spec
     dtype = spec.np_dtype
-    per_example = batch_size == 1 and opt.name == "sgd"
+    per_example = batch_size == 1 and opt.name == "sgd" and dp is None
     ctrl_c = threading.Event() if ctrl_c is None else ctrl_c
     try:
         ws.ensure(batch_size)
@@ -465,8 +478,13 @@ def _run_epochs(
         raise ValueError(f"batch_size={batch_size} is too large for this network: {exc}") from None
     Xb = np.zeros((batch_size, spec.n_inputs), dtype=dtype)
     Yb = np.zeros((batch_size, spec.n_outputs), dtype=dtype)
-    info = np.zeros(3, dtype=np.float64)
+    info = np.zeros(4, dtype=np.float64)
     chunk = max(batch_size, (CHUNK_EXAMPLES // batch_size) * batch_size)
+    dp_run = None
+    if dp is not None:  # chunks of whole batches, the noise block of a call bounded
+        dp_run = DPRun(dp, net, batch_size, chunk // batch_size, dp_seed, train_idx.shape[0])
+        chunk = batch_size * dp_run.batches
+        dp_run.record(history)
     gather = None
     if isinstance(X, LazyRows) or isinstance(Y, LazyRows):
         row_bytes = (spec.n_inputs + spec.n_outputs) * dtype.itemsize
@@ -520,6 +538,8 @@ def _run_epochs(
                 if sw is not None:
                     _weighted_batches(net, Xc, Yc, part, sw[order[lo : lo + chunk]], batch_size,
                                       opt, lr, l2, info)  # fmt: skip
+                elif dp_run is not None:
+                    dp_run(Xc, Yc, part, Xb, Yb, opt, lr, l2, info)
                 elif per_example:
                     sgd_example_epoch_dispatch(spec, Xc, Yc, part, net.params, p, ws, lr, l2, info)
                 else:
@@ -554,6 +574,8 @@ def _run_epochs(
             history.val_loss.append(float(val_loss))
             history.val_score.append(float(val_score))
             history.lr.append(float(lr))
+            if dp_run is not None:
+                dp_run.record(history, info)
             history.seconds.append(seconds)
             history.examples_per_s.append(train_idx.shape[0] / max(seconds, 1e-12))
             history.compile_seconds += watch.seconds - shown

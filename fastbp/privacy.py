@@ -1,0 +1,282 @@
+"""Differentially private training (DP-SGD): the settings, the noise, and the privacy spent.
+
+``Network.fit(..., max_grad_norm=C, noise_multiplier=σ)`` (and ``partial_fit``, and the
+estimators' parameters of the same names) trains by DP-SGD with Opacus's semantics: each
+example's gradient is clipped to norm C with the factor min(1, C / (‖g_i‖ + 10⁻⁶)), the clipped
+gradients of a batch of m rows are summed, Gaussian noise of standard deviation σ C is added to
+the sum, and the result is divided by m.  The kernels are in :mod:`fastbp.dp_kernels`.
+
+The privacy spent is Opacus's Rényi-DP accountant (:func:`epsilon`), an optional extra
+(``pip install "fastbp[privacy]"``).  It assumes Poisson sampling with rate q = B/N; fastbp, as
+most DP-SGD code in practice, draws shuffled batches of fixed size B, for which the same number is
+the customary approximation, not a proof.  For a real guarantee the noise must also be secret:
+pass ``seed=None`` (fresh entropy from the operating system) and keep the trained parameters'
+seed private; a fixed seed is for reproducible experiments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastbp.validate import positive_float
+
+#: The spawn key that separates the noise stream from the shuffling stream of the same seed.
+NOISE_STREAM = 0x44505347  # "DPSG"
+
+#: Standard normals drawn per compiled call are capped at this many (one row per batch).
+NOISE_BLOCK_ELEMENTS = 1 << 21
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """Clipping norm C (``max_grad_norm``) and noise multiplier σ of a DP-SGD run.
+
+    Parameters
+    ----------
+    max_grad_norm : float
+        C > 0: each example's gradient is scaled to norm at most C.
+    noise_multiplier : float
+        σ ≥ 0: the noise added to a batch's sum of clipped gradients has standard deviation σ C.
+    """
+
+    max_grad_norm: float
+    noise_multiplier: float
+
+    @property
+    def noise_std(self) -> float:
+        """σ C, the standard deviation of the noise on the sum of clipped gradients."""
+        return self.noise_multiplier * self.max_grad_norm
+
+
+def check_privacy(max_grad_norm: object, noise_multiplier: object) -> DPSettings | None:
+    """The DP-SGD settings of a fit, checked; None when ``max_grad_norm`` is None (no DP).
+
+    Parameters
+    ----------
+    max_grad_norm : float or None
+        C > 0, or None for ordinary training.
+    noise_multiplier : float
+        σ ≥ 0; must be 0 without ``max_grad_norm`` (noise without clipping has no meaning here).
+
+    Returns
+    -------
+    DPSettings or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        A setting of the wrong type or range.
+    """
+    sigma = positive_float(noise_multiplier, "noise_multiplier", allow_zero=True)
+    if max_grad_norm is None:
+        if sigma != 0.0:
+            raise ValueError(
+                f"noise_multiplier={sigma} needs max_grad_norm (the clipping norm C): the noise's "
+                f"standard deviation is noise_multiplier * max_grad_norm"
+            )
+        return None
+    return DPSettings(positive_float(max_grad_norm, "max_grad_norm"), sigma)
+
+
+def noise_generator(seed: int | None) -> np.random.Generator:
+    """The generator of a DP fit's noise: its own stream of ``seed`` (fresh entropy for None).
+
+    Parameters
+    ----------
+    seed : int or None
+        The fit's seed.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NOISE_STREAM,)))
+
+
+def noise_rows(settings: DPSettings, rng: np.random.Generator, batches: int, n_params: int,
+               dtype: np.dtype) -> np.ndarray:  # fmt: skip
+    """One row of ``n_params`` standard normals per batch, in the network's dtype.
+
+    With σ = 0 no noise is drawn (a (0, n_params) array), so such a fit draws nothing.
+
+    Parameters
+    ----------
+    settings : DPSettings
+        The fit's DP settings.
+    rng : numpy.random.Generator
+        From :func:`noise_generator`.
+    batches : int
+        Batches in the compiled call.
+    n_params : int
+        Parameters of the network.
+    dtype : numpy.dtype
+        float32 or float64.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    if settings.noise_multiplier == 0.0:
+        return np.empty((0, n_params), dtype=dtype)
+    return rng.standard_normal((batches, n_params), dtype=dtype)
+
+
+def batches_per_call(batch_size: int, n_params: int, chunk_batches: int) -> int:
+    """Batches per compiled DP call: at most ``chunk_batches``, and the noise block bounded.
+
+    Parameters
+    ----------
+    batch_size, n_params, chunk_batches : int
+        Rows per batch, parameters, and the batches of an ordinary chunk.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    del batch_size  # the bound is on the noise, one row per batch whatever its size
+    return max(1, min(chunk_batches, NOISE_BLOCK_ELEMENTS // max(n_params, 1)))
+
+
+class DPRun:
+    """Runs a DP fit's chunks through :func:`fastbp.dp_kernels.dp_minibatch_epoch`.
+
+    Holds the settings, the noise generator, the norms scratch and the step count; ``record``
+    writes them into the fit's :class:`~fastbp.history.History` (``history.privacy``).
+
+    Parameters
+    ----------
+    settings : DPSettings
+        C and σ.
+    net : fastbp.lowered.LoweredNetwork
+        The network being trained.
+    batch_size : int
+        Rows per batch.
+    chunk_batches : int
+        The batches of an ordinary chunk (the call size is bounded further by the noise).
+    seed : int or None
+        The fit's seed (:func:`noise_generator`).
+    n_train : int
+        Training rows (the sampling rate is batch_size / n_train).
+    """
+
+    def __init__(self, settings: DPSettings, net, batch_size: int, chunk_batches: int,
+                 seed: int | None, n_train: int) -> None:  # fmt: skip
+        self.settings, self.net, self.batch_size = settings, net, batch_size
+        self.batches = batches_per_call(batch_size, net.plan.n_params, chunk_batches)
+        self.rng = noise_generator(seed)
+        self.norms = np.zeros(batch_size, dtype=np.float64)
+        self.sample_rate = batch_size / n_train
+        self.steps = 0
+        self.clipped = 0
+
+    def __call__(self, X, Y, part, Xb, Yb, opt, lr: float, l2: float, info: np.ndarray) -> None:
+        """One compiled call over the rows ``part`` of X, Y (whole batches, last one short)."""
+        from fastbp.dp_kernels import dp_minibatch_epoch
+
+        net, p, ws, s = self.net, self.net.plan, self.net.ws, self.settings
+        batches = -(-part.shape[0] // self.batch_size)
+        noise = noise_rows(s, self.rng, batches, p.n_params, net.spec.np_dtype)
+        before = info[1]
+        dp_minibatch_epoch(
+            X, Y, part, self.batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off,
+            p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, l2,
+            net.blas_min_rows, opt.code, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
+            opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, noise, self.norms,
+        )  # fmt: skip
+        self.steps += -(-int(info[1] - before) // self.batch_size)
+
+    def record(self, history, info: np.ndarray | None = None) -> None:
+        """Write the run's settings, steps and clipped count so far into ``history.privacy``."""
+        if info is not None:
+            self.clipped += int(info[3])
+        history.privacy = {
+            "max_grad_norm": self.settings.max_grad_norm,
+            "noise_multiplier": self.settings.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "steps": self.steps,
+            "clipped": self.clipped,
+        }
+
+
+def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    """The ε of (ε, δ)-DP spent by ``steps`` DP-SGD steps, by Opacus's Rényi-DP accountant.
+
+    Parameters
+    ----------
+    noise_multiplier : float
+        σ > 0.
+    sample_rate : float
+        q = B / N, the batch size over the number of training rows, in (0, 1].
+    steps : int
+        Optimizer steps taken.
+    delta : float
+        δ in (0, 1), commonly below 1/N.
+
+    Returns
+    -------
+    float
+        ε (``inf`` for σ = 0: no noise, no privacy).
+
+    Raises
+    ------
+    ImportError
+        Opacus is not installed (``pip install "fastbp[privacy]"``).
+    ValueError
+        A setting out of range.
+    """
+    sigma = positive_float(noise_multiplier, "noise_multiplier", allow_zero=True)
+    q = positive_float(sample_rate, "sample_rate")
+    d = positive_float(delta, "delta")
+    if q > 1 or d >= 1:
+        raise ValueError(f"need 0 < sample_rate <= 1 and 0 < delta < 1, got {q} and {d}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if steps == 0:
+        return 0.0
+    if sigma == 0.0:
+        return math.inf
+    try:
+        from opacus.accountants import RDPAccountant
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'privacy accounting uses Opacus\'s RDP accountant: pip install "fastbp[privacy]"'
+        ) from exc
+    accountant = RDPAccountant()
+    accountant.history = [(sigma, q, int(steps))]
+    return float(accountant.get_epsilon(delta=d))
+
+
+def privacy_spent(history, delta: float) -> float:
+    """The ε a DP fit spent, from its :class:`~fastbp.history.History` (see :func:`epsilon`).
+
+    Parameters
+    ----------
+    history : fastbp.History
+        Of a fit with ``max_grad_norm`` set (its ``privacy`` record).
+    delta : float
+        δ in (0, 1).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        The history is not of a DP fit.
+    """
+    record = getattr(history, "privacy", None)
+    if not record:
+        raise ValueError("this history is not of a DP-SGD fit (fit(..., max_grad_norm=C))")
+    try:
+        sigma, q, steps = record["noise_multiplier"], record["sample_rate"], record["steps"]
+    except (KeyError, TypeError):
+        raise ValueError(f"history.privacy lacks noise_multiplier, sample_rate or steps: "
+                         f"{record!r:.200}") from None  # fmt: skip
+    if isinstance(steps, float) and steps.is_integer():
+        steps = int(steps)
+    return epsilon(sigma, q, steps, delta)
