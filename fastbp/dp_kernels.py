@@ -1,21 +1,24 @@
 """Compiled DP-SGD epochs: per-example clipping and Gaussian noise, Opacus's semantics.
 
-For each batch B of m rows of ``order`` (the last one may be short), with clipping norm C and
-noise multiplier σ:
+For each batch of ``batch_size`` rows of ``order`` (the last batch may have fewer), with
+clipping norm C and noise multiplier σ:
 
     g_i = ∇J_i(θ),   c_i = min(1, C / (‖g_i‖ + 10⁻⁶)),
-    g   = (Σ_{i∈B} c_i g_i + σ C ξ) / m + λ W-mask ⊙ θ,   ξ ~ N(0, I),
+    g   = (Σ_i c_i g_i + σ C ξ) / D + λ W-mask ⊙ θ,   ξ ~ N(0, I),
 
 then one optimizer step (:func:`fastbp.epochs.apply_update`).  This is what Opacus's
-``DPOptimizer`` does with flat clipping and a mean-reduced loss (its clip factor, its noise on
-the sum, then the division by the batch size; weight decay is the optimizer's, after the noise).
+``DPOptimizer`` does with flat clipping and a mean-reduced loss: its clip factor, its noise on
+the sum, then the division by its *expected* batch size D, the same for every batch
+(:func:`fastbp.privacy.opacus_rate`: D = B when B divides the rows, and a short last batch is
+divided by D too, where a plain minibatch step divides by the rows it has); weight decay is the
+optimizer's, after the noise.
 
 No per-example gradient is formed.  The backward pass runs to the deltas first
 (:func:`fastbp.per_example_kernels.backprop_deltas_blas`): every layer's dJ_i/dz[k] for every
 row.  ‖g_i‖² = Σ_k ‖dz_i[k]‖² (‖a_i[k−1]‖² + 1) by the outer-product identity
 (:func:`fastbp.per_example_kernels.add_row_norms_sq`).  Since g_i is linear in its deltas, scaling
-row i of every dZ[k] by c_i / m and then forming the weight gradient dZ[k]ᵀ A[k−1] as usual gives
-Σ_i c_i g_i / m in one product per layer.  The extra cost over a plain minibatch step is the
+row i of every dZ[k] by c_i / D and then forming the weight gradient dZ[k]ᵀ A[k−1] as usual gives
+Σ_i c_i g_i / D in one product per layer.  The extra cost over a plain minibatch step is the
 norms (one pass over the deltas and activations) and the noise (n_params multiply-adds).
 
 ``noise`` holds one row of standard normals per batch of the chunk (drawn in Python from the
@@ -80,11 +83,12 @@ def scale_delta_rows(widths, u_off, dZ, m, factors):
 
 @jit
 def clipped_mean_gradient(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, m,
-                          max_grad_norm, norms, use_blas):  # fmt: skip
-    """grad = (1/m) Σ_i c_i ∇J_i from a forward pass and a seeded output block dJ_i/dz[r].
+                          divisor, max_grad_norm, norms, use_blas):  # fmt: skip
+    """grad = (1/D) Σ_i c_i ∇J_i (D = ``divisor``) over the m rows of a batch, from a forward
+    pass and a seeded output block dJ_i/dz[r].
 
     X is the batch's (m, n0) input rows.  ``norms`` (≥ m, float64) is scratch: it ends holding
-    the factors c_i / m.  Overwrites grad and the deltas; returns the number of clipped rows.
+    the factors c_i / D.  Overwrites grad and the deltas; returns the number of clipped rows.
     """
     if use_blas:
         backprop_deltas_blas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m)
@@ -93,7 +97,7 @@ def clipped_mean_gradient(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ
     for i in range(m):
         norms[i] = 0.0
     add_row_norms_sq(X, widths, u_off, A, dZ, m, norms)
-    clipped = clip_factors(norms, max_grad_norm, m, 1.0 / m)
+    clipped = clip_factors(norms, max_grad_norm, m, 1.0 / divisor)
     scale_delta_rows(widths, u_off, dZ, m, norms)
     r = widths.shape[0] - 1
     for k in range(1, r + 1):
@@ -108,14 +112,14 @@ def dp_minibatch_epoch(
     X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
-    max_grad_norm, noise_std, noise, norms,
+    max_grad_norm, noise_std, divisor, noise, norms,
 ):  # fmt: skip
     """DP-SGD over ``order`` (see the module docstring); the first arguments as for
     :func:`fastbp.epochs.minibatch_epoch`.
 
-    ``noise_std`` = σ C; ``noise`` (one row of n_params standard normals per batch, or no rows
-    when σ = 0); ``norms`` float64 scratch of batch_size.  info[3] += the number of clipped
-    examples.
+    ``noise_std`` = σ C; ``divisor`` = D; ``noise``: one row of n_params standard normals per
+    batch (no rows when σ = 0); ``norms``: float64 scratch of batch_size.  info[3] += the number
+    of clipped examples.
     """
     r = widths.shape[0] - 1
     n = order.shape[0]
@@ -140,9 +144,10 @@ def dp_minibatch_epoch(
         for i in range(m):
             output_delta(Ar[i], Yb[i], dZr[i], 1.0)
         clipped += clipped_mean_gradient(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ,
-                                         dA, grad, m, max_grad_norm, norms, use_blas)  # fmt: skip
+                                         dA, grad, m, divisor, max_grad_norm, norms,
+                                         use_blas)  # fmt: skip
         if noise_std != 0.0:
-            s = grad.dtype.type(noise_std / m)
+            s = grad.dtype.type(noise_std / divisor)
             xi = noise[t]
             for q in range(grad.shape[0]):
                 grad[q] += s * xi[q]

@@ -513,9 +513,10 @@ class Network(Predictions, Conversions):
             Σ s_i J_i / Σ s_i.  ``History.loss`` and ``val_loss`` are weighted means.  Each
             batch is then one compiled gradient call and one compiled step, from Python.
         max_grad_norm, noise_multiplier : float or None, float
-            DP-SGD as Opacus does it (:mod:`fastbp.privacy`): a batch of m rows steps along
-            (Σ c_i g_i + σ C ξ) / m, c_i = min(1, C / (‖g_i‖ + 10⁻⁶)), ξ ~ N(0, I), with
-            C = ``max_grad_norm`` and σ = ``noise_multiplier``; any optimizer, not with
+            DP-SGD as Opacus does it (:mod:`fastbp.privacy`): each batch steps along
+            (Σ c_i g_i + σ C ξ) / B (B = batch_size when it divides the rows), with
+            c_i = min(1, C / (‖g_i‖ + 10⁻⁶)), ξ ~ N(0, I), C = ``max_grad_norm`` and
+            σ = ``noise_multiplier``; any optimizer, not with
             ``sample_weight``.  The noise has its own stream of ``seed`` (``seed=None`` for a
             real guarantee); ``history.epsilon(delta)`` is the ε spent.
 

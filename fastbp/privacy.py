@@ -3,13 +3,17 @@
 ``Network.fit(..., max_grad_norm=C, noise_multiplier=σ)`` (and ``partial_fit``, and the
 estimators' parameters of the same names) trains by DP-SGD with Opacus's semantics: each
 example's gradient is clipped to norm C with the factor min(1, C / (‖g_i‖ + 10⁻⁶)), the clipped
-gradients of a batch of m rows are summed, Gaussian noise of standard deviation σ C is added to
-the sum, and the result is divided by m.  The kernels are in :mod:`fastbp.dp_kernels`.
+gradients of a batch are summed, Gaussian noise of standard deviation σ C is added to the sum,
+and the result is divided by Opacus's expected batch size (:func:`opacus_rate`: the batch size
+when it divides the number of rows; the same divisor for a short last batch).  The kernels are
+in :mod:`fastbp.dp_kernels`.
 
 The privacy spent is Opacus's Rényi-DP accountant (:func:`epsilon`), an optional extra
-(``pip install "fastbp[privacy]"``).  It assumes Poisson sampling with rate q = B/N; fastbp, as
-most DP-SGD code in practice, draws shuffled batches of fixed size B, for which the same number is
-the customary approximation, not a proof.  For a real guarantee the noise must also be secret:
+(``pip install "fastbp[privacy]"``), at Opacus's sampling rate for a data loader of fixed
+batches, q = 1 / (number of batches) (B/N when B divides N).  It assumes Poisson sampling;
+fastbp, as Opacus with ``poisson_sampling=False`` and most DP-SGD code in practice, draws
+shuffled batches of fixed size B, for which the same number is the customary approximation, not
+a proof.  For a real guarantee the noise must also be secret:
 pass ``seed=None`` (fresh entropy from the operating system) and keep the trained parameters'
 seed private; a fixed seed is for reproducible experiments.
 """
@@ -49,6 +53,26 @@ class DPSettings:
     def noise_std(self) -> float:
         """σ C, the standard deviation of the noise on the sum of clipped gradients."""
         return self.noise_multiplier * self.max_grad_norm
+
+
+def opacus_rate(n_rows: int, batch_size: int) -> tuple[float, int]:
+    """Opacus's sampling rate and expected batch size for ``n_rows`` in batches of ``batch_size``.
+
+    ``PrivacyEngine.make_private`` sets q = 1 / len(data_loader) and D = int(N q); every step's
+    clipped sum is divided by D.
+
+    Parameters
+    ----------
+    n_rows, batch_size : int
+        N and B.
+
+    Returns
+    -------
+    tuple of (float, int)
+        q and D (D = B when B divides N).
+    """
+    q = 1 / -(-n_rows // batch_size)
+    return q, max(1, int(n_rows * q))
 
 
 def check_privacy(max_grad_norm: object, noise_multiplier: object) -> DPSettings | None:
@@ -160,7 +184,7 @@ class DPRun:
     seed : int or None
         The fit's seed (:func:`noise_generator`).
     n_train : int
-        Training rows (the sampling rate is batch_size / n_train).
+        Training rows (the sampling rate and divisor are :func:`opacus_rate`'s).
     """
 
     def __init__(self, settings: DPSettings, net, batch_size: int, chunk_batches: int,
@@ -169,7 +193,7 @@ class DPRun:
         self.batches = batches_per_call(batch_size, net.plan.n_params, chunk_batches)
         self.rng = noise_generator(seed)
         self.norms = np.zeros(batch_size, dtype=np.float64)
-        self.sample_rate = batch_size / n_train
+        self.sample_rate, self.divisor = opacus_rate(n_train, batch_size)
         self.steps = 0
         self.clipped = 0
 
@@ -185,7 +209,8 @@ class DPRun:
             X, Y, part, self.batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off,
             p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, l2,
             net.blas_min_rows, opt.code, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
-            opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, noise, self.norms,
+            opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, float(self.divisor),
+            noise, self.norms,
         )  # fmt: skip
         self.steps += -(-int(info[1] - before) // self.batch_size)
 
@@ -210,7 +235,7 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     noise_multiplier : float
         σ > 0.
     sample_rate : float
-        q = B / N, the batch size over the number of training rows, in (0, 1].
+        q in (0, 1]: of a fit, :func:`opacus_rate`'s (B / N when B divides N).
     steps : int
         Optimizer steps taken.
     delta : float

@@ -224,22 +224,23 @@ def dp_sgd_epoch(
     lr: float,
     batch_size: int,
     max_grad_norm: float,
+    divisor: float,
     noise_multiplier: float = 0.0,
     noise: Sequence[Sequence[float]] | None = None,
     l2: float = 0.0,
 ) -> list[float]:
     """One epoch of DP-SGD in order (Opacus's semantics), with plain SGD steps.
 
-    For each batch B of m consecutive rows: g_i = ∇J_i(θ), c_i = min(1, C / (‖g_i‖ + 10⁻⁶)),
-    g = (Σ_i c_i g_i + σ C ξ_t) / m + λ W-mask ⊙ θ and θ ← θ − α g, where ξ_t = ``noise[t]`` is the
-    t-th batch's row of standard normals (unused when σ = 0).
+    For each batch of ``batch_size`` consecutive rows (fewer in a short last batch):
+    g_i = ∇J_i(θ), c_i = min(1, C / (‖g_i‖ + 10⁻⁶)), g = (Σ_i c_i g_i + σ C ξ_t) / D + λ W-mask ⊙ θ
+    and θ ← θ − α g, where ξ_t = ``noise[t]`` is the t-th batch's row of standard normals (unused
+    when σ = 0) and D = ``divisor``, the same for every batch (Opacus's expected batch size).
     """
     theta = [float(v) for v in params]
     is_weight = weight_mask(widths)
     n_params = len(theta)
     for t, start in enumerate(range(0, len(X), batch_size)):
         rows = range(start, min(start + batch_size, len(X)))
-        m = len(rows)
         total = [0.0] * n_params
         for i in rows:
             g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]]).grad
@@ -250,7 +251,7 @@ def dp_sgd_epoch(
             assert noise is not None
             total = [total[q] + noise_multiplier * max_grad_norm * noise[t][q]
                      for q in range(n_params)]  # fmt: skip
-        theta = [theta[q] - lr * (total[q] / m + l2 * is_weight[q] * theta[q])
+        theta = [theta[q] - lr * (total[q] / divisor + l2 * is_weight[q] * theta[q])
                  for q in range(n_params)]  # fmt: skip
     return theta
 

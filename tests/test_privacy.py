@@ -50,11 +50,12 @@ def test_dp_epoch_matches_the_reference(case):
                       noise_multiplier=sigma)  # fmt: skip
     want = reference.dp_sgd_epoch(
         theta0, spec.widths, spec.activations, spec.loss, X.tolist(), Y_dense.tolist(), lr,
-        batch_size, C, sigma, noise.astype(np.float64).tolist(), l2,
+        batch_size, C, privacy.opacus_rate(m, batch_size)[1], sigma,
+        noise.astype(np.float64).tolist(), l2,
     )  # fmt: skip
     assert_close(net.params, want, spec.dtype, f"case {case}: {spec}")
     assert history.privacy["steps"] == batches
-    assert history.privacy["sample_rate"] == batch_size / m
+    assert history.privacy["sample_rate"] == 1 / batches
     if batches == 1:  # the norms at the initial parameters are the ones clipped
         assert history.privacy["clipped"] == np.sum(norms + 1e-6 > C)
     assert 0 <= history.privacy["clipped"] <= m
