@@ -480,17 +480,17 @@ def _run_epochs(
     Yb = np.zeros((batch_size, spec.n_outputs), dtype=dtype)
     info = np.zeros(4, dtype=np.float64)
     chunk = max(batch_size, (CHUNK_EXAMPLES // batch_size) * batch_size)
-    dp_run = None
-    if dp is not None:  # chunks of whole batches, the noise block of a call bounded
-        dp_run = DPRun(dp, net, batch_size, chunk // batch_size, dp_seed, train_idx.shape[0])
-        chunk = batch_size * dp_run.batches
-        dp_run.record(history)
     gather = None
     if isinstance(X, LazyRows) or isinstance(Y, LazyRows):
         row_bytes = (spec.n_inputs + spec.n_outputs) * dtype.itemsize
         fits = LAZY_CHUNK_BYTES // row_bytes // batch_size * batch_size
         chunk = max(batch_size, min(chunk, fits))
         gather = _ChunkGather(X, Y, chunk)
+    dp_run = None
+    if dp is not None:  # chunks of whole batches, the noise block of a call bounded
+        dp_run = DPRun(dp, net, batch_size, chunk // batch_size, dp_seed, train_idx.shape[0])
+        chunk = batch_size * dp_run.batches  # no larger than the gather buffers
+        dp_run.record(history)
 
     minibatch = ek.minibatch_kernel(opt.code, l2, batch_size, net.blas_min_rows)
     # The last good epoch's state, restored by the compiled rule every training path uses
@@ -604,5 +604,7 @@ def _run_epochs(
     finally:
         watch.__exit__(None, None, None)
         bar.close()
+        if dp_run is not None:
+            dp_run.close()
     if early_stopping and best_params is not None and not history.interrupted:
         net.params[...] = best_params

@@ -196,3 +196,20 @@ def test_epsilon_is_opacus_rdp_accountant():
     for args in [(1.0, 1.5, 3, 1e-5), (1.0, 0.1, 3, 1.0), (1.0, 0.1, -1, 1e-5)]:
         with pytest.raises(ValueError):
             privacy.epsilon(*args)
+
+
+def test_noise_blocks_do_not_depend_on_the_chunking(monkeypatch):
+    """Several compiled calls per epoch (a small noise block) give the same run to the bit as
+    one call per epoch: the noise thread draws each call's rows in order from one stream."""
+    spec = fb.NetworkSpec([4, 6, 2], ["tanh"], "squared")
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(45, 4)), rng.normal(size=(45, 2))  # 7 batches of 7, the last short
+    kw = dict(epochs=3, batch_size=7, lr=0.05, seed=3, progress=False, max_grad_norm=0.5,
+              noise_multiplier=0.8, optimizer="momentum")  # fmt: skip
+    one = fb.Network(spec, seed=1)
+    h1 = one.fit(X, Y, **kw)
+    monkeypatch.setattr(privacy, "NOISE_BLOCK_ELEMENTS", 2 * one.n_params)  # 2 batches a call
+    many = fb.Network(spec, seed=1)
+    h2 = many.fit(X, Y, **kw)
+    np.testing.assert_array_equal(many.params, one.params)
+    assert h1.privacy == h2.privacy and h2.privacy["steps"] == 21
