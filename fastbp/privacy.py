@@ -106,19 +106,23 @@ def check_privacy(max_grad_norm: object, noise_multiplier: object) -> DPSettings
     return DPSettings(positive_float(max_grad_norm, "max_grad_norm"), sigma)
 
 
-def noise_generator(seed: int | None) -> np.random.Generator:
+def noise_generator(seed: int | None, *keys: int) -> np.random.Generator:
     """The generator of a DP fit's noise: its own stream of ``seed`` (fresh entropy for None).
 
     Parameters
     ----------
     seed : int or None
         The fit's seed.
+    *keys : int
+        More entropy mixed with the seed (the estimators' ``partial_fit`` passes the number of
+        samples seen, so that calls with one ``random_state`` do not repeat their noise).
 
     Returns
     -------
     numpy.random.Generator
     """
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NOISE_STREAM,)))
+    entropy = seed if seed is None or not keys else [seed, *keys]
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(NOISE_STREAM,)))
 
 
 def noise_rows(settings: DPSettings, rng: np.random.Generator, batches: int, n_params: int,

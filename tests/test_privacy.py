@@ -213,3 +213,77 @@ def test_noise_blocks_do_not_depend_on_the_chunking(monkeypatch):
     h2 = many.fit(X, Y, **kw)
     np.testing.assert_array_equal(many.params, one.params)
     assert h1.privacy == h2.privacy and h2.privacy["steps"] == 21
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_estimators_train_by_dp_sgd(kind, monkeypatch):
+    """An estimator's DP epoch (plain SGD, no shuffling, α = 0) is the reference's, from the
+    parameters it starts with; settings the DP path cannot take are refused."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastbp.sklearn import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 4))
+    if kind == "regressor":
+        y = rng.normal(size=(50, 2))
+        est = MLPRegressor((6,), activation="tanh", solver="sgd", momentum=0.0, alpha=0.0,
+                           batch_size=8, learning_rate_init=0.05, shuffle=False, max_iter=1,
+                           warm_start=True, random_state=0)  # fmt: skip
+        Y_dense = y
+    else:
+        y = rng.integers(0, 3, size=50)
+        est = MLPClassifier((6,), activation="tanh", solver="sgd", momentum=0.0, alpha=0.0,
+                            batch_size=8, learning_rate_init=0.05, shuffle=False, max_iter=1,
+                            warm_start=True, random_state=0)  # fmt: skip
+        Y_dense = np.eye(3)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)  # one ordinary epoch: the starting point
+        spec = est.network_.spec
+        theta0 = est.network_.params.tolist()
+        C = float(np.median(per_example_norms(est.network_, X, Y_dense if kind == "regressor"
+                                              else y)))  # fmt: skip
+        est.set_params(max_grad_norm=C)
+        est.fit(X, y)  # warm start: one DP epoch
+    want = reference.dp_sgd_epoch(
+        theta0,
+        spec.widths,
+        spec.activations,
+        spec.loss,
+        X.tolist(),
+        Y_dense.tolist(),
+        0.05,
+        8,
+        C,
+        privacy.opacus_rate(50, 8)[1],
+    )
+    assert_close(est.network_.params, want, spec.dtype, kind)
+    # noise: seeded by random_state, and partial_fit does not repeat it call after call
+    est.set_params(noise_multiplier=1.0, warm_start=False, max_iter=2)
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        runs.extend(est.fit(X, y).network_.params.copy() for _ in range(2))
+        np.testing.assert_array_equal(runs[0], runs[1])
+        import fastbp.sklearn._base as base
+
+        seeds = []
+
+        def spy(seed, *keys):
+            seeds.append((seed, *keys))
+            return privacy.noise_generator(seed, *keys)
+
+        monkeypatch.setattr(base, "noise_generator", spy)
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    # the same random_state on each call, but the samples seen so far differ: other noise
+    assert seeds[0][0] == seeds[1][0] and seeds[0] != seeds[1]
+    with pytest.raises(ValueError, match="stochastic solver"):
+        est.set_params(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="needs max_grad_norm"):
+        est.set_params(solver="sgd", max_grad_norm=None).fit(X, y)
+    est.set_params(max_grad_norm=1.0)
+    assert est.to_sklearn().get_params()["solver"] == "sgd"  # conversion drops the DP settings

@@ -57,6 +57,8 @@ scikit-learn parameter         fastbp
 ``verbose``                    scikit-learn's lines (``Iteration N, loss = ...``, ``Validation
                                score: ...``, the stopping message) on stdout
 ``progress``                   fastbp only: its progress bar (tqdm when installed)
+``max_grad_norm``,             fastbp only: DP-SGD (:mod:`fastbp.privacy`), Opacus's clipping
+``noise_multiplier``           and noise; stochastic solvers, dense X, no ``sample_weight``
 ``loss`` (regressor)           ``"squared_error"`` → ``"squared"``; ``"poisson"`` → ``"poisson"``
                                (exp output; ``loss_`` adds scikit-learn's z-free Σ y log y − y)
 ``max_fun``                    L-BFGS's limit on loss evaluations

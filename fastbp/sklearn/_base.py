@@ -32,6 +32,7 @@ from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
 from fastbp.optim import Optimizer
+from fastbp.privacy import check_privacy, noise_generator
 from fastbp.progress import Progress
 from fastbp.sklearn import _loop
 from fastbp.sklearn._epochs import EpochRunner, csr_rows
@@ -97,6 +98,8 @@ class _BaseMLP(BaseEstimator):
         loss=None,
         dtype="auto",
         progress=False,
+        max_grad_norm=None,
+        noise_multiplier=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -124,6 +127,7 @@ class _BaseMLP(BaseEstimator):
         self.loss = loss
         self.dtype = dtype
         self.progress = progress
+        self.max_grad_norm, self.noise_multiplier = max_grad_norm, noise_multiplier
 
     # -------------------------------------------------------------- parameters
     def _check_settings(self) -> None:
@@ -150,6 +154,7 @@ class _BaseMLP(BaseEstimator):
         if not inf:
             check_integer(self.n_iter_no_change, "n_iter_no_change", 1)
         check_integer(self.max_fun, "max_fun", 1)
+        self._dp = check_privacy(self.max_grad_norm, self.noise_multiplier)
         if not isinstance(self.dtype, str) or self.dtype not in DTYPE_OPTIONS:
             raise ValueError(f"dtype={self.dtype!r} is not supported; allowed: {DTYPE_OPTIONS}")
         if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
@@ -262,6 +267,9 @@ class _BaseMLP(BaseEstimator):
         if X.dtype != self.network_.spec.np_dtype:
             X = X.astype(self.network_.spec.np_dtype)
         self._loss_offset = self._poisson_offset(Y, sample_weight)
+        if self._dp is not None and (self.solver == "lbfgs" or sp.issparse(X)
+                                     or sample_weight is not None):  # fmt: skip
+            raise ValueError("max_grad_norm needs a stochastic solver, dense X, no weights")
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
             return self
@@ -273,7 +281,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._resume_optimizer = True
         runner = self._fit_epochs(X, Y, rs, incremental, sample_weight)
-        if incremental and not self.early_stopping:
+        if incremental and not self.early_stopping and self._dp is None:
             self._lean = LeanState(settings, runner)
         return self
 
@@ -350,8 +358,8 @@ class _BaseMLP(BaseEstimator):
         )
 
     def _fit_epochs(self, X, Y, rs, incremental: bool, sample_weight=None,
-                    runner: EpochRunner | None = None,
-                    checked: bool = False) -> EpochRunner:  # fmt: skip
+                    runner: EpochRunner | None = None, checked: bool = False,
+                    ) -> EpochRunner:  # fmt: skip
         """The stochastic solvers' epochs; returns the epoch runner (``runner`` if it could be
         reused for these rows, see :meth:`EpochRunner.reuse`)."""
         net = self.network_
@@ -386,8 +394,10 @@ class _BaseMLP(BaseEstimator):
         if runner is not None and runner.reuse(X, Y, batch_size):
             epochs = runner
         else:
+            dp_rng = None if self._dp is None else noise_generator(rs.randint(2**31 - 1), self.t_)
             epochs = EpochRunner(net, X, Y, batch_size, self._make_optimizer(),
-                                 self._resume_optimizer, sample_weight, checked)  # fmt: skip
+                                 self._resume_optimizer, sample_weight, checked, self._dp,
+                                 dp_rng)  # fmt: skip
         self._resume_optimizer = True
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
@@ -405,7 +415,7 @@ class _BaseMLP(BaseEstimator):
             compiled = (
                 _params.EPOCH_LOOP == "compiled" and not incremental and not self.early_stopping
                 and sample_weight is None and not verbose and type(epochs.X) is np.ndarray
-                and batch_size >= epochs.lowered.blas_min_rows
+                and batch_size >= epochs.lowered.blas_min_rows and self._dp is None
             )  # fmt: skip
             if compiled:  # blocks of epochs in one compiled call (fastbp.sklearn._loop)
                 self._compiled_epochs(epochs, X, rs, sample_idx, bar, watch)

@@ -27,7 +27,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multilayer perceptron classifier trained with fastbp kernels.
 
     The parameters (every one of ``sklearn.neural_network.MLPClassifier``'s, with its default)
-    and fitted attributes are scikit-learn's, plus ``dtype``, ``progress`` and ``network_``.
+    and fitted attributes are scikit-learn's, plus ``dtype``, ``progress``, DP-SGD's
+    ``max_grad_norm`` and ``noise_multiplier``, and ``network_``.
     Binary problems use one sigmoid output with the logistic loss.  Multiclass problems use
     softmax with cross-entropy.  Multilabel indicator targets use one sigmoid per label.  Labels
     can be of any type that ``LabelBinarizer`` accepts, and ``classes_`` lists them.  How each
@@ -85,6 +86,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The network's dtype (fastbp only); ``"auto"`` follows X (float32 stays float32).
     progress : bool, default=False
         Show fastbp's progress bar (fastbp only).
+    max_grad_norm : float or None, default=None
+        DP-SGD (fastbp only, :mod:`fastbp.privacy`): clip each example's gradient to this norm
+        C, Opacus's way, before the batch's sum is noised and averaged; the stochastic solvers,
+        dense X and no ``sample_weight``.  The L2 term α is added after the noise.
+    noise_multiplier : float, default=0.0
+        DP-SGD's σ (fastbp only): Gaussian noise of standard deviation σ C on each batch's sum
+        of clipped gradients, drawn from ``random_state`` (None: fresh entropy).
 
     Attributes
     ----------
@@ -147,6 +155,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         max_fun=15000,
         dtype="auto",
         progress=False,
+        max_grad_norm=None,
+        noise_multiplier=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss="log_loss",
@@ -156,7 +166,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, progress=progress,
+            max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
+            noise_multiplier=noise_multiplier,
         )  # fmt: skip
 
     def _check_loss(self) -> None:

@@ -9,6 +9,11 @@ scikit-learn's per batch.  Three ways through a part of the epoch:
 * scipy.sparse X: the CSR first-layer epoch :func:`fastbp.sparse_kernels.minibatch_epoch_csr`
   (``SPARSE_TRAINING = "csr"``), or :data:`SPARSE_CHUNK_ROWS` rows densified at a time through
   the dense kernel (``"densify"``);
+* DP-SGD (``max_grad_norm``; dense X, no sample weights): the compiled
+  :func:`fastbp.dp_kernels.dp_minibatch_epoch`, in calls of a bounded number of batches,
+  each with its block of noise (:mod:`fastbp.privacy`; every batch divided by Opacus's
+  expected batch size of the epoch, the L2 term λ = α/m added after the noise, as Opacus
+  leaves weight decay to the optimizer);
 * sample weights: per batch, one compiled weighted loss-and-gradient call
   (:meth:`fastbp.lowered.LoweredNetwork.loss_and_gradient`) and one compiled optimizer step
   (:func:`fastbp.epochs.apply_update`), with scikit-learn's batch objective: the weighted mean
@@ -33,7 +38,7 @@ import scipy.sparse as sp
 
 import fastbp.sklearn._params as _params
 from fastbp import epochs as fastbp_epochs
-from fastbp import row_kernels, sparse_kernels
+from fastbp import privacy, row_kernels, sparse_kernels
 from fastbp.history import FitDivergedError, History
 from fastbp.network import Network
 from fastbp.optim import Optimizer
@@ -96,6 +101,12 @@ class EpochRunner:
         else start a new state.
     sw : numpy.ndarray or None
         Per-row sample weights.
+    checked : bool
+        X and Y were checked already.
+    dp : fastbp.privacy.DPSettings or None
+        DP-SGD's C and σ (dense X and no sample weights only).
+    dp_rng : numpy.random.Generator or None
+        The noise generator (:func:`fastbp.privacy.noise_generator`).
 
     Attributes
     ----------
@@ -109,6 +120,7 @@ class EpochRunner:
     def __init__(
         self, net: Network, X: Any, Y: np.ndarray, batch_size: int, opt: Optimizer,
         resume: bool, sw: np.ndarray | None = None, checked: bool = False,
+        dp: privacy.DPSettings | None = None, dp_rng: np.random.Generator | None = None,
     ) -> None:  # fmt: skip
         spec = net.spec
         dtype = spec.np_dtype
@@ -132,7 +144,9 @@ class EpochRunner:
         net.optimizer = self.opt = opt
         self.lowered.ws.ensure(batch_size)
         self.gather: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.info = np.zeros(3, dtype=np.float64)
+        self.info = np.zeros(4, dtype=np.float64)  # info[3]: DP-SGD's clipped examples
+        self.dp, self.dp_rng, self.dp_divisor = dp, dp_rng, 1.0
+        self.norms = np.zeros(batch_size if dp is not None else 0, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
         # The caller's arrays and the order come first (X, Y, idx; the CSR arrays, Y, idx): the
@@ -169,7 +183,9 @@ class EpochRunner:
             Whether the runner took the rows (else make a new one).
         """
         net = self.net
-        if self.sparse or self.sw is not None or net.optimizer is not self.opt:
+        if self.sparse or self.sw is not None or self.dp is not None:
+            return False
+        if net.optimizer is not self.opt:
             return False
         if type(self.X) is not np.ndarray:  # rows that came lazily stay with their runner
             return False
@@ -244,9 +260,35 @@ class EpochRunner:
             self.info,
         )  # fmt: skip
 
+    def _dp_call(self, idx: np.ndarray, m: int, lr: float, l2: float) -> None:
+        """DP-SGD over the batches of ``idx`` (each of m rows), a bounded noise block a call."""
+        from fastbp.dp_kernels import dp_minibatch_epoch
+
+        low, opt, info, dp = self.lowered, self.opt, self.info, self.dp
+        assert dp is not None and self.dp_rng is not None
+        p, ws = low.plan, low.ws
+        Xb, Yb = self.gather_buffers(m)
+        step = privacy.batches_per_call(m, p.n_params, 1 << 30) * m
+        for lo in range(0, idx.shape[0], step):
+            part = idx[lo : lo + step]
+            noise = privacy.noise_rows(dp, self.dp_rng, -(-part.shape[0] // m), p.n_params,
+                                       low.spec.np_dtype)  # fmt: skip
+            done = info[1]
+            dp_minibatch_epoch(
+                self.X, self.Y, part, m, low.params, p.widths, p.acts, p.out_kind, p.w_off,
+                p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
+                float(l2), low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1,
+                opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, dp.max_grad_norm,
+                dp.noise_std, self.dp_divisor, noise, self.norms,
+            )  # fmt: skip
+            if info[2] != 0.0 or info[1] - done < part.shape[0]:
+                break
+
     def _part(self, idx: np.ndarray, m: int, lr: float, alpha: float) -> None:
         """Train on the batches of ``idx`` (each of m rows); info[0] += Σ J, info[1] += rows."""
-        if self.sw is not None:
+        if self.dp is not None:
+            self._dp_call(idx, m, lr, alpha / m)
+        elif self.sw is not None:
             self._weighted_batches(self.sw, idx, m, lr, alpha)
         elif not self.sparse:
             self._call(self.X, self.Y, idx, m, lr, alpha / m)
@@ -324,6 +366,7 @@ class EpochRunner:
             parts.append((order[n_full:], n - n_full))
         total = 0.0
         self.l2_batches = 0.0 if self.sw is not None else -(-n // bs)
+        self.dp_divisor = float(privacy.opacus_rate(n, bs)[1])
         with low.exclusive("fit"):
             np.copyto(self.good, params)
             np.copyto(self.good1, opt.s1)
