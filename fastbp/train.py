@@ -488,7 +488,8 @@ def _run_epochs(
         gather = _ChunkGather(X, Y, chunk)
     dp_run = None
     if dp is not None:  # chunks of whole batches, the noise block of a call bounded
-        dp_run = DPRun(dp, net, batch_size, chunk // batch_size, dp_seed, train_idx.shape[0])
+        dp_run = DPRun(dp, net, batch_size, chunk // batch_size, dp_seed, train_idx.shape[0],
+                       epochs)  # fmt: skip
         chunk = batch_size * dp_run.batches  # no larger than the gather buffers
         dp_run.record(history)
 

@@ -66,3 +66,28 @@ class MinibatchEpoch:
         return best
 
     track_samples_per_second.unit = "samples/s"
+
+
+class DPEpoch:
+    """W2 minibatch 128 (2,048 rows): a plain epoch, DP-SGD clipping alone, clipping and noise.
+
+    The ratio of the DP rows to ``plain`` is issue 28's target (at most 1.5×); the peer and the
+    per-epoch medians of long fits are in ``scripts/bench_privacy.py``.
+    """
+
+    params = (["plain", "clip", "clip_noise"], ["float32", "float64"])
+    param_names = ["variant", "dtype"]
+    timeout = 120
+    DP = {"plain": {}, "clip": {"max_grad_norm": 1.0},
+          "clip_noise": {"max_grad_norm": 1.0, "noise_multiplier": 1.0}}  # fmt: skip
+
+    def setup(self, variant: str, dtype: str) -> None:
+        self.w, self.net, self.X, self.Y = workload_setup("W2", dtype, n=2048)
+        warm(lambda: self._epoch(variant, self.X[:256], self.Y[:256]), times=1)
+
+    def _epoch(self, variant: str, X, Y) -> None:
+        self.net.fit(X, Y, epochs=1, batch_size=128, optimizer="sgd", lr=1e-3, shuffle=False,
+                     progress=False, **self.DP[variant])  # fmt: skip
+
+    def time_epoch(self, variant: str, dtype: str) -> None:
+        self._epoch(variant, self.X, self.Y)
