@@ -21,7 +21,7 @@ seed private; a fixed seed is for reproducible experiments.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,7 +251,7 @@ class DPRun:
         if total % self.batches:
             per_epoch.append(total % self.batches)
         self._pool: ThreadPoolExecutor | None = None
-        self._pending = None
+        self._pending: Future[np.ndarray] | None = None
         if settings.noise_multiplier != 0.0:
             # Two walks along the same plan: the drawing thread's, and the calls'.
             self._draws, self._calls = call_plan(per_epoch, epochs), call_plan(per_epoch, epochs)
