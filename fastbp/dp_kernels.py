@@ -14,7 +14,7 @@ divided by D too, where a plain minibatch step divides by the rows it has); weig
 optimizer's, after the noise.
 
 No per-example gradient is formed.  The backward pass runs to the deltas first
-(:func:`fastbp.per_example_kernels.backprop_deltas_blas`): every layer's dJ_i/dz[k] for every
+(:func:`fastbp.per_example_kernels.backprop_deltas`): every layer's dJ_i/dz[k] for every
 row.  ‖g_i‖² = Σ_k ‖dz_i[k]‖² (‖a_i[k−1]‖² + 1) by the outer-product identity
 (:func:`fastbp.per_example_kernels.add_row_norms_sq`).  Since g_i is linear in its deltas, scaling
 row i of every dZ[k] by c_i / D and then forming the weight gradient dZ[k]ᵀ A[k−1] as usual gives
@@ -37,15 +37,11 @@ from fastbp.kernels import (
     block,
     forward,
     loss_sum,
-    output_delta,
+    seed_output,
     weight_gradient,
     weights,
 )
-from fastbp.per_example_kernels import (
-    add_row_norms_sq,
-    backprop_deltas_blas,
-    backprop_deltas_loops,
-)
+from fastbp.per_example_kernels import add_row_norms_sq, backprop_deltas
 
 #: Opacus's guard in the clip factor C / (‖g_i‖ + 1e-6).
 CLIP_EPS = 1e-6
@@ -90,10 +86,7 @@ def clipped_mean_gradient(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ
     X is the batch's (m, n0) input rows.  ``norms`` (≥ m, float64) is scratch: it ends holding
     the factors c_i / D.  Overwrites grad and the deltas; returns the number of clipped rows.
     """
-    if use_blas:
-        backprop_deltas_blas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m)
-    else:
-        backprop_deltas_loops(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m)
+    backprop_deltas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m, use_blas)
     for i in range(m):
         norms[i] = 0.0
     add_row_norms_sq(X, widths, u_off, A, dZ, m, norms)
@@ -141,8 +134,7 @@ def dp_minibatch_epoch(
             break
         total += J
         done += m
-        for i in range(m):
-            output_delta(Ar[i], Yb[i], dZr[i], 1.0)
+        seed_output(Yb[:m], Ar, dZr, norms[:0])  # dJ_i/dz[r] = a_i − y_i (no row weights)
         clipped += clipped_mean_gradient(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ,
                                          dA, grad, m, divisor, max_grad_norm, norms,
                                          use_blas)  # fmt: skip

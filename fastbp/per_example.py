@@ -51,10 +51,10 @@ GGN_FACTORS = frozenset({SQUARED, SOFTMAX_CE, LOGISTIC, POISSON})
 
 
 def _backprop(net: LoweredNetwork, ws: Workspace, m: int) -> None:
-    """dJ/dz[k] for k < r from the seeded output block of ``ws.dZ`` (one path per call)."""
+    """dJ/dz[k] for k < r from the seeded output block of ``ws.dZ`` (BLAS on large chunks)."""
     p = net.plan
-    deltas = pek.backprop_deltas_blas if m >= net.blas_min_rows else pek.backprop_deltas_loops
-    deltas(net.params, p.widths, p.acts, p.w_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, m)
+    pek.backprop_deltas(net.params, p.widths, p.acts, p.w_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA,
+                        m, m >= net.blas_min_rows)  # fmt: skip
 
 
 def _deltas(net: LoweredNetwork, ws: Workspace, Xc: np.ndarray, Yc: np.ndarray) -> None:

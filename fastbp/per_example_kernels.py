@@ -7,7 +7,7 @@ layer's input a_i[k−1] (a_i[0] = x_i), because
 
     dJ_i/dW[k] = dJ_i/dz[k] a_i[k−1]ᵀ,    dJ_i/db[k] = dJ_i/dz[k].
 
-* :func:`backprop_deltas_blas` / :func:`backprop_deltas_loops`: from a seeded output block
+* :func:`backprop_deltas`: from a seeded output block
   dZ[r], dZ[k−1] = (dZ[k] W[k]) ⊙ σ'(z[k−1]) for k = r..2, without forming the gradient.  The
   seed is dJ_i/dz[r] = a_i[r] − y_i (:func:`fastbp.kernels.seed_output`) for gradients, or a
   column of the symmetric factor of the output-loss Hessian (:func:`ggn_seed`) for the
@@ -27,35 +27,25 @@ from __future__ import annotations
 
 import math
 
-from fastbp._blas import loop_matmul_nn, loop_matmul_tn, matmul_nn, matmul_tn
+from fastbp._blas import loop_matmul_tn, matmul_tn
 from fastbp._jit import jit
-from fastbp.kernels import backprop_activation, block, weights
+from fastbp.kernels import backprop_activation, backprop_linear, block, weights
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
 
 
 @jit
-def backprop_deltas_blas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m):
+def backprop_deltas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m, use_blas):
     """dJ/da[k−1] = dJ/dz[k] W[k] and dJ/dz[k−1] = dJ/da[k−1] ⊙ σ'(z[k−1]) for k = r..2.
 
-    Every row of the m-row chunk at once, the product through BLAS.  Reads the seeded output
-    block of dZ and the forward pass in Z, A; writes the other blocks of dZ and dA.
+    Every row of the m-row chunk at once, the product through BLAS with ``use_blas``, else by
+    explicit loops (:func:`fastbp.kernels.backprop_linear`).  Reads the seeded output block of
+    dZ and the forward pass in Z, A; writes the other blocks of dZ and dA.
     """
     r = widths.shape[0] - 1
     for k in range(r, 1, -1):
         dA_prev = block(dA, u_off, widths, k - 1, m)
-        matmul_nn(block(dZ, u_off, widths, k, m), weights(params, w_off, widths, k), dA_prev)
-        backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m),
-                            block(A, u_off, widths, k - 1, m), dA_prev,
-                            block(dZ, u_off, widths, k - 1, m))  # fmt: skip
-
-
-@jit
-def backprop_deltas_loops(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m):
-    """:func:`backprop_deltas_blas` with the product by explicit loops (small chunks)."""
-    r = widths.shape[0] - 1
-    for k in range(r, 1, -1):
-        dA_prev = block(dA, u_off, widths, k - 1, m)
-        loop_matmul_nn(block(dZ, u_off, widths, k, m), weights(params, w_off, widths, k), dA_prev)
+        backprop_linear(block(dZ, u_off, widths, k, m), weights(params, w_off, widths, k), dA_prev,
+                        use_blas)  # fmt: skip
         backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m),
                             block(A, u_off, widths, k - 1, m), dA_prev,
                             block(dZ, u_off, widths, k - 1, m))  # fmt: skip

@@ -156,21 +156,60 @@ def noise_rows(settings: DPSettings, rng: np.random.Generator, batches: int, n_p
     return rng.standard_normal((batches, n_params), dtype=dtype)
 
 
-def batches_per_call(batch_size: int, n_params: int, chunk_batches: int) -> int:
-    """Batches per compiled DP call: at most ``chunk_batches``, and the noise block bounded.
+def batches_per_call(n_params: int, chunk_batches: int) -> int:
+    """Batches per compiled DP call: at most ``chunk_batches``, and the noise block (one row of
+    ``n_params`` normals per batch, whatever its size) bounded by :data:`NOISE_BLOCK_ELEMENTS`.
 
     Parameters
     ----------
-    batch_size, n_params, chunk_batches : int
-        Rows per batch, parameters, and the batches of an ordinary chunk.
+    n_params, chunk_batches : int
+        Parameters, and the batches of an ordinary chunk.
 
     Returns
     -------
     int
         At least 1.
     """
-    del batch_size  # the bound is on the noise, one row per batch whatever its size
     return max(1, min(chunk_batches, NOISE_BLOCK_ELEMENTS // max(n_params, 1)))
+
+
+def dp_call(net, X, Y, part, batch_size: int, Xb, Yb, opt, lr: float, l2: float,
+            info: np.ndarray, settings: DPSettings, divisor: float, noise: np.ndarray,
+            norms: np.ndarray) -> None:  # fmt: skip
+    """One compiled DP-SGD call (:func:`fastbp.dp_kernels.dp_minibatch_epoch`) on ``net``'s
+    buffers, over the rows ``part`` of X, Y in batches of ``batch_size``.
+
+    Parameters
+    ----------
+    net : fastbp.lowered.LoweredNetwork
+        The network being trained (parameters, gradient, workspaces, plan).
+    X, Y, part, batch_size, Xb, Yb
+        The rows, their order, rows per batch and the gather buffers.
+    opt : fastbp.optim.Optimizer
+        The optimizer and its state.
+    lr, l2 : float
+        Learning rate and L2 strength (added after the noise).
+    info : numpy.ndarray
+        float64[4], as the epoch kernels write it (info[3]: clipped examples).
+    settings : DPSettings
+        C and σ.
+    divisor : float
+        Opacus's expected batch size (:func:`opacus_rate`).
+    noise : numpy.ndarray
+        One row of standard normals per batch (no rows for σ = 0).
+    norms : numpy.ndarray
+        float64 scratch of at least ``batch_size``.
+    """
+    from fastbp.dp_kernels import dp_minibatch_epoch
+
+    p, ws, s = net.plan, net.ws, settings
+    dp_minibatch_epoch(
+        X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+        p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, float(l2),
+        net.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps,
+        opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, float(divisor), noise,
+        norms,
+    )  # fmt: skip
 
 
 def call_plan(per_epoch: list[int], epochs: int):
@@ -240,7 +279,7 @@ class DPRun:
     def __init__(self, settings: DPSettings, net, batch_size: int, chunk_batches: int,
                  seed: int | None, n_train: int, epochs: int) -> None:  # fmt: skip
         self.settings, self.net, self.batch_size = settings, net, batch_size
-        self.batches = batches_per_call(batch_size, net.plan.n_params, chunk_batches)
+        self.batches = batches_per_call(net.plan.n_params, chunk_batches)
         self.rng = noise_generator(seed)
         self.norms = np.zeros(batch_size, dtype=np.float64)
         self.sample_rate, self.divisor = opacus_rate(n_train, batch_size)
@@ -304,17 +343,9 @@ class DPRun:
             lo += rows * bs
 
     def _run(self, X, Y, part, Xb, Yb, opt, lr, l2, info, noise) -> None:
-        from fastbp.dp_kernels import dp_minibatch_epoch
-
-        net, p, ws, s = self.net, self.net.plan, self.net.ws, self.settings
         before = info[1]
-        dp_minibatch_epoch(
-            X, Y, part, self.batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off,
-            p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, l2,
-            net.blas_min_rows, opt.code, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
-            opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, float(self.divisor),
-            noise, self.norms,
-        )  # fmt: skip
+        dp_call(self.net, X, Y, part, self.batch_size, Xb, Yb, opt, lr, l2, info, self.settings,
+                self.divisor, noise, self.norms)  # fmt: skip
         self.steps += -(-int(info[1] - before) // self.batch_size)
 
     def record(self, history, info: np.ndarray | None = None) -> None:

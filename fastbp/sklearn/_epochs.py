@@ -262,25 +262,18 @@ class EpochRunner:
 
     def _dp_call(self, idx: np.ndarray, m: int, lr: float, l2: float) -> None:
         """DP-SGD over the batches of ``idx`` (each of m rows), a bounded noise block a call."""
-        from fastbp.dp_kernels import dp_minibatch_epoch
-
-        low, opt, info, dp = self.lowered, self.opt, self.info, self.dp
+        low, info, dp = self.lowered, self.info, self.dp
         assert dp is not None and self.dp_rng is not None
-        p, ws = low.plan, low.ws
+        n_params = low.plan.n_params
         Xb, Yb = self.gather_buffers(m)
-        step = privacy.batches_per_call(m, p.n_params, 1 << 30) * m
+        step = privacy.batches_per_call(n_params, 1 << 30) * m
         for lo in range(0, idx.shape[0], step):
             part = idx[lo : lo + step]
-            noise = privacy.noise_rows(dp, self.dp_rng, -(-part.shape[0] // m), p.n_params,
+            noise = privacy.noise_rows(dp, self.dp_rng, -(-part.shape[0] // m), n_params,
                                        low.spec.np_dtype)  # fmt: skip
             done = info[1]
-            dp_minibatch_epoch(
-                self.X, self.Y, part, m, low.params, p.widths, p.acts, p.out_kind, p.w_off,
-                p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
-                float(l2), low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1,
-                opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, dp.max_grad_norm,
-                dp.noise_std, self.dp_divisor, noise, self.norms,
-            )  # fmt: skip
+            privacy.dp_call(low, self.X, self.Y, part, m, Xb, Yb, self.opt, lr, l2, info, dp,
+                            self.dp_divisor, noise, self.norms)  # fmt: skip
             if info[2] != 0.0 or info[1] - done < part.shape[0]:
                 break
 
