@@ -12,8 +12,14 @@ All products write into ``out`` (C-contiguous, right shape and dtype) and return
 * ``matmul_tn(A, B, out)``: out = Aᵀ B   (weight gradient: gW = dZᵀ A_prev)
 * ``matmul_nn(A, B, out)``: out = A B    (backward: dA_prev = dZ W)
 
-and one that updates in place: ``sgd_update_tn(dZ, A, W, α, ...)``: W ← W + α dZᵀ A (the plain
-SGD step of a weight matrix folded into the weight-gradient gemm, BLAS's β = 1).
+and two that accumulate in place (BLAS's β = 1), each with a loop twin for machines without
+SciPy:
+
+* ``sgd_update_tn(dZ, A, W, α, scal)``: W ← W + α dZᵀ A (the plain SGD step of a weight matrix
+  folded into the weight-gradient gemm);
+* ``gemm(ta, tb, α, A, B, β, C, scal)``: C ← α op(A) op(B) + β C, op(M) = Mᵀ when its flag is
+  set (the R-operator's sums of two products, ``fastbp.rop_kernels``, accumulate through it
+  instead of a scratch product and an add pass).
 """
 
 from __future__ import annotations
@@ -81,6 +87,21 @@ def loop_sgd_update_tn(dZ, A, W, alpha, scal):
             for i in range(m):
                 s += dZ[i, j] * A[i, p]
             W[j, p] += alpha * s
+
+
+@jit
+def loop_gemm(ta, tb, alpha, A, B, beta, C, scal):
+    """C ← α op(A) op(B) + β C by explicit loops (``scal`` unused); β = 0 ignores C's values."""
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    for i in range(m):
+        for j in range(n):
+            s = 0.0
+            for p in range(k):
+                a = A[p, i] if ta else A[i, p]
+                b = B[j, p] if tb else B[p, j]
+                s += a * b
+            C[i, j] = alpha * s if beta == 0.0 else alpha * s + beta * C[i, j]
 
 
 @jit
@@ -162,8 +183,49 @@ if HAVE_XXGEMM:
         if status != 0:
             raise RuntimeError("BLAS gemm failed (SciPy's cython_blas not found)")
 
+    @jit
+    def gemm(ta, tb, alpha, A, B, beta, C, scal):
+        """C ← α op(A) op(B) + β C in one BLAS gemm; op(M) = Mᵀ when ``ta`` (``tb``) is set.
+
+        A, B and C are C-ordered (blocks of the flat workspaces are); BLAS sees each as the
+        column-major transpose, so it computes Cᵀ ← α op(B)ᵀ op(A)ᵀ + β Cᵀ.  β = 0 ignores C's
+        values (BLAS does not read C then).  ``scal`` (from :func:`gemm_scratch`, C's dtype)
+        holds α and β, which BLAS takes by reference.
+        """
+        m, n = C.shape
+        k = A.shape[0] if ta else A.shape[1]
+        a_rows = A.shape[1] if ta else A.shape[0]
+        b_rows, b_cols = (n, k) if tb else (k, n)
+        # BLAS gets raw pointers: refuse anything but consistent C-ordered shapes, so that a
+        # wrong call can never read or write past the arrays.
+        if (
+            a_rows != m
+            or B.shape[0] != b_rows
+            or B.shape[1] != b_cols
+            or not (A.flags.c_contiguous and B.flags.c_contiguous and C.flags.c_contiguous)
+            or scal.shape[0] < 2
+        ):
+            raise ValueError("gemm: operands of the wrong shape or layout")
+        if m == 0 or n == 0:
+            return
+        if k == 0:
+            for i in range(m):
+                for j in range(n):
+                    C[i, j] = 0.0 if beta == 0.0 else beta * C[i, j]
+            return
+        scal[0] = alpha
+        scal[1] = beta
+        kind = np.int8(115) if C.itemsize == 4 else np.int8(100)  # 's' or 'd'
+        no, yes = np.int8(78), np.int8(84)  # 'N', 'T'
+        status = _xxgemm(kind, yes if tb else no, yes if ta else no, n, m, k, scal[0:].ctypes,
+                         B.ctypes, B.shape[1], A.ctypes, A.shape[1], scal[1:].ctypes, C.ctypes,
+                         n)  # fmt: skip
+        if status != 0:
+            raise RuntimeError("BLAS gemm failed (SciPy's cython_blas not found)")
+
 else:  # pragma: no cover - no SciPy, or a Numba without the helper
     sgd_update_tn = loop_sgd_update_tn
+    gemm = loop_gemm
 
 
 if HAVE_BLAS:

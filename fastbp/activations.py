@@ -110,6 +110,12 @@ def act_second(code, z, a):
     return 0.0
 
 
+@jit
+def piecewise_linear(code):
+    """Whether σ'' ≡ 0 (identity, ReLU, leaky ReLU): H v then has no σ'' term at this layer."""
+    return code == IDENTITY or code == RELU or code == LEAKY_RELU
+
+
 def _code(name: str) -> int:
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"activation = {name!r} is unknown; allowed: {sorted(ACTIVATIONS)}")

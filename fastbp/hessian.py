@@ -20,8 +20,8 @@ import weakref
 
 import numpy as np
 
-from fastbp import kernels, rop_kernels
-from fastbp.lowered import LoweredNetwork, NetworkLike, lowered_with_data
+from fastbp import kernels, rop_kernels, row_kernels
+from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered, lowered_with_data
 from fastbp.lowering import Workspace
 from fastbp.validate import as_params
 
@@ -30,18 +30,23 @@ class _RopState:
     """R-workspaces of one network, allocated on first use and grown (never shrunk) after.
 
     ``ws`` holds R{z}, R{a}, R{dJ/dz}, R{dJ/da} in its Z, A, dZ, dA buffers (layout of
-    lowering.Workspace); ``chunk`` receives one chunk's product before it is accumulated, and
-    ``scratch`` is parameter-sized scratch for one term of R{dJ/dW} in the BLAS path.  The
+    lowering.Workspace); ``chunk`` receives one chunk's product before it is accumulated.  The
     ordinary z, a, dJ/dz, dJ/da live in the network's own workspace.
     """
 
-    __slots__ = ("chunk", "scratch", "ws")
+    __slots__ = ("chunk", "gnvp_row", "hvp_row", "ipack", "ws")
 
     def __init__(self, net: LoweredNetwork) -> None:
         dtype = net.spec.np_dtype
         self.ws = Workspace(net.plan.n_units, 1, dtype)
         self.chunk = np.zeros(net.plan.n_params, dtype=dtype)
-        self.scratch = np.zeros(net.plan.n_params, dtype=dtype)
+        # The one-row fast path: direct entries that check X, Y and v's kinds (dtype, layout)
+        # on every call and refuse a mismatch; the kernels check the values themselves.
+        self.ipack = row_kernels.pack_plan(net.plan)
+        rows, flat = row_kernels.row_kind(dtype), row_kernels.row_kind(dtype, ndim=1)
+        direct, layout = row_kernels.DirectCall, row_kernels.LAYOUT
+        self.hvp_row = direct(rop_kernels.hvp_row, refuse=layout, kinds=(rows, rows, flat))
+        self.gnvp_row = direct(rop_kernels.gnvp_row, refuse=layout, kinds=(rows, rows, flat))
 
 
 #: LoweredNetwork -> its _RopState; entries disappear with their network.
@@ -108,13 +113,50 @@ def gnvp(net: NetworkLike, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> np.nd
 
 
 def _product(net: NetworkLike, X: object, Y: object, v: object, gauss_newton: bool) -> np.ndarray:
-    net, X, Y = lowered_with_data(net, X, Y)
+    lowered = as_lowered(net)
+    out = _one_row(lowered, X, Y, v, gauss_newton)
+    if out is not None:
+        return out
+    net, X, Y = lowered_with_data(lowered, X, Y)
     v = as_params(v, net.plan.n_params, net.spec.np_dtype, name="v")
     out = np.empty(net.plan.n_params, dtype=net.spec.np_dtype)
     with net.exclusive("hvp"):
         net.check_params()
         product_unchecked(net, X, Y, v, gauss_newton, out)
     return out
+
+
+def _one_row(
+    net: LoweredNetwork, X: object, Y: object, v: object, gauss_newton: bool
+) -> np.ndarray | None:
+    """The batch-1 fast path: one compiled call that checks its input itself, or None.
+
+    Taken for one dense row X (1, n0), Y (1, n_out) and a flat v, all C-contiguous, writeable
+    and of the network's dtype.  The kernel (:func:`fastbp.rop_kernels.hvp_row`,
+    :func:`~fastbp.rop_kernels.gnvp_row`) checks x, y, and, through z and R{z}, the parameters
+    and v; anything else, or a nonzero status, returns None and the caller takes the checked
+    path, which raises the documented error (or computes what the fast path declined).
+    """
+    if not (type(X) is np.ndarray and type(Y) is np.ndarray and type(v) is np.ndarray):
+        return None
+    spec = net.spec
+    if (
+        X.shape != (1, spec.n_inputs)
+        or Y.shape != (1, spec.n_outputs)
+        or v.shape != (net.plan.n_params,)
+    ):
+        return None
+    state = _state(net)
+    ws, rws = net.ws, state.ws
+    out = np.empty(net.plan.n_params, dtype=net.dtype)
+    with net.exclusive("hvp"):
+        if gauss_newton:
+            status = state.gnvp_row.call(X, Y, v, net.params, state.ipack, ws.Z, ws.A,
+                                         rws.Z, rws.A, rws.dZ, rws.dA, out)  # fmt: skip
+        else:
+            status = state.hvp_row.call(X, Y, v, net.params, state.ipack, ws.Z, ws.A, ws.dZ,
+                                        ws.dA, rws.Z, rws.A, rws.dZ, rws.dA, out)  # fmt: skip
+    return out if status == 0 else None
 
 
 def product_unchecked(
@@ -157,7 +199,7 @@ def product_unchecked(
             net.forward_chunk(Xc)
             rop_kernels.r_forward(
                 Xc, net.params, v, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, rws.Z, rws.A, rws.dZ,
+                ws.Z, ws.A, rws.Z, rws.A,
             )  # fmt: skip
         else:  # small batches: W[k] and V[k] read once for both passes
             ws.ensure(m)
@@ -167,18 +209,19 @@ def product_unchecked(
             )  # fmt: skip
         # One path per call (BLAS or loops), so a first call compiles only the path it runs.
         if gauss_newton:
-            rop_kernels.gnvp_seed(net.output_block(rws.A, m, rws), net.output_block(rws.dZ, m, rws))
+            rop_kernels.gnvp_seed(net.output_block(rws.A, m, rws),
+                                  net.output_block(rws.dZ, m, rws), scale)  # fmt: skip
             layers = (kernels.backprop_layers_blas if use_blas
                       else kernels.backprop_layers_loops)  # fmt: skip
             layers(Xc, net.params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A,
-                   rws.dZ, rws.dA, target, scale)  # fmt: skip
+                   rws.dZ, rws.dA, target, 1.0)  # fmt: skip
         else:
             backward = (rop_kernels.hvp_backward_blas if use_blas
                         else rop_kernels.hvp_backward_loops)  # fmt: skip
             backward(
                 Xc, Yc, net.params, v, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
                 ws.Z, ws.A, ws.dZ, ws.dA, rws.Z, rws.A, rws.dZ, rws.dA,
-                target, state.scratch, scale,
+                target, scale,
             )  # fmt: skip
         if idx > 0:
             out += state.chunk

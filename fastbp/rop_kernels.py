@@ -31,13 +31,14 @@ helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear
 
 from __future__ import annotations
 
-from fastbp._blas import matmul_nn, matmul_nt, matmul_tn
+from fastbp._blas import gemm, gemm_scratch
 from fastbp._jit import jit
-from fastbp.activations import act_prime, act_second
+from fastbp.activations import RELU, act_prime, act_second, piecewise_linear
 from fastbp.kernels import (
     activate,
     add_bias,
     backprop_activation,
+    backprop_layers_loops,
     biases,
     block,
     output_delta,
@@ -47,20 +48,18 @@ from fastbp.kernels import (
     weights,
 )
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
+from fastbp.row_kernels import BAD_X, BAD_Y, BAD_Z, finite_sum_check, target_row_ok, unpack_plan
 
 
 @jit
-def r_affine(A_prev, RA_prev, W, V, Vb, RZ, scratch):
-    """R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k] for every row, by two matrix products.
+def r_affine(A_prev, RA_prev, W, V, RZ, scal):
+    """R{z[k]} − Vb[k] = V[k] a[k−1] + W[k] R{a[k−1]} for every row: two gemms into RZ.
 
-    Writes RZ; ``scratch`` (same shape as RZ) is overwritten.
+    The second accumulates into the first (BLAS β = 1); the bias Vb[k] is added by the pass that
+    follows (:func:`r_bias_activate`).  ``scal`` comes from ``_blas.gemm_scratch``.  Writes RZ.
     """
-    m, n_out = RZ.shape
-    matmul_nt(A_prev, V, RZ)
-    matmul_nt(RA_prev, W, scratch)
-    for i in range(m):
-        for j in range(n_out):
-            RZ[i, j] += scratch[i, j] + Vb[j]
+    gemm(False, True, 1.0, A_prev, V, 0.0, RZ, scal)
+    gemm(False, True, 1.0, RA_prev, W, 1.0, RZ, scal)
 
 
 @jit
@@ -70,6 +69,23 @@ def r_activate(code, Z, A, RZ, RA):
     for i in range(m):
         for j in range(n):
             RA[i, j] = act_prime(code, Z[i, j], A[i, j]) * RZ[i, j]
+
+
+@jit
+def r_bias_activate(code, Vb, Z, A, RZ, RA):
+    """R{z[k]} += Vb[k], then R{a[k]} = σ'(z[k]) ⊙ R{z[k]}, in one pass.  Writes RZ and RA."""
+    m, n = Z.shape
+    for i in range(m):
+        if code == RELU:  # the branch outside the loop, so that the loop vectorises
+            for j in range(n):
+                rz = RZ[i, j] + Vb[j]
+                RZ[i, j] = rz
+                RA[i, j] = rz if Z[i, j] > 0 else 0.0 * rz
+        else:
+            for j in range(n):
+                rz = RZ[i, j] + Vb[j]
+                RZ[i, j] = rz
+                RA[i, j] = act_prime(code, Z[i, j], A[i, j]) * rz
 
 
 @jit
@@ -98,41 +114,34 @@ def r_output_transform(out_kind, A, RZ, RA):
 
 
 @jit
-def r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA, scratch):
+def r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA):
     """R-forward pass along direction ``v`` after :func:`fastbp.kernels.forward` on the same X.
 
-    The matrix-product path; small batches take :func:`forward_and_r_forward` instead.
-
+    The matrix-product path (small batches take :func:`forward_and_r_forward` instead): per
+    layer one or two gemms (:func:`r_affine`), then one pass adding Vb[k] and applying σ'.
     Writes R{z[k]} into RZ and R{a[k]} into RA for k = 1..r; the output block of RA holds
-    R{a[r]} = H_loss R{z[r]} = R{dJ/dz[r]}.  ``scratch`` is a flat workspace of the same size
-    (the R{dJ/dz} buffer) whose blocks are overwritten.
+    R{a[r]} = H_loss R{z[r]} = R{dJ/dz[r]}.
     """
     m = X.shape[0]
     r = widths.shape[0] - 1
+    scal = gemm_scratch(v)
     for k in range(1, r + 1):
         V = weights(v, w_off, widths, k)
         Vb = biases(v, b_off, widths, k)
         RZk = block(RZ, u_off, widths, k, m)
         if k == 1:
             # R{a[0]} = 0: R{z[1]} = V[1] x + Vb[1].
-            matmul_nt(X, V, RZk)
-            add_bias(Vb, RZk)
+            gemm(False, True, 1.0, X, V, 0.0, RZk, scal)
         else:
-            r_affine(
-                block(A, u_off, widths, k - 1, m),
-                block(RA, u_off, widths, k - 1, m),
-                weights(params, w_off, widths, k),
-                V,
-                Vb,
-                RZk,
-                block(scratch, u_off, widths, k, m),
-            )
+            r_affine(block(A, u_off, widths, k - 1, m), block(RA, u_off, widths, k - 1, m),
+                     weights(params, w_off, widths, k), V, RZk, scal)  # fmt: skip
         RAk = block(RA, u_off, widths, k, m)
+        Ak = block(A, u_off, widths, k, m)
         if k < r:
-            Zk = block(Z, u_off, widths, k, m)
-            r_activate(acts[k - 1], Zk, block(A, u_off, widths, k, m), RZk, RAk)
+            r_bias_activate(acts[k - 1], Vb, block(Z, u_off, widths, k, m), Ak, RZk, RAk)
         else:
-            r_output_transform(out_kind, block(A, u_off, widths, k, m), RZk, RAk)
+            add_bias(Vb, RZk)
+            r_output_transform(out_kind, Ak, RZk, RAk)
 
 
 @jit
@@ -235,41 +244,35 @@ def r_backprop_rows(dZ, RdZ, W, V, A_prev, RA_prev, dA_prev, RdA_prev, out_W, ou
 
 
 @jit
-def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scratch_W, scale):
+def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scale, scal):
     """R{dJ/dW[k]} = scale · Σ_i (R{dJ/dz_i} a_i[k−1]ᵀ + dJ/dz_i R{a_i[k−1]}ᵀ), R{dJ/db[k]} too.
 
-    By two matrix products.  Overwrites out_W and out_b (with scale · Σ_i R{dJ/dz_i});
-    ``scratch_W`` (shape of out_W) is overwritten.
+    Two gemms with α = scale, the second accumulating into the first (BLAS β = 1).  Overwrites
+    out_W and out_b (with scale · Σ_i R{dJ/dz_i}).
     """
     m, n_out = RdZ.shape
-    n_in = A_prev.shape[1]
-    matmul_tn(RdZ, A_prev, out_W)
-    matmul_tn(dZ, RA_prev, scratch_W)
+    gemm(True, False, scale, RdZ, A_prev, 0.0, out_W, scal)
+    gemm(True, False, scale, dZ, RA_prev, 1.0, out_W, scal)
     for j in range(n_out):
-        for p in range(n_in):
-            out_W[j, p] = scale * (out_W[j, p] + scratch_W[j, p])
+        out_b[j] = 0.0
+    for i in range(m):
+        for j in range(n_out):
+            out_b[j] += RdZ[i, j]
     for j in range(n_out):
-        s = 0.0
-        for i in range(m):
-            s += RdZ[i, j]
-        out_b[j] = scale * s
+        out_b[j] *= scale
 
 
 @jit
-def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, scratch):
+def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, need_dA, scal):
     """dJ/da[k−1] = W[k]ᵀ dJ/dz[k] and R{dJ/da[k−1]} = W[k]ᵀ R{dJ/dz[k]} + V[k]ᵀ dJ/dz[k].
 
-    By three matrix products.  Overwrites dA_prev and RdA_prev for every row; ``scratch`` (shape
-    of RdA_prev) is overwritten.
+    Two or three gemms (the last accumulating, BLAS β = 1).  Overwrites RdA_prev, and dA_prev
+    when ``need_dA`` (else it is not touched: the caller needs no dJ/da[k−1]).
     """
-    m = RdZ.shape[0]
-    n_in = W.shape[1]
-    matmul_nn(dZ, W, dA_prev)
-    matmul_nn(RdZ, W, RdA_prev)
-    matmul_nn(dZ, V, scratch)
-    for i in range(m):
-        for p in range(n_in):
-            RdA_prev[i, p] += scratch[i, p]
+    if need_dA:
+        gemm(False, False, 1.0, dZ, W, 0.0, dA_prev, scal)
+    gemm(False, False, 1.0, RdZ, W, 0.0, RdA_prev, scal)
+    gemm(False, False, 1.0, dZ, V, 1.0, RdA_prev, scal)
 
 
 @jit
@@ -282,6 +285,36 @@ def r_backprop_activation(code, Z, A, dA, RZ, RdA, RdZ):
             a = A[i, j]
             curvature = dA[i, j] * act_second(code, z, a) * RZ[i, j]
             RdZ[i, j] = RdA[i, j] * act_prime(code, z, a) + curvature
+
+
+@jit
+def backprop_pair_activation(code, Z, A, dA, RZ, RdA, dZ, RdZ, with_dZ, curved):
+    """:func:`r_backprop_activation` and, with ``with_dZ``, dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k]).
+
+    One pass.  Without ``curved`` (σ'' ≡ 0: identity, ReLU, leaky ReLU) the σ'' term is left
+    out and dA is read only for dZ.  Writes RdZ (and dZ).
+    """
+    m, n = Z.shape
+    for i in range(m):
+        if code == RELU and with_dZ:  # the branches outside the loops, so that they vectorise
+            for j in range(n):
+                on = Z[i, j] > 0
+                RdZ[i, j] = RdA[i, j] if on else 0.0 * RdA[i, j]
+                dZ[i, j] = dA[i, j] if on else 0.0 * dA[i, j]
+        elif code == RELU:
+            for j in range(n):
+                RdZ[i, j] = RdA[i, j] if Z[i, j] > 0 else 0.0 * RdA[i, j]
+        else:
+            for j in range(n):
+                z = Z[i, j]
+                a = A[i, j]
+                slope = act_prime(code, z, a)
+                rd = RdA[i, j] * slope
+                if curved:
+                    rd += dA[i, j] * act_second(code, z, a) * RZ[i, j]
+                RdZ[i, j] = rd
+                if with_dZ:
+                    dZ[i, j] = dA[i, j] * slope
 
 
 @jit
@@ -299,19 +332,22 @@ def hvp_seed(Y, A_r, RA_r, dZ_r, RdZ_r):
 @jit
 def hvp_backward_blas(
     X, Y, params, v, widths, acts, w_off, b_off, u_off,
-    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
+    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scale,
 ):  # fmt: skip
     """Backward pass and its R-image: ``out`` = scale · Σ_i H_i v, H_i = ∇²J_i; BLAS products.
 
     Needs Z, A (``kernels.forward_blas``) and RZ, RA (:func:`r_forward`) for the same X.  Writes
-    dJ_i/dz[k], dJ_i/da[k] into dZ, dA (as the gradient's backward pass does, but without
-    forming the gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into RdZ, RdA,
-    and overwrites ``out`` (parameter layout); ``scratch`` (parameter-sized) is overwritten.
-    scale = 1/n gives H v for the mean loss.  :func:`hvp_backward_loops` is the same pass for
-    small batches (Numba compiles every branch of a function, so each path is its own kernel).
+    dJ_i/dz[k], dJ_i/da[k] into dZ, dA for k ≥ 2 (as the gradient's backward pass does, but
+    without forming the gradient, which H v does not need), R{dJ_i/dz[k]}, R{dJ_i/da[k]} into
+    RdZ, RdA, and overwrites ``out`` (parameter layout).  Each sum of two products accumulates
+    in its gemm (β = 1).  Layer 1 needs no dJ/dz[1] (R{a[0]} = 0), and no dJ/da[1] either when
+    σ₁'' ≡ 0 (piecewise-linear σ₁), so that product is skipped.  scale = 1/n gives H v for the
+    mean loss.  :func:`hvp_backward_loops` is the same pass for small batches (Numba compiles
+    every branch of a function, so each path is its own kernel).
     """
     m = X.shape[0]
     r = widths.shape[0] - 1
+    scal = gemm_scratch(out)
     hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
              block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))  # fmt: skip
     for k in range(r, 0, -1):
@@ -326,28 +362,27 @@ def hvp_backward_blas(
         A_prev = block(A, u_off, widths, k - 1, m)
         dA_prev = block(dA, u_off, widths, k - 1, m)
         RdA_prev = block(RdA, u_off, widths, k - 1, m)
-        RdZ_prev = block(RdZ, u_off, widths, k - 1, m)
-        r_weight_gradient(
-            RdZk, A_prev, dZk, block(RA, u_off, widths, k - 1, m), out_W, out_b,
-            weights(scratch, w_off, widths, k), scale,
-        )  # fmt: skip
-        # RdZ_prev is scratch here; r_backprop_activation then overwrites it.
-        r_backprop_linear(dZk, RdZk, weights(params, w_off, widths, k),
-                          weights(v, w_off, widths, k), dA_prev, RdA_prev, RdZ_prev)  # fmt: skip
+        RA_prev = block(RA, u_off, widths, k - 1, m)
+        r_weight_gradient(RdZk, A_prev, dZk, RA_prev, out_W, out_b, scale, scal)
         code = acts[k - 2]
-        Z_prev = block(Z, u_off, widths, k - 1, m)
-        backprop_activation(code, Z_prev, A_prev, dA_prev, block(dZ, u_off, widths, k - 1, m))
-        r_backprop_activation(code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m),
-                              RdA_prev, RdZ_prev)  # fmt: skip
+        curved = not piecewise_linear(code)
+        r_backprop_linear(dZk, RdZk, weights(params, w_off, widths, k),
+                          weights(v, w_off, widths, k), dA_prev, RdA_prev, k > 2 or curved,
+                          scal)  # fmt: skip
+        backprop_pair_activation(
+            code, block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
+            block(RZ, u_off, widths, k - 1, m), RdA_prev, block(dZ, u_off, widths, k - 1, m),
+            block(RdZ, u_off, widths, k - 1, m), k > 2, curved,
+        )  # fmt: skip
 
 
 @jit
 def hvp_backward_loops(
     X, Y, params, v, widths, acts, w_off, b_off, u_off,
-    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scratch, scale,
+    Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scale,
 ):  # fmt: skip
     """:func:`hvp_backward_blas` for small batches: R{dJ/dW[k]}, dJ/da[k−1] and R{dJ/da[k−1]} of a
-    layer in one sweep over W[k], V[k] (:func:`r_backprop_rows`); ``scratch`` is not used."""
+    layer in one sweep over W[k], V[k] (:func:`r_backprop_rows`)."""
     m = X.shape[0]
     r = widths.shape[0] - 1
     hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
@@ -374,13 +409,70 @@ def hvp_backward_loops(
 
 
 @jit
-def gnvp_seed(RA_r, RdZ_r):
-    """R{dz[r]} = H_loss J v = R{a[r]}: the seed of G v's linear backward pass.  Writes RdZ_r.
+def gnvp_seed(RA_r, RdZ_r, scale):
+    """R{dz[r]} = scale · H_loss J v = scale · R{a[r]}: the seed of G v's linear backward pass.
 
-    G v = Σ_i J_iᵀ H_loss,i J_i v then comes from ``kernels.backprop_layers_blas`` (or
-    ``_loops``) run from this seed: R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙ σ'(z[k−1]) and
-    G v = scale · Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and Σ_i R{dz_i[k]} for the biases).
+    Writes RdZ_r.  G v = Σ_i J_iᵀ H_loss,i J_i v then comes from ``kernels.backprop_layers_blas``
+    (or ``_loops``) run from this seed with scale 1 (the pass is linear, so the 1/n of the mean
+    is folded in here, saving a scaling pass per layer): R{dz[k−1]} = (W[k]ᵀ R{dz[k]}) ⊙
+    σ'(z[k−1]) and G v = Σ_i R{dz_i[k]} a_i[k−1]ᵀ (and Σ_i R{dz_i[k]} for the biases).
     """
     for i in range(RA_r.shape[0]):
         for j in range(RA_r.shape[1]):
-            RdZ_r[i, j] = RA_r[i, j]
+            RdZ_r[i, j] = scale * RA_r[i, j]
+
+
+@jit
+def r_forward_row(X, Y, v, params, ipack, Z, A, RZ, RA):
+    """The checks and the fused forward and R-forward pass of the single row (X[0], Y[0]).
+
+    The batch-1 fast path of H v and G v (the gradient's one-row kernels check the same way,
+    :mod:`fastbp.row_kernels`): x finite and y valid for the loss are checked before anything is
+    written (BAD_X, BAD_Y); then the U entries of z and R{z} are checked instead of the N
+    parameters and the N entries of v: a NaN or inf in W[k], b[k], V[k] or Vb[k] reaches z[k]
+    or R{z[k]} (x is finite and every entry of W[k], V[k] multiplies into the sums), so BAD_Z
+    means non-finite parameters, a non-finite v, or an overflow.  Returns 0 or the status.
+    """
+    x = X[0]
+    if not finite_sum_check(x, 0, x.shape[0]):
+        return BAD_X
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    if not target_row_ok(Y[0], out_kind):
+        return BAD_Y
+    forward_and_r_forward(X, params, v, widths, acts, out_kind, w_off, b_off, u_off, Z, A, RZ, RA)
+    n_units = u_off[widths.shape[0] - 1]
+    if not (finite_sum_check(Z, 0, n_units) and finite_sum_check(RZ, 0, n_units)):
+        return BAD_Z
+    return 0
+
+
+@jit
+def hvp_row(X, Y, v, params, ipack, Z, A, dZ, dA, RZ, RA, RdZ, RdA, out):
+    """H v of the single row (X[0], Y[0]) into ``out``, checks inside (:func:`r_forward_row`).
+
+    Returns 0, or a nonzero status and ``out`` must not be used (the caller's checked path then
+    says what is wrong).
+    """
+    status = r_forward_row(X, Y, v, params, ipack, Z, A, RZ, RA)
+    if status != 0:
+        return status
+    _, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    hvp_backward_loops(X, Y, params, v, widths, acts, w_off, b_off, u_off,
+                       Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, 1.0)  # fmt: skip
+    return 0
+
+
+@jit
+def gnvp_row(X, Y, v, params, ipack, Z, A, RZ, RA, RdZ, RdA, out):
+    """G v of the single row (X[0], Y[0]) into ``out``, checks inside (:func:`r_forward_row`).
+
+    Returns 0, or a nonzero status and ``out`` must not be used.
+    """
+    status = r_forward_row(X, Y, v, params, ipack, Z, A, RZ, RA)
+    if status != 0:
+        return status
+    _, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    r = widths.shape[0] - 1
+    gnvp_seed(block(RA, u_off, widths, r, 1), block(RdZ, u_off, widths, r, 1), 1.0)
+    backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, RdZ, RdA, out, 1.0)
+    return 0

@@ -244,3 +244,63 @@ def test_concurrent_use_is_refused(small) -> None:
     with net.lowered.exclusive(), pytest.raises(RuntimeError, match="another thread"):
         hvp(net, X, Y, v)
     hvp(net, X, Y, v)  # the lock was released
+
+
+ROW_SPECS = [
+    fb.NetworkSpec([5, 7, 6, 3], ["tanh", "relu"], "softmax_cross_entropy", dtype)
+    for dtype in DTYPES
+] + [
+    fb.NetworkSpec([4, 9, 2], ["softplus"], "logistic", "float32"),
+    fb.NetworkSpec([3, 8, 8, 8, 1], ["sigmoid", "leaky_relu", "relu"], "squared", "float64"),
+    fb.NetworkSpec([2, 1], [], "poisson", "float64"),
+]
+
+
+@pytest.mark.parametrize("spec", ROW_SPECS, ids=str)
+def test_one_row_fast_path_matches_reference_and_checked_path(spec, monkeypatch) -> None:
+    """One kernel-ready row takes the compiled one-row path (checks inside), not the checked,
+    chunked path; H v and G v equal the reference and what the checked path computes."""
+    net, X, Y, Y_dense, v = setup_case(spec, 1, 77)
+    dt = spec.np_dtype
+    X, Yd, v = X.astype(dt), Y_dense.astype(dt), v.astype(dt)
+    checked = {p: p(net, X.tolist(), Yd.tolist(), v.tolist()) for p in (hvp, gnvp)}
+
+    def no_checked_path(*args):
+        raise AssertionError("the one-row path fell back to the checked path")
+
+    monkeypatch.setattr(hessian, "product_unchecked", no_checked_path)
+    args = reference_args(net, X, Yd, v)
+    for product, ref in ((hvp, reference.hvp), (gnvp, reference.gnvp)):
+        fast = product(net, X, Yd, v)
+        assert_close(fast, ref(*args), spec.dtype, f"{product.__name__} one row {spec}")
+        assert_close(fast, checked[product], spec.dtype, f"{product.__name__} fast vs checked")
+
+
+@pytest.mark.parametrize("product", [hvp, gnvp])
+def test_one_row_fast_path_refuses_what_the_checked_path_refuses(product) -> None:
+    """Bad values reach the compiled one-row path (kinds are right); it declines and the checked
+    path raises the documented error, with nothing written to the network."""
+    spec = fb.NetworkSpec([3, 5, 4, 2], ["tanh", "relu"], "logistic")
+    net, X, _, _, v = setup_case(spec, 1, 5)
+    Y = np.array([[0.0, 1.0]])
+    params = net.params.copy()
+    bad_x = X.copy()
+    bad_x[0, 1] = np.nan
+    with pytest.raises(ValueError, match="X"):
+        product(net, bad_x, Y, v)
+    with pytest.raises(ValueError, match="Y"):
+        product(net, X, np.array([[0.0, 2.0]]), v)  # logistic targets lie in [0, 1]
+    for where in (0, spec.n_params - 1):  # a weight of layer 1, the last bias
+        bad_v = v.copy()
+        bad_v[where] = np.inf
+        with pytest.raises(ValueError, match=r"\bv\b"):
+            product(net, X, Y, bad_v)
+    np.testing.assert_array_equal(net.params, params)
+    net.params[-3] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        product(net, X, Y, v)
+    net.params[-3] = params[-3]
+    # A read-only v has another kind: the checked path computes the same product.
+    frozen = v.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(product(net, X, Y, frozen), product(net, X, Y, v))
