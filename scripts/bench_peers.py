@@ -6,7 +6,11 @@ Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
   float32.
 * W4: time(loss and gradient) / time(forward) on the W2 network at batch 1 and 128.
 * W5: time(Hessian-vector product) / time(loss and gradient), same network and batches
-  (fastbp ``net.hvp``; JAX ``jvp`` of ``grad``; ``torch.func`` ``jvp`` of ``grad``).
+  (fastbp ``net.hvp``; JAX ``jvp`` of ``grad``; ``torch.func`` ``jvp`` of ``grad``), and the
+  Gauss-Newton product G v = Jᵀ H_loss J v (fastbp ``net.gnvp``; JAX and ``torch.func``: ``jvp``
+  of the forward, then its ``vjp``), timed interleaved with H v and the gradient; a second table
+  puts H v and G v µs per call and fastbp's speed-up over each peer side by side, in float64
+  and float32 at batch 1 and 128 (medians from the tools' separate child processes).
 * W6: cold start, a fresh process from spawn until the first W1 training step is done; for
   fastbp with the on-disk caches warm, cold (``NUMBA_CACHE_DIR`` and ``FASTBP_CACHE_DIR`` empty
   directories), and "new spec": fastbp's own kernels cached but the spec-specialised kernel
@@ -40,7 +44,7 @@ core (``os.sched_setaffinity``) with every thread count set to 1 before numpy/to
 current numpy, are removed from the children's environment and the BLAS kernel threadpoolctl
 reports is recorded.  Every tool starts from fastbp's He-normal initial parameters on the same
 data.  Before anything is timed it must pass the correctness gate: its first SGD step (W1–W3),
-gradient (W4) or H v (W5) must match fastbp's to rtol 1e-6 in float64, 1e-3 in float32
+gradient (W4) or H v and G v (W5) must match fastbp's to rtol 1e-6 in float64, 1e-3 in float32
 (normwise, max|Δ| ≤ rtol·max|ref|); a tool that does not is reported WRONG and not timed.
 Then one warm-up epoch, and the median [min–max] of 7 timed epochs (3 with ``--quick``; with
 ``--rounds R`` the sweep over the peers is repeated R times and the epochs pooled, so that load
@@ -56,6 +60,7 @@ Run::
     python scripts/bench_peers.py --quick               # n/10 and 3 repeats: a few minutes
     python scripts/bench_peers.py --workloads W1,W3 --peers fastbp,torch --dtypes float32
     python scripts/bench_peers.py --rounds 3 --repeats 3   # on a busy machine: pool 3 sweeps
+    python scripts/bench_peers.py --workloads W5 --peers fastbp,jax-jit,torch   # H v, G v only
 
 It writes JSON lines to ``--out`` (one per tool × workload × dtype, plus the matmul peak) and
 prints a Markdown report on stdout; progress goes to stderr.  Peers that are not installed are
@@ -87,8 +92,14 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from _peers import env as peer_env  # noqa: E402
+from _peers import report  # noqa: E402
 from _peers.common import summary  # noqa: E402
 from _peers.env import MARKER  # noqa: E402
+from _peers.report import duration as _duration  # noqa: E402
+from _peers.report import gate as _gate  # noqa: E402
+from _peers.report import rate as _rate  # noqa: E402
+from _peers.report import status as _status  # noqa: E402
+from _peers.report import times as _times  # noqa: E402
 
 CHILD = HERE / "_peers" / "child.py"
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
@@ -155,9 +166,12 @@ NOT_APPLICABLE = {
 
 # ---------------------------------------------------------------------- command line
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    run = __doc__[__doc__.index("Run::") :].split("\n\n")[1]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="examples:\n" + run,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--quick", action="store_true", help="n/10 and 3 repeats")
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="e.g. W1,W3")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
+                   help="e.g. W1,W3; W5 alone: --workloads W5 (H v, G v)")  # fmt: skip
     p.add_argument("--peers", default="all", help=f"from {', '.join(TOOLS)}, jax, all")
     p.add_argument("--dtypes", default=",".join(DTYPES))
     p.add_argument("--threads", type=int, choices=(1, 2), default=1)
@@ -231,7 +245,7 @@ def build_train_reference(workload, dtype: str, n: int, path: Path) -> None:
 
 
 def build_grad_reference(dtype: str, path: Path) -> None:
-    """W2 network and data, a direction v, and fastbp's gradient and H v at each batch size."""
+    """W2 network and data, a direction v, and fastbp's gradient, H v and G v at each batch."""
     from fastbp.workloads import W2
 
     net = W2.network(dtype)
@@ -241,6 +255,7 @@ def build_grad_reference(dtype: str, path: Path) -> None:
     for b in GRAD_BATCHES:
         arrays[f"grad{b}"] = net.loss_and_gradient(X[:b], Y[:b])[1]
         arrays[f"hvp{b}"] = net.hvp(X[:b], Y[:b], v)
+        arrays[f"gnvp{b}"] = net.gnvp(X[:b], Y[:b], v)
     np.savez(path, **arrays)
 
 
@@ -300,6 +315,9 @@ class Runner:
             extra = f" {line['rate']['median']:.4g} {line.get('metric', '')}"
         elif line.get("status") == "ok" and "ratio" in line:
             extra = f" ratio {line['ratio']['median']:.3g}"
+            if "t_gnvp" in line:
+                extra += (f" (H v {_duration(line['t_num']['median'])}, G v "
+                          f"{_duration(line['t_gnvp']['median'])} per call)")  # fmt: skip
         elif line.get("status") == "ok" and "seconds" in line:
             extra = f" {statistics.median(line['seconds']):.3g} s"
         elif line.get("reason"):
@@ -504,44 +522,14 @@ def add_ratios(results: list[dict]) -> None:
             ref = by_key.get((r["workload"], r["dtype"], r["batch"], None))
             if ref:
                 r["fastbp_over_tool"] = r["t_num"]["median"] / ref["t_num"]["median"]
+                if "t_gnvp" in r and "t_gnvp" in ref:  # W5's G v, timed beside H v
+                    r["fastbp_over_tool_gnvp"] = r["t_gnvp"]["median"] / ref["t_gnvp"]["median"]
         elif r["workload"] == "W6":
             ref = by_key.get(("W6", r["dtype"], None, "warm"))
             if ref:
                 r["fastbp_over_tool"] = statistics.median(r["seconds"]) / statistics.median(
                     ref["seconds"]
                 )
-
-
-def _times(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x:.3g}×" if x < 100 else f"{x:,.0f}×"
-
-
-def _rate(x: float) -> str:
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.3g} µs"
-    return f"{seconds * 1e9:.3g} ns"
-
-
-def _gate(r: dict) -> str:
-    if "gate_err" not in r:
-        return ""
-    return f"{'ok' if r.get('gate_ok') else 'FAIL'} {r['gate_err']:.1e}"
-
-
-def _status(r: dict) -> str:
-    return {"WRONG": "**WRONG**", "missing": "missing", "n/a": "n/a"}.get(
-        r.get("status"), r.get("status", "?")
-    )
 
 
 def _version(dist: str) -> str:
@@ -599,7 +587,7 @@ def header(runner: Runner, results: list[dict]) -> list[str]:
 def markdown(runner: Runner, results: list[dict]) -> str:
     lines = header(runner, results)
     train = [r for r in results if r["workload"] in ("W1", "W2", "W3")]
-    grad = [r for r in results if r["workload"] in ("W4", "W5")]
+    grad = [r for r in results if r["workload"] in ("W4", "W5") and r.get("kind") != "cross_tool"]
     cold = [r for r in results if r["workload"] == "W6"]
     skipped = [r for r in results if r.get("status") in ("n/a", "missing")]
     if train:
@@ -632,31 +620,8 @@ def markdown(runner: Runner, results: list[dict]) -> str:
                 f"{r['gflops']:.3g} | {pct} | {_duration(r['first_step_s'])} | {_gate(r)} |"
             )
     if grad:
-        lines += [
-            "",
-            "## Gradient and Hessian-vector cost ratios (W4, W5; W2 network 64-256-256-1)",
-            "",
-            "W4: time(loss and gradient) / time(forward). W5: time(H v) / time(loss and "
-            "gradient). fastbp / tool: the tool's time for the numerator over fastbp's.",
-            "",
-            "| workload | dtype | batch | tool | cost ratio (median) | min – max | "
-            "numerator per call | denominator per call | fastbp / tool | gate |",
-            "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in grad:
-            if r.get("status") in ("n/a", "missing"):
-                continue
-            if r.get("status") != "ok":
-                lines.append(f"| {r['workload']} | {r['dtype']} | {r.get('batch', '')} | "
-                             f"{r['label']} | {_status(r)} | | | | | {_gate(r)} |")  # fmt: skip
-                continue
-            ratio = r["ratio"]
-            lines.append(
-                f"| {r['workload']} | {r['dtype']} | {r['batch']} | {r['label']} | "
-                f"{ratio['median']:.3g} | {ratio['min']:.3g} – {ratio['max']:.3g} | "
-                f"{_duration(r['t_num']['median'])} | {_duration(r['t_den']['median'])} | "
-                f"{_times(r.get('fastbp_over_tool'))} | {_gate(r)} |"
-            )
+        lines += report.grad_markdown(grad)
+    lines += report.w5_markdown([r for r in results if r.get("kind") == "cross_tool"])
     if cold:
         lines += [
             "",
@@ -736,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
             if peak is not None and name == training[-1]:
                 run_peak(runner, peak)
         add_ratios(runner.results)
-        report = markdown(runner, runner.results)
+        runner.results += report.w5_rows(runner.results)
+        text = markdown(runner, runner.results)
         if "W7" in args.workloads:  # one-row calls (issue 16); see scripts/bench_overhead.py
             from _peers import w7
 
@@ -746,24 +712,24 @@ def main(argv: list[str] | None = None) -> int:
             w7_results = w7.run(tools, args.cores, calls=300 if args.quick else 2000,
                                 repeats=args.repeats, rounds=args.rounds)  # fmt: skip
             runner.results += [dict(r, workload="W7", dtype="float64") for r in w7_results]
-            report += ("\n## One-row calls from a Python loop (W7; W1 network, float64)\n\n"
-                       "Median µs per call; (×): the tool's time over fastbp's.\n\n"
-                       + w7.markdown(w7_results))  # fmt: skip
+            text += ("\n## One-row calls from a Python loop (W7; W1 network, float64)\n\n"
+                     "Median µs per call; (×): the tool's time over fastbp's.\n\n"
+                     + w7.markdown(w7_results))  # fmt: skip
         ensembles = [w for w in args.workloads if w in ENSEMBLE_WORKLOADS]
         if ensembles:  # issue 26; the same code as scripts/bench_ensemble.py
             from _peers import ensemble
 
             results, ratio_rows = run_ensembles(args, ensembles)
             runner.results += results + [dict(e, kind="ratio") for e in ratio_rows]
-            report += ("\n## Ensembles side by side (W8, W9; million net-steps/s)\n\n"
-                       f"Every tool pinned to CPUs {sorted(os.sched_getaffinity(0))}.\n\n"
-                       + ensemble.markdown(results, ratio_rows))  # fmt: skip
+            text += ("\n## Ensembles side by side (W8, W9; million net-steps/s)\n\n"
+                     f"Every tool pinned to CPUs {sorted(os.sched_getaffinity(0))}.\n\n"
+                     + ensemble.markdown(results, ratio_rows))  # fmt: skip
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
             for r in runner.results:
                 f.write(json.dumps(r) + "\n")
-        print(report)
+        print(text)
         print(f"JSON lines: {out}", file=sys.stderr)
     return 0
 

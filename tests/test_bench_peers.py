@@ -2,7 +2,8 @@
 
 The end-to-end run uses only fastbp and the plain-numpy peer, so it needs no optional package.
 The gate tests run the peer job functions in-process against fastbp references, with fake peers
-that make the classic mistakes (a squared loss without the ½, a doubled gradient).
+that make the classic mistakes (a squared loss without the ½, a doubled gradient, H v returned
+for G v).  A tiny W5 run (slow) puts fastbp, JAX and torch.func side by side where installed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
 import bench_peers  # noqa: E402
-from _peers import common, tool_numpy  # noqa: E402
+from _peers import common, report, tool_fastbp, tool_numpy  # noqa: E402
 
 
 def train_job(workload, dtype: str, ref: Path) -> dict:
@@ -55,6 +56,14 @@ class DoubledGradient:
     class GradOps(tool_numpy.GradOps):
         def grad_flat(self) -> np.ndarray:
             return 2 * super().grad_flat()
+
+
+class HvpForGnvp:
+    """fastbp's W5 operations, reporting H v where G v is asked for."""
+
+    class GradOps(tool_fastbp.GradOps):
+        def gnvp_flat(self) -> np.ndarray:
+            return self.net.hvp(self.X, self.Y, self.v)
 
 
 def test_quick_run_writes_json_lines_and_a_ratio_table(tmp_path):
@@ -161,3 +170,74 @@ def test_peer_names_and_aliases():
     assert "fastbp-kernel" not in bench_peers.parse_args([]).peers
     with pytest.raises(SystemExit):
         bench_peers.parse_args(["--peers", "tensorflow"])
+
+
+@pytest.fixture(scope="module")
+def w5_job(tmp_path_factory) -> dict:
+    ref = tmp_path_factory.mktemp("bench") / "grad-float64.npz"
+    bench_peers.build_grad_reference("float64", ref)
+    return {"workload": "W5", "dtype": "float64", "widths": list(W2.widths),
+            "activation": W2.activation, "loss": W2.loss, "ref": str(ref), "batches": [1],
+            "repeats": 2, "min_seconds": 0.0}  # fmt: skip
+
+
+def test_w5_gates_and_times_hvp_and_gnvp(w5_job):
+    (res,) = common.run_grad(w5_job, tool_fastbp)
+    assert res["status"] == "ok", res
+    assert set(res["gates"]) == {"grad", "hvp", "gnvp"}
+    assert res["gate_what"] == "Hessian-vector"  # the ratio's numerator
+    assert set(res["median_s"]) == {"hvp", "gnvp", "loss_and_gradient"}
+    assert res["median_s"]["gnvp"] == res["t_gnvp"]["median"] > 0
+    assert len(res["ratios"]) == 2 and res["gnvp_ratio"]["median"] > 0
+
+    (bad,) = common.run_grad(w5_job, HvpForGnvp)
+    assert bad["status"] == "WRONG" and bad["gate_what"] == "Gauss-Newton-vector"
+    assert bad["gate_err"] > common.GATE_RTOL["float64"]
+    assert "ratio" not in bad and "median_s" not in bad
+
+
+def test_w5_cross_tool_rows_and_table():
+    def line(tool: str, dtype: str, hvp: float, gnvp: float | None, status: str = "ok") -> dict:
+        return {"workload": "W5", "tool": tool, "label": tool, "dtype": dtype, "batch": 1,
+                "status": status, "network": "64-256-256-1", "cores": [1], "threads": 1,
+                "gates": {"hvp": 1e-16}, "median_s": {"hvp": hvp, "gnvp": gnvp}}  # fmt: skip
+
+    results = [line("fastbp", "float64", 1e-4, 5e-5), line("jax-jit", "float64", 3e-4, 1e-4),
+               line("torch", "float64", 2e-3, None), line("fastbp", "float32", 1e-4, 5e-5),
+               line("torch", "float32", 0, 0, status="WRONG"),
+               {"workload": "W4", "tool": "fastbp", "status": "ok"}]  # fmt: skip
+    rows = report.w5_rows(results)
+    order = [(d, p) for d in ("float64", "float32") for p in ("hvp", "gnvp")]
+    assert [(r["dtype"], r["product"]) for r in rows] == order
+    hvp64, gnvp64, hvp32 = rows[:3]
+    assert hvp64["fastbp_over_tool"] == pytest.approx({"fastbp": 1, "jax-jit": 3, "torch": 20})
+    assert gnvp64["fastbp_over_tool"] == pytest.approx({"fastbp": 1, "jax-jit": 2})
+    assert gnvp64["not_timed"] == {"torch": "n/a"} and hvp32["not_timed"] == {"torch": "WRONG"}
+    text = "\n".join(report.w5_markdown(rows))
+    assert "back to back" in text and "separate child processes" in text
+    assert "| float64 | 1 | G v | 50 | 100 | n/a | 2× | — |" in text
+    assert "| float32 | 1 | H v | 100 | — | **WRONG** | — | — |" in text
+
+
+@pytest.mark.slow
+def test_w5_run_compares_hvp_and_gnvp_across_tools(tmp_path):
+    out = tmp_path / "w5.jsonl"
+    cmd = [sys.executable, str(SCRIPTS / "bench_peers.py"), "--workloads", "W5",
+           "--peers", "fastbp,jax-jit,torch", "--dtypes", "float32", "--repeats", "1",
+           "--min-seconds", "0.001", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    lines = [json.loads(text) for text in out.read_text().splitlines()]
+    tools = [r for r in lines if r.get("kind") != "cross_tool"]
+    timed = {r["tool"] for r in tools if r["status"] == "ok"}
+    assert all(r["status"] in ("ok", "missing") for r in tools), tools
+    assert "fastbp" in timed
+    for r in tools:
+        if r["status"] == "ok":
+            assert r["gates"]["gnvp"] <= common.GATE_RTOL["float32"], r
+    cross = [r for r in lines if r.get("kind") == "cross_tool"]
+    assert {(r["batch"], r["product"]) for r in cross} == {
+        (b, p) for b in (1, 128) for p in ("hvp", "gnvp")}  # fmt: skip
+    assert all(set(r["median_s"]) == timed for r in cross)
+    assert "## H v and G v across tools" in proc.stdout

@@ -7,8 +7,9 @@ A *tool* is a ``tool_*`` module (or any object in tests) with
   code path that is timed; ``.params()`` returns ``[(W1, b1), ...]`` as numpy arrays with
   W[k] of shape (n_k, n_{k−1}), fastbp's orientation;
 * ``GradOps(job, layers, X, Y, v)`` (optional): ``.forward()``, ``.loss_and_grad()`` and,
-  where the tool has one, ``.hvp()`` (else ``hvp = None``), all blocking until the result is
-  ready; ``.grad_flat()`` and ``.hvp_flat()`` give the results in fastbp's flat layout.
+  where the tool has them, ``.hvp()`` and ``.gnvp()`` (H v and the Gauss-Newton G v; else
+  ``hvp = None`` / ``gnvp = None``), all blocking until the result is ready; ``.grad_flat()``,
+  ``.hvp_flat()`` and ``.gnvp_flat()`` give the results in fastbp's flat layout.
 
 Parameters cross process boundaries in fastbp's flat layout ``[W1 row-major | b1 | W2 | ...]``.
 """
@@ -135,11 +136,14 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def interleaved(numerator, denominator, repeats: int, min_seconds: float) -> dict:
+def interleaved(numerator, denominator, repeats: int, min_seconds: float,
+                others: dict | None = None) -> dict:  # fmt: skip
     """Median of time(numerator) / time(denominator), the two timed back to back per repeat.
 
     Each repeat times enough calls of each to last ≥ ``min_seconds`` and takes the mean per call,
-    so a load spike on a shared machine tilts one ratio rather than the median.
+    so a load spike on a shared machine tilts one ratio rather than the median.  ``others``
+    (name → function) are timed in the same repeats, after the two: ``t_<name>`` holds the
+    summary of their time per call, ``<name>_ratio`` that of time(other) / time(denominator).
     """
 
     def calls_for(func) -> int:
@@ -153,14 +157,20 @@ def interleaved(numerator, denominator, repeats: int, min_seconds: float) -> dic
             func()
         return (time.perf_counter() - start) / inner
 
-    n_num, n_den = calls_for(numerator), calls_for(denominator)
-    t_num, t_den = [], []
+    funcs = [numerator, denominator, *(others or {}).values()]
+    inner = [calls_for(func) for func in funcs]
+    times: list[list[float]] = [[] for _ in funcs]
     for _ in range(repeats):
-        t_num.append(per_call(numerator, n_num))
-        t_den.append(per_call(denominator, n_den))
+        for func, n, t in zip(funcs, inner, times, strict=True):
+            t.append(per_call(func, n))
+    t_num, t_den = times[0], times[1]
     ratios = [a / b for a, b in zip(t_num, t_den, strict=True)]
-    return {"ratio": summary(ratios), "ratios": ratios, "t_num": summary(t_num),
-            "t_den": summary(t_den)}  # fmt: skip
+    out = {"ratio": summary(ratios), "ratios": ratios, "t_num": summary(t_num),
+           "t_den": summary(t_den)}  # fmt: skip
+    for name, t in zip(others or {}, times[2:], strict=True):
+        out[f"t_{name}"] = summary(t)
+        out[f"{name}_ratio"] = summary([a / b for a, b in zip(t, t_den, strict=True)])
+    return out
 
 
 def blas_info() -> list[dict]:
@@ -214,28 +224,48 @@ def run_train(job: dict, tool) -> dict:
 
 
 def run_grad(job: dict, tool) -> list[dict]:
-    """W4 (gradient / forward) or W5 (hvp / gradient) at each batch size in ``job["batches"]``."""
+    """W4 (gradient / forward) or W5 (H v and G v / gradient) at each batch in ``job["batches"]``.
+
+    W5 gates the gradient, then H v, then G v (where the tool has it) against fastbp's, stopping
+    at the first that fails (``gate_*`` describes that one, else H v's; ``gates`` every one), and
+    times H v, G v and the gradient interleaved in the same repeats; ``median_s`` holds the
+    median seconds per call of each.
+    """
     ref = np.load(job["ref"])
     X, Y, p0, v = ref["X"], ref["Y"], ref["p0"], ref["v"]
     layers0 = unflatten(p0, job["widths"])
+    w5 = job["workload"] == "W5"
     out = []
     for b in job["batches"]:
         res = {"batch": b}
         out.append(res)
         start = time.perf_counter()
         ops = tool.GradOps(job, layers0, X[:b], Y[:b], v)
-        if job["workload"] == "W5" and getattr(ops, "hvp", None) is None:
+        if w5 and getattr(ops, "hvp", None) is None:
             res.update(status="n/a", reason="no Hessian-vector product in this tool")
             continue
+        has_gnvp = w5 and getattr(ops, "gnvp", None) is not None
         ops.loss_and_grad()
         res["first_grad_s"] = time.perf_counter() - start
-        gate = check_close(ops.grad_flat(), ref[f"grad{b}"], job["dtype"], "gradient")
-        if gate.ok and job["workload"] == "W5":
-            start = time.perf_counter()
-            ops.hvp()
-            res["first_hvp_s"] = time.perf_counter() - start
-            gate = check_close(ops.hvp_flat(), ref[f"hvp{b}"], job["dtype"], "Hessian-vector")
-        res.update(gate.as_dict())
+        # (name, the call that computes it or None, its result in fastbp's layout, what)
+        checks = [("grad", None, ops.grad_flat, "gradient")]
+        if w5:
+            checks.append(("hvp", ops.hvp, ops.hvp_flat, "Hessian-vector"))
+        if has_gnvp:
+            checks.append(("gnvp", ops.gnvp, ops.gnvp_flat, "Gauss-Newton-vector"))
+        res["gates"] = {}
+        for name, call, result, what in checks:
+            if call is not None:
+                start = time.perf_counter()
+                call()
+                res[f"first_{name}_s"] = time.perf_counter() - start
+            gate = check_close(result(), ref[f"{name}{b}"], job["dtype"], what)
+            res["gates"][name] = gate.err
+            if not gate.ok:
+                break
+            if name == ("hvp" if w5 else "grad"):
+                shown = gate  # the numerator's own gate, unless a later one fails
+        res.update((gate if not gate.ok else shown).as_dict())
         if not gate.ok:
             res["status"] = "WRONG"
             continue
@@ -244,8 +274,15 @@ def run_grad(job: dict, tool) -> list[dict]:
                                  job["min_seconds"])  # fmt: skip
             res.update(numerator="loss_and_gradient", denominator="forward")
         else:
-            timing = interleaved(ops.hvp, ops.loss_and_grad, job["repeats"], job["min_seconds"])
+            others = {"gnvp": ops.gnvp} if has_gnvp else None
+            timing = interleaved(ops.hvp, ops.loss_and_grad, job["repeats"], job["min_seconds"],
+                                 others)  # fmt: skip
             res.update(numerator="hvp", denominator="loss_and_gradient")
+            res["median_s"] = {"hvp": timing["t_num"]["median"],
+                               "gnvp": timing["t_gnvp"]["median"] if has_gnvp else None,
+                               "loss_and_gradient": timing["t_den"]["median"]}  # fmt: skip
+            if not has_gnvp:
+                res["gnvp"] = "n/a: no Gauss-Newton-vector product in this tool"
         res.update(status="ok", **timing)
     return out
 

@@ -5,7 +5,8 @@ divergence checks included.  ``variant="kernel"`` calls the epoch kernel ``fit``
 batch 1 the spec-specialised ``fastbp.specialise.sgd_example_epoch``, else
 ``fastbp.epochs.minibatch_epoch``) with arrays prepared once, so the difference between the two
 rows is the Python overhead of ``fit``.  The kernel variant uses private names (plan, workspace,
-optimizer state) exactly as ``fastbp.train`` does.
+optimizer state) exactly as ``fastbp.train`` does.  W4/W5 call the public ``Network`` methods:
+``forward``, ``loss_and_gradient``, ``hvp`` and ``gnvp`` (G v, the Gauss-Newton product).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class GradOps:
         self.X = as_features(X, spec, lazy=False)
         self.Y = as_targets(Y, spec, X.shape[0], lazy=False)
         self.v = v.astype(job["dtype"])
-        self.g = self.hv = None
+        self.g = self.hv = self.gv = None
 
     def forward(self) -> None:
         self.net.forward(self.X)
@@ -108,8 +109,14 @@ class GradOps:
     def hvp(self) -> None:
         self.hv = self.net.hvp(self.X, self.Y, self.v)
 
+    def gnvp(self) -> None:
+        self.gv = self.net.gnvp(self.X, self.Y, self.v)
+
     def grad_flat(self) -> np.ndarray:
         return self.g
 
     def hvp_flat(self) -> np.ndarray:
         return self.hv
+
+    def gnvp_flat(self) -> np.ndarray:
+        return self.gv

@@ -10,7 +10,13 @@ per batch.  Its first call, the compile, is reported as the first-step time.
 The squared loss is written as ``mse_loss(reduction="sum") · ½ / m`` (the mean over the batch of
 ½‖a − y‖², fastbp's J; ``MSELoss()`` alone would be twice that for one output), the
 classification loss is ``cross_entropy`` on the labels (mean over the batch).  W5 uses
-``torch.func``: H v = jvp(grad(f), θ, v), forward-over-reverse.
+``torch.func``: H v = jvp(grad(f), θ, v), forward-over-reverse; G v = Jᵀ H_loss J v as
+``z, Jv = jvp(g, (θ,), (v,))`` with g the forward on x, then ``vjp(g, θ)`` applied to H_loss Jv
+(Jv / m for the squared loss).  G v's g is written with ``F.linear`` over the parameter tuple:
+through ``functional_call`` on the ``nn.Sequential`` it ran 25–30 % slower at batch 1 (W2
+network, one core).  Outside torch.func, a dual-tensor forward (``torch.autograd.forward_ad``)
+and one ``torch.autograd.grad`` gave G v about 2× faster at batch 1 and 1.4× at 128; that is
+not what this row measures.
 """
 
 from __future__ import annotations
@@ -141,7 +147,7 @@ class Trainer:
 
 class GradOps:
     def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> None:
-        from torch.func import functional_call, grad, jvp
+        from torch.func import functional_call, grad, jvp, vjp
 
         self.net = model(job, layers)
         self.loss = loss_fn(job)
@@ -160,7 +166,25 @@ class GradOps:
 
         grad_f = grad(f)
         self._hvp = lambda: jvp(grad_f, (theta,), (tangent,))[1]
-        self.g = self.hv = None
+
+        r, x, m = len(theta) // 2, self.x, self.x.shape[0]
+        softmax = job["loss"] == "softmax_cross_entropy"
+
+        def g(p):  # the forward on x, a function of the parameters (W, b, W, b, ...)
+            a = x
+            for k in range(r - 1):
+                a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
+            return F.linear(a, p[2 * r - 2], p[2 * r - 1])
+
+        def gnvp():
+            z, Jv = jvp(g, (theta,), (tangent,))
+            if softmax:  # H_loss u = (diag(q) − q qᵀ) u / m, q = softmax(z)
+                q = torch.softmax(z, dim=1)
+                Jv = q * (Jv - (q * Jv).sum(dim=1, keepdim=True))
+            return vjp(g, theta)[1](Jv / m)[0]
+
+        self._gnvp = gnvp
+        self.g = self.hv = self.gv = None
 
     def forward(self) -> None:
         with torch.no_grad():
@@ -173,6 +197,9 @@ class GradOps:
     def hvp(self) -> None:
         self.hv = self._hvp()
 
+    def gnvp(self) -> None:
+        self.gv = self._gnvp()
+
     def _flat(self, tensors) -> np.ndarray:
         arrays = [t.detach().numpy() for t in tensors]
         return flatten(list(zip(arrays[0::2], arrays[1::2], strict=True)))
@@ -182,3 +209,6 @@ class GradOps:
 
     def hvp_flat(self) -> np.ndarray:
         return self._flat(self.hv)
+
+    def gnvp_flat(self) -> np.ndarray:
+        return self._flat(self.gv)
