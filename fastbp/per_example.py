@@ -214,12 +214,7 @@ def gradient_variance(net: NetworkLike, X: object, Y: object) -> np.ndarray:
             _deltas(lowered, ws, Xc, Ya[s])
             X2 = sq.fill(lowered, ws, Xc)
             _add_squares(lowered, ws, Xc, X2, sq, squares, scratch, mean)
-    # In place: parameter-sized temporaries cost more than the arithmetic at this size.
-    mean /= n
-    squares /= n
-    mean *= mean
-    squares -= mean
-    np.maximum(squares, 0, out=squares)
+    pek.finish_variance(squares, mean, n)  # one pass, no parameter-sized temporaries
     return squares
 
 

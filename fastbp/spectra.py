@@ -43,6 +43,9 @@ MATRICES = ("hessian", "gauss_newton")
 #: β_j ≤ BREAKDOWN · ‖T_j‖ counts as an invariant Krylov space (the start vector is restarted).
 BREAKDOWN = 1e-12
 
+#: The DGKS threshold: a Gram-Schmidt pass that leaves less than this fraction of ‖w‖ is repeated.
+REORTH_ETA = 1.0 / np.sqrt(2.0)
+
 TINY = float(np.finfo(np.float64).tiny)
 
 
@@ -115,7 +118,8 @@ def lanczos(
     """Lanczos with full reorthogonalisation: an orthonormal basis Q and the tridiagonal T.
 
     From q_0 = start/‖start‖, step j computes w = A q_j, α_j = q_jᵀ w, subtracts α_j q_j and
-    β_{j−1} q_{j−1}, orthogonalises w against all of q_0..q_j twice (Kahan: twice is enough) and
+    β_{j−1} q_{j−1}, orthogonalises w against all of q_0..q_j (a second time when the first
+    pass cancelled more than 1 − 1/√2 of ‖w‖, the DGKS test; twice is enough, Kahan) and
     sets β_j = ‖w‖, q_{j+1} = w/β_j.  If β_j ≤ :data:`BREAKDOWN` · ‖T_j‖ (an invariant Krylov
     space), β_j is set to 0 and q_{j+1} is a fresh Gaussian vector from ``rng`` orthogonalised
     against the basis, so T splits into blocks.  Stops after ``steps`` steps, at j + 1 = N, or
@@ -159,9 +163,15 @@ def lanczos(
         w -= alpha[j] * q
         if j > 0:
             w -= beta[j - 1] * Q[j - 1]
-        for _ in range(2):  # twice is enough (Kahan)
+        # Classical Gram-Schmidt against the whole basis, repeated only when it cancelled most
+        # of w (the DGKS test, ‖w'‖ < ‖w‖/√2); twice is enough (Kahan).
+        norm_w = float(np.linalg.norm(w))
+        for _ in range(2):
             w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
-        beta[j] = np.linalg.norm(w)
+            beta[j] = np.linalg.norm(w)
+            if beta[j] > REORTH_ETA * norm_w:
+                break
+            norm_w = float(beta[j])
         if converged is not None:
             theta, S = np.linalg.eigh(tridiagonal(alpha[: j + 1], beta[: j + 1]))
             if converged(theta, S, float(beta[j])):

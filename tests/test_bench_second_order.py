@@ -39,5 +39,5 @@ def test_second_order_script_reports_every_quantity_against_its_peer() -> None:
     ).stdout  # fmt: skip
     rows = {line.split()[0]: line for line in text.splitlines()[2:] if line.strip()}
     assert set(rows) == {"backward", "gradients", "norms", "variance", "ggn_diagonal",
-                         "top_eigenvalue", "trace"}  # fmt: skip
+                         "top_eigenvalue", "top_eig_1e-6", "trace"}  # fmt: skip
     assert all(line.count("x") >= 2 for line in rows.values())  # both ratios on each row
