@@ -8,6 +8,7 @@ for G v).  A tiny W5 run (slow) puts fastbp, JAX and torch.func side by side whe
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -233,6 +234,10 @@ def test_w5_run_compares_hvp_and_gnvp_across_tools(tmp_path):
     timed = {r["tool"] for r in tools if r["status"] == "ok"}
     assert all(r["status"] in ("ok", "missing") for r in tools), tools
     assert "fastbp" in timed
+    # The peers are optional (the compare extra); where installed they must run and pass.
+    for tool, module in (("jax-jit", "jax"), ("torch", "torch")):
+        if importlib.util.find_spec(module) is not None:
+            assert tool in timed, tools
     for r in tools:
         if r["status"] == "ok":
             assert r["gates"]["gnvp"] <= common.GATE_RTOL["float32"], r
