@@ -37,8 +37,8 @@ from fastbp.activations import RELU, act_prime, act_second, piecewise_linear
 from fastbp.kernels import (
     activate,
     add_bias,
-    backprop_activation,
     backprop_layers_loops,
+    bias_sums,
     biases,
     block,
     output_delta,
@@ -250,15 +250,10 @@ def r_weight_gradient(RdZ, A_prev, dZ, RA_prev, out_W, out_b, scale, scal):
     Two gemms with α = scale, the second accumulating into the first (BLAS β = 1).  Overwrites
     out_W and out_b (with scale · Σ_i R{dJ/dz_i}).
     """
-    m, n_out = RdZ.shape
     gemm(True, False, scale, RdZ, A_prev, 0.0, out_W, scal)
     gemm(True, False, scale, dZ, RA_prev, 1.0, out_W, scal)
-    for j in range(n_out):
-        out_b[j] = 0.0
-    for i in range(m):
-        for j in range(n_out):
-            out_b[j] += RdZ[i, j]
-    for j in range(n_out):
+    bias_sums(RdZ, out_b)
+    for j in range(out_b.shape[0]):
         out_b[j] *= scale
 
 
@@ -276,23 +271,13 @@ def r_backprop_linear(dZ, RdZ, W, V, dA_prev, RdA_prev, need_dA, scal):
 
 
 @jit
-def r_backprop_activation(code, Z, A, dA, RZ, RdA, RdZ):
-    """R{dJ/dz[k]} = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]}.  Writes RdZ."""
-    m, n = Z.shape
-    for i in range(m):
-        for j in range(n):
-            z = Z[i, j]
-            a = A[i, j]
-            curvature = dA[i, j] * act_second(code, z, a) * RZ[i, j]
-            RdZ[i, j] = RdA[i, j] * act_prime(code, z, a) + curvature
-
-
-@jit
 def backprop_pair_activation(code, Z, A, dA, RZ, RdA, dZ, RdZ, with_dZ, curved):
-    """:func:`r_backprop_activation` and, with ``with_dZ``, dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k]).
+    """R{dJ/dz[k]} = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]} and, with
+    ``with_dZ``, dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k]).
 
-    One pass.  Without ``curved`` (σ'' ≡ 0: identity, ReLU, leaky ReLU) the σ'' term is left
-    out and dA is read only for dZ.  Writes RdZ (and dZ).
+    One pass, for both backward paths (layer 1 needs no dJ/dz[1]: R{a[0]} = 0).  Without
+    ``curved`` (σ'' ≡ 0: identity, ReLU, leaky ReLU) the σ'' term is left out and dA is read
+    only for dZ.  Writes RdZ (and dZ).
     """
     m, n = Z.shape
     for i in range(m):
@@ -402,10 +387,11 @@ def hvp_backward_loops(
                         A_prev, block(RA, u_off, widths, k - 1, m), dA_prev, RdA_prev, out_W,
                         out_b, scale)  # fmt: skip
         code = acts[k - 2]
-        Z_prev = block(Z, u_off, widths, k - 1, m)
-        backprop_activation(code, Z_prev, A_prev, dA_prev, block(dZ, u_off, widths, k - 1, m))
-        r_backprop_activation(code, Z_prev, A_prev, dA_prev, block(RZ, u_off, widths, k - 1, m),
-                              RdA_prev, block(RdZ, u_off, widths, k - 1, m))  # fmt: skip
+        backprop_pair_activation(
+            code, block(Z, u_off, widths, k - 1, m), A_prev, dA_prev,
+            block(RZ, u_off, widths, k - 1, m), RdA_prev, block(dZ, u_off, widths, k - 1, m),
+            block(RdZ, u_off, widths, k - 1, m), k > 2, not piecewise_linear(code),
+        )  # fmt: skip
 
 
 @jit
