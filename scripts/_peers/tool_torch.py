@@ -12,11 +12,11 @@ The squared loss is written as ``mse_loss(reduction="sum") · ½ / m`` (the mean
 classification loss is ``cross_entropy`` on the labels (mean over the batch).  W5 uses
 ``torch.func``: H v = jvp(grad(f), θ, v), forward-over-reverse; G v = Jᵀ H_loss J v as
 ``z, Jv = jvp(g, (θ,), (v,))`` with g the forward on x, then ``vjp(g, θ)`` applied to H_loss Jv
-(Jv / m for the squared loss).  G v's g is written with ``F.linear`` over the parameter tuple:
-through ``functional_call`` on the ``nn.Sequential`` it ran 25–30 % slower at batch 1 (W2
-network, one core).  Outside torch.func, a dual-tensor forward (``torch.autograd.forward_ad``)
-and one ``torch.autograd.grad`` gave G v about 2× faster at batch 1 and 1.4× at 128; that is
-not what this row measures.
+(Jv / m for the squared loss).  Both differentiate :func:`functional_forward`, ``F.linear``
+over the parameter tuple: through ``functional_call`` on the ``nn.Sequential`` G v ran 25–30 %
+slower at batch 1 and H v about 5 % slower (W2 network, one core).  Outside torch.func, a
+dual-tensor forward (``torch.autograd.forward_ad``) and one ``torch.autograd.grad`` gave G v
+about 2× faster at batch 1 and 1.4× at 128; that is not what this row measures.
 """
 
 from __future__ import annotations
@@ -73,6 +73,16 @@ def targets(job: dict, Y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(Y).reshape(Y.shape[0], -1))
 
 
+def functional_forward(p, x):
+    """The network on x as a function of its parameters p = (W1, b1, W2, b2, ...): ReLU hidden
+    layers, ``F.linear`` per layer (what the compiled step and ``torch.func`` differentiate)."""
+    r = len(p) // 2
+    a = x
+    for k in range(r - 1):
+        a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
+    return F.linear(a, p[2 * r - 2], p[2 * r - 1])
+
+
 def layer_params(net: nn.Sequential):
     return [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
 
@@ -86,13 +96,10 @@ class CompiledStep:
         if job["activation"] != "relu":
             raise NotImplementedError("the torch peer implements ReLU hidden layers only")
         softmax = job["loss"] == "softmax_cross_entropy"
-        r, lr = len(layers), job["lr"]
+        lr = job["lr"]
 
         def loss(p, x, y):
-            a = x
-            for k in range(r - 1):
-                a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
-            z = F.linear(a, p[2 * r - 2], p[2 * r - 1])
+            z = functional_forward(p, x)
             if softmax:
                 return F.cross_entropy(z, y)
             return ((z - y) ** 2).sum() * (0.5 / x.shape[0])
@@ -147,34 +154,24 @@ class Trainer:
 
 class GradOps:
     def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray, v: np.ndarray) -> None:
-        from torch.func import functional_call, grad, jvp, vjp
+        from torch.func import grad, jvp, vjp
 
         self.net = model(job, layers)
         self.loss = loss_fn(job)
         self.x = torch.from_numpy(np.ascontiguousarray(X))
         self.y = targets(job, Y)
         self.params = tuple(self.net.parameters())
-        names = tuple(name for name, _ in self.net.named_parameters())
         theta = tuple(p.detach() for p in self.params)
         tangent = tuple(torch.from_numpy(a) for pair in unflatten(v, job["widths"])
                         for a in pair)  # fmt: skip
-
-        def f(p):
-            return self.loss(
-                functional_call(self.net, dict(zip(names, p, strict=True)), (self.x,)), self.y
-            )
-
-        grad_f = grad(f)
-        self._hvp = lambda: jvp(grad_f, (theta,), (tangent,))[1]
-
-        r, x, m = len(theta) // 2, self.x, self.x.shape[0]
+        x, m = self.x, self.x.shape[0]
         softmax = job["loss"] == "softmax_cross_entropy"
 
-        def g(p):  # the forward on x, a function of the parameters (W, b, W, b, ...)
-            a = x
-            for k in range(r - 1):
-                a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
-            return F.linear(a, p[2 * r - 2], p[2 * r - 1])
+        def g(p):  # the forward on x, a function of the parameters
+            return functional_forward(p, x)
+
+        grad_f = grad(lambda p: self.loss(g(p), self.y))
+        self._hvp = lambda: jvp(grad_f, (theta,), (tangent,))[1]
 
         def gnvp():
             z, Jv = jvp(g, (theta,), (tangent,))
