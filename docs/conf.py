@@ -34,7 +34,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**/README.rst"]
+exclude_patterns = ["_build", "**/README.rst", "guide/_generated"]
 root_doc = "index"
 default_role = "code"
 nitpicky = False
@@ -130,5 +130,18 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _write_generated() -> None:
+    """Tables written from the code's registries, included by the guide (never edited by hand)."""
+    from fastbp.activations import table_rst
+
+    out = Path(__file__).parent / "guide" / "_generated"
+    out.mkdir(exist_ok=True)
+    target = out / "activations.rst"
+    text = table_rst()
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
 def setup(app):
+    _write_generated()
     app.connect("autodoc-skip-member", _skip_member)

@@ -25,7 +25,7 @@ from fastbp._blas import (
     matmul_tn,
 )
 from fastbp._jit import jit, jit_inline
-from fastbp.activations import RELU, act, act_prime, sigmoid, softplus
+from fastbp.activations import RELU, act, act_prime, relu, relu_gate, sigmoid, softplus
 from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
 
 
@@ -103,7 +103,7 @@ def bias_activate(code, b, Z, A):
             for j in range(n):
                 s = z[j] + b[j]
                 z[j] = s
-                a[j] = s if s > 0 else 0.0 * s  # as act(RELU): NaN stays NaN
+                a[j] = relu(s)
         else:
             for j in range(n):
                 s = z[j] + b[j]
@@ -213,7 +213,7 @@ def activate_vec(code, z, a):
     n = z.shape[0]
     if code == RELU:
         for j in range(n):
-            a[j] = z[j] if z[j] > 0 else 0.0
+            a[j] = relu(z[j])
     else:
         for j in range(n):
             a[j] = act(code, z[j])
@@ -306,7 +306,7 @@ def backprop_activation_vec(code, z, a, da, dz):
     n = z.shape[0]
     if code == RELU:
         for p in range(n):
-            dz[p] = da[p] if z[p] > 0 else 0.0
+            dz[p] = relu_gate(z[p], da[p])
     else:
         for p in range(n):
             dz[p] = da[p] * act_prime(code, z[p], a[p])
@@ -427,10 +427,9 @@ def backprop_activation(code, Z, A, dA, dZ):
         da = dA[i]
         dz = dZ[i]
         if code == RELU:
-            # σ' is 1 or 0: the same values as da · act_prime (NaN/inf in da stay NaN) without
-            # the dispatch and the multiply by 1.
+            # σ' is 1 or 0: the one ReLU rule without the dispatch and the multiply by 1.
             for j in range(n):
-                dz[j] = da[j] if z[j] > 0 else 0.0 * da[j]
+                dz[j] = relu_gate(z[j], da[j])
         else:
             a = A[i]
             for j in range(n):

@@ -80,7 +80,7 @@ import numpy as np
 from fastbp import _parallel
 from fastbp._cache import cache_root
 from fastbp._version import __version__
-from fastbp.activations import LEAKY_SLOPE
+from fastbp.activations import GENERATED_HELPERS, LEAKY_SLOPE, RECORDS
 from fastbp.lowering import lower
 from fastbp.spec import NetworkSpec
 from fastbp.specialise import (
@@ -304,7 +304,7 @@ def _step(spec: NetworkSpec, l2: bool) -> list[str]:
     for k in range(1, r):
         lines += _dot(k, "xb" if k == 1 else f"a{k - 1}")
         body = ["v = s"]
-        if acts[k - 1] == "softplus":
+        if RECORDS[acts[k - 1]].needs_z:
             body.append(f"z{k}[j, l] = v")
         body.append(f"a{k}[j, l] = {_activation(acts[k - 1], 'v')}")
         lines += _indent(_lane(body))
@@ -327,7 +327,7 @@ def _buffers(spec: NetworkSpec) -> list[str]:
     lines = ["xb = np.zeros((n0, L), DT)", f"yb = np.zeros((n{r}, L), DT)"]
     for k in range(1, r):
         lines += [f"a{k} = np.zeros((n{k}, L), DT)", f"da{k} = np.zeros((n{k}, L), DT)"]
-        if acts[k - 1] == "softplus":
+        if RECORDS[acts[k - 1]].needs_z:
             lines.append(f"z{k} = np.zeros((n{k}, L), DT)")
     if spec.loss == "softmax_cross_entropy":
         lines += [f"{q}{r} = np.zeros((n{r}, L), DT)" for q in ("z", "a", "dz")]
@@ -430,7 +430,7 @@ def generate_source(spec: NetworkSpec) -> str:
         "",
         "from fastbp._jit import jit_specialised as jit",
         "from fastbp._jit import jit_parallel",
-        "from fastbp.activations import sigmoid, softplus",
+        f"from fastbp.activations import {', '.join(GENERATED_HELPERS)}",
         "",
         f"CHECK_EVERY = {CHECK_EVERY}",
         "",

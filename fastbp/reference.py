@@ -12,13 +12,35 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fastbp.activations import LEAKY_SLOPE  # the one constant shared with the kernels
+# The constants shared with the kernels; every formula below is written out here on purpose.
+from fastbp.activations import ELU_ALPHA, LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE
+
+
+def _phi(z: float) -> float:
+    """The standard normal density φ(z) = exp(−z²/2) / √(2π)."""
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _Phi(z: float) -> float:
+    """The standard normal distribution function Φ(z) = erfc(−z/√2) / 2 (= (1 + erf(z/√2)) / 2,
+    without its cancellation for z ≪ 0)."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
 def sigma(name: str, z: float) -> float:
     """Hidden activation σ(z)."""
     if name == "relu":
         return z if z > 0 else 0.0
+    if name == "gelu":
+        return z * _Phi(z)
+    if name == "silu":
+        return z * sigma("sigmoid", z)
+    if name == "elu":
+        return z if z > 0 else ELU_ALPHA * math.expm1(z)
+    if name == "selu":
+        return SELU_SCALE * (z if z > 0 else SELU_ALPHA * math.expm1(z))
+    if name == "mish":
+        return z * math.tanh(sigma("softplus", z))
     if name == "sigmoid":
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
     if name == "tanh":
@@ -36,6 +58,18 @@ def sigma_prime(name: str, z: float) -> float:
     """σ'(z), written from the definition of each activation (not from σ(z) itself)."""
     if name == "relu":
         return 1.0 if z > 0 else 0.0
+    if name == "gelu":  # d/dz z Φ(z)
+        return _Phi(z) + z * _phi(z)
+    if name == "silu":  # d/dz z s(z), s' = s (1 − s)
+        s = sigma("sigmoid", z)
+        return s + z * s * (1.0 - s)
+    if name == "elu":
+        return 1.0 if z > 0 else ELU_ALPHA * math.exp(z)
+    if name == "selu":
+        return SELU_SCALE * (1.0 if z > 0 else SELU_ALPHA * math.exp(z))
+    if name == "mish":  # d/dz z tanh(sp(z)), sp' = sigmoid
+        t = math.tanh(sigma("softplus", z))
+        return t + z * (1.0 - t * t) * sigma("sigmoid", z)
     if name == "sigmoid":
         s = sigma("sigmoid", z)
         return s * (1.0 - s)
@@ -283,6 +317,22 @@ def sigma_second(name: str, z: float) -> float:
     if name == "softplus":
         s = sigma("sigmoid", z)
         return s * (1.0 - s)
+    if name == "gelu":  # d/dz (Φ + z φ), φ' = −z φ
+        return 2.0 * _phi(z) - z * z * _phi(z)
+    if name == "silu":  # d/dz (s + z s (1 − s))
+        s = sigma("sigmoid", z)
+        ds = s * (1.0 - s)
+        return 2.0 * ds + z * ds * (1.0 - 2.0 * s)
+    if name == "elu":
+        return 0.0 if z > 0 else ELU_ALPHA * math.exp(z)
+    if name == "selu":
+        return 0.0 if z > 0 else SELU_SCALE * SELU_ALPHA * math.exp(z)
+    if name == "mish":  # d/dz (t + z t' ), t' = (1 − t²) s
+        t = math.tanh(sigma("softplus", z))
+        s = sigma("sigmoid", z)
+        dt = (1.0 - t * t) * s
+        ddt = -2.0 * t * dt * s + (1.0 - t * t) * s * (1.0 - s)
+        return 2.0 * dt + z * ddt
     raise ValueError(f"unknown activation {name!r}")
 
 

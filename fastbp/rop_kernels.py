@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from fastbp._blas import gemm, gemm_scratch
 from fastbp._jit import jit
-from fastbp.activations import RELU, act_prime, act_second, piecewise_linear
+from fastbp.activations import RELU, act_prime, act_second, piecewise_linear, relu_gate
 from fastbp.kernels import (
     activate,
     add_bias,
@@ -80,7 +80,7 @@ def r_bias_activate(code, Vb, Z, A, RZ, RA):
             for j in range(n):
                 rz = RZ[i, j] + Vb[j]
                 RZ[i, j] = rz
-                RA[i, j] = rz if Z[i, j] > 0 else 0.0 * rz
+                RA[i, j] = relu_gate(Z[i, j], rz)
         else:
             for j in range(n):
                 rz = RZ[i, j] + Vb[j]
@@ -283,12 +283,11 @@ def backprop_pair_activation(code, Z, A, dA, RZ, RdA, dZ, RdZ, with_dZ, curved):
     for i in range(m):
         if code == RELU and with_dZ:  # the branches outside the loops, so that they vectorise
             for j in range(n):
-                on = Z[i, j] > 0
-                RdZ[i, j] = RdA[i, j] if on else 0.0 * RdA[i, j]
-                dZ[i, j] = dA[i, j] if on else 0.0 * dA[i, j]
+                RdZ[i, j] = relu_gate(Z[i, j], RdA[i, j])
+                dZ[i, j] = relu_gate(Z[i, j], dA[i, j])
         elif code == RELU:
             for j in range(n):
-                RdZ[i, j] = RdA[i, j] if Z[i, j] > 0 else 0.0 * RdA[i, j]
+                RdZ[i, j] = relu_gate(Z[i, j], RdA[i, j])
         else:
             for j in range(n):
                 z = Z[i, j]

@@ -52,7 +52,7 @@ import numpy as np
 from fastbp._cache import cache_root
 from fastbp._jit import SPECIALISED_OPTIONS
 from fastbp._version import __version__
-from fastbp.activations import EXPRESSIONS, LEAKY_SLOPE
+from fastbp.activations import EXPRESSIONS, GENERATED_HELPERS, LEAKY_SLOPE, RECORDS
 from fastbp.lowering import Plan, Workspace
 from fastbp.spec import NetworkSpec
 
@@ -107,8 +107,8 @@ def _derivative(name: str, g: str, z: str, a: str) -> str:
     """Expression for g · σ'(z) given z and a = σ(z).
 
     The rule is the activation registry's (:data:`fastbp.activations.EXPRESSIONS`).  ReLU and
-    leaky ReLU test a > 0, which holds exactly when z > 0, so that only softplus needs z[k]
-    stored.
+    leaky ReLU test a > 0, which holds exactly when z > 0; z[k] is stored only for the
+    activations whose record says ``needs_z``.
     """
     return EXPRESSIONS[name][1].format(g=g, z=z, a=a)
 
@@ -205,7 +205,7 @@ def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
     for k in range(1, r):
         lines += _dot_lines(k, "x" if k == 1 else f"a{k - 1}")
-        if acts[k - 1] == "softplus":  # the only derivative that needs z
+        if RECORDS[acts[k - 1]].needs_z:  # its derivative reads z, not only a
             lines.append(f"    z{k}[j] = s{k}")
         lines.append(f"    a{k}[j] = {_activation(acts[k - 1], f's{k}')}")
     prev = "x" if r == 1 else f"a{r - 1}"
@@ -231,16 +231,17 @@ def _arrays(spec: NetworkSpec) -> list[tuple[str, int]]:
     """The per-layer arrays the generated loop reads, as (quantity, layer k) in argument order.
 
     W[k] and b[k] for every layer; a[k] and dJ/da[k] for hidden layers; z[k] only where the
-    code needs it (a softplus layer's derivative, the softmax output); a[r] and dJ/dz[r] only
-    for softmax, whose output is formed over the whole row first.  Each array is an argument of
-    the compiled call, so leaving out the unused ones keeps ``partial_fit``'s one-row step cheap.
+    code needs it (a derivative whose record says ``needs_z``, the softmax output); a[r] and
+    dJ/dz[r] only for softmax, whose output is formed over the whole row first.  Each array is an
+    argument of the compiled call, so leaving out the unused ones keeps ``partial_fit``'s one-row
+    step cheap.
     """
     r, acts = spec.n_layers, spec.activations
     out: list[tuple[str, int]] = []
     for k in range(1, r + 1):
         out += [("W", k), ("b", k)]
         if k < r:
-            out += [("z", k)] if acts[k - 1] == "softplus" else []
+            out += [("z", k)] if RECORDS[acts[k - 1]].needs_z else []
             out += [("a", k), ("da", k)]
     if spec.loss == "softmax_cross_entropy":
         out += [("z", r), ("a", r), ("dz", r)]
@@ -358,7 +359,7 @@ def layer_arrays(
     """The arrays a generated kernel takes after ``(X, Y, order)``, in its argument order.
 
     Views, in the order of the generated signature: W[k] as an (n_k, n_{k−1}) view of
-    ``params`` and b[k] for every layer; a[k] and dJ/da[k] (and z[k] for softplus) of hidden
+    ``params`` and b[k] for every layer; a[k] and dJ/da[k] (and z[k] where σ' needs it) of hidden
     layers as views of the first row of the workspace; z[r], a[r] and dJ/dz[r] for softmax.  The
     kernel writes ``params`` in place through them.
 
@@ -436,7 +437,7 @@ def generate_source(spec: NetworkSpec) -> str:
         "from fastbp._jit import jit_parallel_specialised as jit_parallel",
         "from fastbp.ensemble_kernels import private_params",
         "from fastbp._jit import jit_specialised as jit",
-        "from fastbp.activations import sigmoid, softplus",
+        f"from fastbp.activations import {', '.join(GENERATED_HELPERS)}",
         "",
         f"CHECK_EVERY = {CHECK_EVERY}",
         "",

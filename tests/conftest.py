@@ -96,14 +96,18 @@ def random_case(case: int):
     loss = LOSS_NAMES[(case // len(ACTIVATION_NAMES)) % len(LOSS_NAMES)]
     dtype = DTYPES[case % 2]
     r = int(rng.integers(1, 6))
+    if r == 1 and case < len(ACTIVATION_NAMES) * len(LOSS_NAMES):
+        r = 2  # the first cycle has a hidden layer, so that it covers every activation × loss
     choices = [1, 2, 3, 5, 8, 13, 21, 64]
     widths = [int(rng.choice(choices)) for _ in range(r + 1)]
     if loss == "softmax_cross_entropy":
         widths[-1] = max(widths[-1], 2)
     if case % 5 == 0 and r > 1:
         widths[int(rng.integers(1, r))] = 64
-    # Mixed activations on some cases, so per-layer codes are exercised.
-    acts = [act if (k + case) % 3 else ACTIVATION_NAMES[(case + k) % 6] for k in range(r - 1)]
+    # Mixed activations on some cases, so per-layer codes are exercised (layer 1 keeps the case's).
+    n_acts = len(ACTIVATION_NAMES)
+    acts = [act if k == 0 or (k + case) % 3 else ACTIVATION_NAMES[(case + k) % n_acts]
+            for k in range(r - 1)]  # fmt: skip
     m = 1 if case % 3 == 0 else int(rng.integers(2, 40))
     return fb.NetworkSpec(widths, acts, loss, dtype), m
 

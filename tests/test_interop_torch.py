@@ -64,7 +64,7 @@ def test_logits_leave_the_output_activation_out(loss):
     np.testing.assert_array_equal(back.params, net.params)
 
 
-@pytest.mark.parametrize("act", ["identity", "relu", "sigmoid", "tanh", "softplus", "leaky_relu"])
+@pytest.mark.parametrize("act", sorted(fb.ACTIVATIONS))
 def test_torch_gradient_equals_fastbps(act):
     # The exported module trains on: autograd's gradient of fastbp's loss is fastbp's gradient.
     net = combination_network(act, "squared", "float64", seed=8)
@@ -119,7 +119,9 @@ def refused(module, loss="squared"):
         ([nn.Linear(2, 3), nn.LeakyReLU(0.2), nn.Linear(3, 1)], 1, "negative_slope=0.01"),
         ([nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)], 2, "no bias"),
         ([nn.Linear(2, 3), nn.Dropout(0.1), nn.Linear(3, 1)], 1, "not supported"),
-        ([nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 1)], 1, "not supported"),
+        ([nn.Linear(2, 3), nn.Hardswish(), nn.Linear(3, 1)], 1, "not supported"),
+        ([nn.Linear(2, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 1)], 1, "approximate='none'"),
+        ([nn.Linear(2, 3), nn.ELU(alpha=0.5), nn.Linear(3, 1)], 1, "alpha=1.0"),
         ([nn.Sequential(nn.Linear(2, 3)), nn.Linear(3, 1)], 0, "not supported"),
         ([nn.Linear(2, 3), nn.Softplus(beta=2.0), nn.Linear(3, 1)], 1, "beta=1"),
         ([nn.Linear(2, 3), nn.Softplus(threshold=10.0), nn.Linear(3, 1)], 1, "threshold"),

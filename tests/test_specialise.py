@@ -320,8 +320,7 @@ def test_generated_activation_rules_are_the_registry_rules(name: str) -> None:
         "ONE": 1.0,
         "SLOPE": activations.LEAKY_SLOPE,
         "DT": float,
-        "sigmoid": activations.sigmoid,
-        "softplus": activations.softplus,
+        **{name: getattr(activations, name) for name in activations.GENERATED_HELPERS},
     }
     for z in (-3.0, -0.5, 0.25, 2.0):
         a = eval(value.format(z="z"), scope, {"z": z})  # noqa: S307 - our own expression table

@@ -14,8 +14,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastbp import reference as mlp_reference
-from fastbp.activations import LEAKY_SLOPE
-from fastbp.circuit.recording import Recorder, Var, relu, sigmoid, softplus, tanh
+from fastbp.activations import RECORDS
+from fastbp.circuit import recording
+from fastbp.circuit.recording import Recorder, Var
 from fastbp.circuit.recording import exp as c_exp
 from fastbp.circuit.recording import log as c_log
 from fastbp.circuit.tape import Circuit
@@ -27,20 +28,11 @@ if TYPE_CHECKING:
 
 
 def _activation(name: str, z: Var) -> Var:
-    if name == "relu":
-        return relu(z)
-    if name == "sigmoid":
-        return sigmoid(z)
-    if name == "tanh":
-        return tanh(z)
-    if name == "softplus":
-        return softplus(z)
-    if name == "leaky_relu":
-        # slope·z + (1 − slope)·relu(z): z for z > 0, slope·z below.
-        return LEAKY_SLOPE * z + (1.0 - LEAKY_SLOPE) * relu(z)
-    if name == "identity":
-        return z
-    raise ValueError(f"activation {name!r} has no circuit form")
+    """σ(z) built from circuit ops by the activation's record (:attr:`Activation.circuit`)."""
+    build = RECORDS[name].circuit if name in RECORDS else None
+    if build is None:
+        raise ValueError(f"activation {name!r} has no circuit form")
+    return build(z, recording)
 
 
 def _one_example(
@@ -115,7 +107,7 @@ def from_network(net: Network, x: ArrayLike, y: ArrayLike) -> Circuit:
     if spec.loss == "squared":
         J = 0.5 * sum((z[j] - y[j]) ** 2 for j in range(len(y)))
     elif spec.loss == "logistic":
-        J = sum(softplus(z[j]) - y[j] * z[j] for j in range(len(y)))
+        J = sum(recording.softplus(z[j]) - y[j] * z[j] for j in range(len(y)))
     elif spec.loss == "poisson":
         J = sum(c_exp(z[j]) - y[j] * z[j] for j in range(len(y)))
     else:

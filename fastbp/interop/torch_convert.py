@@ -20,6 +20,8 @@ torch module                       fastbp
                                    ``to_torch`` writes threshold = 40, where z + e^−z rounds to z
                                    in float32 and float64, so the two agree to rounding.
 ``LeakyReLU(0.01)``                ``leaky_relu`` (only the slope 0.01 that fastbp uses)
+``GELU()``, ``SiLU``, ``ELU()``,   ``gelu`` (``approximate="none"`` only), ``silu``, ``elu``
+``SELU``, ``Mish``                 (α = 1 only), ``selu``, ``mish``
 ``Identity`` / nothing             ``identity`` between two ``Linear`` layers
 ``Softmax(dim=-1 or 1)``           after the last ``Linear`` only, with
                                    ``loss="softmax_cross_entropy"``
@@ -39,14 +41,14 @@ from typing import Any
 
 import numpy as np
 
-from fastbp.activations import LEAKY_SLOPE
+from fastbp.activations import RECORDS
 from fastbp.interop._common import build_network, check_network, require
 from fastbp.spec import LOSSES, NetworkSpec
 
 #: Softplus threshold written by to_torch: above it z + log1p(exp(-z)) rounds to z in both dtypes.
-TORCH_SOFTPLUS_THRESHOLD = 40.0
+TORCH_SOFTPLUS_THRESHOLD = RECORDS["softplus"].torch[1]["threshold"]
 #: Smallest Softplus threshold from_torch accepts (torch's default).
-MIN_SOFTPLUS_THRESHOLD = 20.0
+MIN_SOFTPLUS_THRESHOLD = RECORDS["softplus"].torch_at_least["threshold"]
 
 
 _EXP_CLASS = None
@@ -84,19 +86,9 @@ def exp_module_class() -> type:
 
 
 def _hidden_module(nn, act: str):
-    if act == "identity":
-        return nn.Identity()
-    if act == "relu":
-        return nn.ReLU()
-    if act == "sigmoid":
-        return nn.Sigmoid()
-    if act == "tanh":
-        return nn.Tanh()
-    if act == "softplus":
-        return nn.Softplus(beta=1.0, threshold=TORCH_SOFTPLUS_THRESHOLD)
-    if act == "leaky_relu":
-        return nn.LeakyReLU(negative_slope=LEAKY_SLOPE)
-    raise ValueError(f"activation {act!r} has no torch module")  # pragma: no cover
+    """The torch module of a hidden activation, from its record (:attr:`Activation.torch`)."""
+    cls, kwargs = RECORDS[act].torch
+    return getattr(nn, cls)(**kwargs)
 
 
 def folded_layers(net: Any, preprocessing: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -192,28 +184,34 @@ def _describe(i: int, module) -> str:
     return f"module [{i}] {module!r}"
 
 
+def _torch_form(name: str) -> str:
+    cls, kwargs = RECORDS[name].torch
+    return f"{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
 def _hidden_activation(nn, i: int, module) -> str | None:
-    """fastbp name of a supported hidden activation module, or None if it is not one."""
-    if isinstance(module, nn.ReLU):
-        return "relu"
-    if isinstance(module, nn.Sigmoid):
-        return "sigmoid"
-    if isinstance(module, nn.Tanh):
-        return "tanh"
-    if isinstance(module, nn.Softplus):
-        if module.beta != 1 or module.threshold < MIN_SOFTPLUS_THRESHOLD:
-            raise ValueError(
-                f"{_describe(i, module)}: fastbp's softplus is log(1 + e^z), i.e. Softplus with "
-                f"beta=1 and threshold >= {MIN_SOFTPLUS_THRESHOLD:g}"
-            )
-        return "softplus"
-    if isinstance(module, nn.LeakyReLU):
-        if module.negative_slope != LEAKY_SLOPE:
-            raise ValueError(
-                f"{_describe(i, module)}: fastbp's leaky_relu has negative_slope={LEAKY_SLOPE}; "
-                f"another slope cannot be expressed"
-            )
-        return "leaky_relu"
+    """fastbp name of a supported hidden activation module, or None if it is not one.
+
+    A module matches a record (:attr:`Activation.torch`) when it is of the record's class and
+    its attributes equal the record's arguments (or reach the floors of ``torch_at_least``).
+    """
+    for rec in RECORDS.values():
+        cls, kwargs = rec.torch
+        if rec.name == "identity" or type(module) is not getattr(nn, cls, None):
+            continue
+        for attr, want in kwargs.items():
+            have = getattr(module, attr)
+            floor = rec.torch_at_least.get(attr)
+            if not (have >= floor if floor is not None else have == want):
+                wanted = ", ".join(
+                    f"{k} >= {rec.torch_at_least[k]:g}" if k in rec.torch_at_least else f"{k}={v!r}"
+                    for k, v in kwargs.items()
+                )
+                raise ValueError(
+                    f"{_describe(i, module)}: fastbp's {rec.name} is {cls} with {wanted}; "
+                    f"{attr}={have!r} cannot be expressed"
+                )
+        return rec.name
     return None
 
 
@@ -298,8 +296,8 @@ def torch_network(network_class: Any, module: Any, *, loss: str = "squared") -> 
         name = _hidden_activation(nn, i, m)
         if name is None:
             raise ValueError(
-                f"{_describe(i, m)} is not supported; allowed: Linear (with bias), ReLU, Sigmoid, "
-                f"Tanh, Softplus(beta=1), LeakyReLU({LEAKY_SLOPE}), Identity, and Softmax(dim=-1) "
+                f"{_describe(i, m)} is not supported; allowed: Linear (with bias), "
+                f"{', '.join(_torch_form(n) for n in RECORDS)}, and Softmax(dim=-1) "
                 "or Sigmoid as the output"
             )
         if not linears:

@@ -22,8 +22,9 @@ scikit-learn parameter         fastbp
 ============================  ===================================================================
 ``hidden_layer_sizes``         ``NetworkSpec.widths = [n_features, *hidden_layer_sizes, n_out]``
 ``activation``                 ``"logistic"`` → ``"sigmoid"``; ``"relu"``, ``"tanh"``,
-                               ``"identity"`` keep their names; fastbp's ``"softplus"`` and
-                               ``"leaky_relu"`` are accepted too
+                               ``"identity"`` keep their names; beyond scikit-learn, fastbp's
+                               other activations (``"softplus"``, ``"leaky_relu"``, ``"gelu"``,
+                               ``"silu"``, ``"elu"``, ``"selu"``, ``"mish"``) are accepted too
 ``solver="sgd"``               ``momentum == 0`` → ``"sgd"``; otherwise ``"nesterov"`` if
                                ``nesterovs_momentum`` else ``"momentum"`` (same update formulas:
                                v ← μv − αg, θ ← θ + v, or θ ← θ + μv − αg for Nesterov)

@@ -38,8 +38,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
         The hidden widths; the network is ``[n_features, *hidden_layer_sizes, n_outputs]``.
-    activation : {"relu", "tanh", "logistic", "identity", "softplus", "leaky_relu"}, default="relu"
-        The hidden activation (``"logistic"`` is fastbp's ``"sigmoid"``).
+    activation : str, default="relu"
+        The hidden activation: scikit-learn's ``"relu"``, ``"tanh"``, ``"logistic"`` (fastbp's
+        ``"sigmoid"``), ``"identity"``, and beyond scikit-learn any other of
+        :data:`fastbp.ACTIVATIONS` (``"softplus"``, ``"leaky_relu"``, ``"gelu"``, ``"silu"``,
+        ``"elu"``, ``"selu"``, ``"mish"``).
     solver : {"adam", "sgd", "lbfgs", "momentum", "nesterov"}, default="adam"
         The optimizer; ``"momentum"``/``"nesterov"`` are fastbp's names for sgd with momentum.
     alpha : float, default=0.0001

@@ -11,15 +11,11 @@ import numbers
 
 import numpy as np
 
-from fastbp.activations import ACTIVATIONS
+from fastbp.activations import ACTIVATIONS, RECORDS
 
-#: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are).
-SKLEARN_ACTIVATIONS = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-}
+#: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are),
+#: from the activation records' ``sklearn`` field.
+SKLEARN_ACTIVATIONS = {r.sklearn: r.name for r in RECORDS.values() if r.sklearn is not None}
 
 #: Solvers: scikit-learn's three plus fastbp's momentum methods by name.
 SOLVERS = ("lbfgs", "sgd", "adam", "momentum", "nesterov")
