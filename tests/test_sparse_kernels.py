@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import assert_close, make_targets, random_case, random_network
+from conftest import ACTIVATION_NAMES, assert_close, make_targets, random_case, random_network
 
 import fastbp as fb
 from fastbp import epochs, sparse_kernels
 from fastbp.optim import Optimizer
 
 
-@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("case", range(len(ACTIVATION_NAMES)))  # every activation once
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_csr_epoch_matches_dense_epoch(case, optimizer):
     spec, _ = random_case(case)

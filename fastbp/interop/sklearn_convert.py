@@ -18,7 +18,8 @@ scikit-learn                fastbp
                             ``exp`` → ``poisson``
 ==========================  ==========================================
 
-fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart: those are refused.
+fastbp's other activations (``softplus``, ``leaky_relu``, ``gelu``, ``silu``, ``elu``, ``selu``,
+``mish``) have no scikit-learn counterpart: those are refused.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from fastbp.activations import RECORDS
 from fastbp.interop._common import build_network, require
 from fastbp.spec import NetworkSpec
 
-#: scikit-learn hidden activation -> fastbp activation.
-SKLEARN_TO_FASTBP = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+#: scikit-learn hidden activation -> fastbp activation (from the records' ``sklearn`` names).
+SKLEARN_TO_FASTBP = {r.sklearn: r.name for r in RECORDS.values() if r.sklearn is not None}
 FASTBP_TO_SKLEARN = {v: k for k, v in SKLEARN_TO_FASTBP.items()}
 #: scikit-learn output activation -> fastbp loss.
 OUTPUT_TO_LOSS = {
