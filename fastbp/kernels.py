@@ -26,7 +26,7 @@ from fastbp._blas import (
 )
 from fastbp._jit import jit, jit_inline
 from fastbp.activations import RELU, act, act_prime, relu, relu_gate, sigmoid, softplus
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
 
 
 @jit
@@ -146,9 +146,12 @@ def output_transform(out_kind, Z, A):
         elif out_kind == POISSON:
             for j in range(n):
                 A[i, j] = math.exp(Z[i, j])
-        else:
+        elif out_kind == SQUARED:
             for j in range(n):
                 A[i, j] = Z[i, j]
+        else:  # an unknown loss code: NaN, never another loss's output
+            for j in range(n):
+                A[i, j] = math.nan
 
 
 @jit
@@ -338,10 +341,12 @@ def example_loss(out_kind, z, a, lo, n, Y, i):
     elif out_kind == POISSON:
         for j in range(n):
             total += a[lo + j] - Y[i, j] * z[lo + j]
-    else:
+    elif out_kind == SQUARED:
         for j in range(n):
             d = a[lo + j] - Y[i, j]
             total += 0.5 * d * d
+    else:  # an unknown loss code: NaN, never another loss's value
+        total = math.nan
     return total
 
 

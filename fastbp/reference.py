@@ -118,6 +118,8 @@ def output(loss: str, z: list[float]) -> list[float]:
         return [sigma("sigmoid", v) for v in z]
     if loss == "poisson":
         return [math.exp(v) for v in z]
+    if loss != "softmax_cross_entropy":
+        raise ValueError(f"unknown loss {loss!r}")
     zmax = max(z)
     e = [math.exp(v - zmax) for v in z]
     total = sum(e)
@@ -134,6 +136,8 @@ def example_loss(loss: str, z: list[float], a: list[float], y: list[float]) -> f
         return sum(sigma("softplus", z[j]) - y[j] * z[j] for j in range(len(y)))
     if loss == "poisson":
         return sum(math.exp(z[j]) - y[j] * z[j] for j in range(len(y)))
+    if loss != "softmax_cross_entropy":
+        raise ValueError(f"unknown loss {loss!r}")
     zmax = max(z)
     log_sum_exp = zmax + math.log(sum(math.exp(v - zmax) for v in z))
     return sum(y[j] * (log_sum_exp - z[j]) for j in range(len(y)) if y[j] != 0.0)
@@ -344,6 +348,8 @@ def output_r(loss: str, a: list[float], Rz: list[float]) -> list[float]:
         return [a[j] * (1.0 - a[j]) * Rz[j] for j in range(len(a))]
     if loss == "poisson":
         return [a[j] * Rz[j] for j in range(len(a))]
+    if loss != "softmax_cross_entropy":
+        raise ValueError(f"unknown loss {loss!r}")
     a_dot_Rz = sum(a[j] * Rz[j] for j in range(len(a)))
     return [a[j] * (Rz[j] - a_dot_Rz) for j in range(len(a))]
 

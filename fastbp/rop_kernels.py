@@ -31,6 +31,8 @@ helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear
 
 from __future__ import annotations
 
+import math
+
 from fastbp._blas import gemm, gemm_scratch
 from fastbp._jit import jit
 from fastbp.activations import RELU, act_prime, act_second, piecewise_linear, relu_gate
@@ -47,7 +49,7 @@ from fastbp.kernels import (
     weight_gradient_loops,
     weights,
 )
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
 from fastbp.row_kernels import BAD_X, BAD_Y, BAD_Z, finite_sum_check, target_row_ok, unpack_plan
 
 
@@ -108,9 +110,12 @@ def r_output_transform(out_kind, A, RZ, RA):
         elif out_kind == POISSON:
             for j in range(n):
                 RA[i, j] = A[i, j] * RZ[i, j]
-        else:
+        elif out_kind == SQUARED:
             for j in range(n):
                 RA[i, j] = RZ[i, j]
+        else:  # an unknown loss code: NaN, never another loss's Jacobian
+            for j in range(n):
+                RA[i, j] = math.nan
 
 
 @jit

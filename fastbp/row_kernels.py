@@ -54,7 +54,7 @@ from fastbp.kernels import (
     loss_sum,
     seed_output,
 )
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE
+from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
 from fastbp.lowering import Plan
 
 BAD_X = 1
@@ -163,6 +163,8 @@ def target_row_ok(y, out_kind):
             s += y[j]
         if abs(s - 1.0) > tol:
             return False
+    elif out_kind != SQUARED:  # an unknown loss code: no target is valid for it
+        return False
     return True
 
 
