@@ -92,6 +92,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fastbp.activations import ACTIVATIONS
+
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
@@ -155,6 +157,8 @@ SUPPORTED = {
 }
 #: Training workloads a tool takes part in, where not all of W1–W3.
 TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set(), "numba-cached": set()}
+#: Every hidden activation fastbp has (``--activations``); the JAX and torch peers have them all.
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 #: Hidden activations a tool implements, where not all of fastbp's (``--activations``).
 ACTIVATION_SUPPORTED = {"numpy": {"relu"}, "handloop": {"relu"}, "sklearn": {"relu"}}
 NOT_APPLICABLE = {
@@ -203,9 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.workloads = _names(p, args.workloads, ALL_WORKLOADS + EXTRA_WORKLOADS, "workload")
     args.dtypes = _names(p, args.dtypes, DTYPES, "dtype")
     if args.activations is not None:
-        from fastbp.activations import ACTIVATIONS
-
-        args.activations = _names(p, args.activations, tuple(ACTIVATIONS), "activation")
+        args.activations = _names(p, args.activations, ACTIVATION_NAMES, "activation")
     peers: list[str] = []
     for name in _names(p, args.peers, tuple(TOOLS) + tuple(ALIASES), "peer"):
         peers += [t for t in ALIASES.get(name, (name,)) if t not in peers]
