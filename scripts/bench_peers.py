@@ -67,9 +67,10 @@ Run::
     python scripts/bench_peers.py --workloads W1 --peers fastbp,jax-scan --rounds 3 \
         --activations relu,tanh,sigmoid,softplus,gelu,silu,elu,selu,mish   # by activation
 
-It writes JSON lines to ``--out`` (one per tool × workload × dtype, plus the matmul peak) and
-prints a Markdown report on stdout; progress goes to stderr.  Peers that are not installed are
-reported as "missing"; this script imports none of them itself.
+It writes JSON lines to ``--out`` (one per tool × workload × dtype, and × activation for W1–W3,
+each with its ``activation``; plus the matmul peak) and prints a Markdown report on stdout;
+progress goes to stderr.  Peers that are not installed are reported as "missing"; this script
+imports none of them itself.
 """
 
 from __future__ import annotations
