@@ -331,3 +331,22 @@ def test_activations_run_has_a_row_per_activation(tmp_path):
     for act in ("tanh", "gelu"):
         row = next(t for t in table.splitlines() if t.startswith(f"| W1 | float64 | {act} |"))
         assert row.count("×") == 1 and "nan" not in row  # fastbp / jax lax.scan
+
+
+def test_activation_table_has_a_row_per_activation():
+    def line(tool: str, act: str, rate: float | None, status: str = "ok") -> dict:
+        r = {"workload": "W1", "tool": tool, "label": tool, "dtype": "float32",
+             "activation": act, "activation_sweep": True, "status": status}  # fmt: skip
+        if rate is not None:
+            r.update(rate={"median": rate}, gate_err=1e-7, batch_size=1, flops_per_step=6)
+        return r
+
+    rows = [line("fastbp", "tanh", 3e5), line("jax-scan", "tanh", 6e5),
+            line("numpy", "tanh", None, "n/a"), line("fastbp", "gelu", 2e5),
+            line("jax-scan", "gelu", None, "WRONG")]  # fmt: skip
+    bench_peers.add_ratios(rows)
+    text = "\n".join(report.activation_markdown(rows))
+    assert "| fastbp | jax-scan | fastbp / jax-scan |" in text  # n/a tools get no column
+    assert "| W1 | float32 | tanh | 300,000 | 600,000 | 0.5× | 1.0e-07 |" in text
+    assert "| W1 | float32 | gelu | 200,000 | **WRONG** | — | 1.0e-07 |" in text
+    assert report.activation_markdown([dict(r, activation_sweep=False) for r in rows]) == []
