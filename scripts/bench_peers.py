@@ -3,7 +3,10 @@
 Workloads (W1–W3 from :mod:`fastbp.workloads`; W4–W6 defined here):
 
 * W1–W3: one epoch of plain SGD in data order (steps/s, or samples/s for W3), float64 and
-  float32.
+  float32.  ``--activations tanh,gelu,...`` reruns each of them with each hidden activation
+  (the same on every tool; default: the workload's own) and adds a table with a row per
+  activation: every tool's median and fastbp's speed-up over each peer.  The numpy, handloop
+  and scikit-learn peers implement ReLU only and are reported n/a for the others.
 * W4: time(loss and gradient) / time(forward) on the W2 network at batch 1 and 128.
 * W5: time(Hessian-vector product) / time(loss and gradient), same network and batches
   (fastbp ``net.hvp``; JAX ``jvp`` of ``grad``; ``torch.func`` ``jvp`` of ``grad``), and the
@@ -61,10 +64,13 @@ Run::
     python scripts/bench_peers.py --workloads W1,W3 --peers fastbp,torch --dtypes float32
     python scripts/bench_peers.py --rounds 3 --repeats 3   # on a busy machine: pool 3 sweeps
     python scripts/bench_peers.py --workloads W5 --peers fastbp,jax-jit,torch   # H v, G v only
+    python scripts/bench_peers.py --workloads W1 --peers fastbp,jax-scan --rounds 3 \
+        --activations relu,tanh,sigmoid,softplus,gelu,silu,elu,selu,mish   # by activation
 
-It writes JSON lines to ``--out`` (one per tool × workload × dtype, plus the matmul peak) and
-prints a Markdown report on stdout; progress goes to stderr.  Peers that are not installed are
-reported as "missing"; this script imports none of them itself.
+It writes JSON lines to ``--out`` (one per tool × workload × dtype, and × activation for W1–W3,
+each with its ``activation``; plus the matmul peak) and prints a Markdown report on stdout;
+progress goes to stderr.  Peers that are not installed are reported as "missing"; this script
+imports none of them itself.
 """
 
 from __future__ import annotations
@@ -82,10 +88,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from fastbp.activations import ACTIVATIONS
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -96,8 +104,6 @@ from _peers import report  # noqa: E402
 from _peers.common import summary  # noqa: E402
 from _peers.env import MARKER  # noqa: E402
 from _peers.report import duration as _duration  # noqa: E402
-from _peers.report import gate as _gate  # noqa: E402
-from _peers.report import rate as _rate  # noqa: E402
 from _peers.report import status as _status  # noqa: E402
 from _peers.report import times as _times  # noqa: E402
 
@@ -152,6 +158,10 @@ SUPPORTED = {
 }
 #: Training workloads a tool takes part in, where not all of W1–W3.
 TRAIN_SUPPORTED = {"handloop": {"W1", "W2"}, "numba-import": set(), "numba-cached": set()}
+#: Every hidden activation fastbp has (``--activations``); the JAX and torch peers have them all.
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
+#: Hidden activations a tool implements, where not all of fastbp's (``--activations``).
+ACTIVATION_SUPPORTED = {"numpy": {"relu"}, "handloop": {"relu"}, "sklearn": {"relu"}}
 NOT_APPLICABLE = {
     "numba-import": "a W6 yardstick (a process that only imports numba)",
     "numba-cached": "a W6 yardstick (import numba, call one cached function)",
@@ -174,6 +184,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="e.g. W1,W3; W5 alone: --workloads W5 (H v, G v)")  # fmt: skip
     p.add_argument("--peers", default="all", help=f"from {', '.join(TOOLS)}, jax, all")
     p.add_argument("--dtypes", default=",".join(DTYPES))
+    p.add_argument("--activations", default=None,
+                   help="W1–W3: rerun with each hidden activation, e.g. relu,tanh,gelu "
+                   "(default: each workload's own)")  # fmt: skip
     p.add_argument("--threads", type=int, choices=(1, 2), default=1)
     p.add_argument("--core", type=int, default=None, help="CPU for --threads 1 (default: last)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (7; 3 with --quick)")
@@ -194,6 +207,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     args.workloads = _names(p, args.workloads, ALL_WORKLOADS + EXTRA_WORKLOADS, "workload")
     args.dtypes = _names(p, args.dtypes, DTYPES, "dtype")
+    if args.activations is not None:
+        args.activations = _names(p, args.activations, ACTIVATION_NAMES, "activation")
     peers: list[str] = []
     for name in _names(p, args.peers, tuple(TOOLS) + tuple(ALIASES), "peer"):
         peers += [t for t in ALIASES.get(name, (name,)) if t not in peers]
@@ -306,6 +321,8 @@ class Runner:
     def add(self, line: dict) -> None:
         self.results.append(line)
         what = f"{line['workload']} {line.get('dtype') or ''} {line['label']}"
+        if line.get("activation_sweep"):
+            what += f" ({line['activation']})"
         extra = ""
         if "batch" in line:
             what += f" batch {line['batch']}"
@@ -365,16 +382,20 @@ def run_training(runner: Runner, workload, dtype: str) -> None:
     """
     args = runner.args
     n = n_examples(workload, args.n_scale)
-    ref = runner.workdir / f"{workload.name}-{dtype}.npz"
+    ref = runner.workdir / f"{workload.name}-{dtype}-{workload.activation}.npz"
     if not ref.exists():
         build_train_reference(workload, dtype, n, ref)
     lines = {}
     for key in args.peers:
         line = runner.base(workload.name, dtype, key)
         line.update(metric=workload.metric, batch_size=workload.batch_size, n=n,
-                    flops_per_step=workload.flops_per_step())  # fmt: skip
+                    flops_per_step=workload.flops_per_step(), activation=workload.activation,
+                    activation_sweep=args.activations is not None)  # fmt: skip
         if workload.name not in TRAIN_SUPPORTED.get(key, {workload.name}):
             line.update(status="n/a", reason=NOT_APPLICABLE.get(key, ""))
+        elif workload.activation not in ACTIVATION_SUPPORTED.get(key, {workload.activation}):
+            line.update(status="n/a", reason=f"implements {', '.join(ACTIVATION_SUPPORTED[key])} "
+                        "hidden layers only")  # fmt: skip
         elif runner.missing(key):
             line.update(not_installed(key))
         lines[key] = line
@@ -505,12 +526,13 @@ def add_ratios(results: list[dict]) -> None:
     by_key = {}
     for r in results:
         if r.get("status") == "ok" and r["tool"] == "fastbp":
-            by_key[(r["workload"], r.get("dtype"), r.get("batch"), r.get("cache"))] = r
+            key = (r["workload"], r.get("dtype"), r.get("batch"), r.get("cache"))
+            by_key[key + (r.get("activation"),)] = r
     for r in results:
         if r.get("status") != "ok" or r["workload"] == "peak":
             continue
         if "rate" in r:
-            ref = by_key.get((r["workload"], r["dtype"], None, None))
+            ref = by_key.get((r["workload"], r["dtype"], None, None, r.get("activation")))
             if ref:
                 r["fastbp_over_tool"] = ref["rate"]["median"] / r["rate"]["median"]
             steps = r["rate"]["median"] / r["batch_size"]
@@ -519,13 +541,13 @@ def add_ratios(results: list[dict]) -> None:
                 r["peak_gflops"] = peak[r["dtype"]]["best"]
                 r["peak_fraction"] = r["gflops"] / r["peak_gflops"]
         elif "ratio" in r:
-            ref = by_key.get((r["workload"], r["dtype"], r["batch"], None))
+            ref = by_key.get((r["workload"], r["dtype"], r["batch"], None, None))
             if ref:
                 r["fastbp_over_tool"] = r["t_num"]["median"] / ref["t_num"]["median"]
                 if "t_gnvp" in r and "t_gnvp" in ref:  # W5's G v, timed beside H v
                     r["fastbp_over_tool_gnvp"] = r["t_gnvp"]["median"] / ref["t_gnvp"]["median"]
         elif r["workload"] == "W6":
-            ref = by_key.get(("W6", r["dtype"], None, "warm"))
+            ref = by_key.get(("W6", r["dtype"], None, "warm", None))
             if ref:
                 r["fastbp_over_tool"] = statistics.median(r["seconds"]) / statistics.median(
                     ref["seconds"]
@@ -591,34 +613,8 @@ def markdown(runner: Runner, results: list[dict]) -> str:
     cold = [r for r in results if r["workload"] == "W6"]
     skipped = [r for r in results if r.get("status") in ("n/a", "missing")]
     if train:
-        lines += [
-            "",
-            "## Training throughput (W1–W3)",
-            "",
-            "fastbp / tool: fastbp's median rate over the tool's (above 1: fastbp is faster). "
-            "GFLOP/s at 6 flops per parameter per example; % of the matmul peak of the same "
-            "dtype. First step: the first call in the process, compilation included.",
-            "",
-            "| workload | dtype | tool | rate (median) | min – max | time per step | "
-            "fastbp / tool | GFLOP/s | % of peak | first step | gate |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in train:
-            if r.get("status") in ("n/a", "missing"):
-                continue
-            w = f"{r['workload']} ({r['metric']})"
-            if r.get("status") != "ok":
-                lines.append(f"| {w} | {r['dtype']} | {r['label']} | {_status(r)} | | | | | | "
-                             f"| {_gate(r)} |")  # fmt: skip
-                continue
-            rate = r["rate"]
-            pct = f"{100 * r['peak_fraction']:.3g} %" if "peak_fraction" in r else "—"
-            lines.append(
-                f"| {w} | {r['dtype']} | {r['label']} | {_rate(rate['median'])} | "
-                f"{_rate(rate['min'])} – {_rate(rate['max'])} | "
-                f"{_duration(r['seconds_per_step'])} | {_times(r.get('fastbp_over_tool'))} | "
-                f"{r['gflops']:.3g} | {pct} | {_duration(r['first_step_s'])} | {_gate(r)} |"
-            )
+        lines += report.train_markdown(train)
+        lines += report.activation_markdown(train)
     if grad:
         lines += report.grad_markdown(grad)
     lines += report.w5_markdown([r for r in results if r.get("kind") == "cross_tool"])
@@ -691,10 +687,13 @@ def main(argv: list[str] | None = None) -> int:
             if name in EXTRA_WORKLOADS:
                 continue  # their own blocks below
             for dtype in args.dtypes if name != "W6" else ["float64"]:
-                print(f"{name} {dtype}", file=sys.stderr, flush=True)
                 if name in WORKLOADS:
-                    run_training(runner, WORKLOADS[name], dtype)
-                elif name in ("W4", "W5"):
+                    for act in args.activations or [WORKLOADS[name].activation]:
+                        print(f"{name} {dtype} {act}", file=sys.stderr, flush=True)
+                        run_training(runner, replace(WORKLOADS[name], activation=act), dtype)
+                    continue
+                print(f"{name} {dtype}", file=sys.stderr, flush=True)
+                if name in ("W4", "W5"):
                     run_gradients(runner, name, dtype)
                 else:
                     run_cold_start(runner)

@@ -8,6 +8,7 @@ for G v).  A tiny W5 run (slow) puts fastbp, JAX and torch.func side by side whe
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -246,3 +247,106 @@ def test_w5_run_compares_hvp_and_gnvp_across_tools(tmp_path):
         (b, p) for b in (1, 128) for p in ("hvp", "gnvp")}  # fmt: skip
     assert all(set(r["median_s"]) == timed for r in cross)
     assert "## H v and G v across tools" in proc.stdout
+
+
+# ---------------------------------------------------------------------- --activations
+def test_activations_option():
+    assert bench_peers.parse_args([]).activations is None  # each workload's own
+    args = bench_peers.parse_args(["--activations", "tanh, gelu"])
+    assert args.activations == ["tanh", "gelu"]
+    with pytest.raises(SystemExit):
+        bench_peers.parse_args(["--activations", "swish"])
+
+
+def _peer(name: str):
+    """The peer tool module, skipped where its library (an optional extra) is missing."""
+    pytest.importorskip(name)
+    return importlib.import_module(f"_peers.tool_{name}")
+
+
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_peers_have_every_fastbp_activation(name):
+    from fastbp.activations import RECORDS
+
+    assert set(_peer(name).ACTIVATIONS) == set(RECORDS)
+
+
+# Every activation, both dtypes: each peer must train the same network as fastbp.  The gate
+# (first step, GATE_RTOL) and the loss after one whole epoch of per-example SGD, both within
+# GATE_RTOL: float64 differs only by summation order and libm; float32 by float32 rounding over
+# the epoch's steps.  tanh runs in every job; the other activations (about 1.5 s each: a JAX
+# compile and a fastbp spec) only in the slow one.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "activation",
+    [pytest.param(a, marks=() if a == "tanh" else pytest.mark.slow)
+     for a in sorted(bench_peers.ACTIVATION_NAMES)],
+)  # fmt: skip
+@pytest.mark.parametrize(("name", "variant"), [("jax", "scan"), ("torch", None)])
+def test_peers_train_the_same_network_for_every_activation(
+    tmp_path, name, variant, activation, dtype
+):
+    from dataclasses import replace
+
+    tool = _peer(name)
+    workload = replace(W1, activation=activation)
+    ref = tmp_path / "ref.npz"
+    bench_peers.build_train_reference(workload, dtype, 64, ref)
+    job = dict(train_job(workload, dtype, ref), variant=variant)
+    res = common.run_train(job, tool)
+    assert res["status"] == "ok", res
+    assert res["gate_err"] <= common.GATE_RTOL[dtype]
+
+    data = np.load(ref)
+    X, Y = data["X"], data["Y"]
+    trainer = tool.Trainer(job, common.unflatten(data["p0"], job["widths"]), X, Y)
+    trainer.epoch()
+    ours, theirs = workload.network(dtype), workload.network(dtype)
+    ours.params[:] = data["p_epoch"]
+    theirs.params[:] = common.flatten(trainer.params())
+    J, J_peer = ours.loss(X, Y), theirs.loss(X, Y)
+    assert abs(J_peer - J) <= common.GATE_RTOL[dtype] * abs(J), (J_peer, J)
+
+
+@pytest.mark.slow
+def test_activations_run_has_a_row_per_activation(tmp_path):
+    _peer("jax")
+    out = tmp_path / "act.jsonl"
+    cmd = [sys.executable, str(SCRIPTS / "bench_peers.py"), "--quick", "--workloads", "W1",
+           "--activations", "tanh,gelu", "--peers", "fastbp,jax-scan", "--dtypes", "float64",
+           "--n-scale", "0.01", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    lines = [json.loads(text) for text in out.read_text().splitlines()]
+    rows = {(r["tool"], r["activation"]): r for r in lines if r["workload"] == "W1"}
+    assert set(rows) == {(t, a) for t in ("fastbp", "jax-scan") for a in ("tanh", "gelu")}
+    for act in ("tanh", "gelu"):
+        peer = rows[("jax-scan", act)]
+        assert peer["status"] == "ok", peer
+        assert peer["gate_ok"] and peer["gate_err"] <= common.GATE_RTOL["float64"]
+        assert peer["epoch_err"] <= common.GATE_RTOL["float64"]  # one whole epoch agrees too
+        assert np.isfinite(peer["fastbp_over_tool"]) and peer["fastbp_over_tool"] > 0
+    table = proc.stdout[proc.stdout.index("## Training throughput by activation") :]
+    for act in ("tanh", "gelu"):
+        row = next(t for t in table.splitlines() if t.startswith(f"| W1 | float64 | {act} |"))
+        assert row.count("×") == 1 and "nan" not in row  # fastbp / jax lax.scan
+
+
+def test_activation_table_has_a_row_per_activation():
+    def line(tool: str, act: str, rate: float | None, status: str = "ok") -> dict:
+        r = {"workload": "W1", "tool": tool, "label": tool, "dtype": "float32",
+             "activation": act, "activation_sweep": True, "status": status}  # fmt: skip
+        if rate is not None:
+            r.update(rate={"median": rate}, gate_err=1e-7, batch_size=1, flops_per_step=6)
+        return r
+
+    rows = [line("fastbp", "tanh", 3e5), line("jax-scan", "tanh", 6e5),
+            line("numpy", "tanh", None, "n/a"), line("fastbp", "gelu", 2e5),
+            line("jax-scan", "gelu", None, "WRONG")]  # fmt: skip
+    bench_peers.add_ratios(rows)
+    text = "\n".join(report.activation_markdown(rows))
+    assert "| fastbp | jax-scan | fastbp / jax-scan |" in text  # n/a tools get no column
+    assert "| W1 | float32 | tanh | 300,000 | 600,000 | 0.5× | 1.0e-07 |" in text
+    assert "| W1 | float32 | gelu | 200,000 | **WRONG** | — | 1.0e-07 |" in text
+    assert report.activation_markdown([dict(r, activation_sweep=False) for r in rows]) == []

@@ -1,6 +1,9 @@
 """The report's number formats, the W4/W5 cost-ratio table and W5's cross-tool table.
 
 Parent side of ``scripts/bench_peers.py``: standard library only, like :mod:`_peers.env`.
+The W1–W3 training table (:func:`train_markdown`) and, for ``--activations``, the table with a
+row per workload × dtype × activation (:func:`activation_markdown`): each tool's median rate
+and fastbp's speed-up over each peer, from the same per-tool result lines.
 W5's cross-tool rows (:func:`w5_rows`) put the medians that each tool's own child process
 measured side by side: H v and G v per call, and fastbp's speed-up over each peer (the peer's
 median over fastbp's).  They are also written to the JSON lines, with ``kind="cross_tool"``.
@@ -56,6 +59,78 @@ def status(r: dict) -> str:
     return {"WRONG": "**WRONG**", "missing": "missing", "n/a": "n/a"}.get(
         r.get("status"), r.get("status", "?")
     )
+
+
+# ---------------------------------------------------------------------- W1–W3
+def train_markdown(train: list[dict]) -> list[str]:
+    """The W1–W3 table: one row per workload × dtype × activation × tool."""
+    lines = [
+        "",
+        "## Training throughput (W1–W3)",
+        "",
+        "fastbp / tool: fastbp's median rate over the tool's (above 1: fastbp is faster). "
+        "GFLOP/s at 6 flops per parameter per example; % of the matmul peak of the same "
+        "dtype. First step: the first call in the process, compilation included.",
+        "",
+        "| workload | dtype | activation | tool | rate (median) | min – max | time per step | "
+        "fastbp / tool | GFLOP/s | % of peak | first step | gate |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in train:
+        if r.get("status") in ("n/a", "missing"):
+            continue
+        w = f"{r['workload']} ({r['metric']}) | {r['dtype']} | {r.get('activation', '')}"
+        if r.get("status") != "ok":
+            lines.append(f"| {w} | {r['label']} | {status(r)} | | | | | | | {gate(r)} |")
+            continue
+        r_ = r["rate"]
+        pct = f"{100 * r['peak_fraction']:.3g} %" if "peak_fraction" in r else "—"
+        lines.append(
+            f"| {w} | {r['label']} | {rate(r_['median'])} | {rate(r_['min'])} – "
+            f"{rate(r_['max'])} | {duration(r['seconds_per_step'])} | "
+            f"{times(r.get('fastbp_over_tool'))} | {r['gflops']:.3g} | {pct} | "
+            f"{duration(r['first_step_s'])} | {gate(r)} |"
+        )
+    return lines
+
+
+def activation_markdown(train: list[dict]) -> list[str]:
+    """``--activations``: a row per workload × dtype × activation, every tool's median rate and
+    fastbp's speed-up over each peer (fastbp's rate over the peer's = the peer's time over
+    fastbp's; above 1: fastbp is faster).  Empty unless the rows come from ``--activations``."""
+    rows = [r for r in train if r.get("activation_sweep")]
+    if not rows:
+        return []
+    labels = {r["tool"]: r["label"] for r in rows if r.get("status") not in ("n/a", "missing")}
+    peers = [t for t in labels if t != "fastbp"]
+    keys = list(dict.fromkeys((r["workload"], r["dtype"], r["activation"]) for r in rows))
+    lines = [
+        "",
+        "## Training throughput by activation (W1–W3, --activations)",
+        "",
+        "The same hidden activation on every tool. Median rate (steps/s, or samples/s for W3) "
+        "over every timed epoch of every round; fastbp / tool: fastbp's median rate over the "
+        "tool's, i.e. the tool's time over fastbp's (above 1: fastbp is faster). Each tool ran "
+        "in its own pinned child process, the rounds interleaving the tools.",
+        "",
+        "| workload | dtype | activation | "
+        + " | ".join(f"{labels[t]}" for t in labels)
+        + "".join(f" | fastbp / {labels[t]}" for t in peers)
+        + " | worst gate err |",
+        "|---|---|---|" + "---:|" * (len(labels) + len(peers)) + "---:|",
+    ]
+    for key in keys:
+        here = {r["tool"]: r for r in rows if (r["workload"], r["dtype"], r["activation"]) == key}
+        cells = []
+        for t in labels:
+            r = here.get(t, {})
+            cells.append(rate(r["rate"]["median"]) if r.get("status") == "ok"
+                         else status(r) if r else "—")  # fmt: skip
+        cells += [times(here.get(t, {}).get("fastbp_over_tool")) for t in peers]
+        errs = [r["gate_err"] for r in here.values() if "gate_err" in r]
+        cells.append(f"{max(errs):.1e}" if errs else "—")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # ---------------------------------------------------------------------- W4, W5 per tool

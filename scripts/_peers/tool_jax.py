@@ -15,6 +15,10 @@ forward-over-reverse, against the same ``value_and_grad``, and G v = Jᵀ H_loss
 applied to H_loss Jv (Jv / m for the squared loss; XLA merges the two forwards).
 ``jax.linearize`` + ``jax.linear_transpose`` compiled to the same 11 dots and timed within
 ±5 % of it (W2 network, batch 1 and 128, one core), so the plainer jvp + vjp is kept.
+
+Hidden activations (:data:`ACTIVATIONS`): fastbp's, each as ``jax.nn`` writes it where it has
+it (the same math as :mod:`fastbp.activations`; gelu exact, elu with α = 1, leaky_relu with
+slope 0.01, mish as z tanh(softplus(z))), applied inside the same jitted step.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ from _peers.common import flatten, one_hot, unflatten  # noqa: E402
 
 LIBRARY = "jax"
 
+#: fastbp's hidden activations, name → the jax function (this peer does not import fastbp).
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "softplus": jax.nn.softplus,
+    "leaky_relu": lambda z: jax.nn.leaky_relu(z, negative_slope=0.01),
+    "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+    "silu": jax.nn.silu,
+    "elu": lambda z: jax.nn.elu(z, alpha=1.0),
+    "selu": jax.nn.selu,
+    "mish": lambda z: z * jnp.tanh(jax.nn.softplus(z)),
+}
+
 
 def setup(threads: int) -> None:
     """Threads come from XLA_FLAGS, set by the parent before JAX loaded."""
@@ -44,13 +63,14 @@ def versions() -> dict:
 
 
 def loss_fn(job: dict):
-    if job["activation"] != "relu":
-        raise NotImplementedError("the jax peer implements ReLU hidden layers only")
+    if job["activation"] not in ACTIVATIONS:
+        raise NotImplementedError(f"the jax peer has no activation {job['activation']!r}")
+    act = ACTIVATIONS[job["activation"]]
     softmax = job["loss"] == "softmax_cross_entropy"
 
     def forward(params, x):  # params: (V, b) with V = Wᵀ, shape (in, out)
         for V, b in params[:-1]:
-            x = jax.nn.relu(x @ V + b)
+            x = act(x @ V + b)
         V, b = params[-1]
         return x @ V + b
 

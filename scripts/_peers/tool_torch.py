@@ -17,6 +17,11 @@ over the parameter tuple: through ``functional_call`` on the ``nn.Sequential`` G
 slower at batch 1 and H v about 5 % slower (W2 network, one core).  Outside torch.func, a
 dual-tensor forward (``torch.autograd.forward_ad``) and one ``torch.autograd.grad`` gave G v
 about 2× faster at batch 1 and 1.4× at 128; that is not what this row measures.
+
+Hidden activations (:data:`ACTIVATIONS`): fastbp's, each as the ``torch.nn`` module (eager) and
+its ``torch.nn.functional`` form (compiled step, ``torch.func``) with the same math as
+:mod:`fastbp.activations`: gelu exact (``approximate="none"``), elu with α = 1, leaky_relu with
+slope 0.01, softplus with threshold 40 (as :func:`fastbp.interop.to_torch` builds it).
 """
 
 from __future__ import annotations
@@ -29,6 +34,30 @@ from torch import nn
 from _peers.common import flatten, unflatten
 
 LIBRARY = "torch"
+
+#: fastbp's hidden activations, name → (the ``torch.nn`` module factory, the functional form);
+#: this peer does not import fastbp.
+ACTIVATIONS = {
+    "identity": (nn.Identity, lambda z: z),
+    "relu": (nn.ReLU, torch.relu),
+    "sigmoid": (nn.Sigmoid, torch.sigmoid),
+    "tanh": (nn.Tanh, torch.tanh),
+    "softplus": (lambda: nn.Softplus(beta=1.0, threshold=40.0),
+                 lambda z: F.softplus(z, beta=1.0, threshold=40.0)),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.01), lambda z: F.leaky_relu(z, 0.01)),
+    "gelu": (lambda: nn.GELU(approximate="none"), lambda z: F.gelu(z, approximate="none")),
+    "silu": (nn.SiLU, F.silu),
+    "elu": (lambda: nn.ELU(alpha=1.0), lambda z: F.elu(z, alpha=1.0)),
+    "selu": (nn.SELU, F.selu),
+    "mish": (nn.Mish, F.mish),
+}  # fmt: skip
+
+
+def activation(job: dict):
+    """(module factory, functional form) of the job's hidden activation; a clear error if none."""
+    if job["activation"] not in ACTIVATIONS:
+        raise NotImplementedError(f"the torch peer has no activation {job['activation']!r}")
+    return ACTIVATIONS[job["activation"]]
 
 
 def setup(threads: int) -> None:
@@ -46,8 +75,7 @@ def versions() -> dict:
 
 
 def model(job: dict, layers) -> nn.Sequential:
-    if job["activation"] != "relu":
-        raise NotImplementedError("the torch peer implements ReLU hidden layers only")
+    module = activation(job)[0]
     dtype = getattr(torch, job["dtype"])
     mods = []
     for k, (W, b) in enumerate(layers):
@@ -57,7 +85,7 @@ def model(job: dict, layers) -> nn.Sequential:
             lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
         mods.append(lin)
         if k < len(layers) - 1:
-            mods.append(nn.ReLU())
+            mods.append(module())
     return nn.Sequential(*mods)
 
 
@@ -73,13 +101,14 @@ def targets(job: dict, Y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(Y).reshape(Y.shape[0], -1))
 
 
-def functional_forward(p, x):
-    """The network on x as a function of its parameters p = (W1, b1, W2, b2, ...): ReLU hidden
-    layers, ``F.linear`` per layer (what the compiled step and ``torch.func`` differentiate)."""
+def functional_forward(p, x, act=torch.relu):
+    """The network on x as a function of its parameters p = (W1, b1, W2, b2, ...): ``act`` on
+    the hidden layers, ``F.linear`` per layer (what the compiled step and ``torch.func``
+    differentiate)."""
     r = len(p) // 2
     a = x
     for k in range(r - 1):
-        a = torch.relu(F.linear(a, p[2 * k], p[2 * k + 1]))
+        a = act(F.linear(a, p[2 * k], p[2 * k + 1]))
     return F.linear(a, p[2 * r - 2], p[2 * r - 1])
 
 
@@ -93,13 +122,12 @@ class CompiledStep:
     def __init__(self, job: dict, layers, X: np.ndarray, Y: np.ndarray) -> None:
         from torch.func import grad
 
-        if job["activation"] != "relu":
-            raise NotImplementedError("the torch peer implements ReLU hidden layers only")
+        act = activation(job)[1]
         softmax = job["loss"] == "softmax_cross_entropy"
         lr = job["lr"]
 
         def loss(p, x, y):
-            z = functional_forward(p, x)
+            z = functional_forward(p, x, act)
             if softmax:
                 return F.cross_entropy(z, y)
             return ((z - y) ** 2).sum() * (0.5 / x.shape[0])
@@ -166,9 +194,10 @@ class GradOps:
                         for a in pair)  # fmt: skip
         x, m = self.x, self.x.shape[0]
         softmax = job["loss"] == "softmax_cross_entropy"
+        act = activation(job)[1]
 
         def g(p):  # the forward on x, a function of the parameters
-            return functional_forward(p, x)
+            return functional_forward(p, x, act)
 
         grad_f = grad(lambda p: self.loss(g(p), self.y))
         self._hvp = lambda: jvp(grad_f, (theta,), (tangent,))[1]
