@@ -413,7 +413,8 @@ def test_unknown_format_version_is_refused(saved, version) -> None:
     header, arrays = _members(path)
     header["format_version"] = version
     _rewrite(path, header, arrays)
-    with pytest.raises(ModelFileError, match=r"unknown format_version .*supported versions: \[1, 2\]"):
+    match = r"unknown format_version .*supported versions: \[1, 2\]"
+    with pytest.raises(ModelFileError, match=match):
         load_model(path)
 
 
