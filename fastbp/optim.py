@@ -123,6 +123,26 @@ class Optimizer:
         (:mod:`fastbp.toolbox_kernels`)."""
         return self.weight_decay == 0.0 and self.name != "adamw"
 
+    def require_plain(self, where: str) -> None:
+        """Refuse ``adamw`` and weight decay where only the original four steps are compiled.
+
+        Parameters
+        ----------
+        where : str
+            The caller, for the message.
+
+        Raises
+        ------
+        ValueError
+            If the optimizer is not :attr:`plain`.
+        """
+        if not self.plain:
+            raise ValueError(
+                f"{where} does not take optimizer='adamw' or weight_decay yet (got "
+                f"{self.name!r}, weight_decay={self.weight_decay}); train single networks with "
+                f"Network.fit for them"
+            )
+
     @property
     def code(self) -> int:
         """The integer code the epoch kernels switch on."""

@@ -332,3 +332,57 @@ def test_plain_settings_write_format_version_1(tmp_path) -> None:
     assert Optimizer.from_record(Optimizer("adamw", weight_decay=0.0).settings(), None, 3,
                                  np.dtype("float64")).weight_decay == 0.0  # fmt: skip
     assert "weight_decay" not in Optimizer("momentum").settings()
+
+
+# ----------------------------------------------------------------------------- estimators
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("solver", "wd", "clip", "sparse", "weighted"),
+    [("sgd", 0.1, 0.2, False, False), ("adam", 0.05, None, False, False),
+     ("adam", 0.0, 0.3, True, False), ("sgd", 0.2, 0.5, False, True)],
+)  # fmt: skip
+def test_estimator_steps_equal_the_core_fit(dtype, solver, wd, clip, sparse, weighted) -> None:
+    """The regressor (shuffle=False, alpha=0, constant rate) trains as Network.fit does with
+    the same options, from the same parameters: dense, sparse (densified chunks) and unit
+    sample weights (the weighted per-batch path)."""
+    import warnings
+
+    import scipy.sparse as sp
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastbp.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(24, 5))
+    y = rng.normal(size=24)
+    est = MLPRegressor((6,), activation="tanh", solver=solver, alpha=0.0, batch_size=5,
+                       learning_rate_init=0.05, momentum=0.0, shuffle=False, max_iter=1,
+                       random_state=0, dtype=dtype, tol=0.0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        net = est.network_.copy()
+        est.set_params(warm_start=True, max_iter=3, weight_decay=wd, clip_norm=clip)
+        est.fit(sp.csr_matrix(X) if sparse else X, y,
+                sample_weight=np.ones(24) if weighted else None)  # fmt: skip
+    assert est.n_iter_ == 3
+    net.fit(X.astype(dtype), y.reshape(-1, 1).astype(dtype), epochs=3, batch_size=5,
+            optimizer="sgd" if solver == "sgd" else "adam", lr=0.05, weight_decay=wd,
+            clip_norm=clip, shuffle=False, progress=False)  # fmt: skip
+    close(est.network_.params, net.params, FIT_TOL[dtype], f"{solver} {wd} {clip}")
+    assert est.network_.optimizer.weight_decay == wd
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"weight_decay": -1.0}, ValueError), ({"weight_decay": math.nan}, ValueError),
+     ({"weight_decay": "0.1"}, TypeError), ({"clip_norm": 0.0}, ValueError),
+     ({"clip_norm": "1"}, TypeError), ({"clip_norm": 1.0, "solver": "lbfgs"}, ValueError),
+     ({"weight_decay": 0.1, "max_grad_norm": 1.0}, ValueError)],
+)  # fmt: skip
+def test_estimators_refuse_bad_toolbox_settings(kwargs, error) -> None:
+    from fastbp.sklearn import MLPClassifier
+
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(error):
+        MLPClassifier((4,), max_iter=1, **kwargs).fit(X, np.arange(10) % 2)
