@@ -386,3 +386,17 @@ def test_estimators_refuse_bad_toolbox_settings(kwargs, error) -> None:
     X = np.random.default_rng(0).normal(size=(10, 3))
     with pytest.raises(error):
         MLPClassifier((4,), max_iter=1, **kwargs).fit(X, np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", Optimizer("sgd", weight_decay=0.1)])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_ensembles_refuse_adamw_and_weight_decay(optimizer, method) -> None:
+    """Ensembles compile only the original four steps: refused, parameters untouched."""
+    spec = random_spec(0, "float64")
+    ens = fb.Ensemble(spec, 2, seed=0)
+    before = ens.params.copy()
+    X, Y = np.ones((4, spec.n_inputs)), np.ones((4, spec.n_outputs))
+    extra = {"progress": False} if method == "fit" else {}
+    with pytest.raises(ValueError, match="adamw"):
+        getattr(ens, method)(X, Y, optimizer=optimizer, **extra)
+    np.testing.assert_array_equal(ens.params, before)
