@@ -597,7 +597,7 @@ class Network(Predictions, Conversions):
             seeds its noise, fresh entropy on every call by default (a repeated seed would
             repeat the noise).
         weight_decay, clip_norm, warmup : float or None, float or None, int
-            As in :meth:`fit` (None continues the network's λ_wd; the warm-up counts its steps).
+            As in :meth:`fit` (None keeps the λ_wd of the same optimizer; warm-up counts steps).
 
         Returns
         -------

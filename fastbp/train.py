@@ -380,9 +380,10 @@ def partial_fit_settings(
     with no optimizer yet it is plain SGD.  A name or an :class:`~fastbp.optim.Optimizer` is an
     explicit choice (Adam's β1, β2, ε at their defaults for the name ``"adam"``).
     ``momentum=None`` is the current μ when the network's optimizer is ``momentum`` or
-    ``nesterov``, else 0.9; ``weight_decay=None`` is the current λ_wd when the optimizer is
-    continued (``optimizer=None``), else the name's default; ``lr=None`` is ``last_lr`` (the rate
-    the network last trained with), else :data:`DEFAULT_LR`.  Whether the result continues the
+    ``nesterov``, else 0.9; ``weight_decay=None`` is the current λ_wd when the network's
+    optimizer has the name asked for (or ``optimizer=None``), else the name's default (0.01 for
+    ``adamw``, else 0); ``lr=None`` is ``last_lr`` (the rate the network last trained with),
+    else :data:`DEFAULT_LR`.  Whether the result continues the
     current state is :func:`_same_optimizer`'s question.
 
     Parameters
@@ -402,13 +403,15 @@ def partial_fit_settings(
     if momentum is None:
         uses_mu = current is not None and current.name in ("momentum", "nesterov")
         momentum = current.momentum if uses_mu and current is not None else 0.9
+    if weight_decay is None and current is not None and optimizer in (None, current.name):
+        weight_decay = current.weight_decay
     if optimizer is None:
         if current is None:
             wanted = Optimizer("sgd", momentum=momentum, weight_decay=weight_decay)
         else:
-            wd = current.weight_decay if weight_decay is None else weight_decay
             wanted = Optimizer(current.name, momentum=momentum, beta1=current.beta1,
-                               beta2=current.beta2, eps=current.eps, weight_decay=wd)  # fmt: skip
+                               beta2=current.beta2, eps=current.eps,
+                               weight_decay=weight_decay)  # fmt: skip
     elif isinstance(optimizer, str):
         wanted = Optimizer(optimizer, momentum=momentum, weight_decay=weight_decay)
     elif isinstance(optimizer, Optimizer):

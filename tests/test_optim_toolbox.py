@@ -400,3 +400,17 @@ def test_ensembles_refuse_adamw_and_weight_decay(optimizer, method) -> None:
     with pytest.raises(ValueError, match="adamw"):
         getattr(ens, method)(X, Y, optimizer=optimizer, **extra)
     np.testing.assert_array_equal(ens.params, before)
+
+
+def test_partial_fit_weight_decay_defaults() -> None:
+    """None keeps λ_wd while the name stays (as momentum=None keeps μ); a new name's default."""
+    spec = random_spec(0, "float64")
+    X, Y = np.ones((4, spec.n_inputs)), np.ones((4, spec.n_outputs))
+    net = fb.Network(spec, seed=0)
+    net.partial_fit(X, Y, optimizer="adamw", weight_decay=0.05, lr=0.01)
+    for optimizer, want in ((None, 0.05), ("adamw", 0.05), ("adam", 0.0), ("adamw", 0.01)):
+        net.partial_fit(X, Y, optimizer=optimizer)
+        assert (net.optimizer.name, net.optimizer.weight_decay) == (optimizer or "adamw", want)
+    step = int(net.optimizer.step[0])
+    net.partial_fit(X, Y, weight_decay=0.2)  # another λ_wd continues the state
+    assert net.optimizer.weight_decay == 0.2 and net.optimizer.step[0] == step + 4
