@@ -3,7 +3,8 @@
 Three yardsticks:
 
 * the pure-Python :func:`fastbp.reference.optimizer_step` (float64 lists) for the compiled
-  :func:`fastbp.toolbox_kernels.toolbox_step`, every optimizer and option;
+  :func:`fastbp.toolbox_kernels.toolbox_step`, every optimizer and option, and with
+  :func:`fastbp.reference.loss_and_gradient` for the epoch kernel ``minibatch_epoch_toolbox``;
 * PyTorch's optimizers, ``clip_grad_norm_`` and ``LinearLR``, fed the same gradients, for the
   same step (weights in a parameter group with ``weight_decay``, biases in one without: fastbp
   decays weights only);
@@ -414,3 +415,28 @@ def test_partial_fit_weight_decay_defaults() -> None:
     step = int(net.optimizer.step[0])
     net.partial_fit(X, Y, weight_decay=0.2)  # another λ_wd continues the state
     assert net.optimizer.weight_decay == 0.2 and net.optimizer.step[0] == step + 4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(FIT_CASES)))
+def test_minibatch_epoch_toolbox_matches_reference(case, dtype) -> None:
+    """fit with the options (minibatch_epoch_toolbox) against the pure-Python reference's
+    batches: loss_and_gradient + (l2 term) + optimizer_step, in order."""
+    name, l2, wd, clip, warmup, batch_size = FIT_CASES[case]
+    spec = random_spec(case + 3, dtype)
+    rng = np.random.default_rng(case + 3)
+    X = rng.normal(size=(11, spec.n_inputs)).astype(dtype)
+    Y = rng.normal(size=(11, spec.n_outputs)).astype(dtype)
+    net = fb.Network(spec, seed=case)
+    theta, state = [float(v) for v in net.params], {}
+    mask = ref.weight_mask(spec.widths)
+    for lo in range(0, 11, batch_size):
+        Xb, Yb = X[lo : lo + batch_size].tolist(), Y[lo : lo + batch_size].tolist()
+        g = ref.loss_and_gradient(theta, spec.widths, spec.activations, "squared", Xb, Yb).grad
+        g = [g[q] + l2 * mask[q] * theta[q] for q in range(len(g))]
+        theta = ref.optimizer_step(name, theta, g, mask, state, 0.05, weight_decay=wd,
+                                   clip_norm=clip, warmup=warmup)  # fmt: skip
+    net.fit(X, Y, epochs=1, batch_size=batch_size, optimizer=name, lr=0.05, l2=l2,
+            weight_decay=wd, clip_norm=clip, warmup=warmup, shuffle=False,
+            progress=False)  # fmt: skip
+    close(net.params, theta, FIT_TOL[dtype], f"{FIT_CASES[case]}")
