@@ -253,6 +253,7 @@ early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progre
         mus = np.full(M, settings.momentum, np.float64)
     else:
         raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
+    settings.require_plain("Ensemble.fit")
     seed = check_seed(seed)
     if bootstrap and seed is None:
         raise ValueError("bootstrap=True needs an integer seed (the resamples are drawn from it)")

@@ -412,6 +412,7 @@ def partial_fit(
             raise TypeError(
                 f"optimizer must be None, a name or a fastbp.optim.Optimizer, got {optimizer!r}"
             )
+        settings.require_plain("Ensemble.partial_fit")
         if momentum is None:
             uses_mu = current is not None and current.settings.name in ("momentum", "nesterov")
             mus = current.mus.copy() if uses_mu and current is not None else np.full(M, 0.9)

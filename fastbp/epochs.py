@@ -45,6 +45,8 @@ SGD = 0
 MOMENTUM = 1
 NESTEROV = 2
 ADAM = 3
+#: Adam's step (its decoupled weight decay: :func:`fastbp.toolbox_kernels.toolbox_step`).
+ADAMW = 4
 
 
 @jit_inline
@@ -124,6 +126,8 @@ def apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step):
     * NESTEROV:  v ← μ v − α g;  θ ← θ + μ v − α g                      (v = s1)
     * ADAM:      m ← β1 m + (1−β1) g;  s ← β2 s + (1−β2) g²;
                  θ ← θ − α m̂ / (√ŝ + ε),  m̂ = m/(1−β1^t), ŝ = s/(1−β2^t)  (m = s1, s = s2)
+    * ADAMW:     ADAM's step; its weight decay θ ← θ (1 − α λ_wd) is done before, by
+                 :func:`fastbp.toolbox_kernels.toolbox_step` (training runs AdamW only there)
 
     The step computes in the buffers' dtype: the settings are rounded to it once (float32
     networks update in float32, as PyTorch's and optax's optimizers do; the step used to be
@@ -148,7 +152,7 @@ def apply_update(kind, params, grad, lr, mu, beta1, beta2, eps, s1, s2, step):
             u = m_ * s1[q] - g
             s1[q] = u
             params[q] += m_ * u - g
-    elif kind == ADAM:
+    elif kind == ADAM or kind == ADAMW:
         c1 = T(1.0 / (1.0 - beta1**step))
         c2 = T(1.0 / (1.0 - beta2**step))
         b1, b2 = T(beta1), T(beta2)

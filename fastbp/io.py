@@ -1,7 +1,7 @@
 """The fastbp model file: a network's spec, parameters and training record in one ``.npz``.
 
-File format (``format = "fastbp-model"``, ``format_version = 1``)
-------------------------------------------------------------------
+File format (``format = "fastbp-model"``, ``format_version = 1`` or ``2``)
+-------------------------------------------------------------------------
 A model file is a zip archive written by :func:`numpy.savez` (uncompressed, ``ZIP_STORED``: the
 parameters are close to random bits and do not compress).  It starts with the zip signature
 ``PK\\x03\\x04``; the conventional extension is ``.fastbp``, but any name is kept as given.  Every
@@ -12,7 +12,8 @@ member is a ``.npy`` array; the archive holds exactly these members and no other
     never a pickled string.  Its fields, all always present:
 
     ``format``          ``"fastbp-model"``
-    ``format_version``  ``1``
+    ``format_version``  ``2`` when ``optimizer`` uses a setting of version 2 (``weight_decay``,
+                        the name ``"adamw"``), else ``1``, so older fastbp still reads the rest
     ``fastbp_version``  version of fastbp that wrote the file, e.g. ``"0.1.0"``
     ``created``         UTC time of writing, ISO 8601, e.g. ``"2025-01-31T12:00:00Z"``
     ``spec``            ``NetworkSpec.to_dict()``: ``{"widths", "activations", "loss", "dtype"}``
@@ -84,9 +85,9 @@ from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
 FORMAT_NAME = "fastbp-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Format versions this fastbp can read.
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 
 #: Refuse headers larger than this (a history of a million epochs still fits easily).
 MAX_HEADER_BYTES = 64 * 2**20
@@ -263,7 +264,7 @@ def save_model(
 
     header = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": _version_for(optimizer),
         "fastbp_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "spec": spec.to_dict(),
@@ -340,6 +341,14 @@ def _check_named_arrays(arrays: Mapping[str, object] | None, what: str) -> dict[
             )
         out[name] = arr
     return out
+
+
+def _version_for(optimizer: Mapping[str, Any] | None) -> int:
+    """The lowest format version that describes these optimizer settings (2 added
+    ``weight_decay`` and ``adamw``)."""
+    if optimizer is not None and ("weight_decay" in optimizer or optimizer.get("name") == "adamw"):
+        return FORMAT_VERSION
+    return 1
 
 
 def _seed_for_header(seed: object) -> int | None:

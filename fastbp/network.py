@@ -32,13 +32,7 @@ from fastbp.optim import Optimizer, Schedule
 from fastbp.predictions import Predictions
 from fastbp.preprocessing import Preprocessing, merged_arrays
 from fastbp.spec import NetworkSpec
-from fastbp.validate import (
-    as_features,
-    as_params,
-    as_sample_weight,
-    as_targets,
-    check_seed,
-)
+from fastbp.validate import as_features, as_params, as_sample_weight, as_targets, check_seed
 
 __all__ = [
     "BLAS_MIN_ROWS",
@@ -183,8 +177,7 @@ class Network(Predictions, Conversions):
         Returns
         -------
         Network
-            A new network with a copy of :attr:`preprocessing` (its optimizer and history start
-            empty).
+            A new network with a copy of :attr:`preprocessing` (optimizer and history empty).
         """
         other = Network(self.spec, init="zeros")
         other.init, other.seed = self.init, self.seed
@@ -449,6 +442,9 @@ class Network(Predictions, Conversions):
         sample_weight: np.ndarray | None = None,
         max_grad_norm: float | None = None,
         noise_multiplier: float = 0.0,
+        weight_decay: float | None = None,
+        clip_norm: float | None = None,
+        warmup: int = 0,
     ) -> History:
         """Train in place with whole epochs inside compiled calls.
 
@@ -466,7 +462,7 @@ class Network(Predictions, Conversions):
             1 is per-example SGD; larger values average the gradient over each batch of
             consecutive examples of the epoch's order (the last batch may be shorter).
         optimizer : str or fastbp.optim.Optimizer
-            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, or an
+            ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, or an
             :class:`~fastbp.optim.Optimizer` (for Adam's β1, β2, ε).
         lr : float
             The learning rate α (> 0).
@@ -483,8 +479,7 @@ class Network(Predictions, Conversions):
             order, so ``fit(X, Y, batch_size=1, optimizer="sgd", shuffle=False)`` is exactly the
             lecture's θ ← θ − α ∇J_i(θ) for i = 1..n, in order.
         validation_fraction : float
-            Hold out this fraction (a seeded random subset) to measure ``val_loss`` and
-            ``val_score`` after every epoch.
+            Hold out this fraction (a seeded random subset) for ``val_loss`` and ``val_score``.
         early_stopping : bool
             Stop when the validation loss has not improved by more than ``min_delta`` for
             ``patience`` epochs, and restore the parameters of the best epoch.
@@ -519,6 +514,9 @@ class Network(Predictions, Conversions):
             σ = ``noise_multiplier``; any optimizer, not with
             ``sample_weight``.  The noise has its own stream of ``seed`` (``seed=None`` for a
             real guarantee); ``history.epsilon(delta)`` is the ε spent.
+        weight_decay, clip_norm, warmup : float or None, float or None, int
+            Weight decay (:class:`~fastbp.optim.Optimizer`), global gradient-norm clipping and a
+            linear warm-up over steps (:func:`fastbp.train.toolbox`); not with DP-SGD.
 
         Returns
         -------
@@ -539,6 +537,7 @@ class Network(Predictions, Conversions):
             patience=patience, min_delta=min_delta, seed=seed, progress=progress,
             warm_start=warm_start, diagnostics=diagnostics, sample_weight=sample_weight,
             max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
+            weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup,
         )  # fmt: skip
 
     def partial_fit(
@@ -554,6 +553,9 @@ class Network(Predictions, Conversions):
         max_grad_norm: float | None = None,
         noise_multiplier: float = 0.0,
         seed: int | None = None,
+        weight_decay: float | None = None,
+        clip_norm: float | None = None,
+        warmup: int = 0,
     ) -> float:
         """One pass over the given rows, in the given order; returns their mean loss.
 
@@ -576,7 +578,7 @@ class Network(Predictions, Conversions):
             path whose checks run inside the compiled call.
         optimizer : None, str or fastbp.optim.Optimizer
             None (the default) continues the network's optimizer, or starts ``"sgd"`` when it
-            has none; else ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or an
+            has none; else ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"`` or an
             Optimizer (for Adam's β1, β2, ε).
         lr : float or None
             Learning rate α > 0; None (the default) is the rate the network last trained with
@@ -594,33 +596,34 @@ class Network(Predictions, Conversions):
             DP-SGD as in :meth:`fit` (ε of many calls: :func:`fastbp.privacy.epsilon`); ``seed``
             seeds its noise, fresh entropy on every call by default (a repeated seed would
             repeat the noise).
+        weight_decay, clip_norm, warmup : float or None, float or None, int
+            As in :meth:`fit` (None keeps the λ_wd of the same optimizer; warm-up counts steps).
 
         Returns
         -------
         float
-            The mean over the rows of each row's loss just before the step that used it (as
-            ``History.loss``).
+            The mean of each row's loss just before the step that used it (as ``History.loss``).
 
         Raises
         ------
         ValueError, TypeError
             Bad rows or settings, refused before anything changes.
         fastbp.FitDivergedError
-            A non-finite loss or parameter; the parameters and optimizer state of before the call
-            are restored first.
+            A non-finite loss or parameter; the parameters and optimizer state are restored first.
         RuntimeError
             Another thread is using the network.
         """
         # The optimizer state continues on arrays of the right kind: the lean path (one call).
-        if max_grad_norm is None and noise_multiplier == 0.0:
+        plain = max_grad_norm is None and weight_decay is None and clip_norm is None
+        if plain and noise_multiplier == 0.0 and warmup == 0:
             loss = self._fast.partial_fit(X, Y, optimizer, lr, momentum, l2, batch_size)
             if loss is not None:
                 return loss
         # A first call, another optimizer, DP-SGD, other array types or anything unusual.
         return train.partial_fit(
             self.lowered, X, Y, optimizer=optimizer, lr=lr, momentum=momentum, l2=l2,
-            batch_size=batch_size, max_grad_norm=max_grad_norm,
-            noise_multiplier=noise_multiplier, seed=seed,
+            batch_size=batch_size, max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
+            seed=seed, weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ files
@@ -639,8 +642,7 @@ class Network(Predictions, Conversions):
         named numeric arrays stored alongside (e.g. a feature standardiser) and ``metadata`` a
         JSON-ready dict; both come back from :meth:`load` as ``net.extras`` and ``net.metadata``.
         :attr:`preprocessing` is stored as the arrays ``x_mean``, ``x_scale`` (and ``y_mean``,
-        ``y_scale``), names reserved for it, and :meth:`load` restores it.  No pickle is written
-        or read.
+        ``y_scale``), names reserved for it, and :meth:`load` restores it.  No pickle is used.
 
         Parameters
         ----------
@@ -688,8 +690,7 @@ class Network(Predictions, Conversions):
         -------
         Network
             The network, with ``history``, ``optimizer``, ``extras``, ``metadata`` and
-            ``preprocessing`` (from complete ``x_mean``/``x_scale``, ``y_mean``/``y_scale`` pairs)
-            restored.
+            ``preprocessing`` (from complete ``x_mean``/``x_scale``, ``y_mean``/``y_scale``).
         """
         loaded = load_model(path)
         net = cls(loaded.spec, init="zeros")

@@ -359,6 +359,7 @@ class FastPaths:
         dtype, s1, s2 = self.dtype, opt.s1, opt.s2
         if not (
             math.isfinite(lr)
+            and opt.plain  # weight decay and adamw: the checked path's toolbox kernels
             and same_optimizer(opt, wanted)
             and opt.compatible(self.plan.n_params, dtype)
             and s1.dtype is dtype

@@ -15,12 +15,42 @@ import numpy as np
 from fastbp import epochs
 from fastbp.validate import positive_float, positive_int
 
+
+def check_toolbox(clip_norm: object, warmup: object) -> tuple[float, int]:
+    """``clip_norm`` (None or a float > 0) and ``warmup`` (an int ≥ 0), checked.
+
+    Parameters
+    ----------
+    clip_norm : float or None
+        C of the global gradient-norm clipping; None is off.
+    warmup : int
+        Steps of the linear warm-up; 0 is off.
+
+    Returns
+    -------
+    tuple of (float, int)
+        C (0.0 when off) and W, as the kernels of :mod:`fastbp.toolbox_kernels` take them.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A setting of the wrong type or range.
+    """
+    clip = 0.0 if clip_norm is None else positive_float(clip_norm, "clip_norm")
+    return clip, positive_int(warmup, "warmup", minimum=0)
+
+
 OPTIMIZERS = {
     "sgd": epochs.SGD,
     "momentum": epochs.MOMENTUM,
     "nesterov": epochs.NESTEROV,
     "adam": epochs.ADAM,
+    "adamw": epochs.ADAMW,
 }
+#: The optimizers that keep Adam's two moments.
+ADAM_FAMILY = ("adam", "adamw")
+#: ``weight_decay`` when it is not given: torch.optim.AdamW's default for ``adamw``, else none.
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
 SCHEDULES = ("constant", "invscaling", "step", "cosine")
 
 
@@ -28,14 +58,25 @@ SCHEDULES = ("constant", "invscaling", "step", "cosine")
 class Optimizer:
     """Optimizer settings plus state.
 
-    ``name`` is one of ``sgd``, ``momentum``, ``nesterov``, ``adam``; ``momentum`` is μ for the
-    momentum methods; ``beta1``, ``beta2``, ``eps`` are Adam's (Kingma & Ba defaults).  State
-    (``s1``: velocity or first moment, ``s2``: second moment, ``step``: number of updates) is
-    allocated by :meth:`reset` with the parameter dtype.
+    ``name`` is one of ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``; ``momentum`` is
+    μ for the momentum methods; ``beta1``, ``beta2``, ``eps`` are Adam's (Kingma & Ba defaults).
+    State (``s1``: velocity or first moment, ``s2``: second moment, ``step``: number of updates)
+    is allocated by :meth:`reset` with the parameter dtype.
+
+    ``weight_decay`` λ_wd follows PyTorch, on the weights only (biases are never decayed, as
+    fastbp's ``l2``; the torch equivalent gives the biases a parameter group with
+    ``weight_decay=0``):
+
+    * ``adamw``: decoupled (torch.optim.AdamW, Loshchilov & Hutter), θ ← θ (1 − α λ_wd) on the
+      weights, then the Adam step with the undecayed gradient.  Default 0.01, torch's, so that
+      ``optimizer="adamw"`` is torch.optim.AdamW out of the box (with 0 it is Adam).
+    * ``sgd``, ``momentum``, ``nesterov``, ``adam``: coupled, as torch.optim.SGD's and Adam's
+      ``weight_decay``: g ← g + λ_wd W-mask ⊙ θ before the step (after ``clip_norm``; fastbp's
+      ``l2`` is part of the loss gradient, so it is added before clipping).  Default 0.
 
     Parameters
     ----------
-    name : {"sgd", "momentum", "nesterov", "adam"}
+    name : {"sgd", "momentum", "nesterov", "adam", "adamw"}
         The update rule.
     momentum : float
         μ in [0, 1) for ``momentum`` and ``nesterov``.
@@ -43,6 +84,8 @@ class Optimizer:
         Adam's decay rates of the first and second moments.
     eps : float
         Adam's ε, added to √v̂.
+    weight_decay : float or None
+        λ_wd ≥ 0 (see above); None is the name's default (0.01 for ``adamw``, else 0).
     s1, s2, step : numpy.ndarray
         The state; leave them to :meth:`reset`.
     """
@@ -52,6 +95,7 @@ class Optimizer:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    weight_decay: float | None = None
     s1: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
     s2: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
     step: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64), repr=False)
@@ -68,6 +112,36 @@ class Optimizer:
                 raise ValueError(f"{attr} must be in [0, 1), got {v}")
             setattr(self, attr, v)
         self.eps = positive_float(self.eps, "eps")
+        if self.weight_decay is None:
+            self.weight_decay = DEFAULT_WEIGHT_DECAY.get(self.name, 0.0)
+        self.weight_decay = positive_float(self.weight_decay, "weight_decay", allow_zero=True)
+
+    @property
+    def plain(self) -> bool:
+        """Whether the step is one of the original four (no weight decay, not ``adamw``): the
+        kernels that know only ``l2`` run it; else the toolbox kernels do
+        (:mod:`fastbp.toolbox_kernels`)."""
+        return self.weight_decay == 0.0 and self.name != "adamw"
+
+    def require_plain(self, where: str) -> None:
+        """Refuse ``adamw`` and weight decay where only the original four steps are compiled.
+
+        Parameters
+        ----------
+        where : str
+            The caller, for the message.
+
+        Raises
+        ------
+        ValueError
+            If the optimizer is not :attr:`plain`.
+        """
+        if not self.plain:
+            raise ValueError(
+                f"{where} does not take optimizer='adamw' or weight_decay yet (got "
+                f"{self.name!r}, weight_decay={self.weight_decay}); train single networks with "
+                f"Network.fit for them"
+            )
 
     @property
     def code(self) -> int:
@@ -86,7 +160,7 @@ class Optimizer:
         """
         size = n_params if self.name != "sgd" else 1
         self.s1 = np.zeros(size, dtype=dtype)
-        self.s2 = np.zeros(n_params if self.name == "adam" else 1, dtype=dtype)
+        self.s2 = np.zeros(n_params if self.name in ADAM_FAMILY else 1, dtype=dtype)
         self.step = np.zeros(1, dtype=np.int64)
 
     def compatible(self, n_params: int, dtype: np.dtype) -> bool:
@@ -104,7 +178,7 @@ class Optimizer:
         bool
         """
         want1 = n_params if self.name != "sgd" else 1
-        want2 = n_params if self.name == "adam" else 1
+        want2 = n_params if self.name in ADAM_FAMILY else 1
         return self.s1.shape == (want1,) and self.s2.shape == (want2,) and self.s1.dtype == dtype
 
     def settings(self) -> dict:
@@ -113,15 +187,20 @@ class Optimizer:
         Returns
         -------
         dict
-            ``name``, ``momentum``, ``beta1``, ``beta2`` and ``eps``.
+            ``name``, ``momentum``, ``beta1``, ``beta2`` and ``eps``; ``weight_decay`` too for
+            ``adamw`` or when it is not 0 (else the settings, and model files, are those of
+            fastbp before weight decay, which older versions still read).
         """
-        return {
+        out: dict = {
             "name": self.name,
             "momentum": self.momentum,
             "beta1": self.beta1,
             "beta2": self.beta2,
             "eps": self.eps,
         }
+        if self.weight_decay or self.name == "adamw":
+            out["weight_decay"] = self.weight_decay
+        return out
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The state arrays, by name (views, not copies).
@@ -159,7 +238,7 @@ class Optimizer:
         ValueError
             For unknown keys, a missing name, bad settings or a state that does not fit.
         """
-        allowed = {"name", "momentum", "beta1", "beta2", "eps"}
+        allowed = {"name", "momentum", "beta1", "beta2", "eps", "weight_decay"}
         if set(settings) - allowed or not isinstance(settings.get("name"), str):
             raise ValueError(
                 f"it must hold a 'name' and only the settings {sorted(allowed)}, "

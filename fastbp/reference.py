@@ -303,6 +303,59 @@ def weight_mask(widths: Sequence[int]) -> list[float]:
     return mask
 
 
+def optimizer_step(
+    name: str,
+    theta: Sequence[float],
+    grad: Sequence[float],
+    is_weight: Sequence[float],
+    state: dict,
+    lr: float,
+    mu: float = 0.9,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    clip_norm: float | None = None,
+    warmup: int = 0,
+) -> list[float]:
+    """One optimizer step with the toolbox options, as PyTorch defines each part; returns θ.
+
+    ``state`` holds ``t`` (steps so far), ``v`` (velocity), ``m`` and ``s`` (Adam's moments) and
+    is updated.  With t the new step count: α_t = α min(1, t/W) (warm-up over W steps);
+    g ← g min(1, C / (‖g‖ + 10⁻⁶)) (clipping); then λ_wd on the weights only: ``adamw`` first
+    θ ← θ (1 − α_t λ_wd), the others g ← g + λ_wd θ; then the step of ``name``.
+    """
+    n = len(theta)
+    t = state["t"] = state.get("t", 0) + 1
+    alpha = lr * t / warmup if 0 < warmup and t < warmup else lr
+    g = [float(v) for v in grad]
+    if clip_norm is not None:
+        c = min(1.0, clip_norm / (math.sqrt(sum(v * v for v in g)) + 1e-6))
+        g = [c * v for v in g]
+    theta = [float(v) for v in theta]
+    if name == "adamw":
+        theta = [theta[q] * (1 - alpha * weight_decay) if is_weight[q] else theta[q]
+                 for q in range(n)]  # fmt: skip
+    else:
+        g = [g[q] + weight_decay * is_weight[q] * theta[q] for q in range(n)]
+    if name in ("momentum", "nesterov"):
+        v0 = state.get("v", [0.0] * n)
+        v = state["v"] = [mu * v0[q] - alpha * g[q] for q in range(n)]
+        if name == "momentum":
+            return [theta[q] + v[q] for q in range(n)]
+        return [theta[q] + mu * v[q] - alpha * g[q] for q in range(n)]
+    if name in ("adam", "adamw"):
+        m0, s0 = state.get("m", [0.0] * n), state.get("s", [0.0] * n)
+        m = state["m"] = [beta1 * m0[q] + (1 - beta1) * g[q] for q in range(n)]
+        s = state["s"] = [beta2 * s0[q] + (1 - beta2) * g[q] * g[q] for q in range(n)]
+        m_hat = [m[q] / (1 - beta1**t) for q in range(n)]
+        s_hat = [s[q] / (1 - beta2**t) for q in range(n)]
+        return [theta[q] - alpha * m_hat[q] / (math.sqrt(s_hat[q]) + eps) for q in range(n)]
+    if name != "sgd":
+        raise ValueError(f"unknown optimizer {name!r}")
+    return [theta[q] - alpha * g[q] for q in range(n)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Curvature: Hessian- and Gauss-Newton-vector products by Pearlmutter's R-operator,
 # R{f} = d/dt f(θ + t v) at t = 0, applied line by line to the forward and backward passes.

@@ -24,12 +24,13 @@ from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gra
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
-from fastbp.optim import Optimizer, Schedule
+from fastbp.optim import Optimizer, Schedule, check_toolbox
 from fastbp.privacy import DPRun, DPSettings, check_privacy
 from fastbp.progress import Progress
 from fastbp.row_kernels import settle, snapshot
 from fastbp.rows import LazyRows
 from fastbp.specialise import sgd_example_epoch_dispatch
+from fastbp.toolbox_kernels import minibatch_epoch_toolbox, toolbox_step
 from fastbp.validate import (
     as_features,
     as_sample_weight,
@@ -125,6 +126,9 @@ def fit(
     sample_weight=None,
     max_grad_norm: float | None = None,
     noise_multiplier: float = 0.0,
+    weight_decay: float | None = None,
+    clip_norm: float | None = None,
+    warmup: int = 0,
 ) -> History:
     """Train ``net`` in place; see :meth:`fastbp.Network.fit` for the parameters.
 
@@ -136,8 +140,8 @@ def fit(
         The training data.
     epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
 early_stopping, patience, min_delta, seed, progress, warm_start, diagnostics, sample_weight, \
-max_grad_norm, noise_multiplier
-        As for :meth:`fastbp.Network.fit`.
+max_grad_norm, noise_multiplier, weight_decay, clip_norm, warmup
+        As for :meth:`fastbp.Network.fit`; the last three are described in :func:`toolbox`.
 
     Returns
     -------
@@ -163,11 +167,14 @@ max_grad_norm, noise_multiplier
         validation_fraction, early_stopping, schedule
     )
     if isinstance(optimizer, str):
-        optimizer = Optimizer(optimizer, momentum=momentum)
+        optimizer = Optimizer(optimizer, momentum=momentum, weight_decay=weight_decay)
     elif not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
+    elif weight_decay is not None:
+        raise TypeError("give weight_decay to the Optimizer, not beside one")
     seed = check_seed(seed)
     dp = check_privacy(max_grad_norm, noise_multiplier)
+    tools = toolbox(optimizer, clip_norm, warmup, dp is not None)
     if dp is not None and sw is not None:
         raise ValueError("DP-SGD (max_grad_norm) does not take sample_weight")
     # Only shuffling and the validation split draw from it (creating one costs ~70 µs a call).
@@ -239,7 +246,7 @@ max_grad_norm, noise_multiplier
             _run_epochs(
                 net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
                 schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
-                diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val, dp=dp, dp_seed=seed,
+                diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val, dp=dp, dp_seed=seed, tools=tools,
             )  # fmt: skip
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
@@ -248,7 +255,43 @@ max_grad_norm, noise_multiplier
     return history
 
 
-def _weighted_batches(net: LoweredNetwork, X, Y, part, sw, batch_size, opt, lr, l2, info) -> None:
+def toolbox(opt: Optimizer, clip_norm: object, warmup: object, dp: bool) -> tuple | None:
+    """The toolbox options of a fit or partial_fit, checked: None when all are off.
+
+    ``weight_decay`` (in ``opt``, see :class:`~fastbp.optim.Optimizer`), ``clip_norm`` C
+    (None, or > 0: every step's whole gradient g ← g · min(1, C / (‖g‖₂ + 10⁻⁶)), as
+    ``torch.nn.utils.clip_grad_norm_``) and ``warmup`` W (steps, ≥ 0: step t = 1, 2, ... of
+    the optimizer, counted in its state so partial_fit calls continue it, runs at the epoch's
+    scheduled rate times min(1, t / W)).  With any of them on, every batch (per-example SGD
+    too: batches of one row) runs :func:`fastbp.toolbox_kernels.minibatch_epoch_toolbox`.
+
+    Parameters
+    ----------
+    opt : Optimizer
+        The optimizer.
+    clip_norm, warmup : float or None, int
+        The caller's settings.
+    dp : bool
+        Whether DP-SGD is on (it clips per example already; the options are refused).
+
+    Returns
+    -------
+    tuple of (float, float, int) or None
+        (λ_wd, C or 0, W), or None.
+    """
+    clip, steps = check_toolbox(clip_norm, warmup)
+    if opt.plain and clip == 0.0 and steps == 0:
+        return None
+    if dp:
+        raise ValueError(
+            "DP-SGD (max_grad_norm) does not take clip_norm, warmup, weight_decay or adamw"
+        )
+    return float(opt.weight_decay or 0.0), clip, steps
+
+
+def _weighted_batches(
+    net: LoweredNetwork, X, Y, part, sw, batch_size, opt, lr, l2, info, tools=None
+) -> None:
     """Minibatch steps over ``part`` with normalised sample weights ``sw`` (one per row of part).
 
     Each batch B is one compiled weighted loss-and-gradient call and one compiled optimizer step
@@ -275,6 +318,10 @@ def _weighted_batches(net: LoweredNetwork, X, Y, part, sw, batch_size, opt, lr, 
         info[1] += total
         if l2 != 0.0:
             grad += l2 * mask * params
+        if tools is not None:
+            toolbox_step(opt.code, params, grad, mask, lr, opt.momentum, opt.beta1, opt.beta2,
+                         opt.eps, *tools, opt.s1, opt.s2, opt.step)  # fmt: skip
+            continue
         opt.step[0] += 1
         ek.apply_update(opt.code, params, grad, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
                         opt.s1, opt.s2, int(opt.step[0]))  # fmt: skip
@@ -310,7 +357,7 @@ def _same_optimizer(a: Optimizer, b: Optimizer) -> bool:
         return False
     if a.name in ("momentum", "nesterov"):
         return a.momentum == b.momentum
-    if a.name == "adam":
+    if a.name in ("adam", "adamw"):
         return (a.beta1, a.beta2, a.eps) == (b.beta1, b.beta2, b.eps)
     return True
 
@@ -325,6 +372,7 @@ def partial_fit_settings(
     optimizer: str | Optimizer | None,
     lr: float | None,
     momentum: float | None,
+    weight_decay: float | None = None,
 ) -> tuple[Optimizer, float]:
     """The optimizer settings and learning rate a partial_fit call asks for.
 
@@ -332,9 +380,11 @@ def partial_fit_settings(
     with no optimizer yet it is plain SGD.  A name or an :class:`~fastbp.optim.Optimizer` is an
     explicit choice (Adam's β1, β2, ε at their defaults for the name ``"adam"``).
     ``momentum=None`` is the current μ when the network's optimizer is ``momentum`` or
-    ``nesterov``, else 0.9; ``lr=None`` is ``last_lr`` (the rate the network last trained with),
-    else :data:`DEFAULT_LR`.  Whether the result continues the current state is
-    :func:`_same_optimizer`'s question.
+    ``nesterov``, else 0.9; ``weight_decay=None`` is the current λ_wd when the network's
+    optimizer has the name asked for (or ``optimizer=None``), else the name's default (0.01 for
+    ``adamw``, else 0); ``lr=None`` is ``last_lr`` (the rate the network last trained with),
+    else :data:`DEFAULT_LR`.  Whether the result continues the
+    current state is :func:`_same_optimizer`'s question.
 
     Parameters
     ----------
@@ -342,7 +392,7 @@ def partial_fit_settings(
         The network's optimizer.
     last_lr : float or None
         The network's last learning rate (``LoweredNetwork.last_lr``).
-    optimizer, lr, momentum
+    optimizer, lr, momentum, weight_decay
         The caller's settings, as for :meth:`fastbp.Network.partial_fit`.
 
     Returns
@@ -353,15 +403,20 @@ def partial_fit_settings(
     if momentum is None:
         uses_mu = current is not None and current.name in ("momentum", "nesterov")
         momentum = current.momentum if uses_mu and current is not None else 0.9
+    if weight_decay is None and current is not None and optimizer in (None, current.name):
+        weight_decay = current.weight_decay
     if optimizer is None:
         if current is None:
-            wanted = Optimizer("sgd", momentum=momentum)
+            wanted = Optimizer("sgd", momentum=momentum, weight_decay=weight_decay)
         else:
             wanted = Optimizer(current.name, momentum=momentum, beta1=current.beta1,
-                               beta2=current.beta2, eps=current.eps)  # fmt: skip
+                               beta2=current.beta2, eps=current.eps,
+                               weight_decay=weight_decay)  # fmt: skip
     elif isinstance(optimizer, str):
-        wanted = Optimizer(optimizer, momentum=momentum)
+        wanted = Optimizer(optimizer, momentum=momentum, weight_decay=weight_decay)
     elif isinstance(optimizer, Optimizer):
+        if weight_decay is not None:
+            raise TypeError("give weight_decay to the Optimizer, not beside one")
         wanted = Optimizer(**optimizer.settings())
     else:
         raise TypeError(
@@ -384,6 +439,9 @@ def partial_fit(
     max_grad_norm: float | None = None,
     noise_multiplier: float = 0.0,
     seed: int | None = None,
+    weight_decay: float | None = None,
+    clip_norm: float | None = None,
+    warmup: int = 0,
 ) -> float:
     """One pass over X, Y in order, continuing the network's optimizer state; see
     :meth:`fastbp.Network.partial_fit`.  Returns the mean loss of the rows.
@@ -399,8 +457,9 @@ def partial_fit(
         The network.
     X, Y : array_like
         The rows, in order.
-    optimizer, lr, momentum, l2, batch_size, max_grad_norm, noise_multiplier, seed
-        As for :meth:`fastbp.Network.partial_fit`.
+    optimizer, lr, momentum, l2, batch_size, max_grad_norm, noise_multiplier, seed, \
+weight_decay, clip_norm, warmup
+        As for :meth:`fastbp.Network.partial_fit` (the last three: :func:`toolbox`).
 
     Returns
     -------
@@ -414,6 +473,7 @@ def partial_fit(
     l2 = positive_float(l2, "l2", allow_zero=True)
     batch_size = positive_int(batch_size, "batch_size")
     dp = check_privacy(max_grad_norm, noise_multiplier)
+    check_toolbox(clip_norm, warmup)  # before the network is touched; toolbox() once resolved
     seed = check_seed(seed)
     n = X.shape[0]
     dtype = spec.np_dtype
@@ -422,7 +482,9 @@ def partial_fit(
         net.check_params()
         previous = net.optimizer
         # Resolved under the guard: the network's optimizer and last rate are what they are.
-        wanted, lr = partial_fit_settings(previous, net.last_lr, optimizer, lr, momentum)
+        wanted, lr = partial_fit_settings(previous, net.last_lr, optimizer, lr, momentum,
+                                          weight_decay)  # fmt: skip
+        tools = toolbox(wanted, clip_norm, warmup, dp is not None)
         own = [net.params]
         if previous is not None:
             own.extend(previous.state_arrays().values())
@@ -436,6 +498,9 @@ def partial_fit(
             and previous.compatible(net.plan.n_params, dtype)
         ):
             opt = previous
+            if wanted.weight_decay != previous.weight_decay:  # the same state, another λ_wd
+                wanted.s1, wanted.s2, wanted.step = previous.s1, previous.s2, previous.step
+                opt = wanted
         else:
             opt = wanted
             opt.reset(net.plan.n_params, dtype)
@@ -445,7 +510,7 @@ def partial_fit(
             _run_epochs(
                 net, X, Y, np.arange(n, dtype=np.int64), None, None, 1, min(batch_size, n), opt,
                 lr, l2, Schedule("constant"), False, False, 1, 0.0, None, False, history,
-                dp=dp, dp_seed=seed,
+                dp=dp, dp_seed=seed, tools=tools,
             )  # fmt: skip
         except FitDivergedError:
             net.optimizer = previous
@@ -467,10 +532,11 @@ def _run_epochs(
     net: LoweredNetwork, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
     ctrl_c=None, sw=None, sw_val=None, dp: DPSettings | None = None, dp_seed: int | None = None,
+    tools: tuple | None = None,
 ):  # fmt: skip
     p, ws, spec = net.plan, net.ws, net.spec
     dtype = spec.np_dtype
-    per_example = batch_size == 1 and opt.name == "sgd" and dp is None
+    per_example = batch_size == 1 and opt.name == "sgd" and dp is None and tools is None
     ctrl_c = threading.Event() if ctrl_c is None else ctrl_c
     try:
         ws.ensure(batch_size)
@@ -538,9 +604,16 @@ def _run_epochs(
                 )
                 if sw is not None:
                     _weighted_batches(net, Xc, Yc, part, sw[order[lo : lo + chunk]], batch_size,
-                                      opt, lr, l2, info)  # fmt: skip
+                                      opt, lr, l2, info, tools)  # fmt: skip
                 elif dp_run is not None:
                     dp_run(Xc, Yc, part, Xb, Yb, opt, lr, l2, info)
+                elif tools is not None:
+                    minibatch_epoch_toolbox(
+                        Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
+                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
+                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
+                        opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, *tools,
+                    )  # fmt: skip
                 elif per_example:
                     sgd_example_epoch_dispatch(spec, Xc, Yc, part, net.params, p, ws, lr, l2, info)
                 else:

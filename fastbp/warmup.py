@@ -12,7 +12,8 @@ cache for both dtypes, with the argument layouts the public methods pass:
   both paths (explicit loops and BLAS), with and without sample weights, on writeable and
   read-only inputs;
   ``hvp`` and ``gnvp`` on both paths; ``fit`` per example and by minibatch with every
-  optimizer, with L2 and with sample weights; ``partial_fit`` on one row and on batches;
+  optimizer, with L2 and with sample weights, and with AdamW, clipping and warm-up (the toolbox
+  kernels); ``partial_fit`` on one row and on batches;
 * the scikit-learn estimators on dense and sparse (CSR) inputs when scikit-learn is installed,
   the curvature tools when SciPy is; differentiable circuits.
 
@@ -158,6 +159,9 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
                 net.fit(X, Y, batch_size=8, optimizer="adam", sample_weight=sw, **common)
             net.fit(X, Y, batch_size=1, optimizer="sgd", sample_weight=sw, **common)
             net.fit(X, Y, batch_size=8, optimizer="sgd", validation_fraction=0.25, **common)
+            # The toolbox kernels (fastbp.toolbox_kernels): AdamW, clipping, warm-up.
+            net.fit(X, Y, batch_size=8, optimizer="adamw", clip_norm=1.0, warmup=2, **common)
+            net.fit(X, Y, batch_size=8, optimizer="adamw", sample_weight=sw, **common)
 
     def partial_fits() -> None:
         for net, Y in zip(nets, (Y_reg, Y_cls), strict=True):

@@ -53,7 +53,8 @@ def test_every_sklearn_parameter_is_accepted_with_its_default(ours, theirs):
     fb_params = ours().get_params()
     assert set(sk_params) <= set(fb_params)
     assert set(fb_params) - set(sk_params) == {"dtype", "progress", "max_grad_norm",
-                                               "noise_multiplier"}  # fmt: skip
+                                               "noise_multiplier", "weight_decay",
+                                               "clip_norm"}  # fmt: skip
     for name, value in sk_params.items():
         assert fb_params[name] == value, name
     est = ours(**sk_params)

@@ -241,7 +241,8 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     check_is_fitted(estimator, "network_")
     net = estimator.network_
     params = estimator.get_params(deep=False)
-    for name in ("dtype", "progress", "max_grad_norm", "noise_multiplier"):  # fastbp's own
+    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm")
+    for name in own:  # fastbp's own
         params.pop(name)
     if net.spec.activations:
         act = net.spec.activations[0]

@@ -60,6 +60,8 @@ scikit-learn parameter         fastbp
 ``progress``                   fastbp only: its progress bar (tqdm when installed)
 ``max_grad_norm``,             fastbp only: DP-SGD (:mod:`fastbp.privacy`), Opacus's clipping
 ``noise_multiplier``           and noise; stochastic solvers, dense X, no ``sample_weight``
+``weight_decay``,              fastbp only: PyTorch's weight decay (coupled, weights only)
+``clip_norm``                  and global gradient-norm clipping per step; stochastic solvers
 ``loss`` (regressor)           ``"squared_error"`` → ``"squared"``; ``"poisson"`` → ``"poisson"``
                                (exp output; ``loss_`` adds scikit-learn's z-free Σ y log y − y)
 ``max_fun``                    L-BFGS's limit on loss evaluations

@@ -47,7 +47,9 @@ from fastbp.sklearn._params import (
     check_hidden_layer_sizes,
     check_integer,
     check_number,
+    check_toolbox_params,
     fastbp_activation,
+    make_optimizer,
 )
 from fastbp.sklearn._state import network_from_state, network_state
 from fastbp.spec import NetworkSpec
@@ -100,6 +102,8 @@ class _BaseMLP(BaseEstimator):
         progress=False,
         max_grad_norm=None,
         noise_multiplier=0.0,
+        weight_decay=0.0,
+        clip_norm=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -128,6 +132,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.progress = progress
         self.max_grad_norm, self.noise_multiplier = max_grad_norm, noise_multiplier
+        self.weight_decay, self.clip_norm = weight_decay, clip_norm
 
     # -------------------------------------------------------------- parameters
     def _check_settings(self) -> None:
@@ -155,6 +160,7 @@ class _BaseMLP(BaseEstimator):
             check_integer(self.n_iter_no_change, "n_iter_no_change", 1)
         check_integer(self.max_fun, "max_fun", 1)
         self._dp = check_privacy(self.max_grad_norm, self.noise_multiplier)
+        self._tools = check_toolbox_params(self, self._dp is not None)
         if not isinstance(self.dtype, str) or self.dtype not in DTYPE_OPTIONS:
             raise ValueError(f"dtype={self.dtype!r} is not supported; allowed: {DTYPE_OPTIONS}")
         if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
@@ -167,15 +173,8 @@ class _BaseMLP(BaseEstimator):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def _make_optimizer(self) -> Optimizer:
-        """The fastbp optimizer for ``solver`` (see the mapping in the module docstring)."""
-        if self.solver == "adam":
-            return Optimizer("adam", beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
-        if self.solver == "sgd":
-            if self.momentum == 0:
-                return Optimizer("sgd")
-            name = "nesterov" if self.nesterovs_momentum else "momentum"
-            return Optimizer(name, momentum=self.momentum)
-        return Optimizer(self.solver, momentum=self.momentum)
+        """The fastbp optimizer for ``solver`` (:func:`fastbp.sklearn._params.make_optimizer`)."""
+        return make_optimizer(self)
 
     # -------------------------------------------------------------- fitted attributes
     @property
@@ -397,7 +396,7 @@ class _BaseMLP(BaseEstimator):
             dp_rng = None if self._dp is None else noise_generator(rs.randint(2**31 - 1), self.t_)
             epochs = EpochRunner(net, X, Y, batch_size, self._make_optimizer(),
                                  self._resume_optimizer, sample_weight, checked, self._dp,
-                                 dp_rng)  # fmt: skip
+                                 dp_rng, self._tools)  # fmt: skip
         self._resume_optimizer = True
         sgd_family = self.solver != "adam"
         sample_idx = np.arange(n)
@@ -416,6 +415,7 @@ class _BaseMLP(BaseEstimator):
                 _params.EPOCH_LOOP == "compiled" and not incremental and not self.early_stopping
                 and sample_weight is None and not verbose and type(epochs.X) is np.ndarray
                 and batch_size >= epochs.lowered.blas_min_rows and self._dp is None
+                and self._tools is None
             )  # fmt: skip
             if compiled:  # blocks of epochs in one compiled call (fastbp.sklearn._loop)
                 self._compiled_epochs(epochs, X, rs, sample_idx, bar, watch)

@@ -21,6 +21,11 @@ scikit-learn's per batch.  Three ways through a part of the epoch:
   the training set, g = (1/|B|) Σ s̃_i ∇J_i, a step even for a zero-weight batch), so it is a
   rule of its own, written here once.
 
+With ``weight_decay`` or ``clip_norm`` (``tools``), dense batches run
+:func:`fastbp.toolbox_kernels.minibatch_epoch_toolbox`, sparse ones that kernel on densified
+chunks, weighted ones :func:`fastbp.toolbox_kernels.toolbox_step`; the compiled epoch loop and
+the CSR kernel are left to the default settings.
+
 Divergence (a non-finite loss or parameter) is settled by :func:`fastbp.row_kernels.settle`,
 the same compiled check and restore as the one-row fast paths: the parameters and optimizer
 state of the start of the epoch come back and :class:`fastbp.FitDivergedError` is raised.
@@ -44,6 +49,7 @@ from fastbp.network import Network
 from fastbp.optim import Optimizer
 from fastbp.row_kernels import DirectCall, DirectCalls
 from fastbp.sklearn import _loop
+from fastbp.toolbox_kernels import minibatch_epoch_toolbox, toolbox_step
 from fastbp.validate import as_features, as_sample_weight, as_targets
 
 
@@ -107,6 +113,8 @@ class EpochRunner:
         DP-SGD's C and σ (dense X and no sample weights only).
     dp_rng : numpy.random.Generator or None
         The noise generator (:func:`fastbp.privacy.noise_generator`).
+    tools : tuple or None
+        (λ_wd, C, 0) from :func:`fastbp.sklearn._params.check_toolbox_params`, or None.
 
     Attributes
     ----------
@@ -121,6 +129,7 @@ class EpochRunner:
         self, net: Network, X: Any, Y: np.ndarray, batch_size: int, opt: Optimizer,
         resume: bool, sw: np.ndarray | None = None, checked: bool = False,
         dp: privacy.DPSettings | None = None, dp_rng: np.random.Generator | None = None,
+        tools: tuple | None = None,
     ) -> None:  # fmt: skip
         spec = net.spec
         dtype = spec.np_dtype
@@ -146,6 +155,7 @@ class EpochRunner:
         self.gather: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.info = np.zeros(4, dtype=np.float64)  # info[3]: DP-SGD's clipped examples
         self.dp, self.dp_rng, self.dp_divisor = dp, dp_rng, 1.0
+        self.tools = tools
         self.norms = np.zeros(batch_size if dp is not None else 0, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
@@ -241,6 +251,14 @@ class EpochRunner:
         low, opt, info = self.lowered, self.opt, self.info
         p, ws = low.plan, low.ws
         Xb, Yb = self.gather_buffers(m)
+        if self.tools is not None:
+            minibatch_epoch_toolbox(
+                X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+                p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
+                low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
+                opt.eps, opt.s1, opt.s2, opt.step, info, *self.tools,
+            )  # fmt: skip
+            return
         variant = fastbp_epochs.minibatch_kernel(opt.code, l2, m, low.blas_min_rows)
         self.kernels(variant)(
             X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
@@ -285,7 +303,7 @@ class EpochRunner:
             self._weighted_batches(self.sw, idx, m, lr, alpha)
         elif not self.sparse:
             self._call(self.X, self.Y, idx, m, lr, alpha / m)
-        elif _params.SPARSE_TRAINING == "csr":
+        elif _params.SPARSE_TRAINING == "csr" and self.tools is None:
             self._csr_call(idx, m, lr, alpha / m)
         else:
             step = max(1, _params.SPARSE_CHUNK_ROWS // m) * m
@@ -320,6 +338,11 @@ class EpochRunner:
             self.l2_batches += b.shape[0] / total
             if alpha != 0.0:
                 grad += (alpha / total) * mask * params
+            if self.tools is not None:
+                toolbox_step(opt.code, params, grad, mask, float(lr), opt.momentum, opt.beta1,
+                             opt.beta2, opt.eps, *self.tools, opt.s1, opt.s2,
+                             opt.step)  # fmt: skip
+                continue
             opt.step[0] += 1
             fastbp_epochs.apply_update(opt.code, params, grad, float(lr), opt.momentum,
                                        opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2,

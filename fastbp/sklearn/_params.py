@@ -8,10 +8,12 @@ package read these names at call time (``_params.SPARSE_TRAINING``), so that set
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
 from fastbp.activations import ACTIVATIONS, RECORDS
+from fastbp.optim import Optimizer, check_toolbox
 
 #: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are),
 #: from the activation records' ``sklearn`` field.
@@ -175,3 +177,60 @@ def check_hidden_layer_sizes(hidden: object) -> list[int]:
         if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral) or h <= 0:
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}")
     return [int(h) for h in sizes]
+
+
+def make_optimizer(est: Any) -> Optimizer:
+    """The fastbp optimizer for the estimator's ``solver`` (the :mod:`fastbp.sklearn` mapping).
+
+    ``weight_decay`` λ_wd is PyTorch's coupled one for these solvers (torch.optim.SGD's and
+    Adam's): λ_wd W is added to each step's gradient after ``clip_norm``, on the weights only.
+
+    Parameters
+    ----------
+    est : fastbp.sklearn.MLPClassifier or MLPRegressor
+        The estimator, its settings checked.
+
+    Returns
+    -------
+    Optimizer
+    """
+    wd = float(est.weight_decay)
+    if est.solver == "adam":
+        return Optimizer("adam", beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon,
+                         weight_decay=wd)  # fmt: skip
+    if est.solver == "sgd":
+        if est.momentum == 0:
+            return Optimizer("sgd", weight_decay=wd)
+        name = "nesterov" if est.nesterovs_momentum else "momentum"
+        return Optimizer(name, momentum=est.momentum, weight_decay=wd)
+    return Optimizer(est.solver, momentum=est.momentum, weight_decay=wd)
+
+
+def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
+    """The estimator's ``weight_decay`` (≥ 0) and ``clip_norm`` (None or > 0), checked.
+
+    Parameters
+    ----------
+    est : fastbp.sklearn.MLPClassifier or MLPRegressor
+        The estimator.
+    dp : bool
+        Whether DP-SGD (``max_grad_norm``) is on: it does not take them.
+
+    Returns
+    -------
+    tuple of (float, float, int) or None
+        (λ_wd, C or 0, 0), the arguments :func:`fastbp.toolbox_kernels.toolbox_step` takes after
+        ``eps``; None when both are off (the epochs then run exactly as before).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A value of the wrong type or range, or one of them with DP-SGD or ``solver="lbfgs"``.
+    """
+    wd = check_number(est.weight_decay, "weight_decay", 0, np.inf, hi_open=True)
+    clip = check_toolbox(est.clip_norm, 0)[0]
+    if wd == 0.0 and clip == 0.0:
+        return None
+    if dp or est.solver == "lbfgs":
+        raise ValueError("weight_decay and clip_norm need a stochastic solver and no DP-SGD")
+    return wd, clip, 0

@@ -97,6 +97,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     noise_multiplier : float, default=0.0
         DP-SGD's σ (fastbp only): Gaussian noise of standard deviation σ C on each batch's sum
         of clipped gradients, drawn from ``random_state`` (None: fresh entropy).
+    weight_decay : float, default=0.0
+        PyTorch's weight decay λ_wd (fastbp only; torch.optim.SGD's and Adam's, coupled): λ_wd W
+        is added to every step's gradient after clipping, weights only; the stochastic solvers.
+    clip_norm : float or None, default=None
+        Global gradient-norm clipping (fastbp only, ``torch.nn.utils.clip_grad_norm_``): each
+        step's gradient (with the α term) is scaled by min(1, C / (‖g‖ + 10⁻⁶)).
 
     Attributes
     ----------
@@ -160,6 +166,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         progress=False,
         max_grad_norm=None,
         noise_multiplier=0.0,
+        weight_decay=0.0,
+        clip_norm=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss=loss,
@@ -170,7 +178,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
-            noise_multiplier=noise_multiplier,
+            noise_multiplier=noise_multiplier, weight_decay=weight_decay, clip_norm=clip_norm,
         )  # fmt: skip
 
     def _check_loss(self) -> None:

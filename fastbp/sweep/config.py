@@ -88,7 +88,8 @@ class SweepConfig:
         positive_float(self.l2, "l2", allow_zero=True)
         if self.init not in INITIALISERS:
             raise ValueError(f"init = {self.init!r} is unknown; allowed: {sorted(INITIALISERS)}")
-        Optimizer(self.optimizer, momentum=self.momentum)  # validates name and momentum
+        # validates name and momentum; sweeps train as Ensembles, which have no adamw
+        Optimizer(self.optimizer, momentum=self.momentum).require_plain("a sweep")
         Schedule(self.schedule)
 
     @classmethod
