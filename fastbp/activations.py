@@ -156,6 +156,49 @@ def mish_second(z):
     return (1.0 - t * t) * s * (2.0 + z * (1.0 - s) - 2.0 * z * t * s)
 
 
+@jit
+def softplus_pair(z):
+    """(σ(z), σ'(z)) of softplus, sharing exp(−|z|): (log(1 + e^z), sigmoid(z))."""
+    e = math.exp(-abs(z))
+    s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    return max(z, 0.0) + math.log1p(e), s
+
+
+@jit
+def gelu_pair(z):
+    """(σ(z), σ'(z)) of GELU, sharing Φ(z)."""
+    cdf = 0.5 * math.erfc(-z * _SQRT1_2)
+    return z * cdf, cdf + z * _INV_SQRT_2PI * math.exp(-0.5 * z * z)
+
+
+@jit
+def silu_pair(z):
+    """(σ(z), σ'(z)) of SiLU, sharing sigmoid(z)."""
+    s = sigmoid(z)
+    return z * s, s * (1.0 + z * (1.0 - s))
+
+
+@jit
+def elu_pair(z):
+    """(σ(z), σ'(z)) of ELU."""
+    return elu(z), elu_prime(z)
+
+
+@jit
+def selu_pair(z):
+    """(σ(z), σ'(z)) of SELU."""
+    return selu(z), selu_prime(z)
+
+
+@jit
+def mish_pair(z):
+    """(σ(z), σ'(z)) of Mish, sharing exp(−|z|), softplus(z), tanh(softplus(z)), sigmoid(z)."""
+    e = math.exp(-abs(z))
+    t = math.tanh(max(z, 0.0) + math.log1p(e))
+    s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    return z * t, t + z * s * (1.0 - t * t)
+
+
 # ------------------------------------------------------------------------------ the records
 #: ONNX mapping: a list of nodes (op, inputs, attributes); an input is "z", the output of an
 #: earlier node by its index ("$0", "$1", ...) or a float constant.  The last node is σ(z).
@@ -228,6 +271,11 @@ class Activation:
         as ``c``), or None where the circuit has no op to build it from.
     sklearn : str or None
         scikit-learn's ``MLP*`` name for it, if scikit-learn has it.
+    pair : str or None
+        For an activation whose σ' needs z: a helper of this module returning (σ(z), σ'(z))
+        with their shared work done once.  The specialised per-example kernels
+        (:mod:`fastbp.specialise`) call it in a loop of its own after the layer's products and
+        store σ'(z) (instead of z) for the backward pass.
     """
 
     name: str
@@ -246,6 +294,7 @@ class Activation:
     torch_at_least: dict = field(default_factory=dict)
     circuit: Callable | None = None
     sklearn: str | None = None
+    pair: str | None = None
 
 
 RECORDS: dict[str, Activation] = {
@@ -276,7 +325,7 @@ RECORDS: dict[str, Activation] = {
             "sigmoid(z) * (1.0 - sigmoid(z))",
             "DT(softplus({z}))", "{g} * DT(sigmoid({z}))", True, False, True,
             _ONNX_SOFTPLUS, ("Softplus", {"beta": 1.0, "threshold": 40.0}), {"threshold": 20.0},
-            lambda z, c: c.softplus(z),
+            lambda z, c: c.softplus(z), pair="softplus_pair",
         ),
         Activation(
             "leaky_relu", 5, "z if z > 0 else 0.01 z", "z if z > 0 else LEAKY_SLOPE * z",
@@ -298,32 +347,33 @@ RECORDS: dict[str, Activation] = {
                 ("Mul", ("z", "$2"), {}),
                 ("Mul", ("$3", 0.5), {}),
             ),
-            ("GELU", {"approximate": "none"}),
+            ("GELU", {"approximate": "none"}), pair="gelu_pair",
         ),
         Activation(
             "silu", 7, "z sigmoid(z)", "z * sigmoid(z)", "silu_prime(z)", "silu_second(z)",
             "{z} * DT(sigmoid({z}))", "{g} * DT(silu_prime({z}))", True, False, True,
             (("Sigmoid", ("z",), {}), ("Mul", ("z", "$0"), {})),
-            ("SiLU", {}), {}, lambda z, c: z * c.sigmoid(z),
+            ("SiLU", {}), {}, lambda z, c: z * c.sigmoid(z), pair="silu_pair",
         ),
         Activation(
             "elu", 8, "z if z > 0 else exp(z) − 1", "elu(z)", "elu_prime(z)", "elu_second(z)",
             "DT(elu({z}))", "{g} * DT(elu_prime({z}))", True, False, True,
             _onnx_exp_branch(ELU_ALPHA, 1.0), ("ELU", {"alpha": ELU_ALPHA}), {},
             # relu(z) + exp(−relu(−z)) − 1: z for z > 0, exp(z) − 1 below.
-            lambda z, c: c.relu(z) + c.exp(-c.relu(-z)) - 1.0,
+            lambda z, c: c.relu(z) + c.exp(-c.relu(-z)) - 1.0, pair="elu_pair",
         ),
         Activation(
             "selu", 9, "λ z if z > 0 else λ α (exp(z) − 1)", "selu(z)", "selu_prime(z)",
             "selu_second(z)", "DT(selu({z}))", "{g} * DT(selu_prime({z}))", True, True, True,
             _onnx_exp_branch(SELU_ALPHA, SELU_SCALE), ("SELU", {}), {},
             lambda z, c: SELU_SCALE * (c.relu(z) + SELU_ALPHA * (c.exp(-c.relu(-z)) - 1.0)),
+            pair="selu_pair",
         ),
         Activation(
             "mish", 10, "z tanh(softplus(z))", "mish(z)", "mish_prime(z)", "mish_second(z)",
             "DT(mish({z}))", "{g} * DT(mish_prime({z}))", True, False, True,
             _ONNX_SOFTPLUS + (("Tanh", ("$6",), {}), ("Mul", ("z", "$7"), {})),
-            ("Mish", {}), {}, lambda z, c: z * c.tanh(c.softplus(z)),
+            ("Mish", {}), {}, lambda z, c: z * c.tanh(c.softplus(z)), pair="mish_pair",
         ),
     )
 }  # fmt: skip
@@ -339,6 +389,7 @@ IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, LEAKY_RELU = (
 GENERATED_HELPERS = (
     "sigmoid", "softplus", "gelu", "gelu_prime", "silu_prime", "elu",
     "elu_prime", "selu", "selu_prime", "mish", "mish_prime",
+    *(r.pair for r in RECORDS.values() if r.pair is not None),
 )  # fmt: skip
 
 #: name -> (σ(z), g · σ'(z)) source expressions for the generated kernels (from the records).

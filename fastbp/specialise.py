@@ -16,9 +16,13 @@ per-example SGD epoch as straight-line Python with
 
 Every layer's weight, bias and workspace view is made once per call, in Python
 (:func:`layer_arrays`), and passed as its own argument, not rebuilt per example.  The
-forward pass computes z and a in one loop per layer; the backward pass is fused with the update
-row by row (read the old row of W[k], accumulate dJ/da[k−1], write the new row) and forms
-dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j]) as it reaches row j, so no separate activation pass runs.
+forward pass computes z and a in one loop per layer for piecewise-linear activations; the others
+get a loop of their own over the layer's units after the products (their σ has no branch, so
+LLVM can vectorise it), and those whose σ' needs z compute σ and σ' there together
+(:attr:`fastbp.activations.Activation.pair`) and keep σ'(z[k]) in place of z[k].  The backward
+pass is fused with the update row by row (read the old row of W[k], accumulate dJ/da[k−1], write
+the new row) and forms dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j]) as it reaches row j, from a[k] or
+the stored σ'(z[k]), so it evaluates no transcendental function.
 Rows whose dJ/dz is exactly 0 are skipped when λ = 0 (their update and their contribution to
 dJ/da[k−1] are exactly 0).  The loss Σ J_i is accumulated from the output's dJ/dz (squared loss:
 ½ d²) and checked for NaN/inf once per block of :data:`CHECK_EVERY` examples: divergence stops
@@ -113,6 +117,30 @@ def _derivative(name: str, g: str, z: str, a: str) -> str:
     return EXPRESSIONS[name][1].format(g=g, z=z, a=a)
 
 
+def _activation_lines(k: int, name: str) -> list[str]:
+    """After layer k's products (inside its row loop, s{k} = z[k][j]): a[k] = σ(z[k]).
+
+    Piecewise-linear activations apply σ in the row loop.  The others get a loop of their own
+    over the layer's units (their σ has no branches to keep LLVM from vectorising it); those
+    whose σ' needs z compute σ and σ' together there (:attr:`Activation.pair`) and keep σ'(z[k])
+    in z{k} for the backward pass, so that it evaluates no transcendental function again.
+    """
+    rec = RECORDS[name]
+    if not rec.curved:
+        return [f"    a{k}[j] = {_activation(name, f's{k}')}"]
+    if rec.pair is None:
+        return [
+            f"    a{k}[j] = s{k}",
+            f"for j in range(n{k}):",
+            f"    a{k}[j] = {_activation(name, f'a{k}[j]')}",
+        ]
+    return [
+        f"    z{k}[j] = s{k}",
+        f"for j in range(n{k}):",
+        f"    a{k}[j], z{k}[j] = {rec.pair}(z{k}[j])",
+    ]
+
+
 def _output_lines(loss: str, r: int) -> list[str]:
     """dJ/dz[r] = prediction − target and the loss J_i of example i, after the output's z.
 
@@ -131,6 +159,8 @@ def _output_lines(loss: str, r: int) -> list[str]:
             f"    d{r} = DT(sigmoid(s{r})) - Y[i, j]",
             f"    total += softplus(s{r}) - Y[i, j] * s{r}",
         ]
+    if loss != "softmax_cross_entropy":
+        raise ValueError(f"no generated output code for loss {loss!r}")
     # Softmax cross-entropy, J_i = Σ_j y_j (logsumexp(z) − z_j), in the stable form.
     zr, ar, dr = f"z{r}", f"a{r}", f"dz{r}"
     return [
@@ -205,9 +235,7 @@ def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
     for k in range(1, r):
         lines += _dot_lines(k, "x" if k == 1 else f"a{k - 1}")
-        if RECORDS[acts[k - 1]].needs_z:  # its derivative reads z, not only a
-            lines.append(f"    z{k}[j] = s{k}")
-        lines.append(f"    a{k}[j] = {_activation(acts[k - 1], f's{k}')}")
+        lines += _activation_lines(k, acts[k - 1])
     prev = "x" if r == 1 else f"a{r - 1}"
     lines += _zero_da(r - 1)
     if spec.loss == "softmax_cross_entropy":
@@ -222,7 +250,10 @@ def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
     # is formed as row j is reached.
     for k in range(r - 1, 0, -1):
         lines += _zero_da(k - 1)
-        dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
+        if RECORDS[acts[k - 1]].pair is not None:  # z{k} holds σ'(z[k]) (_activation_lines)
+            dk = f"da{k}[j] * z{k}[j]"
+        else:
+            dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
         lines += [f"for j in range(n{k}):", f"    d{k} = {dk}"] + _update_lines(k, l2)
     return lines
 

@@ -63,6 +63,19 @@ def test_switches_equal_the_reference_formulas(name: str) -> None:
         )
 
 
+@pytest.mark.parametrize("name", sorted(n for n, r in RECORDS.items() if r.pair is not None))
+def test_pairs_equal_the_switches(name: str) -> None:
+    """(σ, σ') of the generated kernels' pair helpers: the switches' values to 1e-15 (they share
+    sub-expressions, which rounds the same or an ulp apart)."""
+    pair = getattr(activations, RECORDS[name].pair)
+    code = ACTIVATIONS[name]
+    for z in GRID:
+        a, d = pair(z)
+        assert a == pytest.approx(act(code, z), rel=1e-15, abs=1e-300)
+        assert d == pytest.approx(act_prime(code, z, act(code, z)), rel=1e-15, abs=1e-300)
+    assert RECORDS[name].needs_z  # only activations whose σ' reads z have one
+
+
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_derivatives_are_the_derivatives_of_the_value(name: str) -> None:
     """Central differences of σ and σ' (away from kinks) against σ' and σ'': step 1e-6, so the
