@@ -17,16 +17,18 @@ Methods
 -------
 * ``exp``: Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2 (ln2 split in a high part that k
   multiplies exactly and a low part), Taylor polynomial of exp(r) (degree 13 in float64, 7 in
-  float32), then 2^k added to the exponent bits (integer arithmetic, immune to ``reassoc``), with one
-  rounding multiply by 2^-60 (2^-30) for subnormal results; above the overflow threshold, inf.
+  float32), then 2^k added to the exponent bits (integer arithmetic, immune to ``reassoc``),
+  with one rounding multiply by 2^-60 (2^-30) for subnormal results; inf above the overflow
+  threshold.  k's low-part product uses k converted back from the integer, so that ``reassoc``
+  cannot fold k ln2_hi + k ln2_lo into one product.
 * ``log1p``: u = 1 + x = 2^e m with m in [sqrt(1/2), sqrt(2)) taken from the bits of u; the
   rounding error of 1 + x is added back as (x - (u - 1)) / u; log(m) with fdlibm's s = f/(2+f)
   polynomial (``Lg1..Lg7``, ``Lg1..Lg4`` in float32); e ln2 split in two parts.  For e = 0 the
   polynomial takes x itself.  The correction's u - 1 is computed from m and 2^e rather than from
   u, so that ``reassoc`` cannot cancel it away.
 * ``tanh``: |x| < 0.55: x + x^3 P(x^2), P a weighted least-squares fit (degree 10 / 4);
-  otherwise sign(x) (1 - 2 / (exp(2|x|) + 1)) with |x| clamped to 20 (9 in float32), where
-  tanh rounds to 1.
+  otherwise sign(x) (1 - 2 / (exp(2|x|) + 1)), exactly +-1 from NumPy's
+  saturation threshold on (18.990341103219276 in float64, 10 in float32).
 * ``sigmoid``: e = exp(-|x|); 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0.
 * ``softplus``: max(x, 0) + log1p(exp(-|x|)).
 * ``erf``: |x| < 1: x P(x^2) (fit of degree 12 / 5); otherwise
@@ -210,15 +212,17 @@ LOG_LN2_LO_32 = F32(9.05800061445916e-06)  # 0x3717f7d1
 def log1p64(x):
     """log(1 + x) of a float64, branch-free (fdlibm's log kernel, bit-level exponent split)."""
     u = 1.0 + x
-    us = u if (u > 0.0) & (u < INF_64) else 1.0  # NaN, -inf, <= 0 and inf take a safe u
+    ok = (u > 0.0) & (u < INF_64)
+    us = u if ok else 1.0  # NaN, -inf, <= 0 and inf compute on u = 1 (x = 0); selected away
+    xs = x if ok else 0.0
     bits = np.float64(us).view(np.int64)
     e = ((bits + SQRT_HALF_SHIFT_64) >> 52) - 1023
     m = np.int64(bits - (e << 52)).view(np.float64)
     ec = e if e < 1000 else 1000
     v = m * np.int64((ec + 1023) << 52).view(np.float64)  # = u for e < 1000
-    c = (x - (v - 1.0)) / us
+    c = (xs - (v - 1.0)) / us
     c = c if (e != 0) & (e < 1000) else 0.0
-    f = m - 1.0 if e != 0 else x
+    f = m - 1.0 if e != 0 else xs
     s = f / (2.0 + f)
     z = s * s
     R = z * (LG1 + z * (LG2 + z * (LG3 + z * (LG4 + z * (LG5 + z * (LG6 + z * LG7))))))
@@ -233,15 +237,17 @@ def log1p64(x):
 def log1p32(x):
     """log(1 + x) of a float32, in float32 (fdlibm's logf kernel, bit-level exponent split)."""
     u = ONE_32 + x
-    us = u if (u > ZERO_32) & (u < INF_32) else ONE_32
+    ok = (u > ZERO_32) & (u < INF_32)
+    us = u if ok else ONE_32
+    xs = x if ok else ZERO_32
     bits = np.float32(us).view(np.int32)
     e = ((bits + SQRT_HALF_SHIFT_32) >> 23) - 127
     m = np.int32(bits - (e << 23)).view(np.float32)
     ec = e if e < 100 else 100
     v = m * np.int32((ec + 127) << 23).view(np.float32)
-    c = (x - (v - ONE_32)) / us
+    c = (xs - (v - ONE_32)) / us
     c = c if (e != 0) & (e < 100) else ZERO_32
-    f = m - ONE_32 if e != 0 else x
+    f = m - ONE_32 if e != 0 else xs
     s = f / (TWO_32 + f)
     z = s * s
     R = z * (LG1_32 + z * (LG2_32 + z * (LG3_32 + z * LG4_32)))
@@ -258,8 +264,13 @@ def log1p32(x):
 
 TANH_SMALL_64 = 0.55
 TANH_SMALL_32 = F32(0.55)
+#: From TANH_ONE on, tanh is +-1 exactly, as NumPy's is (NumPy 2.4 on x86-64 gives 1.0 from
+#: 18.990341103219276 and 10.0 on, one ulp before the correctly rounded value reaches 1 in
+#: float64, one ulp after in float32); beyond, |x| is clamped to TANH_CLAMP, where 1 - 2/(e+1)
+#: rounds to 1.
+TANH_ONE_64 = 18.990341103219276
 TANH_CLAMP_64 = 20.0
-TANH_CLAMP_32 = F32(9.0)
+TANH_CLAMP_32 = F32(10.0)
 #: tanh(x) = x + x^3 P(x^2) on |x| < 0.55 (weighted least squares, mpmath).
 T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10 = (
     -0.333333333333333,
@@ -287,7 +298,8 @@ T0_32, T1_32, T2_32, T3_32, T4_32 = (
 def tanh64(x):
     """tanh(x) of a float64, branch-free."""
     ax = abs(x)
-    z = x * x
+    xs = x if ax < TANH_SMALL_64 else 0.0  # the polynomial never sees large, inf or NaN
+    z = xs * xs
     p = T9 + z * T10
     p = T8 + z * p
     p = T7 + z * p
@@ -298,8 +310,8 @@ def tanh64(x):
     p = T2 + z * p
     p = T1 + z * p
     p = T0 + z * p
-    small = x + x * (z * p)
-    axc = TANH_CLAMP_64 if ax > TANH_CLAMP_64 else ax  # NaN stays NaN
+    small = xs + xs * (z * p)
+    axc = TANH_CLAMP_64 if ax >= TANH_ONE_64 else ax  # NaN stays NaN
     big = 1.0 - 2.0 / (exp64(axc + axc) + 1.0)
     big = big if x > 0.0 else -big
     return small if ax < TANH_SMALL_64 else big
@@ -309,12 +321,13 @@ def tanh64(x):
 def tanh32(x):
     """tanh(x) of a float32, in float32, branch-free."""
     ax = abs(x)
-    z = x * x
+    xs = x if ax < TANH_SMALL_32 else ZERO_32
+    z = xs * xs
     p = T3_32 + z * T4_32
     p = T2_32 + z * p
     p = T1_32 + z * p
     p = T0_32 + z * p
-    small = x + x * (z * p)
+    small = xs + xs * (z * p)
     axc = TANH_CLAMP_32 if ax > TANH_CLAMP_32 else ax
     big = ONE_32 - TWO_32 / (exp32(axc + axc) + ONE_32)
     big = big if x > ZERO_32 else -big
@@ -412,7 +425,8 @@ B0_32, B1_32, B2_32, B3_32, B4_32, B5_32 = (
 def erf64(x):
     """Error function of a float64, branch-free."""
     ax = abs(x)
-    z = x * x
+    xs = x if ax < 1.0 else 0.0
+    z = xs * xs
     p = A11 + z * A12
     p = A10 + z * p
     p = A9 + z * p
@@ -425,7 +439,7 @@ def erf64(x):
     p = A2 + z * p
     p = A1 + z * p
     p = A0 + z * p
-    small = x * p
+    small = xs * p
     axc = ERF_CLAMP_64 if ax > ERF_CLAMP_64 else ax  # NaN stays NaN
     u = 2.0 / (2.0 + axc) - B_T0
     q = B11 + u * B12
@@ -449,13 +463,14 @@ def erf64(x):
 def erf32(x):
     """Error function of a float32, in float32, branch-free."""
     ax = abs(x)
-    z = x * x
+    xs = x if ax < ONE_32 else ZERO_32
+    z = xs * xs
     p = A4_32 + z * A5_32
     p = A3_32 + z * p
     p = A2_32 + z * p
     p = A1_32 + z * p
     p = A0_32 + z * p
-    small = x * p
+    small = xs * p
     axc = ERF_CLAMP_32 if ax > ERF_CLAMP_32 else ax
     u = TWO_32 / (TWO_32 + axc) - B_T0_32
     q = B4_32 + u * B5_32
