@@ -82,15 +82,13 @@ F32 = np.float32
 # exp
 # ---------------------------------------------------------------------------------------------
 
-#: Arguments are clamped to [EXP_LO, EXP_HI]: beyond, exp is 0 or inf in the dtype.
-EXP_HI_64 = 709.8
-EXP_LO_64 = -746.0
-EXP_HI_32 = F32(89.0)
-EXP_LO_32 = F32(-104.0)
-
-#: The largest arguments whose exp NumPy finds finite; above them exp is inf.
+#: The largest arguments whose exp NumPy finds finite; above them exp is inf.  Arguments are
+#: clamped to [EXP_LO, EXP_OVERFLOW] (below EXP_LO, exp rounds to 0), so that the exponent bits
+#: never reach the inf/NaN field and 2^k stays exact.
 EXP_OVERFLOW_64 = 709.782712893384
 EXP_OVERFLOW_32 = F32(88.72283)
+EXP_LO_64 = -746.0
+EXP_LO_32 = F32(-104.0)
 TWO_M60 = 2.0**-60
 TWO_M30_32 = F32(2.0**-30)
 INF_64 = np.inf
@@ -125,7 +123,7 @@ ZERO_32 = F32(0.0)
 @jit_inline
 def exp64(x):
     """exp(x) of a float64, branch-free (Cody-Waite reduction, degree-13 Taylor polynomial)."""
-    xc = x if x < EXP_HI_64 else EXP_HI_64  # NaN -> EXP_HI_64 here; the select below restores it
+    xc = x if x < EXP_OVERFLOW_64 else EXP_OVERFLOW_64  # NaN too; restored at the end
     xc = xc if xc > EXP_LO_64 else EXP_LO_64
     kf = np.floor(xc * LOG2E_64 + 0.5)
     k = np.int64(kf)
@@ -158,7 +156,7 @@ def exp64(x):
 @jit_inline
 def exp32(x):
     """exp(x) of a float32, in float32 (Cody-Waite reduction, degree-7 Taylor polynomial)."""
-    xc = x if x < EXP_HI_32 else EXP_HI_32
+    xc = x if x < EXP_OVERFLOW_32 else EXP_OVERFLOW_32
     xc = xc if xc > EXP_LO_32 else EXP_LO_32
     kf = np.floor(xc * LOG2E_32 + HALF_32)
     k = np.int32(kf)
@@ -229,7 +227,7 @@ def log1p64(x):
     hfsq = 0.5 * f * f
     ef = np.float64(e)
     y = ef * LOG_LN2_HI_64 - ((hfsq - (s * (hfsq + R) + (ef * LOG_LN2_LO_64 + c))) - f)
-    y = y if x < INF_64 else x
+    y = y if (x < INF_64) & (x != 0.0) else x  # inf, and +-0 with its sign
     return y if x > -1.0 else (-INF_64 if x == -1.0 else NAN_64)
 
 
@@ -254,7 +252,7 @@ def log1p32(x):
     hfsq = HALF_32 * f * f
     ef = np.float32(e)
     y = ef * LOG_LN2_HI_32 - ((hfsq - (s * (hfsq + R) + (ef * LOG_LN2_LO_32 + c))) - f)
-    y = y if x < INF_32 else x
+    y = y if (x < INF_32) & (x != ZERO_32) else x
     return y if x > -ONE_32 else (-INF_32 if x == -ONE_32 else NAN_32)
 
 
@@ -311,6 +309,7 @@ def tanh64(x):
     p = T1 + z * p
     p = T0 + z * p
     small = xs + xs * (z * p)
+    small = small if z != 0.0 else xs  # keeps -0 (and tiny x) exactly
     axc = TANH_CLAMP_64 if ax >= TANH_ONE_64 else ax  # NaN stays NaN
     big = 1.0 - 2.0 / (exp64(axc + axc) + 1.0)
     big = big if x > 0.0 else -big
@@ -328,6 +327,7 @@ def tanh32(x):
     p = T1_32 + z * p
     p = T0_32 + z * p
     small = xs + xs * (z * p)
+    small = small if z != ZERO_32 else xs
     axc = TANH_CLAMP_32 if ax > TANH_CLAMP_32 else ax
     big = ONE_32 - TWO_32 / (exp32(axc + axc) + ONE_32)
     big = big if x > ZERO_32 else -big

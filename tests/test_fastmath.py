@@ -32,9 +32,9 @@ DTYPES = [np.float64, np.float32]
 JIT = not numba.config.DISABLE_JIT
 #: Sample sizes: the compiled loops take millions of points in a fraction of a second; the
 #: plain-Python path (and the mpmath references) a few thousand.
-N_GRID = 200_001 if JIT else 1_501
-N_RANDOM = 200_000 if JIT else 1_500
-N_MPMATH = 6_000 if JIT else 1_000
+N_GRID = 200_001 if JIT else 10_001
+N_RANDOM = 200_000 if JIT else 10_000
+N_MPMATH = 6_000 if JIT else 2_000
 
 OPTIONS = {**JIT_OPTIONS, "cache": False}
 
