@@ -13,12 +13,12 @@ for 4096 and 65536 elements, the script times three ways of filling ``out``:
   writing into ``out``.
 
 Inputs are seeded and spread over the range where each function is not saturated.  Each timing is
-the median over REPEATS runs of a ``timeit`` batch (at least 7 repeats); the script prints the
-medians in microseconds per call and the ratios libm / fast and numpy / fast (above 1: fast is
-faster).  It also prints, per compiled loop, the vector types of its LLVM IR's arithmetic
-(``<4 x double>``, ``<8 x float>`` ...), the evidence that LLVM vectorised it, and the math
-library functions it still calls (``llvm.exp.v4f64`` is a vector intrinsic that, without SVML,
-becomes one libm call per lane).
+the median over REPEATS rounds of a ``timeit`` batch (at least 7), the three interleaved in each
+round; the script prints the medians in microseconds per call and the ratios libm / fast and
+numpy / fast (above 1: fast is faster).  It also prints, per compiled loop, the vector types of
+its LLVM IR's arithmetic (``<4 x double>``, ``<8 x float>`` ...), the evidence that LLVM
+vectorised it, and the math library functions it still calls (``llvm.exp.v4f64`` is a vector
+intrinsic that, without SVML, becomes one libm call per lane).
 
     python scripts/bench_fastmath.py [--repeats 15] [--sizes 4096 65536]
 """
@@ -109,10 +109,15 @@ def vectorisation(dispatcher, dtype) -> str:
     return text + (f"; calls {' '.join(calls)}" if calls else "; no libm calls")
 
 
-def median_us(call, repeats: int, number: int) -> float:
-    """Median over ``repeats`` timeit batches of ``number`` calls, in microseconds per call."""
-    times = timeit.repeat(call, repeat=repeats, number=number)
-    return statistics.median(times) / number * 1e6
+def medians_us(calls: dict, repeats: int, number: int) -> dict:
+    """Median over ``repeats`` rounds of one ``timeit`` batch of ``number`` calls per entry, the
+    entries interleaved within each round (so that a busy machine slows them alike), in
+    microseconds per call."""
+    times: dict = {key: [] for key in calls}
+    for _ in range(repeats):
+        for key, call in calls.items():
+            times[key].append(timeit.timeit(call, number=number) / number * 1e6)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def main() -> None:
@@ -141,10 +146,11 @@ def main() -> None:
                 fast_loop(x, out)
                 libm_loop(x, out)
                 number = max(1, 2_000_000 // n)
-                t_fast = median_us(partial(fast_loop, x, out), repeats, number)
-                t_libm = median_us(partial(libm_loop, x, out), repeats, number)
-                peer = peers.get(name)
-                t_np = median_us(partial(peer, x, out), repeats, number) if peer else math.nan
+                calls = {"fast": partial(fast_loop, x, out), "libm": partial(libm_loop, x, out)}
+                if name in peers:
+                    calls["numpy"] = partial(peers[name], x, out)
+                t = medians_us(calls, repeats, number)
+                t_fast, t_libm, t_np = t["fast"], t["libm"], t.get("numpy", math.nan)
                 print(
                     f"{name:9} {np.dtype(dtype).name:8} {n:6d} {t_fast:9.1f} {t_libm:9.1f}"
                     f" {t_np:9.1f} {t_libm / t_fast:9.2f} {t_np / t_fast:10.2f}"
