@@ -4,8 +4,8 @@ Numba's pip build has no SVML, so a loop that calls ``math.tanh`` or ``math.exp`
 element stays scalar: each call is a libm call LLVM cannot widen.  The functions here are written
 out in arithmetic, integer bit operations and selects (``a if c else b`` on values already
 computed), with no data-dependent early return, so a ``@jit`` loop over an array that calls them
-vectorises (``scripts/bench_fastmath.py`` prints whether the loop's LLVM IR holds vector types,
-and the timings against libm and NumPy).
+vectorises (``scripts/bench_fastmath.py`` prints the vector arithmetic of such a loop's LLVM IR
+and the math-library calls left in it, and times it against libm and NumPy).
 
 Each public function takes one float scalar and returns the same type: a float32 argument is
 computed in float32 with its own, shorter coefficient set; a float64 (or a Python float) in
@@ -42,9 +42,16 @@ error of the final result) and rounded to the working precision.
 Special values behave as in NumPy: NaN in gives NaN out; exp(-inf) = 0, exp(inf) = inf, exp
 overflows to inf and underflows through the subnormals to 0; log1p(-1) = -inf, log1p(x < -1) =
 NaN, log1p(inf) = inf; tanh(+-inf) = +-1, sigmoid(-inf) = 0, sigmoid(inf) = 1, softplus(inf) =
-inf, softplus(-inf) = 0, erf(+-inf) = +-1; -0 stays -0 where the function is odd.  None of this
-depends on the ``nnan``/``ninf`` fast-math flags, which :mod:`fastbp._jit` leaves out; it holds
-under the ``reassoc`` flag it sets (the tests compile with :func:`fastbp._jit.jit`).
+inf, softplus(-inf) = 0, erf(+-inf) = +-1.  None of this depends on the ``nnan``/``ninf``
+fast-math flags, which :mod:`fastbp._jit` leaves out, and it holds under the ``reassoc`` flag it
+sets (the tests compile with :data:`fastbp._jit.JIT_OPTIONS`): no step relies on an evaluation
+order that reassociation could change (see exp and log1p above).  -0 stays -0 where the function
+is odd in plain Python; compiled, the ``nsz`` flag lets LLVM return +0 instead, as in every
+fastbp kernel.
+
+The saturation thresholds follow NumPy 2.4 on x86-64 (its tanh is not correctly rounded near
+them); another NumPy or libm may saturate one ulp earlier or later.  Compiling a caller costs more
+than with ``math.*``: each call inlines a few dozen operations (and softplus, exp plus log1p).
 
 Measured accuracy
 -----------------
@@ -586,8 +593,6 @@ def erf(x):
         erf(x) in the dtype of ``x``; +-1 at +-inf.
     """
     return erf32(x) if isinstance(x, np.float32) else erf64(x)
-
-
 
 
 def _register(public, impl64, impl32) -> None:
