@@ -23,7 +23,10 @@ upgrading) compiles afresh instead of loading kernels built otherwise.
 
 from __future__ import annotations
 
+import warnings
+
 import numba
+from numba.core.errors import NumbaIRAssumptionWarning
 
 from fastbp._cache import install_locator, lean_loading
 
@@ -31,6 +34,15 @@ from fastbp._cache import install_locator, lean_loading
 #: contraction and no approximate functions (lanes and scalar tails round alike); NaN and inf
 #: keep their IEEE meaning so divergence checks stay valid.
 FASTMATH_FLAGS = frozenset({"nsz", "arcp", "reassoc"})
+
+# Numba's SSA pass runs a pedantic self-check that warns ("variable ... is not in scope") when
+# the branch-free functions of fastbp.fastmath, inlined in Numba IR (their ``a if c else b``
+# selects are branches there), sit in a large caller such as a generated kernel.  The compiled
+# code is right (tests/test_activations.py, tests/test_specialise.py); the warning would only
+# reach users at their first call of such a kernel, so this one message is silenced.
+warnings.filterwarnings(
+    "ignore", message=r"variable '.*' is not in scope", category=NumbaIRAssumptionWarning
+)
 
 #: Options shared by every ``@jit`` kernel.
 JIT_OPTIONS = {

@@ -1,4 +1,4 @@
-"""Branch-free exp, log1p, tanh, logistic, softplus and erf that LLVM vectorises.
+"""Branch-free exp, expm1, log1p, tanh, logistic, softplus and erf that LLVM vectorises.
 
 Numba's pip build has no SVML, so a loop that calls ``math.tanh`` or ``math.exp`` once per
 element stays scalar: each call is a libm call LLVM cannot widen.  The functions here are written
@@ -21,6 +21,8 @@ Methods
   with one rounding multiply by 2^-60 (2^-30) for subnormal results; inf above the overflow
   threshold.  k's low-part product uses k converted back from the integer, so that ``reassoc``
   cannot fold k ln2_hi + k ln2_lo into one product.
+* ``expm1``: |x| < 0.7: its Taylor series (degree 17 / 11); otherwise exp(x) − 1 (at most 2
+  ulp lost there), −1 exactly where NumPy's is.
 * ``log1p``: u = 1 + x = 2^e m with m in [sqrt(1/2), sqrt(2)) taken from the bits of u; the
   rounding error of 1 + x is added back as (x - (u - 1)) / u; log(m) with fdlibm's s = f/(2+f)
   polynomial (``Lg1..Lg7``, ``Lg1..Lg4`` in float32); e ln2 split in two parts.  For e = 0 the
@@ -65,6 +67,7 @@ NumPy's ``np.exp``, ``np.log1p``, ``np.tanh`` for those three; a correctly round
 function  float64  float32
 ========  =======  =======
 exp       1        3
+expm1     2        2
 log1p     2        3
 tanh      2        2
 sigmoid   2        2
@@ -84,7 +87,7 @@ from numba.extending import overload
 
 from fastbp._jit import FASTMATH_FLAGS, jit_inline
 
-__all__ = ["erf", "exp", "log1p", "sigmoid", "softplus", "tanh"]
+__all__ = ["erf", "exp", "expm1", "log1p", "sigmoid", "softplus", "tanh"]
 
 F32 = np.float32
 
@@ -510,6 +513,70 @@ def erf32(x):
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# expm1
+# ---------------------------------------------------------------------------------------------
+
+#: Below this |x|, expm1 is its Taylor series (degree 17 / 11: the first term left out is under
+#: 2^-55 / 2^-27 of the result); above it, exp(x) − 1, which then loses at most 2 ulp.
+EXPM1_SMALL_64 = 0.7
+EXPM1_SMALL_32 = F32(0.7)
+#: NumPy's expm1 is exactly −1 at and below these (exp(x) − 1 rounds there an ulp differently).
+EXPM1_MINUS_ONE_64 = -37.42994775023705
+EXPM1_MINUS_ONE_32 = F32(-17.31785)
+MINUS_ONE_32 = F32(-1.0)
+#: 1/n! for n = 2..17, float64; n = 2..11 in float32.
+_M = tuple(1.0 / float(np.prod(np.arange(1, n + 1, dtype=np.float64))) for n in range(2, 18))
+(M2, M3, M4, M5, M6, M7, M8, M9, M10, M11, M12, M13, M14, M15, M16, M17) = _M
+(M2_32, M3_32, M4_32, M5_32, M6_32, M7_32, M8_32, M9_32, M10_32, M11_32) = (F32(c) for c in _M[:10])
+
+
+@jit_inline
+def expm1_64(x):
+    """exp(x) − 1 of a float64, branch-free: Taylor near 0, exp(x) − 1 elsewhere."""
+    small = abs(x) < EXPM1_SMALL_64
+    xs = x if small else 0.0
+    p = M16 + xs * M17
+    p = M15 + xs * p
+    p = M14 + xs * p
+    p = M13 + xs * p
+    p = M12 + xs * p
+    p = M11 + xs * p
+    p = M10 + xs * p
+    p = M9 + xs * p
+    p = M8 + xs * p
+    p = M7 + xs * p
+    p = M6 + xs * p
+    p = M5 + xs * p
+    p = M4 + xs * p
+    p = M3 + xs * p
+    p = M2 + xs * p
+    near = xs + xs * (xs * p)
+    far = exp64(x) - 1.0
+    far = -1.0 if x <= EXPM1_MINUS_ONE_64 else far
+    return near if small else far
+
+
+@jit_inline
+def expm1_32(x):
+    """exp(x) − 1 of a float32, in float32, branch-free."""
+    small = abs(x) < EXPM1_SMALL_32
+    xs = x if small else ZERO_32
+    p = M10_32 + xs * M11_32
+    p = M9_32 + xs * p
+    p = M8_32 + xs * p
+    p = M7_32 + xs * p
+    p = M6_32 + xs * p
+    p = M5_32 + xs * p
+    p = M4_32 + xs * p
+    p = M3_32 + xs * p
+    p = M2_32 + xs * p
+    near = xs + xs * (xs * p)
+    far = exp32(x) - ONE_32
+    far = MINUS_ONE_32 if x <= EXPM1_MINUS_ONE_32 else far
+    return near if small else far
+
+
 def exp(x):
     """Exponential e^x, vectorisable; float32 in, float32 out.
 
@@ -525,6 +592,23 @@ def exp(x):
         threshold, NaN for NaN.
     """
     return exp32(x) if isinstance(x, np.float32) else exp64(x)
+
+
+def expm1(x):
+    """exp(x) − 1, accurate near 0, vectorisable; float32 in, float32 out.
+
+    Parameters
+    ----------
+    x : float
+        A float32 or float64 scalar (a Python float counts as float64).
+
+    Returns
+    -------
+    float
+        exp(x) − 1 in the dtype of ``x``: −1 below the underflow threshold, inf above the
+        overflow threshold, NaN for NaN.
+    """
+    return expm1_32(x) if isinstance(x, np.float32) else expm1_64(x)
 
 
 def log1p(x):
@@ -628,6 +712,7 @@ def _register(public, impl64, impl32) -> None:
 
 for _public, _impl64, _impl32 in (
     (exp, exp64, exp32),
+    (expm1, expm1_64, expm1_32),
     (log1p, log1p64, log1p32),
     (tanh, tanh64, tanh32),
     (sigmoid, sigmoid64, sigmoid32),

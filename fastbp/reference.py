@@ -22,9 +22,8 @@ def _phi(z: float) -> float:
 
 
 def _Phi(z: float) -> float:
-    """The standard normal distribution function Φ(z) = erfc(−z/√2) / 2 (= (1 + erf(z/√2)) / 2,
-    without its cancellation for z ≪ 0)."""
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+    """The standard normal distribution function Φ(z) = (1 + erf(z/√2)) / 2."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 def sigma(name: str, z: float) -> float:

@@ -2,8 +2,10 @@
 the one ReLU rule on every path, and equality with PyTorch for every activation and loss.
 
 Tolerances: the compiled rules against the hand-written reference formulas, 1e-12 relative in
-float64 (a few roundings apart, and at z = −30 erfc's slope, 2z² ≈ 1800, turns the rounding of
-z/√2, which the two compute differently, into ~1e-13); against PyTorch, the issue's 1e-12
+float64 (the kernels' transcendental functions are fastbp.fastmath's, within 4 ulp of libm's,
+and the two sides group their arithmetic differently), plus 4e-16 |z| absolute, because GELU is
+z (1 + erf(z/√2)) / 2 on both sides, as in PyTorch and JAX: for z ≪ 0, 1 + erf cancels, and an
+ulp of erf becomes an error of ~1e-16 |z| in a tiny result; against PyTorch, the issue's 1e-12
 relative in float64 (both libraries sum the same products in different orders, and their libm
 calls round differently by an ulp or two) and 1e-5 in float32 (the same, at float32's 6e-8 per
 rounding, accumulated over layer sums of a few terms).
@@ -54,9 +56,10 @@ def test_switches_equal_the_reference_formulas(name: str) -> None:
     code = ACTIVATIONS[name]
     for z in GRID:
         a = act(code, z)
-        assert a == pytest.approx(reference.sigma(name, z), rel=1e-12, abs=1e-300)
+        tail = 4e-16 * abs(z)
+        assert a == pytest.approx(reference.sigma(name, z), rel=1e-12, abs=tail)
         assert act_prime(code, z, a) == pytest.approx(
-            reference.sigma_prime(name, z), rel=1e-12, abs=1e-300
+            reference.sigma_prime(name, z), rel=1e-12, abs=tail
         )
         assert act_second(code, z, a) == pytest.approx(
             reference.sigma_second(name, z), rel=1e-12, abs=1e-15
@@ -65,14 +68,17 @@ def test_switches_equal_the_reference_formulas(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n, r in RECORDS.items() if r.pair is not None))
 def test_pairs_equal_the_switches(name: str) -> None:
-    """(σ, σ') of the generated kernels' pair helpers: the switches' values to 1e-15 (they share
-    sub-expressions, which rounds the same or an ulp apart)."""
+    """(σ, σ') of the generated kernels' pair helpers: the switches' values to 1e-14 relative
+    (they share sub-expressions, grouped differently) plus 4e-16 |z| absolute (GELU's tail, as
+    in test_switches_equal_the_reference_formulas; there ``reassoc`` may also regroup 1 + erf
+    with the terms around it)."""
     pair = getattr(activations, RECORDS[name].pair)
     code = ACTIVATIONS[name]
     for z in GRID:
         a, d = pair(z)
-        assert a == pytest.approx(act(code, z), rel=1e-15, abs=1e-300)
-        assert d == pytest.approx(act_prime(code, z, act(code, z)), rel=1e-15, abs=1e-300)
+        tail = 4e-16 * abs(z)
+        assert a == pytest.approx(act(code, z), rel=1e-14, abs=tail)
+        assert d == pytest.approx(act_prime(code, z, act(code, z)), rel=1e-14, abs=tail)
     assert RECORDS[name].needs_z  # only activations whose σ' reads z have one
 
 

@@ -27,7 +27,7 @@ from fastbp import fastmath
 from fastbp._jit import JIT_OPTIONS
 
 MAX_ULP = 4
-NAMES = ["exp", "log1p", "tanh", "sigmoid", "softplus", "erf"]
+NAMES = ["exp", "expm1", "log1p", "tanh", "sigmoid", "softplus", "erf"]
 DTYPES = [np.float64, np.float32]
 JIT = not numba.config.DISABLE_JIT
 #: Sample sizes: the compiled loops take millions of points in a fraction of a second; the
@@ -41,6 +41,7 @@ OPTIONS = {**JIT_OPTIONS, "cache": False}
 #: Where each function changes: a dense grid covers it (beyond, it saturates or is smooth).
 CORE = {
     "exp": (-750.0, 712.0),
+    "expm1": (-750.0, 712.0),
     "log1p": (-1.0, 40.0),
     "tanh": (-21.0, 21.0),
     "sigmoid": (-750.0, 750.0),
@@ -64,6 +65,7 @@ EDGES = {
         0.34657359,
         -0.34657359,
     ],  # fmt: skip
+    "expm1": [0.7, -0.7, 0.6999999999999998, 0.7000000000000001, 709.78, 709.8, -40.0, 1e-300],
     "log1p": [
         -1.0,
         -0.9999999999999999,
@@ -156,6 +158,7 @@ MPMATH = {"sigmoid": _mp_sigmoid, "softplus": _mp_softplus, "erf": mpmath.erf}
 #: The values each function saturates at (rounds to in the dtype beyond some threshold).
 SATURATES = {
     "exp": (0.0, np.inf),
+    "expm1": (-1.0, np.inf),
     "log1p": (np.inf, -np.inf),
     "tanh": (-1.0, 1.0),
     "sigmoid": (0.0, 1.0),
@@ -164,6 +167,7 @@ SATURATES = {
 }
 SPECIAL_LIMITS = {  # value at -inf, +inf
     "exp": (0.0, np.inf),
+    "expm1": (-1.0, np.inf),
     "log1p": (np.nan, np.inf),
     "tanh": (-1.0, 1.0),
     "sigmoid": (0.0, 1.0),

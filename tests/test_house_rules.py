@@ -40,6 +40,7 @@ KERNEL_MODULES = {
     "fastbp.per_example_kernels",
     "fastbp.sparse_kernels",
     "fastbp.activations",
+    "fastbp.fastmath",
     "fastbp.losses",
     "fastbp._blas",
     "fastbp.circuit.kernels",
