@@ -308,7 +308,12 @@ def test_losses_without_a_generated_kernel_train_with_the_generic_one():
 
 @pytest.mark.parametrize("name", sorted(fb.ACTIVATIONS))
 def test_generated_activation_rules_are_the_registry_rules(name: str) -> None:
-    """The source expressions the generator writes compute the kernels' σ and σ' exactly."""
+    """The source expressions the generator writes compute the kernels' σ and σ'.
+
+    The generated kernels use fastbp.fastmath (≤ 3 ulp), the run-time switches libm: 1e-12
+    relative, because GELU's 1 + erf(z/√2) cancels (at z = −3 an ulp of erf is ~4e-14 of the
+    result).
+    """
     import math
 
     from fastbp import activations
@@ -326,5 +331,5 @@ def test_generated_activation_rules_are_the_registry_rules(name: str) -> None:
         a = eval(value.format(z="z"), scope, {"z": z})  # noqa: S307 - our own expression table
         g = eval(grad.format(g="g", z="z", a="a"), scope, {"g": 1.5, "z": z, "a": a})  # noqa: S307
         code = fb.ACTIVATIONS[name]
-        assert a == pytest.approx(activations.act(code, z), rel=1e-15, abs=0)
-        assert g == pytest.approx(1.5 * activations.act_prime(code, z, a), rel=1e-15, abs=0)
+        assert a == pytest.approx(activations.act(code, z), rel=1e-12, abs=0)
+        assert g == pytest.approx(1.5 * activations.act_prime(code, z, a), rel=1e-12, abs=0)
