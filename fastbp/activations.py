@@ -183,7 +183,7 @@ def gelu_pair(z):
 @jit_inline
 def silu_pair(z):
     """(σ(z), σ'(z)) of SiLU, sharing sigmoid(z)."""
-    s = sigmoid(z)
+    s = fastmath.sigmoid(z)
     return z * s, s * (1.0 + z * (1.0 - s))
 
 
