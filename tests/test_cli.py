@@ -51,6 +51,33 @@ def test_progress_bar_and_summary_are_printed(capsys) -> None:
     assert "2/2" in captured.err  # the progress display
 
 
+def test_train_passes_the_toolbox_options_to_fit(monkeypatch, capsys) -> None:
+    """--optimizer adamw, --weight-decay, --clip-norm and --warmup reach Network.fit as given
+    (left out: fit's own defaults), and such a run trains end to end."""
+    import fastbp as fb
+
+    seen: list[dict] = []
+    fit = fb.Network.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(fb.Network, "fit", spy)
+    argv = ["train", "--epochs", "1", "--hidden", "8", "--no-progress", "--json"]
+    assert main([*argv, "--optimizer", "adamw", "--weight-decay", "0.05", "--clip-norm", "0.5",
+                 "--warmup", "20", "--lr", "0.001"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 1 and np.isfinite(summary["final_loss"])
+    assert main(argv) == 0
+    capsys.readouterr()
+    got = [{k: kw[k] for k in ("optimizer", "weight_decay", "clip_norm", "warmup")} for kw in seen]
+    assert got == [
+        {"optimizer": "adamw", "weight_decay": 0.05, "clip_norm": 0.5, "warmup": 20},
+        {"optimizer": "sgd", "weight_decay": None, "clip_norm": None, "warmup": 0},
+    ]
+
+
 def test_train_predict_info_round_trip(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.fastbp"
     assert main(["train", "--dataset", "diabetes", "--epochs", "5", "--no-progress",
@@ -125,6 +152,8 @@ def test_train_on_a_csv_file(tmp_path: Path, capsys) -> None:
         (["train", "--batch-size", "5000", "--no-progress"], "batch_size must be between"),
         (["train", "--dataset", "diabetes", "--loss", "logistic"], "needs a classification"),
         (["train", "--momentum", "1.5", "--optimizer", "momentum"], "momentum must be in"),
+        (["train", "--weight-decay", "-1"], "--weight-decay"),
+        (["train", "--clip-norm", "0"], "--clip-norm"),
         (["predict", "nope.fastbp", "--dataset", "x.csv"], "No such file"),
         (["info", "nope.fastbp"], "No such file"),
         (["gradcheck", "--widths", "4"], "at least an input and an output"),
@@ -233,7 +262,8 @@ def test_python_m_fastbp_behaves_exactly_as_the_fastbp_command(argv: list[str], 
         (argtypes.int_list, "64,32", [64, 32]), (argtypes.int_list, "8,", [8]),
         (argtypes.float_list, "1,0,-2.5", [1.0, 0.0, -2.5]),
         (argtypes.positive_float, "1e-3", 1e-3), (argtypes.fraction, "0", 0.0),
-        (argtypes.fraction, "0.25", 0.25),
+        (argtypes.fraction, "0.25", 0.25), (argtypes.nonnegative_float, "0", 0.0),
+        (argtypes.nonnegative_float, "0.01", 0.01),
     ],
 )  # fmt: skip
 def test_argtypes_accept(parse, text: str, value) -> None:
@@ -251,6 +281,8 @@ def test_argtypes_accept(parse, text: str, value) -> None:
         (argtypes.positive_float, "0", "> 0"), (argtypes.positive_float, "inf", "finite"),
         (argtypes.positive_float, "nan", "finite"), (argtypes.fraction, "1", r"\[0, 1\)"),
         (argtypes.fraction, "-0.1", r"\[0, 1\)"), (argtypes.fraction, "nan", r"\[0, 1\)"),
+        (argtypes.nonnegative_float, "-1e-3", ">= 0"),
+        (argtypes.nonnegative_float, "inf", "finite"),
     ],
 )  # fmt: skip
 def test_argtypes_refuse_with_a_message(parse, text: str, match: str) -> None:

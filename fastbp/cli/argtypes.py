@@ -261,6 +261,30 @@ def positive_float(text: str) -> float:
     return v
 
 
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (``--weight-decay``).
+
+    Parameters
+    ----------
+    text : str
+        The command-line word.
+
+    Returns
+    -------
+    float
+        The number.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a finite number >= 0.
+    """
+    v = convert(text, float, "a number")
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v
+
+
 def fraction(text: str) -> float:
     """An argparse type: a fraction in [0, 1) (``--test-fraction``).
 

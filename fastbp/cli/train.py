@@ -17,6 +17,7 @@ from fastbp.cli.argtypes import (
     add_dataset_argument,
     fraction,
     int_list,
+    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -128,6 +129,25 @@ def add_parser(sub: Any) -> None:
     )
     t.add_argument("--momentum", type=float, default=0.9, help="momentum of sgd")
     t.add_argument("--l2", type=float, default=0.0, help="L2 penalty")
+    t.add_argument(
+        "--weight-decay",
+        type=nonnegative_float,
+        default=None,
+        help="weight decay on the weights (decoupled for adamw, default 0.01 there, as "
+        "torch.optim.AdamW; coupled, torch.optim.SGD's, for the others; default: none)",
+    )
+    t.add_argument(
+        "--clip-norm",
+        type=positive_float,
+        default=None,
+        help="clip each step's gradient to this global norm (torch's clip_grad_norm_)",
+    )
+    t.add_argument(
+        "--warmup",
+        type=nonnegative_int,
+        default=0,
+        help="steps of linear learning-rate warm-up in front of the schedule",
+    )
     t.add_argument("--schedule", choices=list(SCHEDULES), default="constant")
     t.add_argument(
         "--test-fraction", type=fraction, default=0.2, help="held out for the test score"
@@ -275,6 +295,7 @@ def train_command(args: argparse.Namespace) -> int:
             hist = net.fit(
                 X_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size,
                 optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, l2=args.l2,
+                weight_decay=args.weight_decay, clip_norm=args.clip_norm, warmup=args.warmup,
                 schedule=args.schedule, validation_fraction=args.validation_fraction,
                 early_stopping=args.early_stopping, patience=args.patience, seed=args.seed,
                 progress=not args.no_progress, diagnostics=args.plot is not None,
