@@ -62,6 +62,8 @@ scikit-learn parameter         fastbp
 ``noise_multiplier``           and noise; stochastic solvers, dense X, no ``sample_weight``
 ``weight_decay``,              fastbp only: PyTorch's weight decay (coupled, weights only)
 ``clip_norm``                  and global gradient-norm clipping per step; stochastic solvers
+``class_weight`` (classifier)  fastbp only: a dict, one dict per label, or ``"balanced"``
+                               (scikit-learn's rule), multiplying ``sample_weight``
 ``loss`` (regressor)           ``"squared_error"`` → ``"squared"``; ``"poisson"`` → ``"poisson"``
                                (exp output; ``loss_`` adds scikit-learn's z-free Σ y log y − y)
 ``max_fun``                    L-BFGS's limit on loss evaluations

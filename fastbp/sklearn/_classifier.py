@@ -11,6 +11,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
@@ -102,6 +103,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     clip_norm : float or None, default=None
         Global gradient-norm clipping (fastbp only, ``torch.nn.utils.clip_grad_norm_``): each
         step's gradient (with the α term) is scaled by min(1, C / (‖g‖ + 10⁻⁶)).
+    class_weight : dict, list of dict, "balanced" or None, default=None
+        Weights of the classes (fastbp only; scikit-learn's ``MLPClassifier`` has none), as in
+        scikit-learn's linear classifiers: ``{label: weight}`` (labels left out weigh 1), one
+        such dict per label for multilabel targets, or ``"balanced"``, n_samples / (n_classes ·
+        bincount(y)) computed from the ``y`` given to :meth:`fit`.  Each row's weight multiplies
+        its ``sample_weight``; the loss and gradient become weighted means.  :meth:`partial_fit`
+        takes a dict (single-label targets) but not ``"balanced"``, which needs every row's label
+        at once (pass ``compute_class_weight("balanced", ...)``'s dict instead).  Not with DP-SGD,
+        which takes no weights.
 
     Attributes
     ----------
@@ -168,6 +178,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         noise_multiplier=0.0,
         weight_decay=0.0,
         clip_norm=None,
+        class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss="log_loss",
@@ -180,6 +191,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
             noise_multiplier=noise_multiplier, weight_decay=weight_decay, clip_norm=clip_norm,
         )  # fmt: skip
+        self.class_weight = class_weight
 
     def _check_loss(self) -> None:
         pass  # always the log loss (scikit-learn's MLPClassifier has no loss parameter)
@@ -231,6 +243,64 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _metric(self, y, y_pred, sample_weight=None) -> float:
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
+    def _weighted(self, y: ArrayLike, sample_weight: ArrayLike | None, incremental: bool):
+        """``sample_weight`` times each row's ``class_weight`` (unchanged when that is None).
+
+        fit: scikit-learn's ``compute_sample_weight`` (its checks and messages).  partial_fit:
+        a dict looked up per row, its labels checked against ``classes_``, since one batch need
+        not hold every class.
+        """
+        cw = self.class_weight
+        if cw is None:
+            return sample_weight
+        y_arr = np.asarray(y)
+        if not incremental:
+            weights = compute_sample_weight(cw, y_arr)
+        elif isinstance(cw, dict) and y_arr.ndim == 1:
+            unknown = [label for label in cw if label not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight has labels not in classes_ {self.classes_!r}: "
+                                 f"{unknown!r}")  # fmt: skip
+            weights = np.array([float(cw.get(label, 1.0)) for label in y_arr.tolist()])
+        else:
+            raise ValueError(
+                f"class_weight={cw!r} is not supported by partial_fit (only a dict, for "
+                "single-label targets): 'balanced' needs every label at once; pass the dict of "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', classes=..., y=...) "
+                "computed on a large enough sample of the labels"
+            )
+        if (
+            weights.shape != (y_arr.shape[0],)
+            or not np.all(np.isfinite(weights))
+            or (weights < 0).any()
+        ):
+            raise ValueError(f"class_weight={cw!r} gives weights that are not finite and >= 0")
+        if sample_weight is None:
+            return weights
+        return weights * np.asarray(sample_weight, dtype=np.float64)
+
+    def fit(self, X: ArrayLike | sp.spmatrix, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> Self:  # fmt: skip
+        """Fit the network to X (n_samples, n_features) and the labels y.
+
+        Parameters
+        ----------
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+            The inputs; sparse matrices are densified a chunk of rows at a time, never whole.
+        y : array_like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix.
+        sample_weight : array_like of shape (n_samples,) or None
+            Per-sample weights (times ``class_weight``'s): the loss and its gradient become
+            weighted means.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        sample_weight = self._weighted(y, sample_weight, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
     @available_if(lambda self: self._check_stochastic())
     def partial_fit(
         self, X: ArrayLike | sp.spmatrix, y: ArrayLike, classes: ArrayLike | None = None,
@@ -250,7 +320,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Every label that will ever be seen: required on the first call, and must not change
             afterwards.
         sample_weight : array_like of shape (n_samples,) or None
-            Per-sample weights.
+            Per-sample weights (times ``class_weight``'s, a dict here).
 
         Returns
         -------
@@ -265,6 +335,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         fitted = getattr(self, "classes_", None)
         if (
             sample_weight is None
+            and self.class_weight is None
             and fitted is not None
             and (classes is None or _same_classes(classes, fitted))
             and self._lean_partial_fit(X, y)
@@ -284,6 +355,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
                 f"{fitted!r}"
             )
+        sample_weight = self._weighted(y, sample_weight, incremental=True)
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike | sp.spmatrix) -> np.ndarray:
