@@ -283,13 +283,16 @@ class Ensemble:
         warm_start: bool = False,
         n_jobs: int | None = None,
         progress: bool = True,
+        weight_decay: float | None = None,
+        clip_norm: float | None = None,
+        warmup: int = 0,
         client=None,
     ) -> list[History]:
         """Train every member in place, members spread over the cores.
 
         Member i's result equals ``Network(spec, init=init, seed=self.seed + i)`` trained by
         ``Network.fit`` with ``seed=seed + i`` and member i's ``lr``, ``momentum`` and ``l2``
-        (bit for bit: it runs the same kernel on its own row).
+        (bit for bit: it runs the same kernel on its own row), the toolbox options included.
 
         Parameters
         ----------
@@ -306,6 +309,10 @@ patience, min_delta, warm_start, progress
             A value for every member, or one per member (M,): a sweep in one call.
         seed : int
             Member i shuffles (and splits off its validation rows) with ``seed + i``.
+        weight_decay, clip_norm, warmup
+            As for :meth:`fastbp.Network.fit` (``optimizer="adamw"`` too), one value shared by
+            the members; with any of them on, every batch (per-example SGD too) runs the
+            toolbox step (:mod:`fastbp.toolbox_kernels`).
         bootstrap : bool
             Train member i on its own resample of the n rows, drawn with replacement by
             :func:`fastbp.ensemble_train.bootstrap_indices` (``np.random.default_rng(
@@ -352,6 +359,9 @@ patience, min_delta, warm_start, progress
             warm_start=warm_start,
             n_jobs=n_jobs,
             progress=progress,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            warmup=warmup,
         )
         if client is not None:
             from fastbp.ensemble_dask import fit_on_cluster
@@ -370,6 +380,9 @@ patience, min_delta, warm_start, progress
         l2: float | np.ndarray = 0.0,
         batch_size: int = 1,
         n_jobs: int | None = None,
+        weight_decay: float | None = None,
+        clip_norm: float | None = None,
+        warmup: int = 0,
     ) -> np.ndarray:
         """One pass of every member over the rows, in order, in one compiled call.
 
@@ -380,7 +393,7 @@ patience, min_delta, warm_start, progress
         ----------
         X, Y : array_like
             Shared rows (m, n0) or per-member blocks (M, m, n0), as for :meth:`fit`.
-        optimizer, lr, momentum, l2, batch_size
+        optimizer, lr, momentum, l2, batch_size, weight_decay, clip_norm, warmup
             As for :meth:`fastbp.Network.partial_fit`; ``lr``, ``momentum`` and ``l2`` may
             also be one value per member.
         n_jobs : int or None
@@ -402,6 +415,9 @@ patience, min_delta, warm_start, progress
             l2=l2,
             batch_size=batch_size,
             n_jobs=n_jobs,
+            weight_decay=weight_decay,
+            clip_norm=clip_norm,
+            warmup=warmup,
         )
 
     # ------------------------------------------------------------------ using it

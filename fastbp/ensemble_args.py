@@ -16,7 +16,7 @@ from fastbp import _parallel
 from fastbp.ensemble_pass import uses_lanes
 from fastbp.optim import Optimizer, Schedule
 from fastbp.rows import LazyRows
-from fastbp.train import _check_bool, check_split_and_schedule
+from fastbp.train import _check_bool, check_split_and_schedule, toolbox
 from fastbp.validate import (
     as_features,
     as_targets,
@@ -152,6 +152,9 @@ class FitArgs:
     epochs, batch_size, shuffle, validation_fraction, early_stopping, patience, min_delta, \
 seed, bootstrap, warm_start, progress
         As given to :meth:`fastbp.Ensemble.fit`, checked.
+    tools : tuple of (float, float, int) or None
+        (λ_wd, C, W) of ``weight_decay``/``adamw``, ``clip_norm`` and ``warmup``
+        (:func:`fastbp.train.toolbox`), shared by the members; None when all are off.
     lanes : bool
         Per-example SGD runs with the members in SIMD lanes
         (:func:`fastbp.ensemble_pass.uses_lanes`, decided for the whole ensemble; a shard of it
@@ -179,6 +182,7 @@ seed, bootstrap, warm_start, progress
     n_threads: int
     progress: bool
     lanes: bool = False
+    tools: tuple | None = None
 
 
 def check_fit(
@@ -203,6 +207,9 @@ def check_fit(
     warm_start: bool,
     n_jobs,
     progress: bool,
+    weight_decay=None,
+    clip_norm=None,
+    warmup=0,
 ) -> FitArgs:
     """Check the arguments of :meth:`fastbp.Ensemble.fit` without training anything.
 
@@ -216,7 +223,8 @@ def check_fit(
     X, Y : array_like
         The data, as for :meth:`fastbp.Ensemble.fit`.
     epochs, batch_size, optimizer, lr, momentum, l2, schedule, shuffle, validation_fraction, \
-early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progress
+early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progress, \
+weight_decay, clip_norm, warmup
         As for :meth:`fastbp.Ensemble.fit`.
 
     Returns
@@ -246,14 +254,16 @@ early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progre
         validation_fraction, early_stopping, schedule
     )
     if isinstance(optimizer, str):
-        settings = Optimizer(optimizer)
+        settings = Optimizer(optimizer, weight_decay=weight_decay)
         mus = per_member(momentum, "momentum", M, allow_zero=True, below_one=True)
     elif isinstance(optimizer, Optimizer):
+        if weight_decay is not None:
+            raise TypeError("give weight_decay to the Optimizer, not beside one")
         settings = Optimizer(**optimizer.settings())
         mus = np.full(M, settings.momentum, np.float64)
     else:
         raise TypeError(f"optimizer must be a name or a fastbp.optim.Optimizer, got {optimizer!r}")
-    settings.require_plain("Ensemble.fit")
+    tools = toolbox(settings, clip_norm, warmup, dp=False)
     seed = check_seed(seed)
     if bootstrap and seed is None:
         raise ValueError("bootstrap=True needs an integer seed (the resamples are drawn from it)")
@@ -269,9 +279,9 @@ early_stopping, patience, min_delta, seed, bootstrap, warm_start, n_jobs, progre
             f"batch_size must be between 1 and the number of training examples ({n_train}), "
             f"got {batch_size}"
         )
-    lanes = batch_size == 1 and settings.name == "sgd" and uses_lanes(spec, M)
+    lanes = batch_size == 1 and settings.name == "sgd" and tools is None and uses_lanes(spec, M)
     return FitArgs(
         X3, Y3, epochs, batch_size, settings, lr0, mus, l2s, schedule, shuffle,
         validation_fraction, n_val, early_stopping, patience, min_delta, seed, bootstrap,
-        warm_start, n_threads, progress, lanes,
+        warm_start, n_threads, progress, lanes, tools,
     )  # fmt: skip

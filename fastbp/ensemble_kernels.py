@@ -42,6 +42,7 @@ from fastbp.kernels import (
 from fastbp.pcg64 import shuffle as pcg64_shuffle
 from fastbp.row_kernels import settle as settle_one
 from fastbp.row_kernels import snapshot as snapshot_one
+from fastbp.toolbox_kernels import minibatch_epoch_toolbox
 
 
 @jit_inline
@@ -160,6 +161,34 @@ def minibatch_sgd_blas(
                     XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
                     float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
                     beta2, eps, s1, s2, st, inf,
+                )  # fmt: skip
+                publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info)
+
+
+@jit_parallel
+def minibatch_toolbox(
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
+    kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
+    wd, clip_norm, warmup,
+):  # fmt: skip
+    """:func:`minibatch_blas` with :func:`fastbp.toolbox_kernels.minibatch_epoch_toolbox`
+    (weight decay / AdamW ``wd``, ``clip_norm``, ``warmup``, shared by the members; per-example
+    SGD too, as batches of one row, as a single network's fit runs it)."""
+    M = P.shape[0]
+    T = XB.shape[0]
+    n = P.shape[1]
+    for t in prange(T):
+        for i in range(t * M // T, (t + 1) * M // T):
+            if active[i] != 0:
+                p, s1, s2, st, inf = private_state(t, i, P, S1, S2, steps, info, PW, SW1, SW2,
+                                                   STW, IW)  # fmt: skip
+                minibatch_epoch_toolbox(
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
+                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
+                    float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
+                    beta2, eps, s1, s2, st, inf, wd, clip_norm, warmup,
                 )  # fmt: skip
                 publish_state(i, p, s1, s2, st, inf, P, S1, S2, steps, info)
 

@@ -13,7 +13,7 @@ from fastbp import _parallel, lanes
 from fastbp import ensemble_kernels as ekk
 from fastbp import epochs as ek
 from fastbp.lowered import BLAS_MIN_ROWS, CHUNK_ROWS
-from fastbp.optim import Optimizer
+from fastbp.optim import ADAM_FAMILY, Optimizer
 from fastbp.specialise import kernel_module, specialises
 from fastbp.validate import check_allocation
 
@@ -41,7 +41,7 @@ class MemberState:
     ) -> MemberState:
         """Zero state for M members (sizes as :meth:`fastbp.optim.Optimizer.reset`)."""
         n1 = n_params if settings.name != "sgd" else 1
-        n2 = n_params if settings.name == "adam" else 1
+        n2 = n_params if settings.name in ADAM_FAMILY else 1
         return cls(
             settings,
             mus,
@@ -53,7 +53,7 @@ class MemberState:
     def fits(self, name: str, M: int, n_params: int, dtype) -> bool:
         """Whether this state can continue for optimizer ``name`` on these parameters."""
         n1 = n_params if name != "sgd" else 1
-        n2 = n_params if name == "adam" else 1
+        n2 = n_params if name in ADAM_FAMILY else 1
         return (
             self.settings.name == name
             and self.S1.shape == (M, n1)
@@ -173,8 +173,12 @@ def run_pass(
     buf: Buffers,
     n_threads: int,
     lanes: bool = False,
+    tools: tuple | None = None,
 ) -> None:
     """Every active member trains on ``orders[i, lo:hi]``: one compiled call per kernel variant.
+
+    ``tools`` (λ_wd, C, W) from :func:`fastbp.train.toolbox`, or None: with it every batch runs
+    the toolbox step (per-example SGD too, as batches of one row, as a single network's fit).
 
     ``lanes`` runs per-example SGD with the members in SIMD lanes (:func:`uses_lanes` decides it
     once per fit, for the whole ensemble, so that a shard of it runs what the whole would).
@@ -187,6 +191,15 @@ def run_pass(
     P = ens.params
     opt = state.settings
     with _parallel.launch(n_threads):
+        if tools is not None:
+            ekk.minibatch_toolbox(
+                X3, Y3, orders, lo, hi, batch_size, P, p.widths, p.acts, p.out_kind, p.w_off,
+                p.b_off, p.u_off, buf.XB, buf.YB, buf.ZS, buf.AS, buf.DZS, buf.DAS, buf.GS,
+                p.weight_mask, l2s, BLAS_MIN_ROWS, opt.code, lrs, state.mus, opt.beta1,
+                opt.beta2, opt.eps, state.S1, state.S2, state.steps, info, active, buf.PW,
+                buf.SW1, buf.SW2, buf.STW, buf.IW, *tools,
+            )  # fmt: skip
+            return
         if batch_size == 1 and opt.name == "sgd":
             if lanes:
                 _lanes_pass(spec, X3, Y3, orders, lo, hi, P, lrs, l2s, info, active, n_threads)

@@ -40,7 +40,7 @@ from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.optim import Optimizer
 from fastbp.progress import Progress
-from fastbp.train import CHUNK_EXAMPLES, DEFAULT_LR, score
+from fastbp.train import CHUNK_EXAMPLES, DEFAULT_LR, score, toolbox
 from fastbp.validate import (
     positive_int,
 )
@@ -190,6 +190,7 @@ def fit_checked(ens: Ensemble, a: FitArgs, seeds: np.ndarray | None) -> list[His
                 chunk,
                 ctrl_c,
                 a.lanes,
+                a.tools,
             )
         for i, h in enumerate(histories):
             if ctrl_c.is_set():
@@ -269,6 +270,7 @@ def _epochs(
     chunk,
     ctrl_c,
     lanes=False,
+    tools=None,
 ) -> None:
     spec, P, M = ens.spec, ens.params, len(ens)
     n_train, n_val = train_rows.shape[1], val_rows.shape[1]
@@ -327,6 +329,7 @@ def _epochs(
                     buf,
                     n_threads,
                     lanes,
+                    tools,
                 )
                 if ekk.settle(P, state.S1, state.S2, state.steps, *good, info, active, failed):
                     for i in np.flatnonzero(failed):
@@ -387,8 +390,9 @@ def _epochs(
 
 # ------------------------------------------------------------------ partial_fit
 def partial_fit(
-    ens: Ensemble, X, Y, *, optimizer, lr, momentum, l2, batch_size, n_jobs
-) -> np.ndarray:
+    ens: Ensemble, X, Y, *, optimizer, lr, momentum, l2, batch_size, n_jobs,
+    weight_decay=None, clip_norm=None, warmup=0,
+) -> np.ndarray:  # fmt: skip
     """One pass of every member over the rows, in order; see :meth:`fastbp.Ensemble.partial_fit`."""
     spec, M, p = ens.spec, len(ens), ens.plan
     X3, Y3 = as_member_data(spec, M, X, Y)
@@ -400,19 +404,26 @@ def partial_fit(
     with ens.writing("partial_fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ens.check_params()
         current = ens.state
+        # weight_decay=None keeps λ_wd while the optimizer's name stays (Network.partial_fit's rule)
+        given = weight_decay
+        if weight_decay is None and current is not None and optimizer in (
+            None, current.settings.name
+        ):  # fmt: skip
+            weight_decay = current.settings.weight_decay
         if optimizer is None:
-            settings = (
-                Optimizer("sgd") if current is None else Optimizer(**current.settings.settings())
-            )
+            base = Optimizer("sgd") if current is None else current.settings
+            settings = Optimizer(**(base.settings() | {"weight_decay": weight_decay}))
         elif isinstance(optimizer, str):
-            settings = Optimizer(optimizer)
+            settings = Optimizer(optimizer, weight_decay=weight_decay)
         elif isinstance(optimizer, Optimizer):
+            if given is not None:
+                raise TypeError("give weight_decay to the Optimizer, not beside one")
             settings = Optimizer(**optimizer.settings())
         else:
             raise TypeError(
                 f"optimizer must be None, a name or a fastbp.optim.Optimizer, got {optimizer!r}"
             )
-        settings.require_plain("Ensemble.partial_fit")
+        tools = toolbox(settings, clip_norm, warmup, dp=False)
         if momentum is None:
             uses_mu = current is not None and current.settings.name in ("momentum", "nesterov")
             mus = current.mus.copy() if uses_mu and current is not None else np.full(M, 0.9)
@@ -425,13 +436,13 @@ def partial_fit(
         same = (
             current is not None
             and current.fits(settings.name, M, p.n_params, dtype)
-            and current.settings.settings() | {"momentum": 0}
-            == settings.settings() | {"momentum": 0}
+            and current.settings.settings() | {"momentum": 0, "weight_decay": 0}
+            == settings.settings() | {"momentum": 0, "weight_decay": 0}
             and (settings.name not in ("momentum", "nesterov") or np.array_equal(current.mus, mus))
         )
         if same:
             assert current is not None
-            state = MemberState(current.settings, mus, current.S1, current.S2, current.steps)
+            state = MemberState(settings, mus, current.S1, current.S2, current.steps)
         else:
             state = MemberState.fresh(settings, mus, M, p.n_params, dtype)
         before = [ens.params.copy(), state.S1.copy(), state.S2.copy(), state.steps.copy()]
@@ -440,9 +451,10 @@ def partial_fit(
         active = np.ones(M, np.int64)
         failed = np.zeros(M, np.int64)
         buf = Buffers(spec, p.n_units, p.n_params, n_threads, batch_size)
-        lanes = batch_size == 1 and state.settings.name == "sgd" and uses_lanes(spec, M)
+        lanes = (batch_size == 1 and state.settings.name == "sgd" and tools is None
+                 and uses_lanes(spec, M))  # fmt: skip
         run_pass(ens, X3, Y3, orders, 0, n, batch_size, state, lrs, l2s, info, active, buf,
-                 n_threads, lanes)  # fmt: skip
+                 n_threads, lanes, tools)  # fmt: skip
         ekk.settle(ens.params, state.S1, state.S2, state.steps, *before, info, active, failed)
         ens.state = state
         ens.last_lrs[:] = lrs

@@ -389,17 +389,86 @@ def test_estimators_refuse_bad_toolbox_settings(kwargs, error) -> None:
         MLPClassifier((4,), max_iter=1, **kwargs).fit(X, np.arange(10) % 2)
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", Optimizer("sgd", weight_decay=0.1)])
+# Ensembles: member i runs the very kernel a single fit runs (toolbox_kernels'
+# minibatch_epoch_toolbox), on its own row, so it equals the solo fit bit for bit.
+ENSEMBLE_TOOLS = [
+    ("adamw", {"weight_decay": 0.05, "clip_norm": 0.3, "warmup": 5}, 1),
+    ("adamw", {"clip_norm": 0.3}, 8),
+    ("momentum", {"weight_decay": 0.02, "warmup": 3}, 8),
+    ("sgd", {"clip_norm": 0.3}, 1),
+]
+
+
+@pytest.mark.parametrize(("optimizer", "tools", "batch_size"), ENSEMBLE_TOOLS)
+def test_ensemble_members_equal_solo_fits_with_the_options(optimizer, tools, batch_size) -> None:
+    spec = random_spec(3, "float64")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, spec.n_inputs))
+    Y = rng.normal(size=(40, spec.n_outputs))
+    lrs = np.array([0.01, 0.03, 0.02])
+    ens = fb.Ensemble(spec, 3, seed=4)
+    ens.fit(X, Y, epochs=2, batch_size=batch_size, optimizer=optimizer, lr=lrs, seed=9,
+            progress=False, **tools)  # fmt: skip
+    for i in range(3):
+        net = fb.Network(spec, seed=4 + i)
+        net.fit(X, Y, epochs=2, batch_size=batch_size, optimizer=optimizer, lr=float(lrs[i]),
+                seed=9 + i, progress=False, **tools)  # fmt: skip
+        np.testing.assert_array_equal(ens.params[i], net.params, err_msg=f"member {i}")
+        assert ens.histories[i].loss == net.history.loss
+
+
+def test_ensemble_partial_fit_members_equal_network_partial_fit() -> None:
+    spec = random_spec(1, "float32")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(24, spec.n_inputs)).astype("float32")
+    Y = rng.normal(size=(24, spec.n_outputs)).astype("float32")
+    lrs = np.array([0.01, 0.05])
+    ens = fb.Ensemble(spec, 2, seed=1)
+    nets = [fb.Network(spec, seed=1 + i) for i in range(2)]
+    calls = [
+        {"optimizer": "adamw", "weight_decay": 0.1, "clip_norm": 0.5, "warmup": 4, "lr": lrs},
+        {"clip_norm": 0.5},  # continues adamw with its λ_wd and the warm-up's step count
+        {"weight_decay": 0.2},  # another λ_wd continues the state
+    ]
+    for lo, kw in zip(range(0, 24, 8), calls, strict=True):
+        losses = ens.partial_fit(X[lo : lo + 8], Y[lo : lo + 8], batch_size=3, **kw)
+        for i, net in enumerate(nets):
+            kwi = {k: (float(v[i]) if k == "lr" else v) for k, v in kw.items()}
+            loss = net.partial_fit(X[lo : lo + 8], Y[lo : lo + 8], batch_size=3, **kwi)
+            assert losses[i] == loss
+            np.testing.assert_array_equal(ens.params[i], net.params)
+    assert ens.state is not None and ens.state.settings.weight_decay == 0.2
+
+
+def test_ensemble_with_adamw_saves_and_continues(tmp_path) -> None:
+    spec = random_spec(0, "float64")
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(16, spec.n_inputs)), rng.normal(size=(16, spec.n_outputs))
+    ens = fb.Ensemble(spec, 2, seed=0)
+    kw = dict(batch_size=4, optimizer="adamw", lr=0.01, weight_decay=0.03, progress=False)
+    ens.fit(X, Y, epochs=1, **kw)
+    back = fb.Ensemble.load(ens.save(tmp_path / "e.fastbp"))
+    assert back.state is not None and back.state.settings.weight_decay == 0.03
+    ens.fit(X, Y, epochs=1, warm_start=True, **kw)
+    back.fit(X, Y, epochs=1, warm_start=True, **kw)
+    np.testing.assert_array_equal(back.params, ens.params)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"clip_norm": 0.0}, ValueError), ({"warmup": -1}, ValueError),
+     ({"weight_decay": -1.0}, ValueError),
+     ({"weight_decay": 0.1, "optimizer": Optimizer("adam")}, TypeError)],
+)  # fmt: skip
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_ensembles_refuse_adamw_and_weight_decay(optimizer, method) -> None:
-    """Ensembles compile only the original four steps: refused, parameters untouched."""
+def test_ensembles_refuse_bad_toolbox_settings(kwargs, error, method) -> None:
     spec = random_spec(0, "float64")
     ens = fb.Ensemble(spec, 2, seed=0)
     before = ens.params.copy()
     X, Y = np.ones((4, spec.n_inputs)), np.ones((4, spec.n_outputs))
     extra = {"progress": False} if method == "fit" else {}
-    with pytest.raises(ValueError, match="adamw"):
-        getattr(ens, method)(X, Y, optimizer=optimizer, **extra)
+    with pytest.raises(error):
+        getattr(ens, method)(X, Y, **kwargs, **extra)
     np.testing.assert_array_equal(ens.params, before)
 
 
