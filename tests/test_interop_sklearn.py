@@ -173,6 +173,19 @@ def test_fastbp_solver_names_map_to_scikit_learns():
         np.testing.assert_array_equal(back.predict(X), ours.predict(X))
 
 
+def test_fastbp_only_parameters_are_dropped_by_to_sklearn():
+    """class_weight, weight_decay, clip_norm, dtype, ... have no scikit-learn counterpart."""
+    X, y = data("binary")
+    ours = fsk.MLPClassifier((4,), max_iter=3, random_state=0, class_weight="balanced",
+                             weight_decay=0.01, clip_norm=1.0, dtype="float64")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+    back = ours.to_sklearn()
+    assert set(back.get_params()) < set(ours.get_params())
+    np.testing.assert_array_equal(back.predict(X), ours.predict(X))
+
+
 def test_estimator_conversion_refusals():
     X, y = data("multiclass")
     ours = fsk.MLPClassifier((4,), activation="softplus", max_iter=2, random_state=0)

@@ -240,10 +240,11 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     MLPClassifier, MLPRegressor = sklearn_mlps()
     check_is_fitted(estimator, "network_")
     net = estimator.network_
-    params = estimator.get_params(deep=False)
-    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm")
-    for name in own:  # fastbp's own
-        params.pop(name)
+    peer = MLPClassifier if estimator._is_classifier() else MLPRegressor
+    theirs_names = set(peer().get_params(deep=False))
+    # fastbp's own parameters (dtype, progress, DP-SGD's, weight_decay, clip_norm, class_weight,
+    # ...) have no scikit-learn counterpart: dropped, as documented in to_sklearn.
+    params = {k: v for k, v in estimator.get_params(deep=False).items() if k in theirs_names}
     if net.spec.activations:
         act = net.spec.activations[0]
         if act not in FASTBP_TO_SKLEARN:
@@ -257,7 +258,6 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     if params["solver"] in ("momentum", "nesterov"):  # the same updates under scikit-learn's names
         params["nesterovs_momentum"] = params["solver"] == "nesterov"
         params["solver"] = "sgd"
-    peer = MLPClassifier if estimator._is_classifier() else MLPRegressor
     theirs = peer(**params)
     for name in FITTED_COPIED:
         if hasattr(estimator, name):

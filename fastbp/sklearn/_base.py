@@ -709,12 +709,12 @@ class _BaseMLP(BaseEstimator):
     def to_sklearn(self) -> Any:
         """The fitted scikit-learn estimator with this one's weights and settings.
 
-        The parameters are copied (``solver="momentum"``/``"nesterov"`` become scikit-learn's
-        ``"sgd"`` with ``nesterovs_momentum`` False/True, the same updates), and so are the
-        weights, the classes and the fitted attributes, so ``predict``/``predict_proba`` give the
-        same outputs.  fastbp's ``softplus`` and ``leaky_relu`` have no scikit-learn counterpart
-        and raise ValueError.  float32 weights stay float32; scikit-learn then computes in the
-        dtype of X.
+        scikit-learn's parameters are copied (``solver="momentum"``/``"nesterov"`` become its
+        ``"sgd"`` with ``nesterovs_momentum`` False/True; fastbp's own, ``dtype`` to
+        ``class_weight``, are dropped), so are the weights, classes and fitted attributes, so
+        ``predict``/``predict_proba`` agree.  Activations scikit-learn lacks (``softplus``,
+        ``gelu``, ...) raise ValueError.  float32 weights stay float32; scikit-learn then
+        computes in the dtype of X.
 
         Returns
         -------
