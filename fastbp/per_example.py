@@ -62,7 +62,7 @@ def _deltas(net: LoweredNetwork, ws: Workspace, Xc: np.ndarray, Yc: np.ndarray) 
     m = Xc.shape[0]
     net.forward_chunk(Xc, ws)
     kernels.seed_output(Yc, net.output_block(ws.A, m, ws), net.output_block(ws.dZ, m, ws),
-                        net.no_weights)  # fmt: skip
+                        net.plan.out_kind, net.plan.loss_param, net.no_weights)  # fmt: skip
     _backprop(net, ws, m)
 
 
@@ -245,7 +245,8 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     Raises
     ------
     ValueError
-        For a loss without a Hessian factor here (every loss of ``fastbp.LOSSES`` has one).
+        For a loss without a Hessian factor here (the robust losses: huber, absolute_error,
+        quantile).
     """
     lowered, Xa, _ = lowered_with_data(net, X, Y)
     p = lowered.plan

@@ -610,8 +610,8 @@ def _run_epochs(
                 elif tools is not None:
                     minibatch_epoch_toolbox(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
-                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
-                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
+                        p.loss_param, p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                        net.grad, p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, *tools,
                     )  # fmt: skip
                 elif per_example:
@@ -619,8 +619,8 @@ def _run_epochs(
                 else:
                     minibatch(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
-                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
-                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
+                        p.loss_param, p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                        net.grad, p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
                     )  # fmt: skip
                 if settle(net.params, opt.s1, opt.s2, good, good1, good2, info) != 0:

@@ -543,11 +543,11 @@ class _BaseMLP(BaseEstimator):
             start = time.perf_counter()
             with low.exclusive("fit"):
                 done, how = kernel(
-                    runner.X, Y, orders, bs, low.params, p.widths, p.acts, p.out_kind, p.w_off,
-                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
-                    float(self.alpha), low.blas_min_rows, opt.code, opt.momentum, opt.beta1,
-                    opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, runner.good, runner.good1,
-                    runner.good2, runner.info, rule, state, losses,
+                    runner.X, Y, orders, bs, low.params, p.widths, p.acts, p.out_kind, p.loss_param,
+                    p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad,
+                    p.weight_mask, float(self.alpha), low.blas_min_rows, opt.code, opt.momentum,
+                    opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, runner.good,
+                    runner.good1, runner.good2, runner.info, rule, state, losses,
                 )  # fmt: skip
             elapsed = time.perf_counter() - start - (watch.seconds - shown)
             drawn = done + (how == _loop.DIVERGED)
