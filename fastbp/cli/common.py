@@ -126,7 +126,7 @@ def model_scalers(net: Network, model: Path) -> tuple[Standardizer | None, Stand
             raise UsageError(
                 f"model {model}: bad {prefix}_mean/{prefix}_scale arrays: {exc}"
             ) from None
-        if scaler.n_features != width or (prefix == "y" and net.spec.loss != "squared"):
+        if scaler.n_features != width or (prefix == "y" and not net.spec.loss_record.standardise_y):
             raise UsageError(
                 f"model {model}: {prefix}_mean/{prefix}_scale hold {scaler.n_features} column(s), "
                 f"which does not fit the model {net.spec!r}"

@@ -407,6 +407,6 @@ class EpochRunner:
                 # scikit-learn's epoch loss: each batch's (weighted) mean loss times its size.
                 total += info[0] / max(info[1], 1.0) * idx.shape[0]
         loss = total / n
-        if self.net.spec.loss == "squared":
+        if self.net.spec.loss_record.mean_over_outputs:
             loss /= self.net.spec.n_outputs  # scikit-learn reports the mean over outputs
         return loss, False
