@@ -233,17 +233,24 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     Raises
     ------
     ValueError
-        If the network uses an activation or loss scikit-learn does not have.
+        If the network uses an activation or loss scikit-learn does not have (the robust losses
+        ``huber``, ``absolute_error``, ``quantile``).
     """
     from sklearn.utils.validation import check_is_fitted
 
     MLPClassifier, MLPRegressor = sklearn_mlps()
     check_is_fitted(estimator, "network_")
     net = estimator.network_
+    if net.spec.loss not in LOSS_TO_OUTPUT:  # the robust losses: fastbp's own
+        raise ValueError(
+            f"loss {net.spec.loss!r} has no scikit-learn MLP counterpart (scikit-learn's MLPs "
+            f"have {sorted(LOSS_TO_OUTPUT)})"
+        )
     params = estimator.get_params(deep=False)
-    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm")
+    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm",
+           "huber_delta", "quantile")  # fmt: skip
     for name in own:  # fastbp's own
-        params.pop(name)
+        params.pop(name, None)
     if net.spec.activations:
         act = net.spec.activations[0]
         if act not in FASTBP_TO_SKLEARN:
