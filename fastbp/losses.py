@@ -27,7 +27,10 @@ the seed at r = 0 is ½ − τ; Huber's seed is continuous (r at |r| = δ).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 from fastbp._jit import jit, jit_inline
 from fastbp.activations import sigmoid, softplus
@@ -174,12 +177,8 @@ def check_param(record: Loss, value: object) -> float:
     ValueError
         Naming the parameter, the loss and the allowed range.
     """
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        v = math.nan
-    if isinstance(value, bool):
-        v = math.nan
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    v = float(value) if is_number else math.nan  # type: ignore[arg-type]
     if record.param_range == "positive" and not (math.isfinite(v) and v > 0.0):
         raise ValueError(
             f"{record.param} = {value!r} must be a finite number > 0 (loss={record.name!r})"
