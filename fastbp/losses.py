@@ -12,7 +12,8 @@ choices, the docs' table and the tests' parameter lists.
 The compiled helpers live here, each a switch over the codes with one explicit branch per loss
 and NaN last (never another loss's formula): :func:`output_transform` (a[r] from z[r]),
 :func:`example_loss` (J_i), :func:`output_seed` (the seed dJ_i/dz[r] of the backward pass),
-:func:`seed_curvature` (the loss's Hessian factor for H v and G v) and :func:`target_row_ok`.
+:func:`seed_curvature` (the loss's Hessian factor for H v and G v), :func:`ggn_seed` (a factor
+of the output-loss Hessian, for the Gauss-Newton diagonal) and :func:`target_row_ok`.
 Adding a loss is one record, its branches in these switches, and its hand-written formula in
 :mod:`fastbp.reference`.
 
@@ -355,6 +356,41 @@ def seed_curvature(out_kind, loss_param, d):
     if out_kind == ABSOLUTE_ERROR or out_kind == QUANTILE:
         return 0.0
     return math.nan  # an unknown code: never another loss's factor
+
+
+@jit
+def ggn_seed(out_kind, loss_param, Ar, Yr, c, dZr):
+    """Column c of a factor S_i of each row's output-loss Hessian: S_i S_iᵀ = ∂²J_i/∂z[r]².
+
+    squared (H = I): S[:, c] = e_c; softmax cross-entropy (H = diag(p) − p pᵀ):
+    S[:, c] = √p_c (e_c − p), since Σ_c p_c (e_c − p)(e_c − p)ᵀ = diag(p) − p pᵀ when Σ_c p_c = 1;
+    logistic (H = diag(a(1 − a))): S[:, c] = √(a_c(1 − a_c)) e_c; poisson (J = e^z − y z,
+    H = diag(a), a = e^z): S[:, c] = √a_c e_c; the robust losses (H = diag(ρ''(r)),
+    :func:`seed_curvature`): S[:, c] = √ρ''(r_c) e_c (Huber 1[|r_c| ≤ δ], absolute error and
+    quantile 0).  Writes the (m, n_r) block dZr; an unknown ``out_kind`` writes NaN.
+    """
+    m, n = Ar.shape
+    for i in range(m):
+        a = Ar[i]
+        d = dZr[i]
+        for j in range(n):
+            d[j] = 0.0
+        if out_kind == SQUARED:
+            d[c] = 1.0
+        elif out_kind == SOFTMAX_CE:
+            s = math.sqrt(a[c])
+            for j in range(n):
+                d[j] = -s * a[j]
+            d[c] += s
+        elif out_kind == LOGISTIC:
+            d[c] = math.sqrt(a[c] * (1.0 - a[c]))
+        elif out_kind == POISSON:
+            d[c] = math.sqrt(a[c])
+        elif out_kind == HUBER or out_kind == ABSOLUTE_ERROR or out_kind == QUANTILE:
+            d[c] = math.sqrt(seed_curvature(out_kind, loss_param, a[c] - Yr[i, c]))
+        else:  # an unknown loss code: NaN, never another loss's factor
+            for j in range(n):
+                d[j] = math.nan
 
 
 @jit
