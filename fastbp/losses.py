@@ -22,7 +22,7 @@ robust losses (huber, absolute_error, quantile) have an identity output and a se
 residual r = a − y: clip(r, −δ, δ), sign(r), and (1 − τ) for r > 0, −τ for r < 0.  At their
 kinks the seed is PyTorch autograd's subgradient: sign(0) = 0 (``nn.L1Loss``); for the pinball
 loss written ``torch.maximum(τ e, (τ − 1) e)``, e = y − a, autograd splits a tie evenly, so
-the seed at r = 0 is ½ − τ; Huber's seed is continuous (r at |r| = δ).
+the seed at r = 0 is ½ − τ; Huber's seed is continuous (r at abs(r) = δ).
 """
 
 from __future__ import annotations
@@ -122,12 +122,12 @@ RECORDS: dict[str, Loss] = {
         ),
         Loss(
             "huber", 4, "identity", "regression",
-            "Σ_j ½ r_j² if |r_j| ≤ δ else δ (|r_j| − ½ δ),  r = a − y",
+            "Σ_j ½ r_j² if abs(r_j) ≤ δ else δ (abs(r_j) − ½ δ),  r = a − y",
             "clip(r, −δ, δ)", "nn.HuberLoss(delta=δ, reduction='sum')", False,
             param="huber_delta", default=1.0, param_range="positive", sklearn="huber",
         ),
         Loss(
-            "absolute_error", 5, "identity", "regression", "Σ_j |r_j|,  r = a − y",
+            "absolute_error", 5, "identity", "regression", "Σ_j abs(r_j),  r = a − y",
             "sign(r), 0 at r = 0", "nn.L1Loss(reduction='sum')", True, kink=True,
             sklearn="absolute_error",
         ),
@@ -267,7 +267,7 @@ def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
 
     squared: ½‖a − y‖²; softmax cross-entropy: Σ_j y_j (logsumexp(z) − z_j); logistic:
     Σ_j log(1 + e^{z_j}) − y_j z_j; poisson: Σ_j e^{z_j} − y_j z_j; huber (δ = ``loss_param``):
-    Σ_j ½ r_j² if |r_j| ≤ δ else δ (|r_j| − ½ δ); absolute_error: Σ_j |r_j|; quantile
+    Σ_j ½ r_j² if abs(r_j) ≤ δ else δ (abs(r_j) − ½ δ); absolute_error: Σ_j abs(r_j); quantile
     (τ = ``loss_param``): Σ_j max(τ (y_j − a_j), (τ − 1)(y_j − a_j)).  r = a − y.  All in a
     numerically stable form.
     """
@@ -346,7 +346,7 @@ def seed_curvature(out_kind, loss_param, d):
     """∂ψ/∂a at the residual d = a − y, the factor on R{a[r]} in R{dJ/dz[r]} (H v, G v).
 
     1 for the matched pairs (their output Jacobian, already in R{a[r]}, is the loss Hessian);
-    huber 1 where |d| ≤ δ else 0 (PyTorch's second derivative at |d| = δ is 1); absolute_error
+    huber 1 where abs(d) ≤ δ else 0 (PyTorch's second derivative at abs(d) = δ is 1); absolute_error
     and quantile 0.  NaN for an unknown code.
     """
     if out_kind == SQUARED or out_kind == SOFTMAX_CE or out_kind == LOGISTIC or out_kind == POISSON:
@@ -366,7 +366,7 @@ def ggn_seed(out_kind, loss_param, Ar, Yr, c, dZr):
     S[:, c] = √p_c (e_c − p), since Σ_c p_c (e_c − p)(e_c − p)ᵀ = diag(p) − p pᵀ when Σ_c p_c = 1;
     logistic (H = diag(a(1 − a))): S[:, c] = √(a_c(1 − a_c)) e_c; poisson (J = e^z − y z,
     H = diag(a), a = e^z): S[:, c] = √a_c e_c; the robust losses (H = diag(ρ''(r)),
-    :func:`seed_curvature`): S[:, c] = √ρ''(r_c) e_c (Huber 1[|r_c| ≤ δ], absolute error and
+    :func:`seed_curvature`): S[:, c] = √ρ''(r_c) e_c (Huber 1[abs(r_c) ≤ δ], absolute error and
     quantile 0).  Writes the (m, n_r) block dZr; an unknown ``out_kind`` writes NaN.
     """
     m, n = Ar.shape

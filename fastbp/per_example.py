@@ -225,7 +225,7 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     example i's output pre-activation z[r], H_loss,i = ∂²J_i/∂z[r]²).  Exact, as BackPACK's
     ``DiagGGNExact``: each H_loss,i = S_i S_iᵀ is factored (squared: S = I; softmax
     cross-entropy: columns √p_c (e_c − p); logistic: √(a_c(1 − a_c)) e_c; poisson:
-    √a_c e_c; Huber 1[|r_c| ≤ δ] e_c; absolute error, quantile 0), each of the n_r columns of
+    √a_c e_c; Huber 1[abs(r_c) ≤ δ] e_c; absolute error, quantile 0), each of the n_r columns of
     S_i is backpropagated like an output gradient, and diag(G) for W[k] is
     (1/n) Σ_i Σ_c (dz_ic[k])² (a_i[k−1])², for b[k] (1/n) Σ_i Σ_c (dz_ic[k])².
     Costs one forward pass and n_r backward passes (no gradient, no (n, n_params) array).  The

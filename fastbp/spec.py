@@ -35,9 +35,9 @@ class NetworkSpec:
         cross-entropy) or ``"poisson"`` (log link: exponential outputs, J = Σ_j exp(z_j) − y_j z_j,
         the Poisson deviance up to terms free of z); for these four dJ/dz[r] = prediction −
         target.  The robust losses have an identity output and r = a[r] − y: ``"huber"``
-        (Σ_j ½ r_j² if |r_j| ≤ δ else δ (|r_j| − ½ δ)), ``"absolute_error"`` (Σ_j |r_j|) and
-        ``"quantile"`` (the pinball loss Σ_j max(τ (y_j − a_j), (τ − 1)(y_j − a_j))).  The
-        table of :data:`fastbp.losses.RECORDS` lists them all.
+        (Σ_j ½ r_j² if abs(r_j) ≤ δ else δ (abs(r_j) − ½ δ)), ``"absolute_error"``
+        (Σ_j abs(r_j)) and ``"quantile"`` (the pinball loss Σ_j max(τ (y_j − a_j),
+        (τ − 1)(y_j − a_j))).  The table of :data:`fastbp.losses.RECORDS` lists them all.
     dtype : str or numpy dtype
         ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
     huber_delta : float, default=1.0

@@ -91,7 +91,7 @@ def from_network(net: Network, x: ArrayLike, y: ArrayLike) -> Circuit:
     ------
     ValueError
         For a robust loss (``huber``, ``absolute_error``, ``quantile``): the circuit has no op
-        for their |r| and max.
+        for their abs(r) and max.
     """
     from fastbp.network import Network
 
@@ -100,7 +100,7 @@ def from_network(net: Network, x: ArrayLike, y: ArrayLike) -> Circuit:
     if net.spec.loss not in CIRCUIT_LOSSES:
         raise ValueError(
             f"loss={net.spec.loss!r} has no circuit (fastbp.circuit.from_network records only "
-            f"{sorted(CIRCUIT_LOSSES)}: it has no op for |r| or max)"
+            f"{sorted(CIRCUIT_LOSSES)}: it has no op for abs(r) or max)"
         )
     spec, x_row, y_row = _one_example(net, x, y)
     widths, r = spec.widths, spec.n_layers

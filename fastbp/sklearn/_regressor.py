@@ -48,8 +48,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             default="squared_error"
         The loss: identity output and squared error, or exponential output and the Poisson
         deviance (y ≥ 0); beyond scikit-learn's MLPRegressor, with an identity output and
-        r = prediction − y: ``"huber"`` (½ r² for |r| ≤ δ, δ (|r| − ½ δ) beyond),
-        ``"absolute_error"`` (|r|) and ``"quantile"`` (the pinball loss of the quantile τ).
+        r = prediction − y: ``"huber"`` (½ r² for abs(r) ≤ δ, δ (abs(r) − ½ δ) beyond),
+        ``"absolute_error"`` (abs(r)) and ``"quantile"`` (the pinball loss of the quantile τ).
         Unlike scikit-learn's squared error, their reported losses sum over the outputs.
     huber_delta : float, default=1.0
         Huber's δ > 0, in units of y (y is not standardised); only with ``loss="huber"``.  Beyond
