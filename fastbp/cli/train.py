@@ -115,9 +115,9 @@ def add_parser(sub: Any) -> None:
         "standardised: δ is in units of y), absolute_error or quantile for regression (default: "
         "softmax_cross_entropy for classification, squared otherwise)",
     )
-    for record in PARAMS.values():  # --huber-delta, --quantile
+    for field, record in PARAMS.items():  # --huber-delta, --quantile
         t.add_argument(
-            "--" + record.param.replace("_", "-"),
+            "--" + field.replace("_", "-"),
             type=float,
             default=None,
             help=f"the parameter of --loss {record.name} (default: {record.default:g})",
