@@ -445,7 +445,7 @@ class FastPaths:
             return Y if flags.c_contiguous and flags.behaved else None
         if Y.ndim != 1 or Y.shape[0] != n:
             return None
-        if self.spec.loss == "softmax_cross_entropy":
+        if self.spec.output_activation == "softmax":
             if Y.dtype.kind not in "iu":
                 return None
             if n == 1:

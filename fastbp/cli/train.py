@@ -265,7 +265,8 @@ def train_command(args: argparse.Namespace) -> int:
         )
     if data.task_note and not args.json:  # a doubtful guess of the task: said on stdout
         print(f"fastbp: note: {data.task_note}")
-    if loss == "logistic" and n_classes != 2:
+    sigmoid = fb.losses.RECORDS[loss].output == "sigmoid"  # one output per class, 2 classes
+    if sigmoid and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
     X_tr: Any  # arrays, or LazyRows over a memory map
     X_te: Any
@@ -282,7 +283,7 @@ def train_command(args: argparse.Namespace) -> int:
     if fb.losses.RECORDS[loss].standardise_y:  # not counts, nor Huber's y (δ is in its units)
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
-    n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
+    n_out = 1 if sigmoid else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
         args.dtype, **_loss_params(args, loss),

@@ -223,14 +223,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=np.float64)
-        if self.loss == "poisson" and (y < 0).any():
+        counts = LOSS_RECORDS[REGRESSION_LOSSES[self.loss]].output == "exp"
+        if counts and (y < 0).any():
             raise ValueError(
                 "Some value(s) of y are negative which is not allowed for Poisson regression."
             )
         return X, y
 
     def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
-        return value_targets(y, n, self.n_outputs_, dtype, self.loss == "poisson")
+        exp = LOSS_RECORDS[REGRESSION_LOSSES[self.loss]].output == "exp"
+        return value_targets(y, n, self.n_outputs_, dtype, exp)
 
     def _decode(self, out: np.ndarray) -> np.ndarray:
         return out.ravel() if out.shape[1] == 1 else out
