@@ -10,10 +10,11 @@ spec's validation, the plan's ``out_kind`` and ``loss_param``, the CLI's and the
 choices, the docs' table and the tests' parameter lists.
 
 The compiled helpers live here, each a switch over the codes with one explicit branch per loss
-and NaN last (never another loss's formula): :func:`output_transform` (a[r] from z[r]),
-:func:`example_loss` (J_i), :func:`output_seed` (the seed dJ_i/dz[r] of the backward pass),
-:func:`seed_curvature` (the loss's Hessian factor for H v and G v), :func:`ggn_seed` (a factor
-of the output-loss Hessian, for the Gauss-Newton diagonal) and :func:`target_row_ok`.
+and NaN last (never another loss's formula): :func:`output_transform` (a[r] from z[r]) and its
+R-image :func:`r_output_transform`, :func:`example_loss` (J_i), :func:`output_seed` (the seed
+dJ_i/dz[r] of the backward pass), :func:`seed_curvature` (the loss's Hessian factor for H v and
+G v), :func:`ggn_seed` (a factor of the output-loss Hessian, for the Gauss-Newton diagonal) and
+:func:`target_row_ok`.
 Adding a loss is one record, its branches in these switches, and its hand-written formula in
 :mod:`fastbp.reference`.
 
@@ -308,6 +309,39 @@ def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
     else:  # an unknown loss code: NaN, never another loss's value
         total = math.nan
     return total
+
+
+@jit
+def r_output_transform(out_kind, A, RZ, RA):
+    """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]} = H_loss R{z[r]}.  Writes RA.
+
+    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z});  exp: a R{z}.
+    """
+    m, n = A.shape
+    for i in range(m):
+        if out_kind == SOFTMAX_CE:
+            s = 0.0
+            for j in range(n):
+                s += A[i, j] * RZ[i, j]
+            for j in range(n):
+                RA[i, j] = A[i, j] * (RZ[i, j] - s)
+        elif out_kind == LOGISTIC:
+            for j in range(n):
+                RA[i, j] = A[i, j] * (1.0 - A[i, j]) * RZ[i, j]
+        elif out_kind == POISSON:
+            for j in range(n):
+                RA[i, j] = A[i, j] * RZ[i, j]
+        elif (
+            out_kind == SQUARED
+            or out_kind == HUBER
+            or out_kind == ABSOLUTE_ERROR
+            or out_kind == QUANTILE
+        ):
+            for j in range(n):
+                RA[i, j] = RZ[i, j]
+        else:  # an unknown loss code: NaN, never another loss's Jacobian
+            for j in range(n):
+                RA[i, j] = math.nan
 
 
 @jit_inline

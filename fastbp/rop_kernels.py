@@ -33,8 +33,6 @@ helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear
 
 from __future__ import annotations
 
-import math
-
 from fastbp._blas import gemm, gemm_scratch
 from fastbp._jit import jit
 from fastbp.activations import RELU, act_prime, act_second, piecewise_linear, relu_gate
@@ -50,18 +48,7 @@ from fastbp.kernels import (
     weight_gradient_loops,
     weights,
 )
-from fastbp.losses import (
-    ABSOLUTE_ERROR,
-    HUBER,
-    LOGISTIC,
-    POISSON,
-    QUANTILE,
-    SOFTMAX_CE,
-    SQUARED,
-    output_seed,
-    seed_curvature,
-    target_row_ok,
-)
+from fastbp.losses import output_seed, r_output_transform, seed_curvature, target_row_ok
 from fastbp.row_kernels import BAD_X, BAD_Y, BAD_Z, finite_sum_check, loss_param_of, unpack_plan
 
 
@@ -100,39 +87,6 @@ def r_bias_activate(code, Vb, Z, A, RZ, RA):
                 rz = RZ[i, j] + Vb[j]
                 RZ[i, j] = rz
                 RA[i, j] = act_prime(code, Z[i, j], A[i, j]) * rz
-
-
-@jit
-def r_output_transform(out_kind, A, RZ, RA):
-    """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]} = H_loss R{z[r]}.  Writes RA.
-
-    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z});  exp: a R{z}.
-    """
-    m, n = A.shape
-    for i in range(m):
-        if out_kind == SOFTMAX_CE:
-            s = 0.0
-            for j in range(n):
-                s += A[i, j] * RZ[i, j]
-            for j in range(n):
-                RA[i, j] = A[i, j] * (RZ[i, j] - s)
-        elif out_kind == LOGISTIC:
-            for j in range(n):
-                RA[i, j] = A[i, j] * (1.0 - A[i, j]) * RZ[i, j]
-        elif out_kind == POISSON:
-            for j in range(n):
-                RA[i, j] = A[i, j] * RZ[i, j]
-        elif (
-            out_kind == SQUARED
-            or out_kind == HUBER
-            or out_kind == ABSOLUTE_ERROR
-            or out_kind == QUANTILE
-        ):
-            for j in range(n):
-                RA[i, j] = RZ[i, j]
-        else:  # an unknown loss code: NaN, never another loss's Jacobian
-            for j in range(n):
-                RA[i, j] = math.nan
 
 
 @jit

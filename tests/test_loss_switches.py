@@ -50,6 +50,10 @@ def test_every_known_code_has_its_own_branch() -> None:
         RdZ = np.empty_like(Z)
         rop_kernels.gnvp_seed(Y, A, np.ones_like(Z), RdZ, code, param, 1.0)
         assert np.isfinite(RdZ).all(), record.name
+        rop_kernels.r_output_transform(code, A, np.ones_like(Z), RdZ)
+        assert np.isfinite(RdZ).all(), record.name
+        losses.ggn_seed(code, param, A, Y, 0, dz)
+        assert np.isfinite(dz).all(), record.name
 
 
 def test_reference_refuses_an_unknown_loss() -> None:
