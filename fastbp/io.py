@@ -345,10 +345,10 @@ def _check_named_arrays(arrays: Mapping[str, object] | None, what: str) -> dict[
     return out
 
 
-def _version_for(optimizer: Mapping[str, Any] | None, spec: NetworkSpec) -> int:
+def _version_for(optimizer: Mapping[str, Any] | None, spec: NetworkSpec | None = None) -> int:
     """The lowest format version that describes the spec and these optimizer settings (2 added
     ``weight_decay`` and ``adamw``; 3 the loss parameters ``huber_delta`` and ``quantile``)."""
-    if spec.loss_record.param is not None:
+    if spec is not None and spec.loss_record.param is not None:
         return 3
     if optimizer is not None and ("weight_decay" in optimizer or optimizer.get("name") == "adamw"):
         return 2
