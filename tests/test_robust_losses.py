@@ -305,6 +305,10 @@ def test_paths_without_the_robust_losses_refuse_clearly() -> None:
     assert not specialise.specialises(net.spec)
     from fastbp.sklearn import MLPRegressor
 
+    # to_torch then from_torch: the module holds no loss; its parameter is given again.
+    back = fb.Network.from_torch(net.to_torch(), loss="quantile", quantile=PARAM["quantile"])
+    assert back.spec == net.spec
+    np.testing.assert_array_equal(back.params, net.params)
     est = MLPRegressor((3,), loss="quantile", max_iter=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: 2 epochs
