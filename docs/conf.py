@@ -132,14 +132,15 @@ def _skip_member(app, what, name, obj, skip, options):
 
 def _write_generated() -> None:
     """Tables written from the code's registries, included by the guide (never edited by hand)."""
-    from fastbp.activations import table_rst
+    from fastbp import activations, losses
 
     out = Path(__file__).parent / "guide" / "_generated"
     out.mkdir(exist_ok=True)
-    target = out / "activations.rst"
-    text = table_rst()
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
+    for name, module in (("activations", activations), ("losses", losses)):
+        target = out / f"{name}.rst"
+        text = module.table_rst()
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
 
 
 def setup(app):

@@ -65,7 +65,7 @@ def jit(func):
 def jit_inline(func):
     """:func:`jit` for a small helper of hot loops, inlined into each caller by Numba itself.
 
-    A rule written once as its own function (``kernels.affine_row``, ``kernels.output_delta``,
+    A rule written once as its own function (``kernels.affine_row``, ``losses.output_seed``,
     ``epochs.sgd_row``) must cost nothing over writing it out in every loop.  Left to LLVM, the
     call was not always inlined: per-example SGD ran 1.4× slower with ``sgd_row`` as a plain
     ``@jit`` function (measured in-process against the loops written inline), and at the old

@@ -86,7 +86,10 @@ class Conversions:
         return to_torch(self, logits=logits, preprocessing=_check_flag(preprocessing))
 
     @classmethod
-    def from_torch(cls, module: torch.nn.Module, *, loss: str = "squared") -> Network:
+    def from_torch(
+        cls, module: torch.nn.Module, *, loss: str = "squared", huber_delta: float = 1.0,
+        quantile: float = 0.5,
+    ) -> Network:  # fmt: skip
         """The network of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
 
         Needs ``fastbp[torch]``; see :func:`fastbp.interop.from_torch` for what is accepted.
@@ -97,6 +100,9 @@ class Conversions:
             ``Linear`` layers and activations.
         loss : str
             The loss of the network (sets the output activation expected after the last ``Linear``).
+        huber_delta, quantile : float
+            The loss's parameter for ``loss="huber"`` or ``loss="quantile"`` (as for
+            :class:`~fastbp.NetworkSpec`; the module holds no loss).
 
         Returns
         -------
@@ -105,7 +111,7 @@ class Conversions:
         """
         from fastbp.interop.torch_convert import torch_network
 
-        return torch_network(cls, module, loss=loss)
+        return torch_network(cls, module, loss=loss, huber_delta=huber_delta, quantile=quantile)
 
     @classmethod
     def from_sklearn(cls, estimator: MLPClassifier | MLPRegressor | Any) -> Network:

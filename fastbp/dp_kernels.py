@@ -102,7 +102,7 @@ def clipped_mean_gradient(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ
 
 @jit
 def dp_minibatch_epoch(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
     max_grad_norm, noise_std, divisor, noise, norms,
@@ -128,13 +128,13 @@ def dp_minibatch_epoch(
         forward(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas)
         Ar = block(A, u_off, widths, r, m)
         dZr = block(dZ, u_off, widths, r, m)
-        J = loss_sum(Yb[:m], block(Z, u_off, widths, r, m), Ar, out_kind)
+        J = loss_sum(Yb[:m], block(Z, u_off, widths, r, m), Ar, out_kind, loss_param)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += m
-        seed_output(Yb[:m], Ar, dZr, norms[:0])  # dJ_i/dz[r] = a_i − y_i (no row weights)
+        seed_output(Yb[:m], Ar, dZr, out_kind, loss_param, norms[:0])  # ψ(a_i − y_i), unweighted
         clipped += clipped_mean_gradient(xb, params, widths, acts, w_off, b_off, u_off, Z, A, dZ,
                                          dA, grad, m, divisor, max_grad_norm, norms,
                                          use_blas)  # fmt: skip

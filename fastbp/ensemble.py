@@ -484,15 +484,15 @@ patience, min_delta, warm_start, progress
         mean = out.mean(axis=0)
         loss = self.spec.loss
         if return_std:
-            if loss not in ("squared", "poisson"):
+            if self.spec.loss_record.task != "regression":
                 raise ValueError(
                     "return_std=True is for regression; use predict_proba for "
                     f"the members' probabilities (this ensemble is {loss!r})"
                 )
             return mean, out.std(axis=0)
-        if loss == "softmax_cross_entropy":
+        if self.spec.output_activation == "softmax":
             return mean.argmax(axis=1)
-        if loss == "logistic":
+        if self.spec.output_activation == "sigmoid":
             labels = (mean >= 0.5).astype(np.int64)
             return labels[:, 0] if labels.shape[1] == 1 else labels
         return mean
@@ -509,7 +509,7 @@ patience, min_delta, warm_start, progress
         -------
         numpy.ndarray
         """
-        if self.spec.loss in ("squared", "poisson"):
+        if self.spec.loss_record.task == "regression":
             raise ValueError(
                 f"predict_proba needs a classification loss; this ensemble is {self.spec.loss!r}"
             )

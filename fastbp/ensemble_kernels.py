@@ -89,7 +89,7 @@ def private_params(t, i, P, info, PW, IW):
 
 @jit_parallel
 def minibatch_blas(
-    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
     kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
@@ -106,7 +106,7 @@ def minibatch_blas(
                                                    STW, IW)  # fmt: skip
                 minibatch_epoch_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    batch_size, p, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
                     XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
                     float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
                     beta2, eps, s1, s2, st, inf,
@@ -116,7 +116,7 @@ def minibatch_blas(
 
 @jit_parallel
 def minibatch_loops(
-    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
     kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
@@ -131,7 +131,7 @@ def minibatch_loops(
                                                    STW, IW)  # fmt: skip
                 minibatch_epoch_loops(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    batch_size, p, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
                     XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
                     float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
                     beta2, eps, s1, s2, st, inf,
@@ -141,7 +141,7 @@ def minibatch_loops(
 
 @jit_parallel
 def minibatch_sgd_blas(
-    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
     kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
 ):  # fmt: skip
@@ -157,7 +157,7 @@ def minibatch_sgd_blas(
                                                    STW, IW)  # fmt: skip
                 minibatch_epoch_sgd_blas(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    batch_size, p, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
                     XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
                     float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
                     beta2, eps, s1, s2, st, inf,
@@ -167,7 +167,7 @@ def minibatch_sgd_blas(
 
 @jit_parallel
 def minibatch_toolbox(
-    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, w_off, b_off, u_off,
+    X3, Y3, orders, lo, hi, batch_size, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     XB, YB, ZS, AS, DZS, DAS, GS, weight_mask, l2s, blas_min_rows,
     kind, lrs, mus, beta1, beta2, eps, S1, S2, steps, info, active, PW, SW1, SW2, STW, IW,
     wd, clip_norm, warmup,
@@ -185,7 +185,7 @@ def minibatch_toolbox(
                                                    STW, IW)  # fmt: skip
                 minibatch_epoch_toolbox(
                     X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    batch_size, p, widths, acts, out_kind, w_off, b_off, u_off,
+                    batch_size, p, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
                     XB[t], YB[t], ZS[t], AS[t], DZS[t], DAS[t], GS[t, :n], weight_mask,
                     float(l2s[i]), blas_min_rows, kind, float(lrs[i]), float(mus[i]), beta1,
                     beta2, eps, s1, s2, st, inf, wd, clip_norm, warmup,
@@ -204,8 +204,8 @@ MINIBATCH_DRIVERS = {
 
 @jit_parallel
 def sgd_example(
-    X3, Y3, orders, lo, hi, P, widths, acts, out_kind, w_off, b_off, u_off, ZS, AS, DZS, DAS,
-    lrs, l2s, info, active, PW, IW,
+    X3, Y3, orders, lo, hi, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off, ZS, AS, DZS,
+    DAS, lrs, l2s, info, active, PW, IW,
 ):  # fmt: skip
     """:func:`fastbp.epochs.sgd_example_epoch` (the generic per-example SGD kernel) for every
     active member, over ``orders[i, lo:hi]`` with ``lrs[i]`` and ``l2s[i]``."""
@@ -216,8 +216,8 @@ def sgd_example(
             if active[i] != 0:
                 p, inf = private_params(t, i, P, info, PW, IW)
                 sgd_example_epoch(
-                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi],
-                    p, widths, acts, out_kind, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
+                    X3[min(i, X3.shape[0] - 1)], Y3[min(i, Y3.shape[0] - 1)], orders[i, lo:hi], p,
+                    widths, acts, out_kind, loss_param, w_off, b_off, u_off, ZS[t], AS[t], DZS[t],
                     DAS[t], float(lrs[i]), float(l2s[i]), inf,
                 )  # fmt: skip
                 P[i] = p
@@ -260,8 +260,8 @@ def _gather_y(Y, idx, lo, m, Yb):
 
 @jit_parallel
 def outputs(
-    X3, Y3, idx, P, widths, acts, out_kind, w_off, b_off, u_off, XB, YB, ZS, AS, chunk_rows,
-    blas_min_rows, with_loss, active, out, losses,
+    X3, Y3, idx, P, widths, acts, out_kind, loss_param, w_off, b_off, u_off, XB, YB, ZS, AS,
+    chunk_rows, blas_min_rows, with_loss, active, out, losses,
 ):  # fmt: skip
     """Every active member's outputs on its rows ``idx[min(i, len(idx) - 1)]``, and their loss
     sum (other members' entries are left as they were).
@@ -306,7 +306,7 @@ def outputs(
                 if with_loss:
                     yb = YB[t][:m]
                     _gather_y(Y3[min(i, Y3.shape[0] - 1)], rows, lo, m, yb)
-                    total += loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind)
+                    total += loss_sum(yb, block(Z, u_off, widths, r, m), Ar, out_kind, loss_param)
             losses[i] = total
 
 

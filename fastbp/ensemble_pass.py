@@ -193,8 +193,9 @@ def run_pass(
     with _parallel.launch(n_threads):
         if tools is not None:
             ekk.minibatch_toolbox(
-                X3, Y3, orders, lo, hi, batch_size, P, p.widths, p.acts, p.out_kind, p.w_off,
-                p.b_off, p.u_off, buf.XB, buf.YB, buf.ZS, buf.AS, buf.DZS, buf.DAS, buf.GS,
+                X3, Y3, orders, lo, hi, batch_size, P, p.widths, p.acts, p.out_kind,
+                p.loss_param, p.w_off, p.b_off, p.u_off, buf.XB, buf.YB, buf.ZS, buf.AS,
+                buf.DZS, buf.DAS, buf.GS,
                 p.weight_mask, l2s, BLAS_MIN_ROWS, opt.code, lrs, state.mus, opt.beta1,
                 opt.beta2, opt.eps, state.S1, state.S2, state.steps, info, active, buf.PW,
                 buf.SW1, buf.SW2, buf.STW, buf.IW, *tools,
@@ -243,6 +244,7 @@ def run_pass(
                     p.widths,
                     p.acts,
                     p.out_kind,
+                    p.loss_param,
                     p.w_off,
                     p.b_off,
                     p.u_off,
@@ -276,6 +278,7 @@ def run_pass(
                 p.widths,
                 p.acts,
                 p.out_kind,
+                p.loss_param,
                 p.w_off,
                 p.b_off,
                 p.u_off,
@@ -331,6 +334,7 @@ def member_outputs(ens: Ensemble, X3, Y3, idx, active, n_threads: int, with_loss
             p.widths,
             p.acts,
             p.out_kind,
+            p.loss_param,
             p.w_off,
             p.b_off,
             p.u_off,

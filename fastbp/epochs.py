@@ -32,14 +32,13 @@ from fastbp.kernels import (
     bias_sums,
     biases,
     block,
-    example_loss,
     forward_blas,
     forward_example,
     forward_loops,
     loss_sum,
-    output_delta,
     weights,
 )
+from fastbp.losses import example_loss, output_seed
 
 SGD = 0
 MOMENTUM = 1
@@ -69,7 +68,24 @@ def sgd_row(w, a_prev, step, decay, d, da):
 
 @jit
 def sgd_example_epoch(
-    X, Y, order, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA, lr, l2, info
+    X,
+    Y,
+    order,
+    params,
+    widths,
+    acts,
+    out_kind,
+    loss_param,
+    w_off,
+    b_off,
+    u_off,
+    Z,
+    A,
+    dZ,
+    dA,
+    lr,
+    l2,
+    info,
 ):
     """Per-example SGD over ``order`` (see the module docstring).  Updates params in place.
 
@@ -87,13 +103,14 @@ def sgd_example_epoch(
     for t in range(order.shape[0]):
         i = order[t]
         forward_example(X[i], params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
-        J = example_loss(out_kind, Z, A, last, n_last, Y, i)
+        J = example_loss(out_kind, loss_param, Z, A, last, n_last, Y, i)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += 1
-        output_delta(A[last : last + n_last], Y[i], dZ[last : last + n_last], 1.0)
+        output_seed(out_kind, loss_param, A[last : last + n_last], Y[i], dZ[last : last + n_last],
+                    1.0)  # fmt: skip
         for k in range(r, 0, -1):
             W = weights(params, w_off, widths, k)
             b = biases(params, b_off, widths, k)
@@ -219,23 +236,24 @@ def sgd_backprop_update(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
 
 
 @jit
-def batch_loss_and_seed(yb, Zr, Ar, dZr, out_kind):
-    """J = Σ_i J_i over a batch's output block, and the seed dJ/dz[r]_i = (a[r]_i − y_i)/m.
+def batch_loss_and_seed(yb, Zr, Ar, dZr, out_kind, loss_param):
+    """J = Σ_i J_i over a batch's output block, and the seed dJ/dz[r]_i = ψ(a[r]_i − y_i)/m
+    (:func:`fastbp.losses.output_seed`).
 
     The mean's 1/m goes into the seed (the backward pass is linear in it), so no pass over the
     weight gradient scales it afterwards.  Writes dZr; returns J (the caller stops on NaN/inf).
     """
     m = Ar.shape[0]
-    J = loss_sum(yb, Zr, Ar, out_kind)
+    J = loss_sum(yb, Zr, Ar, out_kind, loss_param)
     inv_m = 1.0 / m
     for t in range(m):
-        output_delta(Ar[t], yb[t], dZr[t], inv_m)
+        output_seed(out_kind, loss_param, Ar[t], yb[t], dZr[t], inv_m)
     return J
 
 
 @jit
 def minibatch_epoch_blas(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
@@ -251,7 +269,7 @@ def minibatch_epoch_blas(
         forward_blas(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
         J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
                                 block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
-                                out_kind)  # fmt: skip
+                                out_kind, loss_param)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break
@@ -270,7 +288,7 @@ def minibatch_epoch_blas(
 
 @jit
 def minibatch_epoch_loops(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
@@ -286,7 +304,7 @@ def minibatch_epoch_loops(
         forward_loops(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
         J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
                                 block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
-                                out_kind)  # fmt: skip
+                                out_kind, loss_param)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break
@@ -305,7 +323,7 @@ def minibatch_epoch_loops(
 
 @jit
 def minibatch_epoch_sgd_blas(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
@@ -323,7 +341,7 @@ def minibatch_epoch_sgd_blas(
         forward_blas(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
         J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
                                 block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
-                                out_kind)  # fmt: skip
+                                out_kind, loss_param)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break
@@ -368,7 +386,7 @@ def minibatch_kernel(kind: int, l2: float, batch_size: int, blas_min_rows: int):
 
 
 def minibatch_epoch(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
@@ -379,7 +397,7 @@ def minibatch_epoch(
     step counter incremented once per batch (Adam's bias correction uses it).
     """
     minibatch_kernel(kind, l2, batch_size, blas_min_rows)(
-        X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+        X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
         Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
         kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
     )  # fmt: skip

@@ -13,6 +13,7 @@ lecture's point.  Near a kink (ReLU at 0) the two may disagree legitimately.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
-from fastbp.spec import NetworkSpec
 from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
 #: Default (rtol, atol) per dtype of the network whose backprop gradient is checked.  float64:
@@ -199,7 +199,7 @@ def gradcheck(
     rtol = default_rtol if rtol is None else positive_float(rtol, "rtol", allow_zero=True)
     atol = default_atol if atol is None else positive_float(atol, "atol", allow_zero=True)
     spec = lowered.spec
-    spec64 = NetworkSpec(spec.widths, spec.activations, spec.loss, "float64")
+    spec64 = dataclasses.replace(spec, dtype="float64")  # the loss's parameter kept
     # The float64 copies first: data too large to hold is refused before any pass runs over it.
     X64 = as_features(X, spec64, lazy=False)
     Y64 = as_targets(Y, spec64, X64.shape[0], lazy=False)

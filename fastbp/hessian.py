@@ -209,8 +209,10 @@ def product_unchecked(
             )  # fmt: skip
         # One path per call (BLAS or loops), so a first call compiles only the path it runs.
         if gauss_newton:
-            rop_kernels.gnvp_seed(net.output_block(rws.A, m, rws),
-                                  net.output_block(rws.dZ, m, rws), scale)  # fmt: skip
+            rop_kernels.gnvp_seed(Yc, net.output_block(ws.A, m, ws),
+                                  net.output_block(rws.A, m, rws),
+                                  net.output_block(rws.dZ, m, rws), p.out_kind, p.loss_param,
+                                  scale)  # fmt: skip
             layers = (kernels.backprop_layers_blas if use_blas
                       else kernels.backprop_layers_loops)  # fmt: skip
             layers(Xc, net.params, p.widths, p.acts, p.w_off, p.b_off, p.u_off, ws.Z, ws.A,
@@ -219,8 +221,8 @@ def product_unchecked(
             backward = (rop_kernels.hvp_backward_blas if use_blas
                         else rop_kernels.hvp_backward_loops)  # fmt: skip
             backward(
-                Xc, Yc, net.params, v, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
-                ws.Z, ws.A, ws.dZ, ws.dA, rws.Z, rws.A, rws.dZ, rws.dA,
+                Xc, Yc, net.params, v, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
+                p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, rws.Z, rws.A, rws.dZ, rws.dA,
                 target, scale,
             )  # fmt: skip
         if idx > 0:

@@ -1,7 +1,7 @@
 """The fastbp model file: a network's spec, parameters and training record in one ``.npz``.
 
-File format (``format = "fastbp-model"``, ``format_version = 1`` or ``2``)
--------------------------------------------------------------------------
+File format (``format = "fastbp-model"``, ``format_version`` 1, 2 or 3)
+----------------------------------------------------------------------
 A model file is a zip archive written by :func:`numpy.savez` (uncompressed, ``ZIP_STORED``: the
 parameters are close to random bits and do not compress).  It starts with the zip signature
 ``PK\\x03\\x04``; the conventional extension is ``.fastbp``, but any name is kept as given.  Every
@@ -12,11 +12,13 @@ member is a ``.npy`` array; the archive holds exactly these members and no other
     never a pickled string.  Its fields, all always present:
 
     ``format``          ``"fastbp-model"``
-    ``format_version``  ``2`` when ``optimizer`` uses a setting of version 2 (``weight_decay``,
-                        the name ``"adamw"``), else ``1``, so older fastbp still reads the rest
+    ``format_version``  ``3`` when the spec holds a loss parameter (``huber_delta``,
+                        ``quantile``), else ``2`` when ``optimizer`` uses a setting of version 2
+                        (``weight_decay``, ``"adamw"``), else ``1``: older fastbp reads the rest
     ``fastbp_version``  version of fastbp that wrote the file, e.g. ``"0.1.0"``
     ``created``         UTC time of writing, ISO 8601, e.g. ``"2025-01-31T12:00:00Z"``
-    ``spec``            ``NetworkSpec.to_dict()``: ``{"widths", "activations", "loss", "dtype"}``
+    ``spec``            ``NetworkSpec.to_dict()``: ``widths``, ``activations``, ``loss``, ``dtype``
+                        (and the loss's parameter, version 3)
     ``dtype``           ``"float32"`` or ``"float64"`` (equal to ``spec["dtype"]``)
     ``n_params``        length of ``params`` (equal to ``NetworkSpec.n_params``)
     ``init``            initialiser name, or null
@@ -85,9 +87,9 @@ from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
 FORMAT_NAME = "fastbp-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format versions this fastbp can read.
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 #: Refuse headers larger than this (a history of a million epochs still fits easily).
 MAX_HEADER_BYTES = 64 * 2**20
@@ -264,7 +266,7 @@ def save_model(
 
     header = {
         "format": FORMAT_NAME,
-        "format_version": _version_for(optimizer),
+        "format_version": _version_for(optimizer, spec),
         "fastbp_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "spec": spec.to_dict(),
@@ -343,11 +345,13 @@ def _check_named_arrays(arrays: Mapping[str, object] | None, what: str) -> dict[
     return out
 
 
-def _version_for(optimizer: Mapping[str, Any] | None) -> int:
-    """The lowest format version that describes these optimizer settings (2 added
-    ``weight_decay`` and ``adamw``)."""
+def _version_for(optimizer: Mapping[str, Any] | None, spec: NetworkSpec | None = None) -> int:
+    """The lowest format version that describes the spec and these optimizer settings (2 added
+    ``weight_decay`` and ``adamw``; 3 the loss parameters ``huber_delta`` and ``quantile``)."""
+    if spec is not None and spec.loss_record.param is not None:
+        return 3
     if optimizer is not None and ("weight_decay" in optimizer or optimizer.get("name") == "adamw"):
-        return FORMAT_VERSION
+        return 2
     return 1
 
 
@@ -731,6 +735,8 @@ def _check_header(header: dict, error) -> NetworkSpec:
         spec = NetworkSpec.from_dict(header["spec"])
     except (ValueError, TypeError) as exc:
         raise error(f"header holds an invalid spec: {exc}") from None
+    if version < 3 and spec.loss_record.param in header["spec"]:
+        raise error(f"spec field {spec.loss_record.param!r} needs format_version 3, not {version}")
     if header["dtype"] != spec.dtype:
         raise error(f"header dtype {header['dtype']!r} disagrees with the spec's {spec.dtype!r}")
     if header["n_params"] != spec.n_params:

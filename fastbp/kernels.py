@@ -8,14 +8,13 @@ instead of the explicit loops; both paths are tested against the reference.
 
 Notation (one row i of a batch of m; layer k = 1..r):
     z[k] = W[k] a[k−1] + b[k],    a[k] = σ(z[k]),    a[0] = x
-    dJ/dz[r] = prediction − target                  (matched loss/output pairs)
+    dJ/dz[r] = ψ(prediction − target)               (fastbp.losses.output_seed; ψ(r) = r for
+                                                     the matched loss/output pairs)
     dJ/da[k] = W[k+1]ᵀ dJ/dz[k+1],  dJ/dz[k] = dJ/da[k] ⊙ σ'(z[k])
     dJ/dW[k] = dJ/dz[k] a[k−1]ᵀ,    dJ/db[k] = dJ/dz[k]
 """
 
 from __future__ import annotations
-
-import math
 
 from fastbp._blas import (
     loop_matmul_nn,
@@ -25,8 +24,8 @@ from fastbp._blas import (
     matmul_tn,
 )
 from fastbp._jit import jit, jit_inline
-from fastbp.activations import RELU, act, act_prime, relu, relu_gate, sigmoid, softplus
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
+from fastbp.activations import RELU, act, act_prime, relu, relu_gate
+from fastbp.losses import example_loss, output_seed, output_transform
 
 
 @jit
@@ -121,40 +120,6 @@ def activate(code, Z, A):
 
 
 @jit
-def output_transform(out_kind, Z, A):
-    """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.
-
-    Writes A.
-    """
-    m, n = Z.shape
-    for i in range(m):
-        if out_kind == SOFTMAX_CE:
-            zmax = Z[i, 0]
-            for j in range(1, n):
-                zmax = max(zmax, Z[i, j])
-            total = 0.0
-            for j in range(n):
-                e = math.exp(Z[i, j] - zmax)
-                A[i, j] = e
-                total += e
-            inv = 1.0 / total
-            for j in range(n):
-                A[i, j] *= inv
-        elif out_kind == LOGISTIC:
-            for j in range(n):
-                A[i, j] = sigmoid(Z[i, j])
-        elif out_kind == POISSON:
-            for j in range(n):
-                A[i, j] = math.exp(Z[i, j])
-        elif out_kind == SQUARED:
-            for j in range(n):
-                A[i, j] = Z[i, j]
-        else:  # an unknown loss code: NaN, never another loss's output
-            for j in range(n):
-                A[i, j] = math.nan
-
-
-@jit
 def forward_blas(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A):
     """:func:`forward` through BLAS: per layer one gemm, then one pass that adds the bias and
     applies σ (no copy: Wᵀ is the F-ordered view of W, which BLAS reads as a transposed operand).
@@ -242,17 +207,6 @@ def forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A
                              A[u_off[k - 1] : u_off[k]].reshape((1, widths[r])))  # fmt: skip
 
 
-@jit_inline
-def output_delta(a, y, dz, s):
-    """The seed of the backward pass for one example: dJ/dz[r] = s · (a[r] − y).  Writes dz.
-
-    Every loss is paired with the output activation that makes dJ_i/dz[r] = a[r] − y
-    (:mod:`fastbp.losses`); ``s`` is the example's weight (1 unweighted; 1 · x = x exactly).
-    """
-    for j in range(dz.shape[0]):
-        dz[j] = s * (a[j] - y[j])
-
-
 @jit
 def all_finite(a):
     """True when no entry of the flat array ``a`` is NaN or ±inf.
@@ -268,7 +222,9 @@ def all_finite(a):
 
 
 @jit
-def backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale):
+def backward_example(
+    x, y, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale
+):
     """:func:`backward` for one example (1-D x and y) after :func:`forward_example`.
 
     Writes dJ/dz[k], dJ/da[k] (flat, batch layout with m = 1) and overwrites ``grad`` with
@@ -276,7 +232,8 @@ def backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, 
     and the contribution W[k][j, :] dJ/dz[k][j] to dJ/da[k−1].
     """
     r = widths.shape[0] - 1
-    output_delta(A[u_off[r - 1] : u_off[r]], y, dZ[u_off[r - 1] : u_off[r]], 1.0)
+    output_seed(out_kind, loss_param, A[u_off[r - 1] : u_off[r]], y, dZ[u_off[r - 1] : u_off[r]],
+                1.0)  # fmt: skip
     for k in range(r, 0, -1):
         n_in = widths[k - 1]
         W = weights(params, w_off, widths, k)
@@ -316,47 +273,12 @@ def backprop_activation_vec(code, z, a, da, dz):
 
 
 @jit
-def example_loss(out_kind, z, a, lo, n, Y, i):
-    """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
-
-    squared: J_i = ½‖a − y‖²; softmax cross-entropy: J_i = Σ_j y_j (logsumexp(z) − z_j);
-    logistic: J_i = Σ_j log(1 + e^{z_j}) − y_j z_j; poisson: J_i = Σ_j e^{z_j} − y_j z_j
-    (a = e^z, so dJ_i/dz_j = a_j − y_j as for the others).  All in a numerically stable form.
-    """
-    total = 0.0
-    if out_kind == SOFTMAX_CE:
-        zmax = z[lo]
-        for j in range(1, n):
-            zmax = max(zmax, z[lo + j])
-        s = 0.0
-        for j in range(n):
-            s += math.exp(z[lo + j] - zmax)
-        lse = zmax + math.log(s)
-        for j in range(n):
-            if Y[i, j] != 0.0:
-                total += Y[i, j] * (lse - z[lo + j])
-    elif out_kind == LOGISTIC:
-        for j in range(n):
-            total += softplus(z[lo + j]) - Y[i, j] * z[lo + j]
-    elif out_kind == POISSON:
-        for j in range(n):
-            total += a[lo + j] - Y[i, j] * z[lo + j]
-    elif out_kind == SQUARED:
-        for j in range(n):
-            d = a[lo + j] - Y[i, j]
-            total += 0.5 * d * d
-    else:  # an unknown loss code: NaN, never another loss's value
-        total = math.nan
-    return total
-
-
-@jit
-def loss_sum(Y, Z_r, A_r, out_kind):
-    """Σ_i J_i over the rows of the output block (see :func:`example_loss`)."""
+def loss_sum(Y, Z_r, A_r, out_kind, loss_param):
+    """Σ_i J_i over the rows of the output block (see :func:`fastbp.losses.example_loss`)."""
     m, n = Z_r.shape
     total = 0.0
     for i in range(m):
-        total += example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
+        total += example_loss(out_kind, loss_param, Z_r[i], A_r[i], 0, n, Y, i)
     return total
 
 
@@ -442,24 +364,41 @@ def backprop_activation(code, Z, A, dA, dZ):
 
 
 @jit
-def seed_output(Y, Ar, dZr, sw):
-    """dJ/dz[r]_i = s_i (a[r]_i − y_i) for every row: the seed of the backward pass (s_i = 1 when
-    ``sw`` is empty).  Writes dZr.
+def seed_output(Y, Ar, dZr, out_kind, loss_param, sw):
+    """dJ/dz[r]_i = s_i ψ(a[r]_i − y_i) for every row: the seed of the backward pass (s_i = 1 when
+    ``sw`` is empty; ψ(r) = r for the matched pairs, :func:`fastbp.losses.output_seed`).
+    Writes dZr.
 
     The layer loop is linear in the seed, so with row weights dZ then holds s_i dJ_i/dz[k] and
     the gradient is scale · Σ_i s_i ∇J_i (scale = 1/Σ_i s_i for the weighted mean).
     """
     if sw.shape[0] == 0:
         for i in range(Ar.shape[0]):
-            output_delta(Ar[i], Y[i], dZr[i], 1.0)
+            output_seed(out_kind, loss_param, Ar[i], Y[i], dZr[i], 1.0)
     else:
         for i in range(Ar.shape[0]):
-            output_delta(Ar[i], Y[i], dZr[i], sw[i])
+            output_seed(out_kind, loss_param, Ar[i], Y[i], dZr[i], sw[i])
 
 
 @jit
 def backward(
-    X, Y, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale, use_blas
+    X,
+    Y,
+    params,
+    widths,
+    acts,
+    out_kind,
+    loss_param,
+    w_off,
+    b_off,
+    u_off,
+    Z,
+    A,
+    dZ,
+    dA,
+    grad,
+    scale,
+    use_blas,
 ):
     """Backward pass after :func:`forward` on the same X; writes the gradient of scale · Σ_i J_i.
 
@@ -473,7 +412,7 @@ def backward(
     dZr = block(dZ, u_off, widths, r, m)
     Ar = block(A, u_off, widths, r, m)
     for i in range(m):
-        output_delta(Ar[i], Y[i], dZr[i], 1.0)
+        output_seed(out_kind, loss_param, Ar[i], Y[i], dZr[i], 1.0)
     backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, scale,
                     use_blas)  # fmt: skip
 
@@ -539,10 +478,10 @@ def backprop_layers(X, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
 
 
 @jit
-def loss_sum_weighted(Y, Z_r, A_r, out_kind, sw):
+def loss_sum_weighted(Y, Z_r, A_r, out_kind, loss_param, sw):
     """Σ_i s_i J_i over the rows of the output block, with sample weights s = ``sw``."""
     m, n = Z_r.shape
     total = 0.0
     for i in range(m):
-        total += sw[i] * example_loss(out_kind, Z_r[i], A_r[i], 0, n, Y, i)
+        total += sw[i] * example_loss(out_kind, loss_param, Z_r[i], A_r[i], 0, n, Y, i)
     return total

@@ -338,13 +338,15 @@ class LoweredNetwork:
         params = self.params if params is None else params
         if X.shape[0] == 1:
             kernels.backward_example(
-                X[0], Y[0], params, p.widths, p.acts, p.w_off, p.b_off, p.u_off,
+                X[0], Y[0], params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off, p.b_off,
+                p.u_off,
                 ws.Z, ws.A, ws.dZ, ws.dA, grad, scale if sw is None else scale * float(sw[0]),
             )  # fmt: skip
             return
-        # The seed s_i (a[r]_i − y_i), then the layers on one path (as forward_chunk).
+        # The seed s_i ψ(a[r]_i − y_i), then the layers on one path (as forward_chunk).
         m = X.shape[0]
         kernels.seed_output(Y, self.output_block(ws.A, m, ws), self.output_block(ws.dZ, m, ws),
+                            p.out_kind, p.loss_param,
                             self.no_weights if sw is None else sw)  # fmt: skip
         layers = (kernels.backprop_layers_blas if m >= self.blas_min_rows
                   else kernels.backprop_layers_loops)  # fmt: skip
@@ -419,16 +421,16 @@ class LoweredNetwork:
             The (weighted) mean loss.
         """
         ws = self.ws if ws is None else ws
-        out_kind = self.plan.out_kind
+        out_kind, loss_param = self.plan.out_kind, self.plan.loss_param
         total = 0.0
         for s in self.chunks(X.shape[0]):
             m = s.stop - s.start
             self.forward_chunk(X[s], ws)
             Zr, Ar = self.output_block(ws.Z, m, ws), self.output_block(ws.A, m, ws)
             if sw is None:
-                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind)
+                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind, loss_param)
             else:
-                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, sw[s])
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, loss_param, sw[s])
         return total / (X.shape[0] if sw is None else float(sw.sum()))
 
     def loss_and_gradient(
@@ -463,7 +465,7 @@ class LoweredNetwork:
             ws, grad, grad_chunk = buffers.ws, buffers.grad, buffers.grad_chunk
         n = X.shape[0]
         scale = 1.0 / (n if sw is None else float(sw.sum()))
-        out_kind = self.plan.out_kind
+        out_kind, loss_param = self.plan.out_kind, self.plan.loss_param
         total = 0.0
         for idx, s in enumerate(self.chunks(n)):
             m = s.stop - s.start
@@ -474,9 +476,9 @@ class LoweredNetwork:
             self.forward_chunk(Xs, ws, params)
             Zr, Ar = self.output_block(ws.Z, m, ws), self.output_block(ws.A, m, ws)
             if sws is None:
-                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind)
+                total += kernels.loss_sum(Y[s], Zr, Ar, out_kind, loss_param)
             else:
-                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, sws)
+                total += kernels.loss_sum_weighted(Y[s], Zr, Ar, out_kind, loss_param, sws)
             if idx == 0:
                 self.backward_chunk(Xs, Y[s], grad, scale, ws, params, sws)
             else:
@@ -504,7 +506,8 @@ class LoweredNetwork:
         ws, p = self.ws, self.plan
         ws.ensure(m)
         self.forward_chunk(X)
-        J = kernels.loss_sum(Y, self.output_block(ws.Z, m), self.output_block(ws.A, m), p.out_kind)
+        J = kernels.loss_sum(Y, self.output_block(ws.Z, m), self.output_block(ws.A, m), p.out_kind,
+                             p.loss_param)  # fmt: skip
         self.backward_chunk(X, Y, self.grad, 1.0 / m)
         z = [None] + [ws.layer(ws.Z, p, k, m).copy() for k in range(1, r + 1)]
         a = [X.copy()] + [ws.layer(ws.A, p, k, m).copy() for k in range(1, r + 1)]

@@ -40,7 +40,9 @@ class Plan:
     widths:  int64[r + 1], n_0..n_r.
     acts:    int64[r], activation code of layers 1..r (the output entry is unused: the output
              transform is fixed by ``out_kind``).
-    out_kind: loss code (0 squared/identity, 1 softmax cross-entropy, 2 logistic/sigmoid).
+    out_kind: loss code (:data:`fastbp.losses.RECORDS`' ``code``).
+    loss_param: the loss's parameter (Huber's δ, the quantile τ; the spec field the record's
+             ``param`` names), NaN for a loss without one; kernels take it next to ``out_kind``.
     w_off, b_off: int64[r], start of W[k] and b[k] in the parameter buffer (index k − 1).
     u_off:   int64[r + 1], prefix sums of n_1..n_r: layer k's units are u_off[k−1]..u_off[k].
     n_params, n_units: sizes of the parameter buffer and of one workspace row.
@@ -50,6 +52,7 @@ class Plan:
     widths: np.ndarray
     acts: np.ndarray
     out_kind: int
+    loss_param: float
     w_off: np.ndarray
     b_off: np.ndarray
     u_off: np.ndarray
@@ -84,6 +87,7 @@ def lower(spec: NetworkSpec) -> Plan:
         widths=widths,
         acts=acts,
         out_kind=LOSSES[spec.loss][0],
+        loss_param=spec.loss_param,
         w_off=w_off,
         b_off=b_off,
         u_off=u_off,

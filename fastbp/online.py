@@ -383,7 +383,16 @@ class FastPaths:
             lean.sgd_call = self.sgd_epoch(l2)
             lean.sgd_tail = (*self.layer_arrays(), lr, l2, info)
         lean.minibatch = None
-        lean.mb_plan = (params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off)
+        lean.mb_plan = (
+            params,
+            p.widths,
+            p.acts,
+            p.out_kind,
+            p.loss_param,
+            p.w_off,
+            p.b_off,
+            p.u_off,
+        )
         lean.mb_tail = (
             ws.Z, ws.A, ws.dZ, ws.dA, self.grad, p.weight_mask, l2, lowered.blas_min_rows,
             opt.code, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps, s1, s2, opt.step, info,
@@ -436,7 +445,7 @@ class FastPaths:
             return Y if flags.c_contiguous and flags.behaved else None
         if Y.ndim != 1 or Y.shape[0] != n:
             return None
-        if self.spec.loss == "softmax_cross_entropy":
+        if self.spec.output_activation == "softmax":
             if Y.dtype.kind not in "iu":
                 return None
             if n == 1:

@@ -34,7 +34,7 @@ import numpy as np
 
 from fastbp import kernels
 from fastbp import per_example_kernels as pek
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
+from fastbp.losses import RECORDS
 from fastbp.lowered import LoweredNetwork, NetworkLike, lowered_with_data
 from fastbp.lowering import Workspace
 from fastbp.validate import check_allocation
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Loss codes whose output-loss Hessian has a factor in :func:`per_example_kernels.ggn_seed`.
-GGN_FACTORS = frozenset({SQUARED, SOFTMAX_CE, LOGISTIC, POISSON})
+GGN_FACTORS = frozenset(r.code for r in RECORDS.values())
 
 
 def _backprop(net: LoweredNetwork, ws: Workspace, m: int) -> None:
@@ -62,7 +62,7 @@ def _deltas(net: LoweredNetwork, ws: Workspace, Xc: np.ndarray, Yc: np.ndarray) 
     m = Xc.shape[0]
     net.forward_chunk(Xc, ws)
     kernels.seed_output(Yc, net.output_block(ws.A, m, ws), net.output_block(ws.dZ, m, ws),
-                        net.no_weights)  # fmt: skip
+                        net.plan.out_kind, net.plan.loss_param, net.no_weights)  # fmt: skip
     _backprop(net, ws, m)
 
 
@@ -225,10 +225,11 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     example i's output pre-activation z[r], H_loss,i = ∂²J_i/∂z[r]²).  Exact, as BackPACK's
     ``DiagGGNExact``: each H_loss,i = S_i S_iᵀ is factored (squared: S = I; softmax
     cross-entropy: columns √p_c (e_c − p); logistic: √(a_c(1 − a_c)) e_c; poisson:
-    √a_c e_c), each of the n_r columns of S_i is backpropagated like an output gradient, and
-    diag(G) for W[k] is (1/n) Σ_i Σ_c (dz_ic[k])² (a_i[k−1])², for b[k] (1/n) Σ_i Σ_c (dz_ic[k])².
+    √a_c e_c; Huber 1[abs(r_c) ≤ δ] e_c; absolute error, quantile 0), each of the n_r columns of
+    S_i is backpropagated like an output gradient, and diag(G) for W[k] is
+    (1/n) Σ_i Σ_c (dz_ic[k])² (a_i[k−1])², for b[k] (1/n) Σ_i Σ_c (dz_ic[k])².
     Costs one forward pass and n_r backward passes (no gradient, no (n, n_params) array).  The
-    targets are validated but not used: G does not depend on them.
+    targets are validated; only Huber's G depends on them.
 
     Parameters
     ----------
@@ -247,7 +248,7 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
     ValueError
         For a loss without a Hessian factor here (every loss of ``fastbp.LOSSES`` has one).
     """
-    lowered, Xa, _ = lowered_with_data(net, X, Y)
+    lowered, Xa, Ya = lowered_with_data(net, X, Y)
     p = lowered.plan
     if p.out_kind not in GGN_FACTORS:
         raise ValueError(
@@ -267,7 +268,7 @@ def gauss_newton_diagonal(net: NetworkLike, X: object, Y: object) -> np.ndarray:
             X2 = sq.fill(lowered, ws, Xc)
             Ar, dZr = lowered.output_block(ws.A, m, ws), lowered.output_block(ws.dZ, m, ws)
             for c in range(n_out):
-                pek.ggn_seed(p.out_kind, Ar, c, dZr)
+                pek.ggn_seed(p.out_kind, p.loss_param, Ar, Ya[s], c, dZr)
                 _backprop(lowered, ws, m)
                 _add_squares(lowered, ws, Xc, X2, sq, out, scratch)
     out /= n

@@ -25,12 +25,10 @@ activation-derivative helpers of :mod:`fastbp.kernels` and :mod:`fastbp._blas`.
 
 from __future__ import annotations
 
-import math
-
 from fastbp._blas import gemm, gemm_scratch, loop_matmul_tn
 from fastbp._jit import jit
 from fastbp.kernels import backprop_activation, backprop_linear, biases, block, weights
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
+from fastbp.losses import ggn_seed  # noqa: F401  (the output-loss Hessian factor, per loss)
 
 
 @jit
@@ -49,38 +47,6 @@ def backprop_deltas(params, widths, acts, w_off, u_off, Z, A, dZ, dA, m, use_bla
         backprop_activation(acts[k - 2], block(Z, u_off, widths, k - 1, m),
                             block(A, u_off, widths, k - 1, m), dA_prev,
                             block(dZ, u_off, widths, k - 1, m))  # fmt: skip
-
-
-@jit
-def ggn_seed(out_kind, Ar, c, dZr):
-    """Column c of a factor S_i of each row's output-loss Hessian: S_i S_iᵀ = ∂²J_i/∂z[r]².
-
-    squared (H = I): S[:, c] = e_c; softmax cross-entropy (H = diag(p) − p pᵀ):
-    S[:, c] = √p_c (e_c − p), since Σ_c p_c (e_c − p)(e_c − p)ᵀ = diag(p) − p pᵀ when Σ_c p_c = 1;
-    logistic (H = diag(a(1 − a))): S[:, c] = √(a_c(1 − a_c)) e_c; poisson (J = e^z − y z,
-    H = diag(a), a = e^z): S[:, c] = √a_c e_c.  Writes the (m, n_r) block dZr; an unknown
-    ``out_kind`` writes NaN (the Python caller refuses it first).
-    """
-    m, n = Ar.shape
-    for i in range(m):
-        a = Ar[i]
-        d = dZr[i]
-        for j in range(n):
-            d[j] = 0.0
-        if out_kind == SQUARED:
-            d[c] = 1.0
-        elif out_kind == SOFTMAX_CE:
-            s = math.sqrt(a[c])
-            for j in range(n):
-                d[j] = -s * a[j]
-            d[c] += s
-        elif out_kind == LOGISTIC:
-            d[c] = math.sqrt(a[c] * (1.0 - a[c]))
-        elif out_kind == POISSON:
-            d[c] = math.sqrt(a[c])
-        else:
-            for j in range(n):
-                d[j] = math.nan
 
 
 @jit

@@ -57,7 +57,7 @@ class Predictions:
         numpy.ndarray
             (n, nr) probabilities.
         """
-        if self.spec.loss in ("squared", "poisson"):
+        if self.spec.loss_record.task == "regression":
             raise ValueError(
                 f"predict_proba needs a classification loss; this network is {self.spec.loss!r}"
             )
@@ -82,9 +82,9 @@ class Predictions:
             Values, labels or 0/1 labels as described above.
         """
         out = self.forward(X) if self.preprocessing is None else self._user_outputs(X)
-        if self.spec.loss == "softmax_cross_entropy":
+        if self.spec.output_activation == "softmax":
             return out.argmax(axis=1)
-        if self.spec.loss == "logistic":
+        if self.spec.output_activation == "sigmoid":
             labels = (out >= 0.5).astype(np.int64)
             return labels[:, 0] if labels.shape[1] == 1 else labels
         return out

@@ -85,10 +85,10 @@ class Preprocessing:
                 f"{spec.n_inputs} inputs"
             )
         if self.y is not None:
-            if spec.loss != "squared":
+            if not spec.loss_record.standardise_y:
                 raise ValueError(
-                    f"y_mean/y_scale (target standardisation) need a 'squared' network; this one "
-                    f"is {spec.loss!r}"
+                    f"y_mean/y_scale (target standardisation) need a loss whose targets may be "
+                    f"standardised (squared, absolute_error, quantile); this one is {spec.loss!r}"
                 )
             if self.y.n_features != spec.n_outputs:
                 raise ValueError(

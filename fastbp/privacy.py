@@ -204,11 +204,10 @@ def dp_call(net, X, Y, part, batch_size: int, Xb, Yb, opt, lr: float, l2: float,
 
     p, ws, s = net.plan, net.ws, settings
     dp_minibatch_epoch(
-        X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
-        p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, float(l2),
-        net.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps,
-        opt.s1, opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, float(divisor), noise,
-        norms,
+        X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
+        p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, float(l2),
+        net.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1,
+        opt.s2, opt.step, info, s.max_grad_norm, s.noise_std, float(divisor), noise, norms,
     )  # fmt: skip
 
 

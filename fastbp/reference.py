@@ -14,6 +14,15 @@ from dataclasses import dataclass
 
 # The constants shared with the kernels; every formula below is written out here on purpose.
 from fastbp.activations import ELU_ALPHA, LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE
+from fastbp.losses import RECORDS
+
+#: The losses with an identity output: a[r] = z[r].
+IDENTITY_OUTPUT = ("squared", "huber", "absolute_error", "quantile")
+
+
+def _param(loss: str, loss_param: float | None) -> float:
+    """The loss's parameter: ``loss_param``, or the record's default (δ = 1, τ = 0.5)."""
+    return RECORDS[loss].default if loss_param is None else float(loss_param)
 
 
 def _phi(z: float) -> float:
@@ -111,7 +120,7 @@ def pack(dJ_dW: list, dJ_db: list) -> list[float]:
 
 def output(loss: str, z: list[float]) -> list[float]:
     """Prediction from the output pre-activation: identity, softmax, sigmoid or exp."""
-    if loss == "squared":
+    if loss in IDENTITY_OUTPUT:
         return list(z)
     if loss == "logistic":
         return [sigma("sigmoid", v) for v in z]
@@ -125,11 +134,27 @@ def output(loss: str, z: list[float]) -> list[float]:
     return [v / total for v in e]
 
 
-def example_loss(loss: str, z: list[float], a: list[float], y: list[float]) -> float:
-    """J for one example: ½‖a − y‖², −Σ y log softmax(z), Σ binary cross-entropy, or the
-    Poisson Σ exp(z) − y z (log link, a = exp(z), so dJ/dz = a − y as for the others)."""
+def example_loss(
+    loss: str, z: list[float], a: list[float], y: list[float], loss_param: float | None = None
+) -> float:
+    """J for one example: ½‖a − y‖², −Σ y log softmax(z), Σ binary cross-entropy, the
+    Poisson Σ exp(z) − y z (log link, a = exp(z), so dJ/dz = a − y as for the others), or a
+    robust loss of the residuals r = a − y: Huber's Σ ½ r² (|r| ≤ δ) or δ (|r| − ½ δ), Σ |r|,
+    and the pinball Σ max(τ (y − a), (τ − 1)(y − a))."""
     if loss == "squared":
         return 0.5 * sum((a[j] - y[j]) ** 2 for j in range(len(y)))
+    if loss == "huber":
+        delta = _param(loss, loss_param)
+        total = 0.0
+        for j in range(len(y)):
+            r = a[j] - y[j]
+            total += 0.5 * r * r if abs(r) <= delta else delta * (abs(r) - 0.5 * delta)
+        return total
+    if loss == "absolute_error":
+        return sum(abs(a[j] - y[j]) for j in range(len(y)))
+    if loss == "quantile":
+        tau = _param(loss, loss_param)
+        return sum(max(tau * (y[j] - a[j]), (tau - 1.0) * (y[j] - a[j])) for j in range(len(y)))
     if loss == "logistic":
         # −[y log s + (1 − y) log(1 − s)] with s = sigmoid(z) equals softplus(z) − y z.
         return sum(sigma("softplus", z[j]) - y[j] * z[j] for j in range(len(y)))
@@ -140,6 +165,45 @@ def example_loss(loss: str, z: list[float], a: list[float], y: list[float]) -> f
     zmax = max(z)
     log_sum_exp = zmax + math.log(sum(math.exp(v - zmax) for v in z))
     return sum(y[j] * (log_sum_exp - z[j]) for j in range(len(y)) if y[j] != 0.0)
+
+
+def output_delta(
+    loss: str, a: list[float], y: list[float], loss_param: float | None = None
+) -> list[float]:
+    """dJ/dz[r] for one example.  For each matched loss/output pair (squared/identity,
+    cross-entropy/softmax, binary cross-entropy/sigmoid, Poisson/exp) the output Jacobian cancels
+    against the loss derivative, so it is prediction − target.  The robust losses have an identity
+    output and dJ/dz = ρ'(r), r = a − y, with PyTorch autograd's value at a kink: Huber clip(r, −δ,
+    δ); absolute error sign(r), 0 at r = 0; quantile 1 − τ (r > 0), −τ (r < 0) and ½ − τ at
+    r = 0 (``torch.maximum`` splits a tie evenly)."""
+    r = [a[j] - y[j] for j in range(len(y))]
+    if loss == "huber":
+        delta = _param(loss, loss_param)
+        return [min(max(v, -delta), delta) for v in r]
+    if loss == "absolute_error":
+        return [1.0 if v > 0 else -1.0 if v < 0 else 0.0 for v in r]
+    if loss == "quantile":
+        tau = _param(loss, loss_param)
+        return [1.0 - tau if v > 0 else -tau if v < 0 else 0.5 - tau for v in r]
+    if loss not in ("squared", "softmax_cross_entropy", "logistic", "poisson"):
+        raise ValueError(f"unknown loss {loss!r}")
+    return r
+
+
+def output_curvature(
+    loss: str, a: list[float], y: list[float], loss_param: float | None = None
+) -> list[float]:
+    """d(dJ/dz[r])/d(a[r]) beyond the output Jacobian: 1 for the matched pairs (their H_loss is
+    the output Jacobian itself); Huber 1 where |r| ≤ δ, else 0 (PyTorch's second derivative at
+    |r| = δ is 1); absolute error and quantile 0."""
+    if loss == "huber":
+        delta = _param(loss, loss_param)
+        return [1.0 if abs(a[j] - y[j]) <= delta else 0.0 for j in range(len(y))]
+    if loss in ("absolute_error", "quantile"):
+        return [0.0] * len(y)
+    if loss not in ("squared", "softmax_cross_entropy", "logistic", "poisson"):
+        raise ValueError(f"unknown loss {loss!r}")
+    return [1.0] * len(y)
 
 
 @dataclass
@@ -166,8 +230,10 @@ def loss_and_gradient(
     loss: str,
     X: Sequence[Sequence[float]],
     Y: Sequence[Sequence[float]],
+    loss_param: float | None = None,
 ) -> Pass:
-    """Mean loss over the examples of X, Y and its gradient by backpropagation."""
+    """Mean loss over the examples of X, Y and its gradient by backpropagation (``loss_param``:
+    Huber's δ or the quantile τ, default the record's)."""
     r = len(widths) - 1
     W, b = unpack(params, widths)
     m = len(X)
@@ -192,14 +258,13 @@ def loss_and_gradient(
                 a.append([sigma(activations[k - 1], v) for v in z_k])
             else:
                 a.append(output(loss, z_k))
-        total += example_loss(loss, z[r], a[r], y)
+        total += example_loss(loss, z[r], a[r], y, loss_param)
 
-        # Backward.  For each matched loss/output pair (squared/identity, cross-entropy/softmax,
-        # binary cross-entropy/sigmoid) the output Jacobian cancels against the loss derivative,
-        # so dJ/dz[r] is simply prediction − target, i.e. −(y − a[r]).
+        # Backward.  For each matched loss/output pair the output Jacobian cancels against the
+        # loss derivative, so dJ/dz[r] is simply prediction − target (output_delta).
         dJ_dz: list = [None] * (r + 1)
         dJ_da: list = [None] * (r + 1)
-        dJ_dz[r] = [-(y[j] - a[r][j]) for j in range(widths[r])]
+        dJ_dz[r] = output_delta(loss, a[r], y, loss_param)
         for k in range(r, 0, -1):
             # dJ/dW[k] = dJ/dz[k] a[k-1]^T,  dJ/db[k] = dJ/dz[k]  (summed, then averaged).
             for j in range(widths[k]):
@@ -238,6 +303,7 @@ def sgd_epoch(
     lr: float,
     order: Sequence[int] | None = None,
     l2: float = 0.0,
+    loss_param: float | None = None,
 ) -> list[float]:
     """One epoch of per-example SGD as the lecture states it: θ ← θ − α ∇J_i(θ) for each i.
 
@@ -246,7 +312,7 @@ def sgd_epoch(
     theta = [float(v) for v in params]
     is_weight = weight_mask(widths)
     for i in order if order is not None else range(len(X)):
-        g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]]).grad
+        g = loss_and_gradient(theta, widths, activations, loss, [X[i]], [Y[i]], loss_param).grad
         theta = [theta[q] - lr * (g[q] + l2 * is_weight[q] * theta[q]) for q in range(len(theta))]
     return theta
 
@@ -394,7 +460,7 @@ def sigma_second(name: str, z: float) -> float:
 
 def output_r(loss: str, a: list[float], Rz: list[float]) -> list[float]:
     """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]}: identity, sigmoid or softmax Jacobian times R{z[r]}."""
-    if loss == "squared":
+    if loss in IDENTITY_OUTPUT:
         return list(Rz)
     if loss == "logistic":
         return [a[j] * (1.0 - a[j]) * Rz[j] for j in range(len(a))]
@@ -449,6 +515,7 @@ def hvp(
     X: Sequence[Sequence[float]],
     Y: Sequence[Sequence[float]],
     v: Sequence[float],
+    loss_param: float | None = None,
 ) -> list[float]:
     """H v, H the Hessian of the mean loss over X, Y, by the R-operator on backpropagation."""
     r = len(widths) - 1
@@ -464,13 +531,14 @@ def hvp(
         z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
 
         # Backward and its R-image.  dJ/dz[r] = a[r] − y for each matched loss/output pair, so
-        # R{dJ/dz[r]} = R{a[r]}, which r_forward already holds.
+        # R{dJ/dz[r]} = R{a[r]}, which r_forward already holds; a robust loss's ρ'' multiplies it.
         dJ_dz: list = [None] * (r + 1)
         dJ_da: list = [None] * (r + 1)
         RdJ_dz: list = [None] * (r + 1)
         RdJ_da: list = [None] * (r + 1)
-        dJ_dz[r] = [a[r][j] - y[j] for j in range(widths[r])]
-        RdJ_dz[r] = list(Ra[r])
+        dJ_dz[r] = output_delta(loss, a[r], y, loss_param)
+        h = output_curvature(loss, a[r], y, loss_param)
+        RdJ_dz[r] = [h[j] * Ra[r][j] for j in range(widths[r])]
         for k in range(r, 0, -1):
             # R{dJ/dW[k]} = R{dJ/dz[k]} a[k-1]^T + dJ/dz[k] R{a[k-1]}^T,  R{dJ/db[k]} = R{dJ/dz[k]}.
             for j in range(widths[k]):
@@ -513,12 +581,13 @@ def gnvp(
     X: Sequence[Sequence[float]],
     Y: Sequence[Sequence[float]],
     v: Sequence[float],
+    loss_param: float | None = None,
 ) -> list[float]:
     """G v, G = (1/m) Σ_i J_i^T H_loss J_i the generalised Gauss-Newton matrix of the mean loss.
 
     J_i v = R{z[r]} comes from the R-forward pass, H_loss R{z[r]} = R{a[r]}, and J_i^T
-    backpropagates it like an ordinary dJ/dz[r]: linearly, with no σ'' and no V term.  Y is not
-    used (G does not depend on the targets) but is taken for symmetry with :func:`hvp`.
+    backpropagates it like an ordinary dJ/dz[r]: linearly, with no σ'' and no V term.  Y is used
+    only by Huber's H_loss (1 where |a − y| ≤ δ): G of the other losses does not depend on it.
     """
     r = len(widths) - 1
     W, b = unpack(params, widths)
@@ -528,10 +597,11 @@ def gnvp(
         [[0.0] * widths[k - 1] for _ in range(widths[k])] for k in range(1, r + 1)
     ]
     Gv_b: list = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
-    for x, _ in zip(X, Y, strict=True):
+    for x, y_row in zip(X, Y, strict=True):
         z, a, Rz, Ra = r_forward(W, b, V, Vb, widths, activations, loss, x)
         RdJ_dz: list = [None] * (r + 1)
-        RdJ_dz[r] = list(Ra[r])
+        h = output_curvature(loss, a[r], [float(v) for v in y_row], loss_param)
+        RdJ_dz[r] = [h[j] * Ra[r][j] for j in range(widths[r])]
         for k in range(r, 0, -1):
             for j in range(widths[k]):
                 for p in range(widths[k - 1]):

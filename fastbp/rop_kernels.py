@@ -7,8 +7,10 @@ Applied to the forward pass (one row; layer k = 1..r; R{a[0]} = 0) it gives
     R{z[k]} = W[k] R{a[k−1]} + V[k] a[k−1] + Vb[k],     R{a[k]} = σ'(z[k]) ⊙ R{z[k]}
 
 and at the output R{a[r]} = (∂a[r]/∂z[r]) R{z[r]}: R{z} (identity), a(1 − a) R{z} (sigmoid),
-a ⊙ (R{z} − aᵀR{z}) (softmax).  Since dJ/dz[r] = a[r] − y for all three losses,
-R{dJ/dz[r]} = R{a[r]}.  Applied to the backward pass it gives the Hessian-vector product:
+a ⊙ (R{z} − aᵀR{z}) (softmax).  Since dJ/dz[r] = ψ(a[r] − y) (:func:`fastbp.losses.output_seed`),
+R{dJ/dz[r]} = ψ'(a[r] − y) ⊙ R{a[r]} (:func:`fastbp.losses.seed_curvature`: ψ' = 1 for the
+matched pairs, whose output Jacobian is in R{a[r]}; 1[|r| ≤ δ] for huber; 0 for
+absolute_error and quantile).  Applied to the backward pass it gives the Hessian-vector product:
 
     R{dJ/da[k−1]} = W[k]ᵀ R{dJ/dz[k]} + V[k]ᵀ dJ/dz[k]
     R{dJ/dz[k]}   = R{dJ/da[k]} ⊙ σ'(z[k]) + dJ/da[k] ⊙ σ''(z[k]) ⊙ R{z[k]}
@@ -31,8 +33,6 @@ helpers :func:`r_affine`, :func:`r_weight_gradient` and :func:`r_backprop_linear
 
 from __future__ import annotations
 
-import math
-
 from fastbp._blas import gemm, gemm_scratch
 from fastbp._jit import jit
 from fastbp.activations import RELU, act_prime, act_second, piecewise_linear, relu_gate
@@ -43,14 +43,13 @@ from fastbp.kernels import (
     bias_sums,
     biases,
     block,
-    output_delta,
     output_transform,
     weight_gradient_blas,
     weight_gradient_loops,
     weights,
 )
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
-from fastbp.row_kernels import BAD_X, BAD_Y, BAD_Z, finite_sum_check, target_row_ok, unpack_plan
+from fastbp.losses import output_seed, r_output_transform, seed_curvature, target_row_ok
+from fastbp.row_kernels import BAD_X, BAD_Y, BAD_Z, finite_sum_check, loss_param_of, unpack_plan
 
 
 @jit
@@ -88,34 +87,6 @@ def r_bias_activate(code, Vb, Z, A, RZ, RA):
                 rz = RZ[i, j] + Vb[j]
                 RZ[i, j] = rz
                 RA[i, j] = act_prime(code, Z[i, j], A[i, j]) * rz
-
-
-@jit
-def r_output_transform(out_kind, A, RZ, RA):
-    """R{a[r]} = (∂a[r]/∂z[r]) R{z[r]} = H_loss R{z[r]}.  Writes RA.
-
-    identity: R{z};  sigmoid: a(1 − a) R{z};  softmax: a ⊙ (R{z} − aᵀR{z});  exp: a R{z}.
-    """
-    m, n = A.shape
-    for i in range(m):
-        if out_kind == SOFTMAX_CE:
-            s = 0.0
-            for j in range(n):
-                s += A[i, j] * RZ[i, j]
-            for j in range(n):
-                RA[i, j] = A[i, j] * (RZ[i, j] - s)
-        elif out_kind == LOGISTIC:
-            for j in range(n):
-                RA[i, j] = A[i, j] * (1.0 - A[i, j]) * RZ[i, j]
-        elif out_kind == POISSON:
-            for j in range(n):
-                RA[i, j] = A[i, j] * RZ[i, j]
-        elif out_kind == SQUARED:
-            for j in range(n):
-                RA[i, j] = RZ[i, j]
-        else:  # an unknown loss code: NaN, never another loss's Jacobian
-            for j in range(n):
-                RA[i, j] = math.nan
 
 
 @jit
@@ -307,20 +278,22 @@ def backprop_pair_activation(code, Z, A, dA, RZ, RdA, dZ, RdZ, with_dZ, curved):
 
 
 @jit
-def hvp_seed(Y, A_r, RA_r, dZ_r, RdZ_r):
-    """dJ/dz[r] = a[r] − y and, as dJ/dz[r] = a[r] − y for every loss, R{dJ/dz[r]} = R{a[r]}.
+def hvp_seed(Y, A_r, RA_r, dZ_r, RdZ_r, out_kind, loss_param):
+    """dJ/dz[r] = ψ(a[r] − y) and R{dJ/dz[r]} = ψ'(a[r] − y) ⊙ R{a[r]} (= R{a[r]} for the
+    matched pairs; :func:`fastbp.losses.output_seed`, :func:`fastbp.losses.seed_curvature`).
 
     Writes dZ_r and RdZ_r.
     """
     for i in range(A_r.shape[0]):
-        output_delta(A_r[i], Y[i], dZ_r[i], 1.0)
+        output_seed(out_kind, loss_param, A_r[i], Y[i], dZ_r[i], 1.0)
         for j in range(A_r.shape[1]):
-            RdZ_r[i, j] = RA_r[i, j]
+            h = seed_curvature(out_kind, loss_param, A_r[i, j] - Y[i, j])
+            RdZ_r[i, j] = h * RA_r[i, j]
 
 
 @jit
 def hvp_backward_blas(
-    X, Y, params, v, widths, acts, w_off, b_off, u_off,
+    X, Y, params, v, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scale,
 ):  # fmt: skip
     """Backward pass and its R-image: ``out`` = scale · Σ_i H_i v, H_i = ∇²J_i; BLAS products.
@@ -338,7 +311,8 @@ def hvp_backward_blas(
     r = widths.shape[0] - 1
     scal = gemm_scratch(out)
     hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
-             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))  # fmt: skip
+             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m), out_kind,
+             loss_param)  # fmt: skip
     for k in range(r, 0, -1):
         dZk = block(dZ, u_off, widths, k, m)
         RdZk = block(RdZ, u_off, widths, k, m)
@@ -367,7 +341,7 @@ def hvp_backward_blas(
 
 @jit
 def hvp_backward_loops(
-    X, Y, params, v, widths, acts, w_off, b_off, u_off,
+    X, Y, params, v, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, scale,
 ):  # fmt: skip
     """:func:`hvp_backward_blas` for small batches: R{dJ/dW[k]}, dJ/da[k−1] and R{dJ/da[k−1]} of a
@@ -375,7 +349,8 @@ def hvp_backward_loops(
     m = X.shape[0]
     r = widths.shape[0] - 1
     hvp_seed(Y, block(A, u_off, widths, r, m), block(RA, u_off, widths, r, m),
-             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m))  # fmt: skip
+             block(dZ, u_off, widths, r, m), block(RdZ, u_off, widths, r, m), out_kind,
+             loss_param)  # fmt: skip
     for k in range(r, 0, -1):
         dZk = block(dZ, u_off, widths, k, m)
         RdZk = block(RdZ, u_off, widths, k, m)
@@ -399,8 +374,9 @@ def hvp_backward_loops(
 
 
 @jit
-def gnvp_seed(RA_r, RdZ_r, scale):
-    """R{dz[r]} = scale · H_loss J v = scale · R{a[r]}: the seed of G v's linear backward pass.
+def gnvp_seed(Y, A_r, RA_r, RdZ_r, out_kind, loss_param, scale):
+    """R{dz[r]} = scale · H_loss J v = scale · ψ'(a[r] − y) ⊙ R{a[r]}: the seed of G v's linear
+    backward pass (ψ' = 1 for the matched pairs, :func:`fastbp.losses.seed_curvature`).
 
     Writes RdZ_r.  G v = Σ_i J_iᵀ H_loss,i J_i v then comes from ``kernels.backprop_layers_blas``
     (or ``_loops``) run from this seed with scale 1 (the pass is linear, so the 1/n of the mean
@@ -409,7 +385,8 @@ def gnvp_seed(RA_r, RdZ_r, scale):
     """
     for i in range(RA_r.shape[0]):
         for j in range(RA_r.shape[1]):
-            RdZ_r[i, j] = scale * RA_r[i, j]
+            h = seed_curvature(out_kind, loss_param, A_r[i, j] - Y[i, j])
+            RdZ_r[i, j] = scale * h * RA_r[i, j]
 
 
 @jit
@@ -446,9 +423,9 @@ def hvp_row(X, Y, v, params, ipack, Z, A, dZ, dA, RZ, RA, RdZ, RdA, out):
     status = r_forward_row(X, Y, v, params, ipack, Z, A, RZ, RA)
     if status != 0:
         return status
-    _, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
-    hvp_backward_loops(X, Y, params, v, widths, acts, w_off, b_off, u_off,
-                       Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, 1.0)  # fmt: skip
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    hvp_backward_loops(X, Y, params, v, widths, acts, out_kind, loss_param_of(ipack), w_off,
+                       b_off, u_off, Z, A, dZ, dA, RZ, RA, RdZ, RdA, out, 1.0)  # fmt: skip
     return 0
 
 
@@ -461,8 +438,9 @@ def gnvp_row(X, Y, v, params, ipack, Z, A, RZ, RA, RdZ, RdA, out):
     status = r_forward_row(X, Y, v, params, ipack, Z, A, RZ, RA)
     if status != 0:
         return status
-    _, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
+    out_kind, widths, acts, w_off, b_off, u_off, _ = unpack_plan(ipack)
     r = widths.shape[0] - 1
-    gnvp_seed(block(RA, u_off, widths, r, 1), block(RdZ, u_off, widths, r, 1), 1.0)
+    gnvp_seed(Y, block(A, u_off, widths, r, 1), block(RA, u_off, widths, r, 1),
+              block(RdZ, u_off, widths, r, 1), out_kind, loss_param_of(ipack), 1.0)  # fmt: skip
     backprop_layers_loops(X, params, widths, acts, w_off, b_off, u_off, Z, A, RdZ, RdA, out, 1.0)
     return 0

@@ -47,14 +47,13 @@ from fastbp.kernels import (
     backprop_layers_loops,
     backward_example,
     block,
-    example_loss,
     forward_blas,
     forward_example,
     forward_loops,
     loss_sum,
     seed_output,
 )
-from fastbp.losses import LOGISTIC, POISSON, SOFTMAX_CE, SQUARED
+from fastbp.losses import example_loss, target_row_ok
 from fastbp.lowering import Plan
 
 BAD_X = 1
@@ -89,12 +88,14 @@ def _quiet_if_interpreted():
 def pack_plan(plan: Plan) -> np.ndarray:
     """The plan's tables as one read-only int64 array.
 
-    Layout: ``[r, out_kind, widths (r+1), acts (r), w_off (r), b_off (r), u_off (r+1), 0]``.
+    Layout: ``[r, out_kind, widths (r+1), acts (r), w_off (r), b_off (r), u_off (r+1), 0, p]``,
+    p the bits of the float64 ``loss_param`` (:func:`loss_param_of` reads it back).
     """
     r = plan.widths.shape[0] - 1
     head = np.array([r, plan.out_kind], dtype=np.int64)
     parts = [head, plan.widths, plan.acts, plan.w_off, plan.b_off, plan.u_off]
-    packed = np.concatenate([*parts, np.zeros(1, dtype=np.int64)]).astype(np.int64)
+    bits = np.array([plan.loss_param], dtype=np.float64).view(np.int64)
+    packed = np.concatenate([*parts, np.zeros(1, dtype=np.int64), bits]).astype(np.int64)
     packed.setflags(write=False)
     return packed
 
@@ -120,6 +121,12 @@ def unpack_plan(ipack):
 
 
 @jit
+def loss_param_of(ipack):
+    """The plan's ``loss_param`` from the last entry of ``ipack`` (its float64 bits)."""
+    return ipack[ipack.shape[0] - 1 :].view(np.float64)[0]
+
+
+@jit
 def finite_sum_check(a, lo, hi):
     """True when a[lo:hi] holds no NaN/inf (Σ a_q·0 = 0 exactly then, NaN otherwise)."""
     acc = 0.0
@@ -134,38 +141,6 @@ def overlaps(a, b):
     a_lo = a.ctypes.data
     b_lo = b.ctypes.data
     return a_lo < b_lo + b.size * b.itemsize and b_lo < a_lo + a.size * a.itemsize
-
-
-@jit
-def target_row_ok(y, out_kind):
-    """Whether the dense target row y is valid for the loss (as ``validate.as_targets`` checks).
-
-    squared: finite; logistic: 0 ≤ y_j ≤ 1; softmax cross-entropy: y_j ≥ 0 and |Σ y_j − 1| ≤ tol
-    (1e-3 for float32, 1e-6 for float64).
-    """
-    n = y.shape[0]
-    if not finite_sum_check(y, 0, n):
-        return False
-    if out_kind == LOGISTIC:
-        for j in range(n):
-            if y[j] < 0.0 or y[j] > 1.0:
-                return False
-    elif out_kind == POISSON:
-        for j in range(n):
-            if y[j] < 0.0:
-                return False
-    elif out_kind == SOFTMAX_CE:
-        tol = 1e-3 if y.itemsize == 4 else 1e-6
-        s = 0.0
-        for j in range(n):
-            if y[j] < 0.0:
-                return False
-            s += y[j]
-        if abs(s - 1.0) > tol:
-            return False
-    elif out_kind != SQUARED:  # an unknown loss code: no target is valid for it
-        return False
-    return True
 
 
 @_quiet_when_interpreted
@@ -210,8 +185,10 @@ def loss_grad_row(X, Y, params, ipack, Z, A, dZ, dA, grad):
     forward_example(x, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
     if not finite_sum_check(Z, 0, u_off[r]):
         return BAD_Z, math.nan
-    J = example_loss(out_kind, Z, A, u_off[r - 1], widths[r], Y, 0)
-    backward_example(x, y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, grad, 1.0)
+    loss_param = loss_param_of(ipack)
+    J = example_loss(out_kind, loss_param, Z, A, u_off[r - 1], widths[r], Y, 0)
+    backward_example(x, y, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off, Z, A,
+                     dZ, dA, grad, 1.0)  # fmt: skip
     return 0, J
 
 
@@ -270,7 +247,7 @@ def forward_rows_loops(X, params, ipack, Z, A, out):
 @jit
 def rows_loss_and_seed(X, Y, ipack, Z, A, dZ, no_weights):
     """After a small batch's forward pass: (BAD_Z, NaN) if some z[k] is not finite, else
-    (0, Σ_i J_i), with the output seed dJ_i/dz[r] = a[r]_i − y_i written to dZ
+    (0, Σ_i J_i), with the output seed dJ_i/dz[r] = ψ(a[r]_i − y_i) written to dZ
     (:func:`kernels.loss_sum`, :func:`kernels.seed_output`: the checked path's steps)."""
     out_kind, widths, _, _, _, u_off, _ = unpack_plan(ipack)
     m = X.shape[0]
@@ -278,8 +255,9 @@ def rows_loss_and_seed(X, Y, ipack, Z, A, dZ, no_weights):
     if not finite_sum_check(Z, 0, m * u_off[r]):
         return BAD_Z, math.nan
     Ar = block(A, u_off, widths, r, m)
-    total = loss_sum(Y, block(Z, u_off, widths, r, m), Ar, out_kind)
-    seed_output(Y, Ar, block(dZ, u_off, widths, r, m), no_weights)
+    loss_param = loss_param_of(ipack)
+    total = loss_sum(Y, block(Z, u_off, widths, r, m), Ar, out_kind, loss_param)
+    seed_output(Y, Ar, block(dZ, u_off, widths, r, m), out_kind, loss_param, no_weights)
     return 0, total
 
 

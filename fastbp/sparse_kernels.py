@@ -25,11 +25,11 @@ from fastbp.kernels import (
     biases,
     block,
     loss_sum,
-    output_delta,
     output_transform,
     weight_gradient,
     weights,
 )
+from fastbp.losses import output_seed
 
 
 @jit
@@ -115,14 +115,14 @@ def csr_first_layer_gradient(indptr, indices, data, order, start, m, dZ1, gW1, g
 
 @jit
 def minibatch_epoch_csr(
-    indptr, indices, data, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off,
-    u_off, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
+    indptr, indices, data, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off,
+    b_off, u_off, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
     """:func:`fastbp.epochs.minibatch_epoch` with X given as CSR arrays (see the module docstring).
 
     Per batch B of m rows: forward (the CSR first layer, then the dense layers), J = Σ_{i∈B} J_i,
-    the seed dJ/dz[r] = a[r] − y, the dense layers' backward pass, the CSR first layer's
+    the seed dJ/dz[r] = ψ(a[r] − y), the dense layers' backward pass, the CSR first layer's
     gradient, g += λ W-mask ⊙ θ, and one optimizer step (:func:`fastbp.epochs.apply_update`).
     Stops at the first batch with a non-finite loss, before its step.
 
@@ -138,7 +138,7 @@ def minibatch_epoch_csr(
         Rows per batch (the last one may be shorter).
     params : numpy.ndarray
         The flat parameter buffer (updated in place).
-    widths, acts, out_kind, w_off, b_off, u_off : numpy.ndarray or int
+    widths, acts, out_kind, loss_param, w_off, b_off, u_off : numpy.ndarray, int or float
         The plan (:class:`fastbp.lowering.Plan`).
     Yb : numpy.ndarray
         (batch_size, nr) gather buffer for the batch's targets.
@@ -197,16 +197,16 @@ def minibatch_epoch_csr(
                 output_transform(out_kind, Zk, Ak)
         Zr = block(Z, u_off, widths, r, m)
         Ar = block(A, u_off, widths, r, m)
-        J = loss_sum(yb, Zr, Ar, out_kind)
+        J = loss_sum(yb, Zr, Ar, out_kind, loss_param)
         if not math.isfinite(J):
             info[2] = 1.0
             break
         total += J
         done += m
-        # Backward: dJ/dz[r] = prediction − target, the dense layers, then the sparse first one.
+        # Backward: dJ/dz[r] = ψ(prediction − target), the dense layers, then the sparse first.
         dZr = block(dZ, u_off, widths, r, m)
         for t in range(m):
-            output_delta(Ar[t], yb[t], dZr[t], 1.0)
+            output_seed(out_kind, loss_param, Ar[t], yb[t], dZr[t], 1.0)
         scale = 1.0 / m
         for k in range(r, 1, -1):
             dZk = block(dZ, u_off, widths, k, m)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastbp.activations import ACTIVATIONS
-from fastbp.losses import LOSSES
+from fastbp.losses import LOSSES, PARAMS, RECORDS, Loss, check_param
 
 DTYPES = ("float32", "float64")
 
@@ -33,9 +33,17 @@ class NetworkSpec:
         ``"squared"`` (identity output, J = ½‖a[r] − y‖²), ``"softmax_cross_entropy"`` (softmax
         output, J = −Σ y log softmax(z[r])), ``"logistic"`` (sigmoid outputs, binary
         cross-entropy) or ``"poisson"`` (log link: exponential outputs, J = Σ_j exp(z_j) − y_j z_j,
-        the Poisson deviance up to terms free of z).  For all four dJ/dz[r] = prediction − target.
+        the Poisson deviance up to terms free of z); for these four dJ/dz[r] = prediction −
+        target.  The robust losses have an identity output and r = a[r] − y: ``"huber"``
+        (Σ_j ½ r_j² if abs(r_j) ≤ δ else δ (abs(r_j) − ½ δ)), ``"absolute_error"``
+        (Σ_j abs(r_j)) and ``"quantile"`` (the pinball loss Σ_j max(τ (y_j − a_j),
+        (τ − 1)(y_j − a_j))).  The table of :data:`fastbp.losses.RECORDS` lists them all.
     dtype : str or numpy dtype
         ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
+    huber_delta : float, default=1.0
+        Huber's δ > 0 (finite), in units of y; only with ``loss="huber"``.
+    quantile : float, default=0.5
+        The quantile τ, 0 < τ < 1, of ``loss="quantile"``; only with that loss.
 
     Raises
     ------
@@ -47,6 +55,8 @@ class NetworkSpec:
     activations: tuple[str, ...]
     loss: str = "squared"
     dtype: str = "float64"
+    huber_delta: float = 1.0
+    quantile: float = 0.5
 
     def __init__(
         self,
@@ -54,6 +64,9 @@ class NetworkSpec:
         activations: Sequence[str] | str = (),
         loss: str = "squared",
         dtype: str | type | np.dtype = "float64",
+        *,
+        huber_delta: float = 1.0,
+        quantile: float = 0.5,
     ) -> None:
         widths_t = _check_widths(widths)
         n_hidden = len(widths_t) - 2
@@ -77,11 +90,20 @@ class NetworkSpec:
                 )
         if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss = {loss!r} is unknown; allowed: {sorted(LOSSES)}")
-        if loss == "softmax_cross_entropy" and widths_t[-1] < 2:
+        if LOSSES[loss][1] == "softmax" and widths_t[-1] < 2:
             raise ValueError(
                 "loss = 'softmax_cross_entropy' needs at least 2 outputs (widths[-1] >= 2); "
                 "use loss='logistic' for a single binary output"
             )
+        given = {"huber_delta": huber_delta, "quantile": quantile}
+        values = {}
+        for field, value in given.items():
+            owner = PARAMS[field]
+            values[field] = check_param(owner, value)
+            if owner.name != loss and values[field] != owner.default:
+                raise ValueError(
+                    f"{field} = {value!r} applies to loss={owner.name!r} only (loss={loss!r})"
+                )
         try:
             dt = np.dtype(dtype).name
         except (TypeError, ValueError):
@@ -98,6 +120,19 @@ class NetworkSpec:
         object.__setattr__(self, "activations", acts)
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "dtype", dt)
+        for field, value in values.items():
+            object.__setattr__(self, field, value)
+
+    @property
+    def loss_record(self) -> Loss:
+        """The loss's record (:data:`fastbp.losses.RECORDS`)."""
+        return RECORDS[self.loss]
+
+    @property
+    def loss_param(self) -> float:
+        """The loss's parameter (``huber_delta``, ``quantile``), NaN for a loss without one."""
+        param = self.loss_record.param
+        return float("nan") if param is None else float(getattr(self, param))
 
     @property
     def n_layers(self) -> int:
@@ -135,14 +170,19 @@ class NetworkSpec:
         Returns
         -------
         dict
-            ``widths``, ``activations``, ``loss`` and ``dtype``.
+            ``widths``, ``activations``, ``loss`` and ``dtype``, and the loss's parameter
+            (``huber_delta``, ``quantile``) for a loss that has one.
         """
-        return {
+        d: dict = {
             "widths": list(self.widths),
             "activations": list(self.activations),
             "loss": self.loss,
             "dtype": self.dtype,
         }
+        param = self.loss_record.param
+        if param is not None:
+            d[param] = getattr(self, param)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkSpec:
@@ -167,12 +207,18 @@ class NetworkSpec:
         missing = {"widths", "activations", "loss", "dtype"} - set(d)
         if missing:
             raise ValueError(f"spec is missing field(s) {sorted(missing)}")
-        return cls(d["widths"], d["activations"], d["loss"], d["dtype"])
+        unknown = set(d) - {"widths", "activations", "loss", "dtype", *PARAMS}
+        if unknown:
+            raise ValueError(f"spec has unknown field(s) {sorted(unknown)}")
+        params = {k: d[k] for k in PARAMS if k in d}
+        return cls(d["widths"], d["activations"], d["loss"], d["dtype"], **params)
 
     def __repr__(self) -> str:
+        param = self.loss_record.param
+        extra = "" if param is None else f", {param}={getattr(self, param)!r}"
         return (
             f"NetworkSpec(widths={list(self.widths)}, activations={list(self.activations)}, "
-            f"loss={self.loss!r}, dtype={self.dtype!r})"
+            f"loss={self.loss!r}, dtype={self.dtype!r}{extra})"
         )
 
 

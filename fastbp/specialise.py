@@ -57,6 +57,7 @@ from fastbp._cache import cache_root
 from fastbp._jit import SPECIALISED_OPTIONS
 from fastbp._version import __version__
 from fastbp.activations import EXPRESSIONS, GENERATED_HELPERS, LEAKY_SLOPE, RECORDS
+from fastbp.losses import SPECIALISED
 from fastbp.lowering import Plan, Workspace
 from fastbp.spec import NetworkSpec
 
@@ -70,9 +71,10 @@ _LOCK = threading.Lock()
 _LOADED: dict[str, types.ModuleType] = {}
 
 
-#: Losses the generator writes output code for; any other (``poisson``) trains with the generic
-#: kernel, :func:`fastbp.epochs.sgd_example_epoch`.
-SPECIALISED_LOSSES = frozenset({"squared", "logistic", "softmax_cross_entropy"})
+#: Losses the generator writes output code for (the records' ``specialised`` flag); any other
+#: (``poisson``, the robust losses) trains with the generic kernel,
+#: :func:`fastbp.epochs.sgd_example_epoch`, which never computes a − y for them.
+SPECIALISED_LOSSES = SPECIALISED
 
 
 def specialises(spec: NetworkSpec) -> bool:
@@ -633,7 +635,8 @@ def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info
     from fastbp import epochs as ek
 
     p = plan
-    ek.sgd_example_epoch(X, Y, order, params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
+    ek.sgd_example_epoch(X, Y, order, params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
+    p.b_off,
                          p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info)  # fmt: skip
 
 

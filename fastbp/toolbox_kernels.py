@@ -81,7 +81,7 @@ def toolbox_step(
 
 @jit
 def minibatch_epoch_toolbox(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info, wd, clip_norm, warmup,
 ):  # fmt: skip
@@ -106,7 +106,7 @@ def minibatch_epoch_toolbox(
             forward_loops(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A)
         J = batch_loss_and_seed(Yb[:m], block(Z, u_off, widths, r, m),
                                 block(A, u_off, widths, r, m), block(dZ, u_off, widths, r, m),
-                                out_kind)  # fmt: skip
+                                out_kind, loss_param)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break

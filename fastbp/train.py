@@ -23,6 +23,7 @@ from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
+from fastbp.losses import RECORDS
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.optim import Optimizer, Schedule, check_toolbox
 from fastbp.privacy import DPRun, DPSettings, check_privacy
@@ -50,18 +51,19 @@ LAZY_CHUNK_BYTES = 32 * 2**20
 
 
 def score(loss: str, Y_pred: np.ndarray, Y_true: np.ndarray) -> float:
-    """R² (averaged over outputs) for ``squared`` and ``poisson``; accuracy for classification.
+    """R² (averaged over outputs) for the regression losses; accuracy for classification.
 
     ``Y_pred`` is the network output (probabilities for classification); ``Y_true`` is the dense
     (n, nr) target.  For ``logistic`` with several outputs, an example counts as correct only if
     every output is (subset accuracy, as scikit-learn's ``accuracy_score``).
     """
-    if loss in ("squared", "poisson"):
+    record = RECORDS[loss]
+    if record.task == "regression":
         ss_res = ((Y_true - Y_pred) ** 2).sum(axis=0, dtype=np.float64)
         ss_tot = ((Y_true - Y_true.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
         return float(r2.mean())
-    if loss == "softmax_cross_entropy":
+    if record.output == "softmax":
         return float(np.mean(Y_pred.argmax(axis=1) == Y_true.argmax(axis=1)))
     return float(np.mean(np.all((Y_pred >= 0.5) == (Y_true >= 0.5), axis=1)))
 
@@ -610,8 +612,8 @@ def _run_epochs(
                 elif tools is not None:
                     minibatch_epoch_toolbox(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
-                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
-                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
+                        p.loss_param, p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                        net.grad, p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, *tools,
                     )  # fmt: skip
                 elif per_example:
@@ -619,8 +621,8 @@ def _run_epochs(
                 else:
                     minibatch(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,
-                        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad,
-                        p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
+                        p.loss_param, p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                        net.grad, p.weight_mask, l2, net.blas_min_rows, opt.code, lr, opt.momentum,
                         opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info,
                     )  # fmt: skip
                 if settle(net.params, opt.s1, opt.s2, good, good1, good2, info) != 0:

@@ -251,34 +251,34 @@ def as_targets(
         return Y if lazy else Y.to_array()
     arr = _as_array(Y, name)
     nr = spec.n_outputs
-    if arr.dtype.kind == "b" and spec.loss != "logistic":
+    if arr.dtype.kind == "b" and spec.output_activation != "sigmoid":
         raise TypeError(f"{name} has dtype bool; expected numeric targets for loss={spec.loss!r}")
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}; they must match")
-    if spec.loss == "softmax_cross_entropy" and arr.ndim == 1:
+    if spec.output_activation == "softmax" and arr.ndim == 1:
         return _labels_to_onehot(arr, spec, name, lazy)
     if arr.ndim == 1:
         if nr != 1:
             raise ValueError(
                 f"{name} has shape {arr.shape}; loss={spec.loss!r} with {nr} outputs needs "
                 f"shape ({n}, {nr})"
-                + (" or integer labels (n,)" if spec.loss == "softmax_cross_entropy" else "")
+                + (" or integer labels (n,)" if spec.output_activation == "softmax" else "")
             )
         arr = arr.reshape(n, 1)
     if arr.shape[1] != nr:
         raise ValueError(f"{name} must have {nr} columns (widths[-1]), got shape {arr.shape}")
     arr = _kernel_ready(arr, spec.np_dtype, name, lazy=lazy)
-    if spec.loss == "logistic":
+    if spec.output_activation == "sigmoid":
         for block in _blocks(arr):
             if block.min() < 0 or block.max() > 1:
                 raise ValueError(f"{name} must lie in [0, 1] for loss='logistic'")
-    if spec.loss == "poisson":
+    if spec.output_activation == "exp":
         for block in _blocks(arr):
             if block.min() < 0:
                 raise ValueError(f"{name} must be >= 0 (counts or rates) for loss='poisson'")
-    if spec.loss == "softmax_cross_entropy":
+    if spec.output_activation == "softmax":
         tol = 1e-3 if spec.dtype == "float32" else 1e-6
         for block in _blocks(arr):
             if block.min() < 0 or not np.allclose(block.sum(axis=1), 1.0, atol=tol, rtol=0):

@@ -48,6 +48,7 @@ from fastbp import kernels as K  # noqa: E402
 from fastbp._blas import gemm_scratch, matmul_nn, matmul_nt, matmul_tn, sgd_update_tn  # noqa: E402
 from fastbp._jit import jit  # noqa: E402
 from fastbp.activations import act_prime  # noqa: E402
+from fastbp.losses import SOFTMAX_CE, output_seed  # noqa: E402
 from fastbp.optim import Optimizer  # noqa: E402
 from fastbp.validate import as_features, as_targets  # noqa: E402
 from fastbp.workloads import W3  # noqa: E402
@@ -112,7 +113,7 @@ def old_backward(X, Y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
     dZr = K.block(dZ, u_off, widths, r, m)
     Ar = K.block(A, u_off, widths, r, m)
     for i in range(m):
-        K.output_delta(Ar[i], Y[i], dZr[i], 1.0)
+        output_seed(SOFTMAX_CE, math.nan, Ar[i], Y[i], dZr[i], 1.0)  # a − y, W3's seed
     for k in range(r, 0, -1):
         dZk = K.block(dZ, u_off, widths, k, m)
         gW = K.weights(grad, w_off, widths, k)
@@ -130,7 +131,7 @@ def old_backward(X, Y, params, widths, acts, w_off, b_off, u_off, Z, A, dZ, dA, 
 
 @jit
 def old_minibatch_epoch(
-    X, Y, order, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off,
+    X, Y, order, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off, u_off,
     Xb, Yb, Z, A, dZ, dA, grad, weight_mask, l2, blas_min_rows,
     kind, lr, mu, beta1, beta2, eps, s1, s2, step, info,
 ):  # fmt: skip
@@ -154,7 +155,7 @@ def old_minibatch_epoch(
         use_blas = m >= blas_min_rows
         old_forward(xb, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_blas)
         J = K.loss_sum(yb, K.block(Z, u_off, widths, r, m), K.block(A, u_off, widths, r, m),
-                       out_kind)  # fmt: skip
+                       out_kind, loss_param)  # fmt: skip
         if not math.isfinite(J):
             info[2] = 1.0
             break
@@ -225,9 +226,9 @@ def rep_output(n, out_kind, b, Z, A):
 def rep_loss_seed(n, out_kind, Y, Z, A, dZ):
     m = Z.shape[0]
     for _ in range(n):
-        K.loss_sum(Y, Z, A, out_kind)
+        K.loss_sum(Y, Z, A, out_kind, math.nan)
         for t in range(m):
-            K.output_delta(A[t], Y[t], dZ[t], 1.0 / m)
+            output_seed(out_kind, math.nan, A[t], Y[t], dZ[t], 1.0 / m)
 
 
 @jit
@@ -355,9 +356,9 @@ class Setup:
         t0 = time.perf_counter()
         kernel(
             self.X, self.Y, self.order, self.bs, self.net.params, p.widths, p.acts, p.out_kind,
-            p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA, self.grad,
-            p.weight_mask, 0.0, self.blas_min_rows, opt.code, W3.lr, opt.momentum, opt.beta1,
-            opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
+            p.loss_param, p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+            self.grad, p.weight_mask, 0.0, self.blas_min_rows, opt.code, W3.lr, opt.momentum,
+            opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
         )  # fmt: skip
         return time.perf_counter() - t0
 

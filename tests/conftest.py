@@ -46,6 +46,8 @@ TOL = {"float64": (1e-10, 1e-12), "float32": (2e-4, 2e-5)}
 
 ACTIVATION_NAMES = sorted(fb.ACTIVATIONS)
 LOSS_NAMES = sorted(fb.LOSSES)
+#: The output activations of the losses, in the order of their first loss in LOSS_NAMES.
+OUTPUT_NAMES = list(dict.fromkeys(fb.losses.RECORDS[name].output for name in LOSS_NAMES))
 DTYPES = ["float64", "float32"]
 
 
@@ -81,19 +83,25 @@ def make_targets(spec: fb.NetworkSpec, m: int, rng: np.random.Generator):
     if spec.loss == "poisson":
         Y = rng.poisson(1.5, size=(m, nr)).astype(np.float64)
         return Y, Y
+    if spec.loss_record.kink:  # residuals a − y away from the kink at 0 (|y| ≥ 0.5 > |a| mostly)
+        Y = rng.choice([-1.0, 1.0], size=(m, nr)) * rng.uniform(2.0, 3.0, size=(m, nr))
+        return Y, Y
     Y = rng.normal(size=(m, nr))
     return Y, Y
 
 
 def random_case(case: int):
-    """Architecture number ``case``: depth 1–5, widths 1–64, cycling every activation × loss.
+    """Architecture number ``case``: depth 1–5, widths 1–64, cycling every activation × output
+    activation (each block of cases one output), and the losses of that output in both dtypes.
 
     Returns (spec, m).  Widths lean small so that the pure-Python reference stays fast, but every
     case set includes 64-wide layers.
     """
     rng = np.random.default_rng(1000 + case)
     act = ACTIVATION_NAMES[case % len(ACTIVATION_NAMES)]
-    loss = LOSS_NAMES[(case // len(ACTIVATION_NAMES)) % len(LOSS_NAMES)]
+    output = OUTPUT_NAMES[(case // len(ACTIVATION_NAMES)) % len(OUTPUT_NAMES)]
+    family = [name for name in LOSS_NAMES if fb.losses.RECORDS[name].output == output]
+    loss = family[(case // 2) % len(family)]
     dtype = DTYPES[case % 2]
     r = int(rng.integers(1, 6))
     if r == 1 and case < len(ACTIVATION_NAMES) * len(LOSS_NAMES):

@@ -261,7 +261,7 @@ DATA_ENTRIES = {
 
 def entries_for(spec: fb.NetworkSpec, needs: str) -> list[str]:
     out = [e for e, reads in DATA_ENTRIES.items() if needs in reads]
-    if spec.loss in ("squared", "poisson") and "predict_proba" in out:
+    if spec.loss_record.task == "regression" and "predict_proba" in out:
         out.remove("predict_proba")  # refused for regression whatever X is
     return out
 
@@ -720,7 +720,7 @@ for _arg, _what in (
 )
 def check_nonfinite_params(case: Case) -> None:
     spec = case.spec
-    if case.entry == "predict_proba" and spec.loss in ("squared", "poisson"):
+    if case.entry == "predict_proba" and spec.loss_record.task == "regression":
         return
     net = make_net(spec, case.seed)
     X, Y, v = clean_data(spec, case.n, case.seed)

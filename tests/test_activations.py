@@ -151,6 +151,12 @@ def _torch_loss(loss: str, out, Y):
     if loss == "logistic":
         bce = torch.nn.functional.binary_cross_entropy_with_logits(out, Y, reduction="none")
         return bce.sum(dim=1).mean()
+    if loss == "huber":  # δ = 1, the spec's default
+        return torch.nn.functional.huber_loss(out, Y, reduction="none", delta=1.0).sum(1).mean()
+    if loss == "absolute_error":
+        return (out - Y).abs().sum(dim=1).mean()
+    if loss == "quantile":  # τ = 0.5, the spec's default
+        return torch.maximum(0.5 * (Y - out), -0.5 * (Y - out)).sum(dim=1).mean()
     assert loss == "poisson"
     return (torch.exp(out) - Y * out).sum(dim=1).mean()
 
@@ -162,6 +168,8 @@ def _targets(loss: str, rng: np.random.Generator, m: int, n: int) -> np.ndarray:
         return rng.integers(0, 2, size=(m, n)).astype(float)
     if loss == "poisson":
         return rng.poisson(1.0, size=(m, n)).astype(float)
+    if fb.losses.RECORDS[loss].kink:  # residuals away from the kink at 0
+        return rng.choice([-1.0, 1.0], size=(m, n)) * rng.uniform(4.0, 6.0, size=(m, n))
     return rng.normal(size=(m, n))
 
 

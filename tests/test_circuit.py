@@ -13,6 +13,7 @@ from fastbp import circuit as fc
 from fastbp.activations import RECORDS
 from fastbp.circuit import reference as ref
 from fastbp.circuit import tape as tape_module
+from fastbp.circuit.bridge import CIRCUIT_LOSSES
 from fastbp.spec import LOSSES
 
 # Compiled against reference: both are float64 and apply the same local derivatives, so they
@@ -255,13 +256,20 @@ def test_every_activation_but_gelu_has_a_circuit_form():
     assert set(RECORDS) - set(CIRCUIT_ACTIVATIONS) == {"gelu"}
 
 
+def test_the_circuit_losses_are_the_matched_pairs_and_the_others_refuse():
+    assert set(LOSSES) - CIRCUIT_LOSSES == {"huber", "absolute_error", "quantile"}
+    net = Network(NetworkSpec([3, 2], [], "huber"), seed=0)
+    with pytest.raises(ValueError, match="loss='huber' has no circuit"):
+        fc.from_network(net, np.ones(3), np.ones(2))
+
+
 def test_from_network_without_a_circuit_form_refuses():
     net = Network(NetworkSpec([3, 4, 2], ["gelu"], "squared"), seed=0)
     with pytest.raises(ValueError, match="activation 'gelu' has no circuit form"):
         fc.from_network(net, np.ones(3), np.ones(2))
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("loss", sorted(CIRCUIT_LOSSES))
 @pytest.mark.parametrize("activation", CIRCUIT_ACTIVATIONS)
 def test_from_network_gradient_equals_backprop(activation, loss):
     spec = NetworkSpec([3, 4, 2], [activation], loss)

@@ -124,9 +124,9 @@ def test_minibatch_step_is_mean_gradient_step(loss: str, dtype: str, blas: bool)
     Xb, Yb = np.zeros_like(Xk), np.zeros_like(Yk)
     epochs.minibatch_epoch(
         Xk, Yk, np.arange(m, dtype=np.int64), m, low.params, p.widths, p.acts, p.out_kind,
-        p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
-        0.0, 1 if blas else m + 1, opt.code, lr, opt.momentum, opt.beta1, opt.beta2, opt.eps,
-        opt.s1, opt.s2, opt.step, info,
+        p.loss_param, p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad,
+        p.weight_mask, 0.0, 1 if blas else m + 1, opt.code, lr, opt.momentum, opt.beta1, opt.beta2,
+        opt.eps, opt.s1, opt.s2, opt.step, info,
     )  # fmt: skip
     assert info[1] == m and info[2] == 0
     assert_close(net.params, want, dtype, "θ after one step")

@@ -192,7 +192,7 @@ def test_float32_graph_of_a_float64_network(loss, tmp_path):
 def test_bad_standardisers_are_refused(tmp_path):
     net = combination_network("relu", "softmax_cross_entropy", "float64", seed=1)
     good = Standardizer().fit(np.ones((3, net.spec.n_inputs)))
-    with pytest.raises(ValueError, match="squared"):
+    with pytest.raises(ValueError, match="standardised targets"):
         onnx_model(net, x_scaler=good, y_scaler=Standardizer().fit(np.ones((3, 1))))
     with pytest.raises(ValueError, match="column"):
         onnx_model(net, x_scaler=Standardizer().fit(np.ones((3, net.spec.n_inputs + 1))))

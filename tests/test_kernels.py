@@ -99,15 +99,21 @@ def test_chunked_gradient_equals_single_chunk(rng: np.random.Generator) -> None:
 
 
 def test_all_paths_cover_every_activation_and_loss() -> None:
-    """The random cases really do iterate over the whole registry (guards the generator)."""
-    seen = set()
+    """The random cases really do iterate over the whole registry (guards the generator): every
+    hidden activation before every output activation, and every loss in both dtypes."""
+    from fastbp.losses import RECORDS
+
+    seen, losses = set(), set()
     for case in range(N_CASES):
         spec, m = random_case(case)
+        losses.add((spec.loss, spec.dtype))
         for act in spec.activations:
-            seen.add((act, spec.loss))
-    from conftest import ACTIVATION_NAMES, LOSS_NAMES
+            seen.add((act, spec.output_activation))
+    from conftest import ACTIVATION_NAMES, DTYPES, LOSS_NAMES
 
-    assert {(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES} <= seen
+    outputs = {r.output for r in RECORDS.values()}
+    assert {(a, o) for a in ACTIVATION_NAMES for o in outputs} <= seen
+    assert {(name, d) for name in LOSS_NAMES for d in DTYPES} <= losses
 
 
 @pytest.mark.parametrize("case", range(0, N_CASES, 3))
@@ -127,8 +133,8 @@ def test_batch_kernels_with_one_row_match_the_example_path(case: int) -> None:
     grad = np.zeros_like(net.params)
     kernels.forward(X, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
                     ws.Z, ws.A, False)  # fmt: skip
-    kernels.backward(X, Y, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-                     ws.Z, ws.A, ws.dZ, ws.dA, grad, 1.0, False)  # fmt: skip
+    kernels.backward(X, Y, net.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
+                     p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, grad, 1.0, False)  # fmt: skip
     assert_close(grad, g_example, spec.dtype, f"{spec}")
 
 

@@ -209,7 +209,7 @@ def test_unsupported_loss_is_refused(monkeypatch) -> None:
         gauss_newton_diagonal(net, X, Y)
     # The compiled switch has no default formula: an unknown code writes NaN.
     dZ = np.zeros((2, 3))
-    per_example_kernels.ggn_seed(99, np.full((2, 3), 1 / 3), 0, dZ)
+    per_example_kernels.ggn_seed(99, 1.0, np.full((2, 3), 1 / 3), np.zeros((2, 3)), 0, dZ)
     assert np.isnan(dZ).all()
 
 

@@ -148,7 +148,7 @@ def test_classifier_preprocessing_standardises_inputs_only(tmp_path) -> None:
     with pytest.raises(ValueError, match="reserved"):
         net.save(tmp_path / "x.fastbp", arrays={"x_mean": np.ones(3)})
     net.preprocessing = Preprocessing(xs, Standardizer().fit(np.arange(5.0)))
-    with pytest.raises(ValueError, match="need a 'squared' network"):
+    with pytest.raises(ValueError, match="need a loss whose targets may be"):
         net.preprocessing.check(net.spec)
 
 

@@ -41,11 +41,12 @@ def test_csr_epoch_matches_dense_epoch(case, optimizer):
             C = sp.csr_matrix(X)
             sparse_kernels.minibatch_epoch_csr(
                 C.indptr, C.indices, C.data, Y, order, bs, net.params, p.widths, p.acts,
-                p.out_kind, *common, Yb, ws.Z, ws.A, ws.dZ, ws.dA, *tail,
+                p.out_kind, p.loss_param, *common, Yb, ws.Z, ws.A, ws.dZ, ws.dA, *tail,
             )  # fmt: skip
         else:
             epochs.minibatch_epoch(
-                X, Y, order, bs, net.params, p.widths, p.acts, p.out_kind, *common, Xb, Yb,
+                X, Y, order, bs, net.params, p.widths, p.acts, p.out_kind, p.loss_param, *common,
+                Xb, Yb,
                 ws.Z, ws.A, ws.dZ, ws.dA, *tail,
             )  # fmt: skip
         results.append((net.params.copy(), info.copy()))
@@ -74,9 +75,9 @@ def _epoch_on_huge_weights(net, X, Y, opt, info):
     p, ws = net.plan, net.lowered.ws
     sparse_kernels.minibatch_epoch_csr(
         X.indptr, X.indices, X.data, Y, np.arange(2), 2, net.params, p.widths, p.acts, p.out_kind,
-        p.w_off, p.b_off, p.u_off, np.zeros((2, 1)), ws.Z, ws.A, ws.dZ, ws.dA, net.lowered.grad,
-        p.weight_mask, 0.0, net.lowered.blas_min_rows, opt.code, 0.1, 0.0, 0.9, 0.999, 1e-8, opt.s1,
-        opt.s2, opt.step, info,
+        p.loss_param, p.w_off, p.b_off, p.u_off, np.zeros((2, 1)), ws.Z, ws.A, ws.dZ, ws.dA,
+        net.lowered.grad, p.weight_mask, 0.0, net.lowered.blas_min_rows, opt.code, 0.1, 0.0, 0.9,
+        0.999, 1e-8, opt.s1, opt.s2, opt.step, info,
     )  # fmt: skip
 
 

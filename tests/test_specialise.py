@@ -36,8 +36,9 @@ def _run_epoch(kind: str, net: fb.Network, X, Y, order, lr: float, l2: float) ->
     if kind == "specialised":  # through the dispatcher: losses without generated code fall back
         sp.sgd_example_epoch_dispatch(net.spec, X, Y, order, net.params, p, ws, lr, l2, info)
     else:
-        ek.sgd_example_epoch(X, Y, order, net.params, p.widths, p.acts, p.out_kind, p.w_off,
-                             p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2, info)  # fmt: skip
+        ek.sgd_example_epoch(X, Y, order, net.params, p.widths, p.acts, p.out_kind, p.loss_param,
+                             p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA, lr, l2,
+                             info)  # fmt: skip
     return info
 
 
@@ -300,7 +301,8 @@ def test_losses_without_a_generated_kernel_train_with_the_generic_one():
     for _ in range(2):
         info = np.zeros(3)
         ek.sgd_example_epoch(
-            X, Y, order, b.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
+            X, Y, order, b.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off, p.b_off,
+            p.u_off,
             ws.Z, ws.A, ws.dZ, ws.dA, 0.01, 0.0, info,
         )  # fmt: skip
     np.testing.assert_array_equal(a.params, b.params)

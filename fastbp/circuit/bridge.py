@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from fastbp.network import Network
 
 
+#: The losses :func:`from_network` writes a tape for (the others refuse, never another's J).
+CIRCUIT_LOSSES = frozenset({"squared", "logistic", "poisson", "softmax_cross_entropy"})
+
+
 def _activation(name: str, z: Var) -> Var:
     """σ(z) built from circuit ops by the activation's record (:attr:`Activation.circuit`)."""
     build = RECORDS[name].circuit if name in RECORDS else None
@@ -82,11 +86,22 @@ def from_network(net: Network, x: ArrayLike, y: ArrayLike) -> Circuit:
     -------
     Circuit
         A circuit over the ``net.n_params`` parameters with one output, J(θ).
+
+    Raises
+    ------
+    ValueError
+        For a robust loss (``huber``, ``absolute_error``, ``quantile``): the circuit has no op
+        for their abs(r) and max.
     """
     from fastbp.network import Network
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
+    if net.spec.loss not in CIRCUIT_LOSSES:
+        raise ValueError(
+            f"loss={net.spec.loss!r} has no circuit (fastbp.circuit.from_network records only "
+            f"{sorted(CIRCUIT_LOSSES)}: it has no op for abs(r) or max)"
+        )
     spec, x_row, y_row = _one_example(net, x, y)
     widths, r = spec.widths, spec.n_layers
     index_W, index_b = mlp_reference.unpack(range(spec.n_params), widths)

@@ -126,7 +126,7 @@ def model_scalers(net: Network, model: Path) -> tuple[Standardizer | None, Stand
             raise UsageError(
                 f"model {model}: bad {prefix}_mean/{prefix}_scale arrays: {exc}"
             ) from None
-        if scaler.n_features != width or (prefix == "y" and net.spec.loss != "squared"):
+        if scaler.n_features != width or (prefix == "y" and not net.spec.loss_record.standardise_y):
             raise UsageError(
                 f"model {model}: {prefix}_mean/{prefix}_scale hold {scaler.n_features} column(s), "
                 f"which does not fit the model {net.spec!r}"
@@ -158,9 +158,9 @@ def class_names(meta: dict, net: Network, model: Path) -> list[str] | None:
         If ``target_names`` is not a list of one string per class.
     """
     names = meta.get("target_names")
-    if names is None or (net.spec.loss == "logistic" and net.spec.n_outputs > 1):
+    if names is None or (net.spec.output_activation == "sigmoid" and net.spec.n_outputs > 1):
         return None
-    n_classes = 2 if net.spec.loss == "logistic" else net.spec.n_outputs
+    n_classes = 2 if net.spec.output_activation == "sigmoid" else net.spec.n_outputs
     if (
         not isinstance(names, list)
         or len(names) != n_classes

@@ -57,6 +57,7 @@ def add_parser(sub: Any) -> None:
     """
     from fastbp import ACTIVATIONS, INITIALISERS, LOSSES
     from fastbp.datasets._dataset import TASKS
+    from fastbp.losses import PARAMS
     from fastbp.optim import OPTIMIZERS, SCHEDULES
     from fastbp.spec import DTYPES
 
@@ -110,10 +111,18 @@ def add_parser(sub: Any) -> None:
         "--loss",
         choices=sorted(LOSSES),
         default=None,
-        help="softmax_cross_entropy or logistic (2 classes) for classification; squared or "
-        "poisson (non-negative targets such as counts, which are not standardised) for "
-        "regression (default: softmax_cross_entropy for classification, squared otherwise)",
+        help="softmax_cross_entropy or logistic (2 classes) for classification; squared, "
+        "poisson (non-negative targets such as counts, which are not standardised), huber (y not "
+        "standardised: δ is in units of y), absolute_error or quantile for regression (default: "
+        "softmax_cross_entropy for classification, squared otherwise)",
     )
+    for field, record in PARAMS.items():  # --huber-delta, --quantile
+        t.add_argument(
+            "--" + field.replace("_", "-"),
+            type=float,
+            default=None,
+            help=f"the parameter of --loss {record.name} (default: {record.default:g})",
+        )
     t.add_argument(
         "--dtype",
         choices=DTYPES,
@@ -203,6 +212,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         return train_command(args)
 
 
+def _loss_params(args: argparse.Namespace, loss: str) -> dict[str, float]:
+    """The ``NetworkSpec`` keyword of the loss's parameter, from ``--huber-delta``/``--quantile``;
+    a parameter given for another loss is refused."""
+    from fastbp.losses import PARAMS
+
+    out = {}
+    for field, record in PARAMS.items():
+        value = getattr(args, field, None)
+        if value is not None and record.name != loss:
+            flag = "--" + field.replace("_", "-")
+            raise UsageError(f"{flag} is the parameter of --loss {record.name}, not of {loss}")
+        if value is not None:
+            out[field] = value
+    return out
+
+
 def train_command(args: argparse.Namespace) -> int:
     """Run ``fastbp train``: split, standardise, train, score, and save the model if asked.
 
@@ -260,7 +285,8 @@ def train_command(args: argparse.Namespace) -> int:
         )
     if data.task_note and not args.json:  # a doubtful guess of the task: said on stdout
         print(f"fastbp: note: {data.task_note}")
-    if loss == "logistic" and n_classes != 2:
+    sigmoid = fb.losses.RECORDS[loss].output == "sigmoid"  # one output per class, 2 classes
+    if sigmoid and n_classes != 2:
         raise UsageError(f"--loss logistic needs 2 classes, the dataset has {n_classes}")
     X_tr: Any  # arrays, or LazyRows over a memory map
     X_te: Any
@@ -274,13 +300,13 @@ def train_command(args: argparse.Namespace) -> int:
         x_scaler = Standardizer().fit(X_tr)
         X_tr, X_te = x_scaler.transform(X_tr), x_scaler.transform(X_te)
     y_scaler = None
-    if loss == "squared":  # poisson's targets are counts: left as they are
+    if fb.losses.RECORDS[loss].standardise_y:  # not counts, nor Huber's y (δ is in its units)
         y_scaler = Standardizer().fit(y_tr)
         y_tr = y_scaler.transform(y_tr)
-    n_out = 1 if loss == "logistic" else (n_classes if classification else 1)
+    n_out = 1 if sigmoid else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
-        args.dtype,
+        args.dtype, **_loss_params(args, loss),
     )  # fmt: skip
     net = fb.Network(spec, init=args.init, seed=args.seed)
     if args.plot is not None:  # before training, so that a mistake here costs no time

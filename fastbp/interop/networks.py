@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from fastbp.network import Network
 
 
-def from_torch(module: Any, *, loss: str = "squared") -> Network:
+def from_torch(
+    module: Any, *, loss: str = "squared", huber_delta: float = 1.0, quantile: float = 0.5
+) -> Network:
     """A :class:`fastbp.Network` computing what a ``torch.nn.Sequential`` computes.
 
     Same as ``Network.from_torch(module, loss=loss)``; what is accepted is listed in
@@ -38,7 +40,11 @@ def from_torch(module: Any, *, loss: str = "squared") -> Network:
     loss : str
         The network's loss: ``"squared"`` (the module must end with its last ``Linear``),
         ``"softmax_cross_entropy"``, ``"logistic"`` or ``"poisson"`` (the module may end with
-        the matching ``Softmax``, ``Sigmoid`` or ``Exp``, or with the last ``Linear``).
+        the matching ``Softmax``, ``Sigmoid`` or ``Exp``, or with the last ``Linear``); the
+        robust losses ``"huber"``, ``"absolute_error"`` and ``"quantile"`` end like ``"squared"``.
+    huber_delta, quantile : float
+        The loss's parameter for ``loss="huber"`` or ``loss="quantile"`` (as for
+        :class:`~fastbp.NetworkSpec`; the module holds no loss).
 
     Returns
     -------
@@ -57,7 +63,7 @@ def from_torch(module: Any, *, loss: str = "squared") -> Network:
     from fastbp.interop.torch_convert import torch_network
     from fastbp.network import Network
 
-    return torch_network(Network, module, loss=loss)
+    return torch_network(Network, module, loss=loss, huber_delta=huber_delta, quantile=quantile)
 
 
 def from_sklearn(estimator: Any) -> Network:

@@ -287,8 +287,8 @@ def onnx_model(
     if preprocessing and pre is not None and x_scaler is None and y_scaler is None:
         x_scaler, y_scaler = pre.x, pre.y
     x_scaler = _check_scaler(x_scaler, spec.n_inputs, "x_scaler")
-    if y_scaler is not None and spec.loss != "squared":
-        raise ValueError(f"y_scaler needs a 'squared' network; this one is {spec.loss!r}")
+    if y_scaler is not None and not spec.loss_record.standardise_y:
+        raise ValueError(f"y_scaler needs a loss with standardised targets; not {spec.loss!r}")
     y_scaler = _check_scaler(y_scaler, spec.n_outputs, "y_scaler")
     dtype = spec.np_dtype if dtype is None else _check_dtype(dtype)
     g = _Graph(onnx, dtype)

@@ -233,17 +233,23 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     Raises
     ------
     ValueError
-        If the network uses an activation or loss scikit-learn does not have.
+        If the network uses an activation or loss scikit-learn does not have (the robust losses
+        ``huber``, ``absolute_error``, ``quantile``).
     """
     from sklearn.utils.validation import check_is_fitted
 
     MLPClassifier, MLPRegressor = sklearn_mlps()
     check_is_fitted(estimator, "network_")
     net = estimator.network_
+    if net.spec.loss not in LOSS_TO_OUTPUT:  # the robust losses: fastbp's own
+        raise ValueError(
+            f"loss {net.spec.loss!r} has no scikit-learn MLP counterpart (scikit-learn's MLPs "
+            f"have {sorted(LOSS_TO_OUTPUT)})"
+        )
     peer = MLPClassifier if estimator._is_classifier() else MLPRegressor
     theirs_names = set(peer().get_params(deep=False))
     # fastbp's own parameters (dtype, progress, DP-SGD's, weight_decay, clip_norm, class_weight,
-    # ...) have no scikit-learn counterpart: dropped, as documented in to_sklearn.
+    # huber_delta, quantile, ...) have no scikit-learn counterpart: dropped, as documented.
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k in theirs_names}
     if net.spec.activations:
         act = net.spec.activations[0]

@@ -215,7 +215,10 @@ def _hidden_activation(nn, i: int, module) -> str | None:
     return None
 
 
-def torch_network(network_class: Any, module: Any, *, loss: str = "squared") -> Any:
+def torch_network(
+    network_class: Any, module: Any, *, loss: str = "squared", huber_delta: float = 1.0,
+    quantile: float = 0.5,
+) -> Any:  # fmt: skip
     """A network of ``network_class`` computing what a ``torch.nn.Sequential`` computes.
 
     The converter behind :func:`fastbp.interop.from_torch` and ``Network.from_torch``; it takes
@@ -232,6 +235,9 @@ def torch_network(network_class: Any, module: Any, *, loss: str = "squared") -> 
         The network's loss: ``"squared"`` (the module must end with its last ``Linear``),
         ``"softmax_cross_entropy"`` or ``"logistic"`` (the module may end with the matching
         ``Softmax`` or ``Sigmoid``, or with the last ``Linear``, i.e. return logits).
+    huber_delta, quantile : float
+        The loss's parameter for ``loss="huber"`` or ``loss="quantile"`` (as for
+        :class:`~fastbp.NetworkSpec`; the module holds no loss).
 
     Returns
     -------
@@ -342,7 +348,7 @@ def torch_network(network_class: Any, module: Any, *, loss: str = "squared") -> 
     if len(dtypes) != 1:
         raise ValueError(f"the Linear layers mix dtypes {sorted(dtypes)}; convert them to one")
     widths = [linears[0][1].in_features] + [lin.out_features for _, lin in linears]
-    spec = NetworkSpec(widths, acts, loss, dtypes.pop())
+    spec = NetworkSpec(widths, acts, loss, dtypes.pop(), huber_delta=huber_delta, quantile=quantile)
     layers = []
     for i, lin in linears:
         weight = lin.weight.detach().cpu().numpy()

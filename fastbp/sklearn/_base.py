@@ -198,7 +198,8 @@ class _BaseMLP(BaseEstimator):
 
     def _initialize(self, n_features: int, n_outputs: int, loss: str, rs, dtype: str) -> None:
         widths = [n_features, *self._hidden, n_outputs]
-        spec = NetworkSpec(widths, [self._act] * len(self._hidden), loss, dtype)
+        spec = NetworkSpec(widths, [self._act] * len(self._hidden), loss, dtype,
+                           **self._loss_params(loss))  # fmt: skip
         net = Network(spec, init="zeros")
         net.seed = (
             int(self.random_state) if isinstance(self.random_state, numbers.Integral) else None
@@ -212,9 +213,8 @@ class _BaseMLP(BaseEstimator):
         self.network_ = net
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(widths)
-        self.out_activation_ = {
-            "squared": "identity", "softmax_cross_entropy": "softmax", "poisson": "exp"
-        }.get(loss, "logistic")  # fmt: skip
+        out = spec.output_activation
+        self.out_activation_ = "logistic" if out == "sigmoid" else out  # scikit-learn's name
         self.n_iter_ = 0
         self.t_ = 0
         if self.solver in STOCHASTIC_SOLVERS:
@@ -254,7 +254,7 @@ class _BaseMLP(BaseEstimator):
             dtype = spec.dtype if self.dtype == "auto" else self.dtype
             wanted = NetworkSpec(
                 [X.shape[1], *self._hidden, Y.shape[1]], [self._act] * len(self._hidden), loss,
-                dtype,
+                dtype, **self._loss_params(loss),
             )  # fmt: skip
             if wanted != spec:
                 raise ValueError(
@@ -518,7 +518,7 @@ class _BaseMLP(BaseEstimator):
         n, bs = sample_idx.shape[0], runner.batch_size
         Xb, Yb = runner.gather_buffers(bs)  # the short last batch uses their first rows
         rule, state = _loop.new_arrays()
-        squared = net.spec.loss == "squared"
+        squared = net.spec.loss_record.mean_over_outputs  # scikit-learn's squared error
         schedule = LEARNING_RATES.index(self.learning_rate)
         rule[:] = (self.tol, float(self.n_iter_no_change), schedule, self.power_t,
                    self.learning_rate_init, self._loss_offset,
@@ -543,11 +543,11 @@ class _BaseMLP(BaseEstimator):
             start = time.perf_counter()
             with low.exclusive("fit"):
                 done, how = kernel(
-                    runner.X, Y, orders, bs, low.params, p.widths, p.acts, p.out_kind, p.w_off,
-                    p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
-                    float(self.alpha), low.blas_min_rows, opt.code, opt.momentum, opt.beta1,
-                    opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, runner.good, runner.good1,
-                    runner.good2, runner.info, rule, state, losses,
+                    runner.X, Y, orders, bs, low.params, p.widths, p.acts, p.out_kind, p.loss_param,
+                    p.w_off, p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad,
+                    p.weight_mask, float(self.alpha), low.blas_min_rows, opt.code, opt.momentum,
+                    opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, runner.good,
+                    runner.good1, runner.good2, runner.info, rule, state, losses,
                 )  # fmt: skip
             elapsed = time.perf_counter() - start - (watch.seconds - shown)
             drawn = done + (how == _loop.DIVERGED)

@@ -199,6 +199,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _is_classifier(self) -> bool:
         return True
 
+    def _loss_params(self, loss: str) -> dict:
+        return {}
+
     def _loss_for(self, Y) -> str:
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax_cross_entropy"

@@ -253,29 +253,28 @@ class EpochRunner:
         Xb, Yb = self.gather_buffers(m)
         if self.tools is not None:
             minibatch_epoch_toolbox(
-                X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
-                p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
-                low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
-                opt.eps, opt.s1, opt.s2, opt.step, info, *self.tools,
+                X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
+                p.b_off, p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask,
+                float(l2), low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1,
+                opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, info, *self.tools,
             )  # fmt: skip
             return
         variant = fastbp_epochs.minibatch_kernel(opt.code, l2, m, low.blas_min_rows)
         self.kernels(variant)(
-            X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off, p.u_off,
-            Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
-            low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2,
-            opt.eps, opt.s1, opt.s2, opt.step, info,
+            X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off, p.b_off,
+            p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, low.grad, p.weight_mask, float(l2),
+            low.blas_min_rows, opt.code, float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps,
+            opt.s1, opt.s2, opt.step, info,
         )  # fmt: skip
 
     def _csr_call(self, idx: np.ndarray, m: int, lr: float, l2: float) -> None:
         low, opt, X = self.lowered, self.opt, self.X
         p, ws = low.plan, low.ws
         self.csr_kernel(
-            X.indptr, X.indices, X.data, self.Y, idx, m, low.params, p.widths, p.acts,
-            p.out_kind, p.w_off, p.b_off, p.u_off, self.gather_buffers(m)[1], ws.Z, ws.A, ws.dZ,
-            ws.dA, low.grad, p.weight_mask, float(l2), low.blas_min_rows, opt.code,
-            float(lr), opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step,
-            self.info,
+            X.indptr, X.indices, X.data, self.Y, idx, m, low.params, p.widths, p.acts, p.out_kind,
+            p.loss_param, p.w_off, p.b_off, p.u_off, self.gather_buffers(m)[1], ws.Z, ws.A, ws.dZ,
+            ws.dA, low.grad, p.weight_mask, float(l2), low.blas_min_rows, opt.code, float(lr),
+            opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
         )  # fmt: skip
 
     def _dp_call(self, idx: np.ndarray, m: int, lr: float, l2: float) -> None:
@@ -408,6 +407,6 @@ class EpochRunner:
                 # scikit-learn's epoch loss: each batch's (weighted) mean loss times its size.
                 total += info[0] / max(info[1], 1.0) * idx.shape[0]
         loss = total / n
-        if self.net.spec.loss == "squared":
+        if self.net.spec.loss_record.mean_over_outputs:
             loss /= self.net.spec.n_outputs  # scikit-learn reports the mean over outputs
         return loss, False

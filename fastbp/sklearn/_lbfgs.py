@@ -70,7 +70,7 @@ def minimize_lbfgs(
     sw = None if sample_weight is None else as_sample_weight(
         sample_weight, X.shape[0], spec.np_dtype)  # fmt: skip
     n_total = float(X.shape[0] if sw is None else sw.sum())
-    per_output = float(spec.n_outputs) if spec.loss == "squared" else 1.0
+    per_output = float(spec.n_outputs) if spec.loss_record.mean_over_outputs else 1.0
     mask = low.plan.weight_mask.astype(np.float64)
     grad64 = np.empty(net.n_params, dtype=np.float64)
     masked = np.empty(net.n_params, dtype=np.float64)  # W-mask ⊙ x

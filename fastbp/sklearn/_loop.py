@@ -53,9 +53,10 @@ def weights_squared(params, weight_mask):
 
 
 @jit
-def run_epochs(X, Y, orders, batch_size, params, widths, acts, out_kind, w_off, b_off, u_off, Xb,
-               Yb, Z, A, dZ, dA, grad, weight_mask, alpha, blas_min_rows, kind, mu, beta1, beta2,
-               eps, s1, s2, step, good, good1, good2, info, rule, state, losses):  # fmt: skip
+def run_epochs(X, Y, orders, batch_size, params, widths, acts, out_kind, loss_param, w_off, b_off,
+               u_off, Xb, Yb, Z, A, dZ, dA, grad, weight_mask, alpha, blas_min_rows, kind, mu,
+               beta1, beta2, eps, s1, s2, step, good, good1, good2, info, rule, state,
+               losses):  # fmt: skip
     """Run the epochs whose row orders are the rows of ``orders``; returns (epochs done, how).
 
     ``how`` is :data:`RAN` (every epoch ran), :data:`STOPPED` (the stopping rule ended the fit
@@ -86,10 +87,10 @@ def run_epochs(X, Y, orders, batch_size, params, widths, acts, out_kind, w_off, 
             info[0] = 0.0
             info[1] = 0.0
             info[2] = 0.0
-            minibatch_epoch_blas(X, Y, order[lo:hi], m, params, widths, acts, out_kind, w_off,
-                                 b_off, u_off, Xb, Yb, Z, A, dZ, dA, grad, weight_mask,
-                                 alpha / m, blas_min_rows, kind, lr, mu, beta1, beta2, eps, s1,
-                                 s2, step, info)  # fmt: skip
+            minibatch_epoch_blas(X, Y, order[lo:hi], m, params, widths, acts, out_kind,
+                                 loss_param, w_off, b_off, u_off, Xb, Yb, Z, A, dZ, dA, grad,
+                                 weight_mask, alpha / m, blas_min_rows, kind, lr, mu, beta1, beta2,
+                                 eps, s1, s2, step, info)  # fmt: skip
             if settle(params, s1, s2, good, good1, good2, info) != 0:  # restored
                 step[0] = step0
                 state[S_W2] = w2_start

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fastbp.activations import ACTIVATIONS, RECORDS
+from fastbp.losses import RECORDS as LOSS_RECORDS
 from fastbp.optim import Optimizer, check_toolbox
 
 #: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are),
@@ -23,8 +24,8 @@ SKLEARN_ACTIVATIONS = {r.sklearn: r.name for r in RECORDS.values() if r.sklearn 
 SOLVERS = ("lbfgs", "sgd", "adam", "momentum", "nesterov")
 #: The solvers that train epoch by epoch (and so have ``partial_fit``).
 STOCHASTIC_SOLVERS = ("sgd", "adam", "momentum", "nesterov")
-#: MLPRegressor's losses → fastbp NetworkSpec losses.
-REGRESSION_LOSSES = {"squared_error": "squared", "poisson": "poisson"}
+#: MLPRegressor's losses → fastbp NetworkSpec losses (the records' ``sklearn`` names).
+REGRESSION_LOSSES = {r.sklearn: r.name for r in LOSS_RECORDS.values() if r.sklearn is not None}
 #: The values of the ``dtype`` parameter.
 DTYPE_OPTIONS = ("auto", "float32", "float64")
 #: The values of the ``learning_rate`` parameter.

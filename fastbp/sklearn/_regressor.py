@@ -13,6 +13,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import validate_data
 
+from fastbp.losses import RECORDS as LOSS_RECORDS
 from fastbp.sklearn._base import _BaseMLP
 from fastbp.sklearn._lean import LeanState, value_targets
 from fastbp.sklearn._params import FLOAT_DTYPES, REGRESSION_LOSSES
@@ -27,7 +28,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     The parameters (every one of ``sklearn.neural_network.MLPRegressor``'s, with its default)
     and fitted attributes are scikit-learn's, plus ``dtype``, ``progress``, DP-SGD's
     ``max_grad_norm`` and ``noise_multiplier``, and ``network_``.
-    ``loss`` is ``"squared_error"`` (identity output) or ``"poisson"`` (exponential output, y ≥ 0).
+    ``loss`` is ``"squared_error"`` (identity output), ``"poisson"`` (exponential output, y ≥ 0),
+    or beyond scikit-learn's MLPRegressor the robust ``"huber"``, ``"absolute_error"`` and
+    ``"quantile"`` (identity output; the names of ``HistGradientBoostingRegressor``).
     The mapping is in the :mod:`fastbp.sklearn` docstring.  ``y`` may be (n,) or (n, n_outputs).
     ``predict`` returns (n,) for a single output and (n, n_outputs) otherwise, in the network's
     dtype (float32 for float32 X with the default ``dtype="auto"``).
@@ -41,9 +44,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ``"sigmoid"``), ``"identity"``, and beyond scikit-learn any other of
         :data:`fastbp.ACTIVATIONS` (``"softplus"``, ``"leaky_relu"``, ``"gelu"``, ``"silu"``,
         ``"elu"``, ``"selu"``, ``"mish"``).
-    loss : {"squared_error", "poisson"}, default="squared_error"
+    loss : {"squared_error", "poisson", "huber", "absolute_error", "quantile"}, \
+            default="squared_error"
         The loss: identity output and squared error, or exponential output and the Poisson
-        deviance (y ≥ 0).
+        deviance (y ≥ 0); beyond scikit-learn's MLPRegressor, with an identity output and
+        r = prediction − y: ``"huber"`` (½ r² for abs(r) ≤ δ, δ (abs(r) − ½ δ) beyond),
+        ``"absolute_error"`` (abs(r)) and ``"quantile"`` (the pinball loss of the quantile τ).
+        Unlike scikit-learn's squared error, their reported losses sum over the outputs.
+    huber_delta : float, default=1.0
+        Huber's δ > 0, in units of y (y is not standardised); only with ``loss="huber"``.  Beyond
+        scikit-learn's MLPRegressor.
+    quantile : float, default=0.5
+        The quantile τ in (0, 1) of ``loss="quantile"`` (the name
+        ``HistGradientBoostingRegressor`` uses); only with that loss.  Beyond scikit-learn's
+        MLPRegressor.
     solver : {"adam", "sgd", "lbfgs", "momentum", "nesterov"}, default="adam"
         The optimizer; ``"momentum"``/``"nesterov"`` are fastbp's names for sgd with momentum.
     alpha : float, default=0.0001
@@ -168,6 +182,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         noise_multiplier=0.0,
         weight_decay=0.0,
         clip_norm=None,
+        huber_delta=1.0,
+        quantile=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss=loss,
@@ -180,6 +196,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
             noise_multiplier=noise_multiplier, weight_decay=weight_decay, clip_norm=clip_norm,
         )  # fmt: skip
+        self.huber_delta, self.quantile = huber_delta, quantile
 
     def _check_loss(self) -> None:
         if not isinstance(self.loss, str) or self.loss not in REGRESSION_LOSSES:
@@ -189,6 +206,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _is_classifier(self) -> bool:
         return False
+
+    def _loss_params(self, loss: str) -> dict:
+        """The NetworkSpec keyword of the loss's parameter (``huber_delta``, ``quantile``)."""
+        param = LOSS_RECORDS[loss].param
+        return {} if param is None else {param: getattr(self, param)}
 
     def _loss_for(self, Y) -> str:
         return REGRESSION_LOSSES[self.loss]
@@ -201,14 +223,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=np.float64)
-        if self.loss == "poisson" and (y < 0).any():
+        counts = LOSS_RECORDS[REGRESSION_LOSSES[self.loss]].output == "exp"
+        if counts and (y < 0).any():
             raise ValueError(
                 "Some value(s) of y are negative which is not allowed for Poisson regression."
             )
         return X, y
 
     def _lean_targets(self, y, n: int, state: LeanState, dtype: np.dtype) -> np.ndarray | None:
-        return value_targets(y, n, self.n_outputs_, dtype, self.loss == "poisson")
+        exp = LOSS_RECORDS[REGRESSION_LOSSES[self.loss]].output == "exp"
+        return value_targets(y, n, self.n_outputs_, dtype, exp)
 
     def _decode(self, out: np.ndarray) -> np.ndarray:
         return out.ravel() if out.shape[1] == 1 else out

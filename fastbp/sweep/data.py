@@ -10,6 +10,7 @@ import numpy as np
 
 from fastbp.datasets import Dataset, Standardizer, load_named, train_test_split
 from fastbp.datasets._dataset import check_dtype
+from fastbp.losses import RECORDS
 from fastbp.spec import NetworkSpec
 from fastbp.sweep.config import SweepConfig
 
@@ -192,8 +193,12 @@ def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
         n_out = 1 if loss == "logistic" else data.n_classes
     else:
         loss = config.loss or "squared"
-        if loss != "squared":
+        if RECORDS[loss].task == "classification":
             raise ValueError(f"loss {loss!r} needs a classification dataset")
+        if loss != "squared":
+            raise ValueError(
+                f"fastbp sweep trains regression with loss 'squared' only, not {loss!r}"
+            )
         n_out = 1
     widths = [data.n_features, *config.hidden, n_out]
     dtype = config.dtype or data.dtype

@@ -78,7 +78,7 @@ class Trainer:
         else:
             ek.minibatch_epoch(
                 self.Xk, self.Yk, self.order, self.bs, net.params, p.widths, p.acts, p.out_kind,
-                p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+                p.loss_param, p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
                 net.lowered.grad, p.weight_mask, 0.0, net.lowered.blas_min_rows, opt.code, self.lr,
                 opt.momentum, opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
             )  # fmt: skip
