@@ -36,6 +36,11 @@ class NetworkSpec:
         the Poisson deviance up to terms free of z).  For all four dJ/dz[r] = prediction − target.
     dtype : str or numpy dtype
         ``"float32"`` or ``"float64"``; fixes the dtype of every array of the network.
+    dropout : float or sequence of float
+        Inverted dropout on the hidden layers, active only in training: a rate 0 ≤ p < 1 for
+        every hidden layer, or one rate per hidden layer (``len(widths) - 2`` rates); stored as
+        that tuple.  The output layer never drops; inference ignores it (see
+        :mod:`fastbp.dropout`).
 
     Raises
     ------
@@ -47,6 +52,7 @@ class NetworkSpec:
     activations: tuple[str, ...]
     loss: str = "squared"
     dtype: str = "float64"
+    dropout: tuple[float, ...] = ()
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class NetworkSpec:
         activations: Sequence[str] | str = (),
         loss: str = "squared",
         dtype: str | type | np.dtype = "float64",
+        dropout: float | Sequence[float] = 0.0,
     ) -> None:
         widths_t = _check_widths(widths)
         n_hidden = len(widths_t) - 2
@@ -98,6 +105,7 @@ class NetworkSpec:
         object.__setattr__(self, "activations", acts)
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "dtype", dt)
+        object.__setattr__(self, "dropout", _check_dropout(dropout, n_hidden))
 
     @property
     def n_layers(self) -> int:
@@ -125,6 +133,11 @@ class NetworkSpec:
         return LOSSES[self.loss][1]
 
     @property
+    def has_dropout(self) -> bool:
+        """Whether some hidden layer drops units in training (a rate > 0)."""
+        return any(p > 0.0 for p in self.dropout)
+
+    @property
     def np_dtype(self) -> np.dtype:
         """The dtype as a :class:`numpy.dtype`."""
         return np.dtype(self.dtype)
@@ -135,14 +148,18 @@ class NetworkSpec:
         Returns
         -------
         dict
-            ``widths``, ``activations``, ``loss`` and ``dtype``.
+            ``widths``, ``activations``, ``loss`` and ``dtype``, and ``dropout`` (one rate per
+            hidden layer) only when a rate is not 0, so specs without it write what they did.
         """
-        return {
+        d: dict = {
             "widths": list(self.widths),
             "activations": list(self.activations),
             "loss": self.loss,
             "dtype": self.dtype,
         }
+        if self.has_dropout:
+            d["dropout"] = list(self.dropout)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkSpec:
@@ -167,18 +184,45 @@ class NetworkSpec:
         missing = {"widths", "activations", "loss", "dtype"} - set(d)
         if missing:
             raise ValueError(f"spec is missing field(s) {sorted(missing)}")
-        return cls(d["widths"], d["activations"], d["loss"], d["dtype"])
+        return cls(d["widths"], d["activations"], d["loss"], d["dtype"], d.get("dropout", 0.0))
 
     def __repr__(self) -> str:
+        drop = f", dropout={list(self.dropout)}" if self.has_dropout else ""
         return (
             f"NetworkSpec(widths={list(self.widths)}, activations={list(self.activations)}, "
-            f"loss={self.loss!r}, dtype={self.dtype!r})"
+            f"loss={self.loss!r}, dtype={self.dtype!r}{drop})"
         )
 
 
 def count_params(widths: Sequence[int]) -> int:
     """Σ_k n_k (n_{k−1} + 1): weights plus biases of every layer."""
     return sum(widths[k] * (widths[k - 1] + 1) for k in range(1, len(widths)))
+
+
+def _check_dropout(dropout: object, n_hidden: int) -> tuple[float, ...]:
+    """``dropout`` as one rate per hidden layer, each a real number with 0 <= p < 1."""
+    if isinstance(dropout, (str, bytes, Mapping, Set)):
+        raise ValueError(f"dropout must be a rate or a list of rates, got {dropout!r}")
+    if not hasattr(dropout, "__iter__"):
+        if n_hidden == 0 and _rate(dropout, "dropout") > 0.0:
+            raise ValueError(f"dropout = {dropout!r} needs a hidden layer; widths have none")
+        return (_rate(dropout, "dropout"),) * n_hidden
+    rates = tuple(_rate(p, f"dropout[{i}]") for i, p in enumerate(dropout))  # type: ignore
+    if len(rates) != n_hidden:
+        raise ValueError(
+            f"dropout must be one rate, or one rate per hidden layer ({n_hidden}), got "
+            f"{len(rates)} rate(s)"
+        )
+    return rates
+
+
+def _rate(p: object, name: str) -> float:
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} = {p!r} must be a number in [0, 1)")
+    rate = float(p)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} = {rate!r} must be in [0, 1) (the probability to drop a unit)")
+    return rate + 0.0  # -0.0 becomes 0.0
 
 
 def _check_widths(widths: object) -> tuple[int, ...]:
