@@ -1,7 +1,7 @@
 """The fastbp model file: a network's spec, parameters and training record in one ``.npz``.
 
-File format (``format = "fastbp-model"``, ``format_version = 1`` or ``2``)
--------------------------------------------------------------------------
+File format (``format = "fastbp-model"``, ``format_version = 1``, ``2`` or ``3``)
+-------------------------------------------------------------------------------
 A model file is a zip archive written by :func:`numpy.savez` (uncompressed, ``ZIP_STORED``: the
 parameters are close to random bits and do not compress).  It starts with the zip signature
 ``PK\\x03\\x04``; the conventional extension is ``.fastbp``, but any name is kept as given.  Every
@@ -12,11 +12,13 @@ member is a ``.npy`` array; the archive holds exactly these members and no other
     never a pickled string.  Its fields, all always present:
 
     ``format``          ``"fastbp-model"``
-    ``format_version``  ``2`` when ``optimizer`` uses a setting of version 2 (``weight_decay``,
-                        the name ``"adamw"``), else ``1``, so older fastbp still reads the rest
+    ``format_version``  ``3`` when the spec uses a field of version 3 (``dropout``), else ``2``
+                        when ``optimizer`` uses a setting of version 2 (``weight_decay``, the
+                        name ``"adamw"``), else ``1``, so older fastbp still reads the rest
     ``fastbp_version``  version of fastbp that wrote the file, e.g. ``"0.1.0"``
     ``created``         UTC time of writing, ISO 8601, e.g. ``"2025-01-31T12:00:00Z"``
     ``spec``            ``NetworkSpec.to_dict()``: ``{"widths", "activations", "loss", "dtype"}``
+                        and, version 3, ``"dropout"`` (one rate per hidden layer, if any > 0)
     ``dtype``           ``"float32"`` or ``"float64"`` (equal to ``spec["dtype"]``)
     ``n_params``        length of ``params`` (equal to ``NetworkSpec.n_params``)
     ``init``            initialiser name, or null
@@ -85,9 +87,9 @@ from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
 
 FORMAT_NAME = "fastbp-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format versions this fastbp can read.
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 #: Refuse headers larger than this (a history of a million epochs still fits easily).
 MAX_HEADER_BYTES = 64 * 2**20
@@ -264,7 +266,7 @@ def save_model(
 
     header = {
         "format": FORMAT_NAME,
-        "format_version": _version_for(optimizer),
+        "format_version": max(_version_for(optimizer), _spec_version(spec)),
         "fastbp_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "spec": spec.to_dict(),
@@ -347,8 +349,13 @@ def _version_for(optimizer: Mapping[str, Any] | None) -> int:
     """The lowest format version that describes these optimizer settings (2 added
     ``weight_decay`` and ``adamw``)."""
     if optimizer is not None and ("weight_decay" in optimizer or optimizer.get("name") == "adamw"):
-        return FORMAT_VERSION
+        return 2
     return 1
+
+
+def _spec_version(spec: NetworkSpec) -> int:
+    """The lowest format version that describes the spec (3 added ``dropout``)."""
+    return 3 if spec.has_dropout else 1
 
 
 def _seed_for_header(seed: object) -> int | None:
@@ -731,6 +738,8 @@ def _check_header(header: dict, error) -> NetworkSpec:
         spec = NetworkSpec.from_dict(header["spec"])
     except (ValueError, TypeError) as exc:
         raise error(f"header holds an invalid spec: {exc}") from None
+    if version < _spec_version(spec):
+        raise error(f"the spec's dropout needs format_version 3, the header says {version}")
     if header["dtype"] != spec.dtype:
         raise error(f"header dtype {header['dtype']!r} disagrees with the spec's {spec.dtype!r}")
     if header["n_params"] != spec.n_params:

@@ -128,8 +128,9 @@ def test_header_is_strict_json_of_documented_fields(saved) -> None:
     text = raw.tobytes().decode("utf-8")
     header = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
     assert header["format"] == fio.FORMAT_NAME == "fastbp-model"
-    # Version 2 added optimizer settings (weight_decay, adamw); files without them stay at 1.
-    assert header["format_version"] == 1 and fio.FORMAT_VERSION == 2
+    # Version 2 added optimizer settings (weight_decay, adamw), version 3 spec fields (dropout);
+    # files without them stay at 1.
+    assert header["format_version"] == 1 and fio.FORMAT_VERSION == 3
     assert header["fastbp_version"] == fastbp.__version__
     assert header["spec"] == net.spec.to_dict()
     assert header["dtype"] == "float64" and header["n_params"] == net.n_params
@@ -400,7 +401,7 @@ def test_newer_format_version_is_refused(saved) -> None:
     header["format_version"] = 99
     _rewrite(path, header, arrays)
     with pytest.raises(
-        ModelFileError, match=r"format_version 99 is newer.*supported versions: \[1, 2\]"
+        ModelFileError, match=r"format_version 99 is newer.*supported versions: \[1, 2, 3\]"
     ):
         load_model(path)
     with pytest.raises(ModelFileError, match="format_version 99"):
@@ -413,7 +414,7 @@ def test_unknown_format_version_is_refused(saved, version) -> None:
     header, arrays = _members(path)
     header["format_version"] = version
     _rewrite(path, header, arrays)
-    match = r"unknown format_version .*supported versions: \[1, 2\]"
+    match = r"unknown format_version .*supported versions: \[1, 2, 3\]"
     with pytest.raises(ModelFileError, match=match):
         load_model(path)
 
