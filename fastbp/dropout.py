@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastbp.dropout_kernels import dropout_loss_grad, draw_masks, minibatch_epoch_dropout
+from fastbp.dropout_kernels import draw_masks, dropout_loss_grad, minibatch_epoch_dropout
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.spec import NetworkSpec
 
@@ -77,13 +77,14 @@ class DropoutRun:
         The network (its spec has dropout).
     batch_size : int
         Rows per batch (the workspaces' capacity).
-    seed : int or None
-        The seed of the mask key (:func:`dropout_key`).
+    seed : object
+        The seed of the mask key (:func:`dropout_key`); anything but an int (None, a network's
+        Generator) draws fresh entropy.
     """
 
-    def __init__(self, net: LoweredNetwork, batch_size: int, seed: int | None) -> None:
+    def __init__(self, net: LoweredNetwork, batch_size: int, seed: object) -> None:
         size = batch_size * net.plan.n_units
-        self.key = dropout_key(seed)
+        self.key = dropout_key(int(seed) if isinstance(seed, (int, np.integer)) else None)
         self.S = np.zeros(size, dtype=net.spec.np_dtype)
         self.AD = np.zeros(size, dtype=net.spec.np_dtype)
 
@@ -91,6 +92,9 @@ class DropoutRun:
                  tools: tuple | None) -> None:  # fmt: skip
         """Train on the batches of ``part`` (see :func:`minibatch_epoch_dropout`)."""
         p, ws = net.plan, net.ws
+        if self.S.shape[0] < batch_size * p.n_units:  # a later partial_fit with larger batches
+            self.S = np.zeros(batch_size * p.n_units, dtype=self.S.dtype)
+            self.AD = np.zeros_like(self.S)
         wd, clip, warmup = (0.0, 0.0, 0) if tools is None else tools
         minibatch_epoch_dropout(
             X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,

@@ -185,7 +185,7 @@ def loss_and_gradient(
     Zs, As, dZs, dAs = [], [], [], []
     for i, (x, y_row) in enumerate(zip(X, Y, strict=True)):
         y = [float(v) for v in y_row]
-        s = [None] + [
+        s: list = [None] + [
             [1.0] * widths[k] if scales is None else [float(v) for v in scales[i][k - 1]]
             for k in range(1, r)
         ]

@@ -105,7 +105,7 @@ class NetworkSpec:
         object.__setattr__(self, "activations", acts)
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "dtype", dt)
-        object.__setattr__(self, "dropout", _check_dropout(dropout, n_hidden))
+        object.__setattr__(self, "dropout", check_dropout_rates(dropout, n_hidden))
 
     @property
     def n_layers(self) -> int:
@@ -199,8 +199,27 @@ def count_params(widths: Sequence[int]) -> int:
     return sum(widths[k] * (widths[k - 1] + 1) for k in range(1, len(widths)))
 
 
-def _check_dropout(dropout: object, n_hidden: int) -> tuple[float, ...]:
-    """``dropout`` as one rate per hidden layer, each a real number with 0 <= p < 1."""
+def check_dropout_rates(dropout: object, n_hidden: int) -> tuple[float, ...]:
+    """``dropout`` as one rate per hidden layer, each a real number with 0 <= p < 1.
+
+    Parameters
+    ----------
+    dropout : float or sequence of float
+        One rate for every hidden layer, or one per hidden layer.
+    n_hidden : int
+        The number of hidden layers.
+
+    Returns
+    -------
+    tuple of float
+        ``n_hidden`` rates.
+
+    Raises
+    ------
+    ValueError
+        For a rate outside [0, 1), a non-number, the wrong count, or a rate > 0 without hidden
+        layers.
+    """
     if isinstance(dropout, (str, bytes, Mapping, Set)):
         raise ValueError(f"dropout must be a rate or a list of rates, got {dropout!r}")
     if not hasattr(dropout, "__iter__"):

@@ -20,8 +20,8 @@ import numpy as np
 
 from fastbp import epochs as ek
 from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
-from fastbp.dropout import DropoutRun, check_dropout
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
+from fastbp.dropout import DropoutRun, check_dropout
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
