@@ -1,7 +1,10 @@
 """Dropout in training: the mask key, the training driver's call, masks and gradients from outside.
 
 A spec with ``dropout`` (:class:`fastbp.NetworkSpec`) trains every batch through
-:func:`fastbp.dropout_kernels.minibatch_epoch_dropout` (per-example SGD as batches of one row):
+:func:`fastbp.dropout_kernels.minibatch_epoch_dropout`, and per-example plain SGD (no toolbox
+option) through the kernel :mod:`fastbp.specialise` generates for the spec with its dropout
+(``sgd_epoch_dropout``; the same masks, the generic kernel with batches of one row when
+specialisation is off or the loss has no generated kernel):
 ``fit`` and ``partial_fit`` of :class:`fastbp.Network` and the estimators of
 :mod:`fastbp.sklearn`.  ``forward``, ``predict``, ``loss``, ``score`` and the gradients of
 :class:`fastbp.Network` stay deterministic inference: they never drop.
@@ -23,6 +26,7 @@ import numpy as np
 from fastbp.dropout_kernels import draw_masks, dropout_loss_grad, minibatch_epoch_dropout
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.spec import NetworkSpec
+from fastbp.specialise import dropout_layers, kernel_module, layer_arrays, specialises
 
 __all__ = ["DropoutRun", "check_dropout", "dropout_key", "loss_and_gradient_with_masks", "masks"]
 
@@ -95,6 +99,9 @@ class DropoutRun:
         if self.S.shape[0] < batch_size * p.n_units:  # a later partial_fit with larger batches
             self.S = np.zeros(batch_size * p.n_units, dtype=self.S.dtype)
             self.AD = np.zeros_like(self.S)
+        if batch_size == 1 and opt.name == "sgd" and tools is None and specialises(net.spec):
+            self.per_example(net, X, Y, part, lr, l2, info, opt.step)
+            return
         wd, clip, warmup = (0.0, 0.0, 0) if tools is None else tools
         minibatch_epoch_dropout(
             X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
@@ -103,6 +110,18 @@ class DropoutRun:
             opt.s1, opt.s2, opt.step, info, float(wd), float(clip), int(warmup), self.key,
             p.dropout, self.S, self.AD,
         )  # fmt: skip
+
+    def per_example(self, net: LoweredNetwork, X, Y, part, lr, l2, info, step) -> None:
+        """Per-example SGD over ``part`` through the generated ``sgd_epoch_dropout`` kernel."""
+        spec, p = net.spec, net.plan
+        module = kernel_module(spec)
+        kernel = module.sgd_epoch_dropout_l2 if l2 != 0.0 else module.sgd_epoch_dropout
+        drop = []
+        for k in dropout_layers(spec):
+            lo, hi = int(p.u_off[k - 1]), int(p.u_off[k])
+            drop += [self.S[lo:hi], self.AD[lo:hi]]
+        kernel(X, Y, part, *layer_arrays(spec, p, net.params, net.ws), float(lr), float(l2), info,
+               *drop, self.key, step, p.dropout)  # fmt: skip
 
 
 def masks(spec: NetworkSpec, m: int, seed: int | None = 0, step: int = 1) -> list[np.ndarray]:

@@ -3,8 +3,9 @@
 Issue 27's target: dropout adds at most 30 % to a W1 epoch.  Measured in one process, one BLAS
 thread, the variants interleaved round by round so that load from other processes hits all
 alike.  A round is one fit of ``--epochs`` epochs per variant, and its figure the fit's median
-``History.seconds``; each figure below is the median over ``--rounds`` with its min–max, and the
-ratio of medians to ``plain``.
+``History.seconds``; each figure below is the median over ``--rounds`` with its min–max, the
+ratio of medians to ``plain``, and the median (min–max) of the ratios within a round, which
+drifting load from other processes disturbs least.
 
 * ``plain``: ``Network.fit(batch_size=1, optimizer="sgd")`` without dropout (the specialised
   per-example kernel, :mod:`fastbp.specialise`);
@@ -65,9 +66,14 @@ def main() -> None:
             times[name].append(epoch_seconds(net, X, Y, args.epochs, bs, **kw))
     base = {1: statistics.median(times["plain"]), 32: statistics.median(times["plain_b32"])}
     report = {}
+    base_name = {1: "plain", 32: "plain_b32"}
     for name, (_, bs, _) in variants.items():
         med = statistics.median(times[name])
+        rounds = [t / b for t, b in zip(times[name], times[base_name[bs]], strict=True)]
         report[name] = {
+            "round_ratio_median": statistics.median(rounds),
+            "round_ratio_min": min(rounds),
+            "round_ratio_max": max(rounds),
             "median_s": med,
             "min_s": min(times[name]),
             "max_s": max(times[name]),
@@ -76,7 +82,8 @@ def main() -> None:
         }
         print(f"{name:12s} {1e3 * med:8.2f} ms/epoch  (min {1e3 * min(times[name]):7.2f}, max "
               f"{1e3 * max(times[name]):7.2f})  {report[name]['us_per_row']:6.3f} us/row  "
-              f"x{report[name]['ratio_to_plain']:.2f} of plain (same batch size)")  # fmt: skip
+              f"x{report[name]['ratio_to_plain']:.2f} of plain (same batch size); per round "
+              f"x{statistics.median(rounds):.2f} ({min(rounds):.2f}-{max(rounds):.2f})")  # fmt: skip
     print(json.dumps({"workload": "W1", "p": args.p, "dtype": args.dtype, **report}))
 
 

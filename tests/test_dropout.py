@@ -189,6 +189,17 @@ def test_blas_and_loop_batches_agree() -> None:
     np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_specialised_per_example_kernel_matches_batches_of_one_row(act: str) -> None:
+    X, Y = data(30)
+    fast, generic = make(act=act), make(act=act)
+    fast.fit(X, Y, epochs=2, batch_size=1, seed=3, l2=1e-3, progress=False)
+    # warmup=1 changes no step but takes the generic kernel (batches of one row, loops)
+    generic.fit(X, Y, epochs=2, batch_size=1, seed=3, l2=1e-3, warmup=1, progress=False)
+    np.testing.assert_allclose(fast.params, generic.params, rtol=1e-10, atol=1e-13)
+    assert fast.optimizer.step[0] == generic.optimizer.step[0] == 60
+
+
 def test_per_example_partial_fit_continues_the_mask_counter() -> None:
     X, Y = data(12)
     whole, rows = make(), make()
