@@ -160,7 +160,7 @@ def loss_and_gradient_with_masks(
     """The mean loss and its gradient with given keep masks (the compiled training pass).
 
     Hidden layer k hands on a[k] ⊙ keep[k] / (1 − p_k) (p_k from the spec; a layer with p_k = 0
-    ignores its mask).  For tests and :func:`fastbp.gradcheck.gradcheck_dropout`.
+    ignores its mask).  For tests and :func:`fastbp.gradcheck_dropout`.
 
     Parameters
     ----------

@@ -314,6 +314,10 @@ def test_estimators_train_with_dropout() -> None:
     reg.partial_fit(X, y)  # the lean path, too, trains with dropout
     reg.partial_fit(X, y)
     assert not np.array_equal(before, reg.network_.params)
+    # batches of 60 rows: the compiled epoch loop's size, which dropout must not take
+    big = dict(kw, batch_size=60)
+    looped = MLPRegressor(dropout=RATES, **big).fit(X, y)
+    assert not np.allclose(looped.network_.params, MLPRegressor(**big).fit(X, y).network_.params)
     clf = MLPClassifier(dropout=0.2, **kw).fit(X, y > 0)
     assert clf.score(X, y > 0) > 0.4
     with pytest.raises(ValueError, match="stochastic solver"):
