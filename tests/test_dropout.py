@@ -307,6 +307,7 @@ def test_estimators_train_with_dropout() -> None:
     assert np.array_equal(reg.network_.params, again.network_.params)
     assert not np.allclose(reg.network_.params, plain.network_.params)
     assert np.array_equal(reg.predict(X), reg.predict(X))
+    np.testing.assert_allclose(reg.to_sklearn().predict(X), reg.predict(X), rtol=1e-10)
     dense_then_sparse = MLPRegressor(dropout=RATES, **kw).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(dense_then_sparse.network_.params, reg.network_.params,
                                rtol=1e-10, atol=1e-13)  # fmt: skip

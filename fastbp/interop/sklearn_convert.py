@@ -241,9 +241,10 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     check_is_fitted(estimator, "network_")
     net = estimator.network_
     params = estimator.get_params(deep=False)
-    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm")
-    for name in own:  # fastbp's own
-        params.pop(name)
+    own = ("dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm",
+           "dropout", "class_weight")  # fmt: skip
+    for name in own:  # fastbp's own (class_weight: the classifier's only; dropout: training's)
+        params.pop(name, None)
     if net.spec.activations:
         act = net.spec.activations[0]
         if act not in FASTBP_TO_SKLEARN:
