@@ -15,13 +15,16 @@ Workspaces, in the layout of Z and A (:mod:`fastbp.lowering`): ``S`` holds the s
 and writes neither (its next layer reads A).
 
 Masks are counter-based, so a run is reproducible and depends on no thread or call order: for
-step t (the optimizer's 1-based step count), batch row i and unit j of layer k, with U = n1 + ... +
-nr and c = i U + u_off[k−1] + j,
+step t (the optimizer's 1-based step count), batch row i and the pair of units j = 2q, 2q + 1 of
+layer k, with U = n1 + ... + nr and c = i U + u_off[k−1] + q (unique: q < n_k),
 
-    stream_t = h(key ⊕ h(t)),   u = ⌊h(stream_t + (c + 1) γ) / 2¹¹⌋ · 2⁻⁵³,   m_j = 0 iff u < p_k,
+    stream_t = h(key ⊕ h(t)),   b = h(stream_t + (c + 1) γ),
+    m_{2q} = 0 iff ⌊b / 2³²⌋ < θ_k,   m_{2q+1} = 0 iff (b mod 2³²) < θ_k,   θ_k = ⌊p_k 2³²⌋,
 
 where h is the splitmix64 finaliser and γ = 0x9E3779B97F4A7C15 (splitmix64's own increment), in
-wrapping uint64 arithmetic.  ``key`` comes from the fit's seed (:func:`fastbp.dropout.dropout_key`).
+wrapping uint64 arithmetic: one 64-bit hash serves two units, each dropped with probability
+θ_k / 2³², within 2.4·10⁻¹⁰ of p_k.  ``key`` comes from the fit's seed
+(:func:`fastbp.dropout.dropout_key`).
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ from fastbp.toolbox_kernels import toolbox_step
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _ONE = np.uint64(1)
-#: 2⁻⁵³: the top 53 bits of a uint64 as a float64 in [0, 1).
-INV_2_53 = 1.0 / 9007199254740992.0
+#: The shift to a hash's high half, and the mask of its low half.
+HALF_SHIFT = np.uint64(32)
+LOW_HALF = np.uint64(0xFFFFFFFF)
+#: 2³²: θ_k = ⌊p_k 2³²⌋ (exact in float64, then truncated).
+TWO_32 = 4294967296.0
 
 
 @jit_inline
@@ -73,10 +79,15 @@ def step_stream(key, t):
 
 
 @jit_inline
-def uniform(stream, c):
-    """u ∈ [0, 1) for counter c of a stream: the top 53 bits of h(stream + (c + 1) γ)."""
-    bits = mix64(stream + (np.uint64(c) + _ONE) * GAMMA)
-    return float(bits >> _S11) * INV_2_53
+def pair_bits(stream, c):
+    """b = h(stream + (c + 1) γ): the 64 bits of counter c, one 32-bit half per unit."""
+    return mix64(stream + (np.uint64(c) + _ONE) * GAMMA)
+
+
+@jit_inline
+def threshold(p):
+    """θ = ⌊p 2³²⌋ (uint64): a unit is dropped when its 32-bit half is below θ."""
+    return np.uint64(p * TWO_32)
 
 
 @jit
@@ -95,13 +106,20 @@ def draw_masks(key, t, m, widths, u_off, rates, S):
             continue
         keep = T(1.0 / (1.0 - p))
         zero = T(0.0)
+        thr = threshold(p)
         Sk = block(S, u_off, widths, k, m)
         n = widths[k]
+        half = n >> 1
         for i in range(m):
             base = i * U + u_off[k - 1]
             s = Sk[i]
-            for j in range(n):
-                s[j] = zero if uniform(stream, base + j) < p else keep
+            for q in range(half):
+                bits = pair_bits(stream, base + q)
+                s[2 * q] = zero if (bits >> HALF_SHIFT) < thr else keep
+                s[2 * q + 1] = zero if (bits & LOW_HALF) < thr else keep
+            if n & 1:
+                bits = pair_bits(stream, base + half)
+                s[n - 1] = zero if (bits >> HALF_SHIFT) < thr else keep
 
 
 @jit

@@ -228,14 +228,18 @@ def _prev(k: int, drop: tuple[int, ...]) -> str:
 
 
 def _dropout_lines(k: int) -> list[str]:
-    """After layer k's activation: keep scale m[k][j] (0 or 1/(1 − p_k), from the counter-based
-    uniform of :mod:`fastbp.dropout_kernels`, counter o{k} + j of batch row 0) and ã = a m."""
-    return [
-        f"for j in range(n{k}):",
-        f"    mj = ZERO if uniform(stream, o{k} + j) < p{k} else keep{k}",
-        f"    m{k}[j] = mj",
-        f"    ad{k}[j] = a{k}[j] * mj",
+    """After layer k's activation: keep scales m[k][j] (0 or 1/(1 − p_k)) and ã = a m, a pair of
+    units per hash as :func:`fastbp.dropout_kernels.draw_masks` (counter o{k} + q, row 0)."""
+    unit = [  # unit {u} from the half {h} of bits
+        "    m{k}[{u}] = ZERO if {h} < thr{k} else keep{k}",
+        "    ad{k}[{u}] = a{k}[{u}] * m{k}[{u}]",
     ]
+    hi, lo = "(bits >> HALF_SHIFT)", "(bits & LOW_HALF)"
+    lines = [f"for q in range(n{k} >> 1):", f"    bits = pair_bits(stream, o{k} + q)"]
+    lines += [line.format(k=k, u="2 * q", h=hi) for line in unit]
+    lines += [line.format(k=k, u="2 * q + 1", h=lo) for line in unit]
+    lines += [f"if n{k} & 1:", f"    bits = pair_bits(stream, o{k} + (n{k} >> 1))"]
+    return lines + [line.format(k=k, u=f"n{k} - 1", h=hi) for line in unit]
 
 
 def _update_lines(k: int, l2: bool, drop: tuple[int, ...] = ()) -> list[str]:
@@ -260,8 +264,8 @@ def _epoch_body(spec: NetworkSpec, l2: bool, drop: tuple[int, ...] = ()) -> list
     r = spec.n_layers
     acts = spec.activations
     lines = ["i = order[t]", "x = X[i]"]
-    if drop:
-        lines += ["step[0] += 1", "stream = step_stream(key, step[0])"]
+    if drop:  # the step count in a local (written back at the end): no store per example
+        lines += ["tstep += 1", "stream = step_stream(key, tstep)"]
     # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
     for k in range(1, r):
         lines += _dot_lines(k, _prev(k, drop))
@@ -349,8 +353,10 @@ def _epoch_function(
         "    n0 = X.shape[1]",
     ]
     lines += [f"    n{k} = W{k}.shape[0]" for k in range(1, r + 1)]
+    lines += ["    tstep = step[0]"] if drop else []
     for k in drop:  # rate, keep scale and the counter offset o{k} = n1 + ... + n{k−1}
-        lines += [f"    p{k} = rates[{k - 1}]", f"    keep{k} = {dt}(1.0 / (1.0 - p{k}))",
+        lines += [f"    keep{k} = {dt}(1.0 / (1.0 - rates[{k - 1}]))",
+                  f"    thr{k} = threshold(rates[{k - 1}])",
                   f"    o{k} = {' + '.join(['0'] + [f'n{q}' for q in range(1, k)])}"]  # fmt: skip
     lines += [
         "    total = 0.0",
@@ -369,7 +375,7 @@ def _epoch_function(
         "    info[0] += total",
         "    info[1] += done",
     ]
-    return lines
+    return lines + (["    step[0] = tstep"] if drop else [])
 
 
 def _ensemble_driver(spec: NetworkSpec, name: str, kernel: str) -> list[str]:
@@ -515,7 +521,8 @@ def generate_source(spec: NetworkSpec) -> str:
     ]
     drop = dropout_layers(spec)
     if drop:
-        head.insert(-3, "from fastbp.dropout_kernels import step_stream, uniform")
+        head.insert(-3, "from fastbp.dropout_kernels import HALF_SHIFT, LOW_HALF, pair_bits, "
+                        "step_stream, threshold")  # fmt: skip
     lines = head + _epoch_function(spec, "sgd_epoch", l2=False)
     lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", l2=True)
     lines += ["", ""] + _ensemble_driver(spec, "ensemble_sgd_epoch", "sgd_epoch")
