@@ -21,6 +21,9 @@ Not supported with dropout, refused with a ValueError before any compiled code r
 
 from __future__ import annotations
 
+import contextlib
+
+import numba
 import numpy as np
 
 from fastbp.dropout_kernels import draw_masks, dropout_loss_grad, minibatch_epoch_dropout
@@ -29,6 +32,12 @@ from fastbp.spec import NetworkSpec
 from fastbp.specialise import dropout_layers, kernel_module, layer_arrays, specialises
 
 __all__ = ["DropoutRun", "check_dropout", "dropout_key", "loss_and_gradient_with_masks", "masks"]
+
+
+def _quiet() -> contextlib.AbstractContextManager:
+    """NumPy's overflow warnings off when the kernels run as Python (``NUMBA_DISABLE_JIT=1``):
+    the masks' uint64 hashing wraps around by design, as compiled code does silently."""
+    return np.errstate(over="ignore") if numba.config.DISABLE_JIT else contextlib.nullcontext()
 
 
 def dropout_key(seed: int | None) -> np.uint64:
@@ -95,14 +104,22 @@ class DropoutRun:
     def __call__(self, net: LoweredNetwork, X, Y, part, batch_size, Xb, Yb, opt, lr, l2, info,
                  tools: tuple | None) -> None:  # fmt: skip
         """Train on the batches of ``part`` (see :func:`minibatch_epoch_dropout`)."""
-        p, ws = net.plan, net.ws
+        p = net.plan
         if self.S.shape[0] < batch_size * p.n_units:  # a later partial_fit with larger batches
             self.S = np.zeros(batch_size * p.n_units, dtype=self.S.dtype)
             self.AD = np.zeros_like(self.S)
         if batch_size == 1 and opt.name == "sgd" and tools is None and specialises(net.spec):
-            self.per_example(net, X, Y, part, lr, l2, info, opt.step)
+            with _quiet():
+                self.per_example(net, X, Y, part, lr, l2, info, opt.step)
             return
         wd, clip, warmup = (0.0, 0.0, 0) if tools is None else tools
+        with _quiet():
+            self._minibatch(net, X, Y, part, batch_size, Xb, Yb, opt, lr, l2, info, wd, clip,
+                            warmup)  # fmt: skip
+
+    def _minibatch(self, net, X, Y, part, batch_size, Xb, Yb, opt, lr, l2, info, wd, clip,
+                   warmup) -> None:  # fmt: skip
+        p, ws = net.plan, net.ws
         minibatch_epoch_dropout(
             X, Y, part, batch_size, net.params, p.widths, p.acts, p.out_kind, p.w_off, p.b_off,
             p.u_off, Xb, Yb, ws.Z, ws.A, ws.dZ, ws.dA, net.grad, p.weight_mask, float(l2),
@@ -146,7 +163,8 @@ def masks(spec: NetworkSpec, m: int, seed: int | None = 0, step: int = 1) -> lis
     net = LoweredNetwork(spec)
     p = net.plan
     S = np.zeros(m * p.n_units, dtype=np.float64)
-    draw_masks(dropout_key(seed), int(step), int(m), p.widths, p.u_off, p.dropout, S)
+    with _quiet():
+        draw_masks(dropout_key(seed), int(step), int(m), p.widths, p.u_off, p.dropout, S)
     out = []
     for k in range(1, spec.n_layers):
         block = S[m * p.u_off[k - 1] : m * p.u_off[k]].reshape(m, spec.widths[k])
