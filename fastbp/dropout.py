@@ -21,23 +21,15 @@ Not supported with dropout, refused with a ValueError before any compiled code r
 
 from __future__ import annotations
 
-import contextlib
-
-import numba
 import numpy as np
 
 from fastbp.dropout_kernels import draw_masks, dropout_loss_grad, minibatch_epoch_dropout
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
+from fastbp.lowered import quiet_if_no_jit as _quiet  # the mask hashing wraps uint64 by design
 from fastbp.spec import NetworkSpec
 from fastbp.specialise import dropout_layers, kernel_module, layer_arrays, specialises
 
 __all__ = ["DropoutRun", "check_dropout", "dropout_key", "loss_and_gradient_with_masks", "masks"]
-
-
-def _quiet() -> contextlib.AbstractContextManager:
-    """NumPy's overflow warnings off when the kernels run as Python (``NUMBA_DISABLE_JIT=1``):
-    the masks' uint64 hashing wraps around by design, as compiled code does silently."""
-    return np.errstate(over="ignore") if numba.config.DISABLE_JIT else contextlib.nullcontext()
 
 
 def dropout_key(seed: int | None) -> np.uint64:
