@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastbp._version import __version__
 from fastbp.activations import ACTIVATIONS
-from fastbp.gradcheck import GradcheckReport, gradcheck
+from fastbp.gradcheck import GradcheckReport, gradcheck, gradcheck_dropout
 from fastbp.history import FitDivergedError, History
 from fastbp.init import INITIALISERS
 from fastbp.network import Network, Trace
@@ -68,6 +68,7 @@ __all__ = [
     "hessian",
     "io",
     "gradcheck",
+    "gradcheck_dropout",
     "optim",
     "train",
     "warmup",

@@ -73,6 +73,8 @@ class Ensemble:
     ) -> None:
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        if spec.has_dropout:
+            raise ValueError("Ensemble does not support dropout; train Networks one by one")
         M = positive_int(n_members, "n_members")
         if not isinstance(init, str) or init not in INITIALISERS:
             raise ValueError(f"init = {init!r} is unknown; allowed: {sorted(INITIALISERS)}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastbp.dropout import loss_and_gradient_with_masks
 from fastbp.lowered import LoweredNetwork, NetworkLike, as_lowered
 from fastbp.validate import as_features, as_targets, check_seed, positive_float, positive_int
 
@@ -219,8 +220,60 @@ def gradcheck(
     else:
         indices = np.sort(np.random.default_rng(seed).choice(n, size=max_params, replace=False))
     g_fd = finite_difference_gradient(probe, X64, Y64, indices, eps)
+    return _report(g_bp[indices], g_fd, indices, n, eps, rtol, atol)
 
-    g = g_bp[indices]
+
+def gradcheck_dropout(
+    net: NetworkLike,
+    X: np.ndarray,
+    Y: np.ndarray,
+    keep: list[np.ndarray],
+    eps: float = 1e-6,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> GradcheckReport:
+    """:func:`gradcheck` of the training loss with dropout and a fixed mask, every parameter.
+
+    The backprop gradient of the compiled training pass with the keep masks ``keep``
+    (:func:`fastbp.dropout.loss_and_gradient_with_masks`) against central differences of that
+    loss, with the same masks, on a float64 copy.
+
+    Parameters
+    ----------
+    net : fastbp.Network or fastbp.lowered.LoweredNetwork
+        The network (its spec's dropout rates); it is not changed.
+    X, Y : numpy.ndarray
+        Rows and dense targets.
+    keep : list of numpy.ndarray
+        One (m, n_k) 0/1 mask per hidden layer (:func:`fastbp.dropout.masks` draws training's).
+    eps, rtol, atol : float
+        As for :func:`gradcheck`.
+
+    Returns
+    -------
+    GradcheckReport
+    """
+    lowered = as_lowered(net)
+    spec = lowered.spec
+    eps = positive_float(eps, "eps")
+    default_rtol, default_atol = TOLERANCES[spec.dtype]
+    rtol = default_rtol if rtol is None else positive_float(rtol, "rtol", allow_zero=True)
+    atol = default_atol if atol is None else positive_float(atol, "atol", allow_zero=True)
+    probe = LoweredNetwork(dataclasses.replace(spec, dtype="float64"))
+    probe.params[...] = lowered.params
+    g_bp = loss_and_gradient_with_masks(lowered, X, Y, keep)[1].astype(np.float64)
+
+    def loss(theta: np.ndarray) -> float:
+        probe.params[...] = theta
+        return loss_and_gradient_with_masks(probe, X, Y, keep)[0]
+
+    g_fd = central_differences(loss, probe.params.copy(), eps)
+    n = probe.plan.n_params
+    return _report(g_bp, g_fd, np.arange(n), n, eps, rtol, atol)
+
+
+def _report(g: np.ndarray, g_fd: np.ndarray, indices: np.ndarray, n: int, eps: float,
+            rtol: float, atol: float) -> GradcheckReport:  # fmt: skip
     abs_err = np.abs(g - g_fd)
     rel_err = abs_err / np.maximum(np.maximum(np.abs(g), np.abs(g_fd)), max(atol, 1e-300))
     worst = int(np.argmax(rel_err)) if rel_err.size else 0

@@ -12,13 +12,15 @@ member is a ``.npy`` array; the archive holds exactly these members and no other
     never a pickled string.  Its fields, all always present:
 
     ``format``          ``"fastbp-model"``
-    ``format_version``  ``3`` when the spec holds a loss parameter (``huber_delta``,
-                        ``quantile``), else ``2`` when ``optimizer`` uses a setting of version 2
-                        (``weight_decay``, ``"adamw"``), else ``1``: older fastbp reads the rest
+    ``format_version``  ``3`` when the spec uses a field of version 3 (a loss parameter,
+                        ``huber_delta`` or ``quantile``, or ``dropout``), else ``2`` when
+                        ``optimizer`` uses a setting of version 2 (``weight_decay``, ``"adamw"``),
+                        else ``1``: older fastbp reads the rest
     ``fastbp_version``  version of fastbp that wrote the file, e.g. ``"0.1.0"``
     ``created``         UTC time of writing, ISO 8601, e.g. ``"2025-01-31T12:00:00Z"``
     ``spec``            ``NetworkSpec.to_dict()``: ``widths``, ``activations``, ``loss``, ``dtype``
-                        (and the loss's parameter, version 3)
+                        (version 3: the loss's parameter; ``dropout``, one rate per hidden
+                        layer, if any > 0)
     ``dtype``           ``"float32"`` or ``"float64"`` (equal to ``spec["dtype"]``)
     ``n_params``        length of ``params`` (equal to ``NetworkSpec.n_params``)
     ``init``            initialiser name, or null
@@ -82,6 +84,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from fastbp._npz import claims_too_much, read_npy_header
+from fastbp.format_version import spec_fields_v3, spec_version, version_for
 from fastbp.jsonable import from_json, to_json
 from fastbp.spec import NetworkSpec
 from fastbp.validate import as_path
@@ -266,7 +269,7 @@ def save_model(
 
     header = {
         "format": FORMAT_NAME,
-        "format_version": _version_for(optimizer, spec),
+        "format_version": version_for(optimizer, spec),
         "fastbp_version": __version__,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "spec": spec.to_dict(),
@@ -343,16 +346,6 @@ def _check_named_arrays(arrays: Mapping[str, object] | None, what: str) -> dict[
             )
         out[name] = arr
     return out
-
-
-def _version_for(optimizer: Mapping[str, Any] | None, spec: NetworkSpec | None = None) -> int:
-    """The lowest format version that describes the spec and these optimizer settings (2 added
-    ``weight_decay`` and ``adamw``; 3 the loss parameters ``huber_delta`` and ``quantile``)."""
-    if spec is not None and spec.loss_record.param is not None:
-        return 3
-    if optimizer is not None and ("weight_decay" in optimizer or optimizer.get("name") == "adamw"):
-        return 2
-    return 1
 
 
 def _seed_for_header(seed: object) -> int | None:
@@ -735,8 +728,10 @@ def _check_header(header: dict, error) -> NetworkSpec:
         spec = NetworkSpec.from_dict(header["spec"])
     except (ValueError, TypeError) as exc:
         raise error(f"header holds an invalid spec: {exc}") from None
-    if version < 3 and spec.loss_record.param in header["spec"]:
-        raise error(f"spec field {spec.loss_record.param!r} needs format_version 3, not {version}")
+    if version < spec_version(spec):
+        raise error(
+            f"the spec's {spec_fields_v3(spec)} need(s) format_version 3, the header says {version}"
+        )
     if header["dtype"] != spec.dtype:
         raise error(f"header dtype {header['dtype']!r} disagrees with the spec's {spec.dtype!r}")
     if header["n_params"] != spec.n_params:

@@ -47,6 +47,7 @@ class Plan:
     u_off:   int64[r + 1], prefix sums of n_1..n_r: layer k's units are u_off[k−1]..u_off[k].
     n_params, n_units: sizes of the parameter buffer and of one workspace row.
     weight_mask: 1 where the parameter is a weight, 0 where it is a bias (for L2 penalties).
+    dropout: float64[r], the training dropout rate of layers 1..r (the output entry is 0).
     """
 
     widths: np.ndarray
@@ -59,6 +60,7 @@ class Plan:
     n_params: int
     n_units: int
     weight_mask: np.ndarray
+    dropout: np.ndarray
 
 
 def lower(spec: NetworkSpec) -> Plan:
@@ -81,7 +83,9 @@ def lower(spec: NetworkSpec) -> Plan:
     weight_mask = np.zeros(pos, dtype=spec.np_dtype)
     for k in range(r):
         weight_mask[w_off[k] : b_off[k]] = 1
-    for arr in (widths, acts, w_off, b_off, u_off, weight_mask):
+    dropout = np.zeros(r, dtype=np.float64)
+    dropout[: r - 1] = spec.dropout
+    for arr in (widths, acts, w_off, b_off, u_off, weight_mask, dropout):
         arr.setflags(write=False)
     return Plan(
         widths=widths,
@@ -94,6 +98,7 @@ def lower(spec: NetworkSpec) -> Plan:
         n_params=int(pos),
         n_units=int(u_off[-1]),
         weight_mask=weight_mask,
+        dropout=dropout,
     )
 
 

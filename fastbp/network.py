@@ -488,8 +488,8 @@ class Network(Predictions, Conversions):
         min_delta : float
             The improvement of the validation loss that counts.
         seed : int
-            Seeds shuffling and the validation split; with the same seed, data and parameters,
-            fit gives bit-identical results (on one thread).
+            Seeds shuffling, the validation split and the spec's dropout masks; with the same
+            seed, data and parameters, fit gives bit-identical results (on one thread).
         progress : bool
             Show a progress bar (tqdm if installed, else one line per epoch on stderr).
         warm_start : bool
@@ -595,7 +595,7 @@ class Network(Predictions, Conversions):
         max_grad_norm, noise_multiplier, seed : float or None, float, int or None
             DP-SGD as in :meth:`fit` (ε of many calls: :func:`fastbp.privacy.epsilon`); ``seed``
             seeds its noise, fresh entropy on every call by default (a repeated seed would
-            repeat the noise).
+            repeat the noise), and the dropout masks' key (None: 0; :mod:`fastbp.dropout`).
         weight_decay, clip_norm, warmup : float or None, float or None, int
             As in :meth:`fit` (None keeps the λ_wd of the same optimizer; warm-up counts steps).
 

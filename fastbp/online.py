@@ -237,8 +237,8 @@ class FastPaths:
         float or None
             The mean loss of the rows, or None: nothing was changed and the checked path must run.
         """
-        if type(X) is not np.ndarray or X.ndim != 2:
-            return None
+        if type(X) is not np.ndarray or X.ndim != 2 or self.spec.has_dropout:
+            return None  # dropout trains through train.partial_fit (fastbp.dropout)
         n, n0 = X.shape
         if n0 != self.n0 or not 1 <= n <= LEAN_MAX_ROWS:
             return None

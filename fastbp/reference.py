@@ -231,9 +231,15 @@ def loss_and_gradient(
     X: Sequence[Sequence[float]],
     Y: Sequence[Sequence[float]],
     loss_param: float | None = None,
+    scales: Sequence[Sequence[Sequence[float]]] | None = None,
 ) -> Pass:
     """Mean loss over the examples of X, Y and its gradient by backpropagation (``loss_param``:
-    Huber's δ or the quantile τ, default the record's)."""
+    Huber's δ or the quantile τ, default the record's).
+
+    With ``scales`` (dropout with a given mask: scales[i][k − 1][j] = m_j / (1 − p_k) for example
+    i and hidden layer k), layer k hands on ã[k] = a[k] ⊙ s[k], and the ``a`` of the result holds
+    ã for the hidden layers.
+    """
     r = len(widths) - 1
     W, b = unpack(params, widths)
     m = len(X)
@@ -243,8 +249,12 @@ def loss_and_gradient(
     dJ_db: list = [None] + [[0.0] * widths[k] for k in range(1, r + 1)]
     total = 0.0
     Zs, As, dZs, dAs = [], [], [], []
-    for x, y_row in zip(X, Y, strict=True):
+    for i, (x, y_row) in enumerate(zip(X, Y, strict=True)):
         y = [float(v) for v in y_row]
+        s: list = [None] + [
+            [1.0] * widths[k] if scales is None else [float(v) for v in scales[i][k - 1]]
+            for k in range(1, r)
+        ]
         # Forward: z[k] = W[k] a[k-1] + b[k],  a[k] = σ(z[k]).
         a: list = [[float(v) for v in x]]
         z: list = [None]
@@ -254,8 +264,8 @@ def loss_and_gradient(
                 for j in range(widths[k])
             ]
             z.append(z_k)
-            if k < r:
-                a.append([sigma(activations[k - 1], v) for v in z_k])
+            if k < r:  # ã[k] = a[k] ⊙ s[k] (s = 1 without dropout)
+                a.append([sigma(activations[k - 1], v) * s[k][j] for j, v in enumerate(z_k)])
             else:
                 a.append(output(loss, z_k))
         total += example_loss(loss, z[r], a[r], y, loss_param)
@@ -272,9 +282,9 @@ def loss_and_gradient(
                     dJ_dW[k][j][p] += dJ_dz[k][j] * a[k - 1][p]
                 dJ_db[k][j] += dJ_dz[k][j]
             if k > 1:
-                # dJ/da[k-1] = W[k]^T dJ/dz[k],  dJ/dz[k-1] = dJ/da[k-1] ⊙ σ'(z[k-1]).
+                # dJ/da[k-1] = (W[k]^T dJ/dz[k]) ⊙ s[k-1],  dJ/dz[k-1] = dJ/da[k-1] ⊙ σ'(z[k-1]).
                 dJ_da[k - 1] = [
-                    sum(W[k][j][p] * dJ_dz[k][j] for j in range(widths[k]))
+                    sum(W[k][j][p] * dJ_dz[k][j] for j in range(widths[k])) * s[k - 1][p]
                     for p in range(widths[k - 1])
                 ]
                 dJ_dz[k - 1] = [

@@ -44,6 +44,11 @@ class NetworkSpec:
         Huber's δ > 0 (finite), in units of y; only with ``loss="huber"``.
     quantile : float, default=0.5
         The quantile τ, 0 < τ < 1, of ``loss="quantile"``; only with that loss.
+    dropout : float or sequence of float
+        Inverted dropout on the hidden layers, active only in training: a rate 0 ≤ p < 1 for
+        every hidden layer, or one rate per hidden layer (``len(widths) - 2`` rates); stored as
+        that tuple.  The output layer never drops; inference ignores it (see
+        :mod:`fastbp.dropout`).
 
     Raises
     ------
@@ -57,6 +62,7 @@ class NetworkSpec:
     dtype: str = "float64"
     huber_delta: float = 1.0
     quantile: float = 0.5
+    dropout: tuple[float, ...] = ()
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class NetworkSpec:
         loss: str = "squared",
         dtype: str | type | np.dtype = "float64",
         *,
+        dropout: float | Sequence[float] = 0.0,
         huber_delta: float = 1.0,
         quantile: float = 0.5,
     ) -> None:
@@ -120,6 +127,7 @@ class NetworkSpec:
         object.__setattr__(self, "activations", acts)
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "dtype", dt)
+        object.__setattr__(self, "dropout", check_dropout_rates(dropout, n_hidden))
         for field, value in values.items():
             object.__setattr__(self, field, value)
 
@@ -160,6 +168,11 @@ class NetworkSpec:
         return LOSSES[self.loss][1]
 
     @property
+    def has_dropout(self) -> bool:
+        """Whether some hidden layer drops units in training (a rate > 0)."""
+        return any(p > 0.0 for p in self.dropout)
+
+    @property
     def np_dtype(self) -> np.dtype:
         """The dtype as a :class:`numpy.dtype`."""
         return np.dtype(self.dtype)
@@ -170,8 +183,9 @@ class NetworkSpec:
         Returns
         -------
         dict
-            ``widths``, ``activations``, ``loss`` and ``dtype``, and the loss's parameter
-            (``huber_delta``, ``quantile``) for a loss that has one.
+            ``widths``, ``activations``, ``loss`` and ``dtype``, the loss's parameter
+            (``huber_delta``, ``quantile``) for a loss that has one, and ``dropout`` (one rate per
+            hidden layer) only when a rate is not 0, so specs without them write what they did.
         """
         d: dict = {
             "widths": list(self.widths),
@@ -182,6 +196,8 @@ class NetworkSpec:
         param = self.loss_record.param
         if param is not None:
             d[param] = getattr(self, param)
+        if self.has_dropout:
+            d["dropout"] = list(self.dropout)
         return d
 
     @classmethod
@@ -207,24 +223,71 @@ class NetworkSpec:
         missing = {"widths", "activations", "loss", "dtype"} - set(d)
         if missing:
             raise ValueError(f"spec is missing field(s) {sorted(missing)}")
-        unknown = set(d) - {"widths", "activations", "loss", "dtype", *PARAMS}
+        unknown = set(d) - {"widths", "activations", "loss", "dtype", "dropout", *PARAMS}
         if unknown:
             raise ValueError(f"spec has unknown field(s) {sorted(unknown)}")
         params = {k: d[k] for k in PARAMS if k in d}
-        return cls(d["widths"], d["activations"], d["loss"], d["dtype"], **params)
+        return cls(d["widths"], d["activations"], d["loss"], d["dtype"],
+                   dropout=d.get("dropout", 0.0), **params)  # fmt: skip
 
     def __repr__(self) -> str:
         param = self.loss_record.param
         extra = "" if param is None else f", {param}={getattr(self, param)!r}"
+        drop = f", dropout={list(self.dropout)}" if self.has_dropout else ""
         return (
             f"NetworkSpec(widths={list(self.widths)}, activations={list(self.activations)}, "
-            f"loss={self.loss!r}, dtype={self.dtype!r}{extra})"
+            f"loss={self.loss!r}, dtype={self.dtype!r}{extra}{drop})"
         )
 
 
 def count_params(widths: Sequence[int]) -> int:
     """Σ_k n_k (n_{k−1} + 1): weights plus biases of every layer."""
     return sum(widths[k] * (widths[k - 1] + 1) for k in range(1, len(widths)))
+
+
+def check_dropout_rates(dropout: object, n_hidden: int) -> tuple[float, ...]:
+    """``dropout`` as one rate per hidden layer, each a real number with 0 <= p < 1.
+
+    Parameters
+    ----------
+    dropout : float or sequence of float
+        One rate for every hidden layer, or one per hidden layer.
+    n_hidden : int
+        The number of hidden layers.
+
+    Returns
+    -------
+    tuple of float
+        ``n_hidden`` rates.
+
+    Raises
+    ------
+    ValueError
+        For a rate outside [0, 1), a non-number, the wrong count, or a rate > 0 without hidden
+        layers.
+    """
+    if isinstance(dropout, (str, bytes, Mapping, Set)):
+        raise ValueError(f"dropout must be a rate or a list of rates, got {dropout!r}")
+    if not hasattr(dropout, "__iter__"):
+        if n_hidden == 0 and _rate(dropout, "dropout") > 0.0:
+            raise ValueError(f"dropout = {dropout!r} needs a hidden layer; widths have none")
+        return (_rate(dropout, "dropout"),) * n_hidden
+    rates = tuple(_rate(p, f"dropout[{i}]") for i, p in enumerate(dropout))  # type: ignore
+    if len(rates) != n_hidden:
+        raise ValueError(
+            f"dropout must be one rate, or one rate per hidden layer ({n_hidden}), got "
+            f"{len(rates)} rate(s)"
+        )
+    return rates
+
+
+def _rate(p: object, name: str) -> float:
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} = {p!r} must be a number in [0, 1)")
+    rate = float(p)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} = {rate!r} must be in [0, 1) (the probability to drop a unit)")
+    return rate + 0.0  # -0.0 becomes 0.0
 
 
 def _check_widths(widths: object) -> tuple[int, ...]:

@@ -88,6 +88,17 @@ def specialises(spec: NetworkSpec) -> bool:
     return enabled() and spec.loss in SPECIALISED_LOSSES
 
 
+def dropout_layers(spec: NetworkSpec) -> tuple[int, ...]:
+    """The hidden layers k (1-based) with a dropout rate > 0: the generated source's only
+    dependence on the rates (their values are read at run time).
+
+    Returns
+    -------
+    tuple of int
+    """
+    return tuple(k for k in range(1, spec.n_layers) if spec.dropout[k - 1] > 0)
+
+
 def enabled() -> bool:
     """Whether spec-specialised kernels are used (``FASTBP_SPECIALISE`` is not ``0``).
 
@@ -213,9 +224,29 @@ def _dot_lines(k: int, prev: str) -> list[str]:
     ]
 
 
-def _update_lines(k: int, l2: bool) -> list[str]:
+def _prev(k: int, drop: tuple[int, ...]) -> str:
+    """What layer k reads: x, the dropped ad{k−1} of a layer with dropout, or a{k−1}."""
+    return "x" if k == 1 else f"ad{k - 1}" if k - 1 in drop else f"a{k - 1}"
+
+
+def _dropout_lines(k: int) -> list[str]:
+    """After layer k's activation: keep scales m[k][j] (0 or 1/(1 − p_k)) and ã = a m, a pair of
+    units per hash as :func:`fastbp.dropout_kernels.draw_masks` (counter o{k} + q, row 0)."""
+    unit = [  # unit {u} from the half {h} of bits
+        "    m{k}[{u}] = ZERO if {h} < thr{k} else keep{k}",
+        "    ad{k}[{u}] = a{k}[{u}] * m{k}[{u}]",
+    ]
+    hi, lo = "(bits >> HALF_SHIFT)", "(bits & LOW_HALF)"
+    lines = [f"for q in range(n{k} >> 1):", f"    bits = pair_bits(stream, o{k} + q)"]
+    lines += [line.format(k=k, u="2 * q", h=hi) for line in unit]
+    lines += [line.format(k=k, u="2 * q + 1", h=lo) for line in unit]
+    lines += [f"if n{k} & 1:", f"    bits = pair_bits(stream, o{k} + (n{k} >> 1))"]
+    return lines + [line.format(k=k, u=f"n{k} - 1", h=hi) for line in unit]
+
+
+def _update_lines(k: int, l2: bool, drop: tuple[int, ...] = ()) -> list[str]:
     """Inside layer k's row loop, with d{k} = dJ/dz[k][j] set: update row j and b[k][j]."""
-    prev = "x" if k == 1 else f"a{k - 1}"
+    prev = _prev(k, drop)
     row = [f"step{k} = alpha * d{k}"] + _update_row_lines(k, prev, l2, with_da=k > 1)
     row.append(f"b{k}[j] -= step{k}")
     if l2:
@@ -229,34 +260,39 @@ def _zero_da(k: int) -> list[str]:
     return [f"for p in range(n{k}):", f"    da{k}[p] = ZERO"] if k >= 1 else []
 
 
-def _epoch_body(spec: NetworkSpec, l2: bool) -> list[str]:
-    """The per-example loop body (indented under ``for t in range(...)``)."""
+def _epoch_body(spec: NetworkSpec, l2: bool, drop: tuple[int, ...] = ()) -> list[str]:
+    """The per-example loop body (indented under ``for t in range(...)``); ``drop``: the hidden
+    layers with dropout (each example is one optimizer step, its masks those of that step)."""
     r = spec.n_layers
     acts = spec.activations
     lines = ["i = order[t]", "x = X[i]"]
+    if drop:  # the step count in a local (written back at the end): no store per example
+        lines += ["tstep += 1", "stream = step_stream(key, tstep)"]
     # Forward through the hidden layers: z[k] = W[k] a[k−1] + b[k], a[k] = σ(z[k]), one loop.
     for k in range(1, r):
-        lines += _dot_lines(k, "x" if k == 1 else f"a{k - 1}")
+        lines += _dot_lines(k, _prev(k, drop))
         lines += _activation_lines(k, acts[k - 1])
-    prev = "x" if r == 1 else f"a{r - 1}"
+        lines += _dropout_lines(k) if k in drop else []
+    prev = _prev(r, drop)
     lines += _zero_da(r - 1)
     if spec.loss == "softmax_cross_entropy":
         lines += _dot_lines(r, prev) + [f"    z{r}[j] = s{r}"]
         lines += _output_lines(spec.loss, r)
-        lines += [f"for j in range(n{r}):", f"    d{r} = dz{r}[j]"] + _update_lines(r, l2)
+        lines += [f"for j in range(n{r}):", f"    d{r} = dz{r}[j]"] + _update_lines(r, l2, drop)
     else:
         # Output row j: forward, dJ/dz[r][j], loss, then the row's update at once (row j of
         # W[r] is not read again for this example).
-        lines += _dot_lines(r, prev) + _output_lines(spec.loss, r) + _update_lines(r, l2)
+        lines += _dot_lines(r, prev) + _output_lines(spec.loss, r) + _update_lines(r, l2, drop)
     # Backward fused with the update, layers r−1 down to 1: dJ/dz[k][j] = dJ/da[k][j] σ'(z[k][j])
     # is formed as row j is reached.
     for k in range(r - 1, 0, -1):
         lines += _zero_da(k - 1)
+        g = f"(da{k}[j] * m{k}[j])" if k in drop else f"da{k}[j]"  # dJ/da[k] ⊙ m/(1 − p)
         if RECORDS[acts[k - 1]].pair is not None:  # z{k} holds σ'(z[k]) (_activation_lines)
-            dk = f"da{k}[j] * z{k}[j]"
+            dk = f"{g} * z{k}[j]"
         else:
-            dk = _derivative(acts[k - 1], f"da{k}[j]", f"z{k}[j]", f"a{k}[j]")
-        lines += [f"for j in range(n{k}):", f"    d{k} = {dk}"] + _update_lines(k, l2)
+            dk = _derivative(acts[k - 1], g, f"z{k}[j]", f"a{k}[j]")
+        lines += [f"for j in range(n{k}):", f"    d{k} = {dk}"] + _update_lines(k, l2, drop)
     return lines
 
 
@@ -286,7 +322,9 @@ def _array_names(spec: NetworkSpec) -> list[str]:
     return [f"{q}{k}" for q, k in _arrays(spec)]
 
 
-def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
+def _epoch_function(
+    spec: NetworkSpec, name: str, l2: bool, drop: tuple[int, ...] = ()
+) -> list[str]:
     """The per-example loop, on one array per layer quantity (widths from the arrays' shapes).
 
     Each view is its own argument, as in the hand-written loop the issue describes; Python makes
@@ -298,9 +336,10 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
     r = spec.n_layers
     dt = f"np.{spec.dtype}"
     what = "λ > 0" if l2 else "λ = 0; rows with dJ/dz = 0 are skipped"
+    extra = "".join(f", m{k}, ad{k}" for k in drop) + (", key, step, rates" if drop else "")
     lines = [
         "@jit",
-        f"def {name}(X, Y, order, {', '.join(_array_names(spec))}, lr, l2, info):",
+        f"def {name}(X, Y, order, {', '.join(_array_names(spec))}, lr, l2, info{extra}):",
         f'    """Per-example SGD over ``order``: θ ← θ − α (∇J_i(θ) + λ W-mask ⊙ θ) ({what}).',
         "",
         "    Writes W, b in place (and the workspaces z, a, da); info[0] += Σ J_i, info[1] +=",
@@ -316,6 +355,11 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
         "    n0 = X.shape[1]",
     ]
     lines += [f"    n{k} = W{k}.shape[0]" for k in range(1, r + 1)]
+    lines += ["    tstep = step[0]"] if drop else []
+    for k in drop:  # rate, keep scale and the counter offset o{k} = n1 + ... + n{k−1}
+        lines += [f"    keep{k} = {dt}(1.0 / (1.0 - rates[{k - 1}]))",
+                  f"    thr{k} = threshold(rates[{k - 1}])",
+                  f"    o{k} = {' + '.join(['0'] + [f'n{q}' for q in range(1, k)])}"]  # fmt: skip
     lines += [
         "    total = 0.0",
         "    done = 0",
@@ -324,7 +368,7 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
         "        t1 = min(n, t0 + CHECK_EVERY)",
         "        for t in range(t0, t1):",
     ]
-    lines += ["            " + line for line in _epoch_body(spec, l2)]
+    lines += ["            " + line for line in _epoch_body(spec, l2, drop)]
     lines += [
         "        done = t1",
         "        if not math.isfinite(total):",
@@ -333,7 +377,7 @@ def _epoch_function(spec: NetworkSpec, name: str, l2: bool) -> list[str]:
         "    info[0] += total",
         "    info[1] += done",
     ]
-    return lines
+    return lines + (["    step[0] = tstep"] if drop else [])
 
 
 def _ensemble_driver(spec: NetworkSpec, name: str, kernel: str) -> list[str]:
@@ -444,7 +488,9 @@ def generate_source(spec: NetworkSpec) -> str:
         (λ > 0), both ``(X, Y, order, *layer_arrays(spec, plan, params, ws), lr, l2, info)``: one
         argument per layer quantity (:func:`layer_arrays`); and their ensemble drivers
         ``ensemble_sgd_epoch`` and ``ensemble_sgd_epoch_l2`` (parallel over members, see
-        :mod:`fastbp.ensemble_kernels`).
+        :mod:`fastbp.ensemble_kernels`).  A spec with dropout adds ``sgd_epoch_dropout`` and
+        ``sgd_epoch_dropout_l2``, which take ``m{k}, ad{k}`` (mask scales and dropped
+        activations) of each layer k of :func:`dropout_layers`, then ``key, step, rates``.
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -475,10 +521,17 @@ def generate_source(spec: NetworkSpec) -> str:
         f"CHECK_EVERY = {CHECK_EVERY}",
         "",
     ]
+    drop = dropout_layers(spec)
+    if drop:
+        head.insert(-3, "from fastbp.dropout_kernels import HALF_SHIFT, LOW_HALF, pair_bits, "
+                        "step_stream, threshold")  # fmt: skip
     lines = head + _epoch_function(spec, "sgd_epoch", l2=False)
     lines += ["", ""] + _epoch_function(spec, "sgd_epoch_l2", l2=True)
     lines += ["", ""] + _ensemble_driver(spec, "ensemble_sgd_epoch", "sgd_epoch")
     lines += ["", ""] + _ensemble_driver(spec, "ensemble_sgd_epoch_l2", "sgd_epoch_l2")
+    if drop:  # per-example SGD with dropout (fastbp.dropout.DropoutRun); no ensemble driver
+        lines += ["", ""] + _epoch_function(spec, "sgd_epoch_dropout", False, drop)
+        lines += ["", ""] + _epoch_function(spec, "sgd_epoch_dropout_l2", True, drop)
     return "\n".join(lines) + "\n"
 
 
@@ -581,7 +634,7 @@ def kernel_module(spec: NetworkSpec) -> types.ModuleType:
         The loaded generated module (see :func:`generate_source`); its kernels compile on first
         call, or load from Numba's on-disk cache.
     """
-    facts = (spec.n_layers, tuple(spec.activations), spec.loss, spec.dtype)
+    facts = (spec.n_layers, tuple(spec.activations), spec.loss, spec.dtype, dropout_layers(spec))
     module = _BY_FACTS.get(facts)
     if module is None:  # generating and hashing the source costs tens of µs: once per process
         module = _BY_FACTS[facts] = _load(generate_source(spec))
@@ -643,6 +696,7 @@ def sgd_example_epoch_dispatch(spec, X, Y, order, params, plan, ws, lr, l2, info
 __all__ = [
     "CHECK_EVERY",
     "SPECIALISE_ENV",
+    "dropout_layers",
     "enabled",
     "generate_source",
     "kernel_module",

@@ -21,6 +21,7 @@ import numpy as np
 from fastbp import epochs as ek
 from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.diagnostics import diagnostic_rows, diagnostics_from_trace, warn_gradient_ratio
+from fastbp.dropout import DropoutRun, check_dropout
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.losses import RECORDS
@@ -177,6 +178,7 @@ max_grad_norm, noise_multiplier, weight_decay, clip_norm, warmup
     seed = check_seed(seed)
     dp = check_privacy(max_grad_norm, noise_multiplier)
     tools = toolbox(optimizer, clip_norm, warmup, dp is not None)
+    check_dropout(spec, sw, dp)
     if dp is not None and sw is not None:
         raise ValueError("DP-SGD (max_grad_norm) does not take sample_weight")
     # Only shuffling and the validation split draw from it (creating one costs ~70 µs a call).
@@ -249,6 +251,7 @@ max_grad_norm, noise_multiplier, weight_decay, clip_norm, warmup
                 net, X, Y, train_idx, X_val, Y_val, epochs, batch_size, optimizer, lr, l2,
                 schedule, shuffle, early_stopping, patience, min_delta, rng, progress, history,
                 diag_data, ctrl_c=ctrl_c, sw=sw, sw_val=sw_val, dp=dp, dp_seed=seed, tools=tools,
+                drop_seed=seed,
             )  # fmt: skip
         if ctrl_c.is_set() and not history.interrupted:
             history.interrupted = True  # Ctrl-C after the last epoch: keep it, but report it
@@ -475,6 +478,7 @@ weight_decay, clip_norm, warmup
     l2 = positive_float(l2, "l2", allow_zero=True)
     batch_size = positive_int(batch_size, "batch_size")
     dp = check_privacy(max_grad_norm, noise_multiplier)
+    check_dropout(spec, None, dp, "partial_fit")
     check_toolbox(clip_norm, warmup)  # before the network is touched; toolbox() once resolved
     seed = check_seed(seed)
     n = X.shape[0]
@@ -512,7 +516,7 @@ weight_decay, clip_norm, warmup
             _run_epochs(
                 net, X, Y, np.arange(n, dtype=np.int64), None, None, 1, min(batch_size, n), opt,
                 lr, l2, Schedule("constant"), False, False, 1, 0.0, None, False, history,
-                dp=dp, dp_seed=seed, tools=tools,
+                dp=dp, dp_seed=seed, tools=tools, drop_seed=0 if seed is None else seed,
             )  # fmt: skip
         except FitDivergedError:
             net.optimizer = previous
@@ -534,7 +538,7 @@ def _run_epochs(
     net: LoweredNetwork, X, Y, train_idx, X_val, Y_val, epochs, batch_size, opt, lr0, l2, schedule,
     shuffle, early_stopping, patience, min_delta, rng, progress, history, diag_data=None,
     ctrl_c=None, sw=None, sw_val=None, dp: DPSettings | None = None, dp_seed: int | None = None,
-    tools: tuple | None = None,
+    tools: tuple | None = None, drop_seed: int | None = 0,
 ):  # fmt: skip
     p, ws, spec = net.plan, net.ws, net.spec
     dtype = spec.np_dtype
@@ -561,6 +565,8 @@ def _run_epochs(
         chunk = batch_size * dp_run.batches  # no larger than the gather buffers
         dp_run.record(history)
 
+    # Dropout (fastbp.dropout): every batch through its kernel, per-example SGD as rows of one.
+    drop = DropoutRun(net, batch_size, drop_seed) if spec.has_dropout else None
     minibatch = ek.minibatch_kernel(opt.code, l2, batch_size, net.blas_min_rows)
     # The last good epoch's state, restored by the compiled rule every training path uses
     # (row_kernels.settle: the ensembles, partial_fit and the estimators too).
@@ -609,6 +615,8 @@ def _run_epochs(
                                       opt, lr, l2, info, tools)  # fmt: skip
                 elif dp_run is not None:
                     dp_run(Xc, Yc, part, Xb, Yb, opt, lr, l2, info)
+                elif drop is not None:
+                    drop(net, Xc, Yc, part, batch_size, Xb, Yb, opt, lr, l2, info, tools)
                 elif tools is not None:
                     minibatch_epoch_toolbox(
                         Xc, Yc, part, batch_size, net.params, p.widths, p.acts, p.out_kind,

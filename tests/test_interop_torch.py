@@ -118,7 +118,7 @@ def refused(module, loss="squared"):
     [
         ([nn.Linear(2, 3), nn.LeakyReLU(0.2), nn.Linear(3, 1)], 1, "negative_slope=0.01"),
         ([nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)], 2, "no bias"),
-        ([nn.Linear(2, 3), nn.Dropout(0.1), nn.Linear(3, 1)], 1, "not supported"),
+        ([nn.Linear(2, 3), nn.AlphaDropout(0.1), nn.Linear(3, 1)], 1, "not supported"),
         ([nn.Linear(2, 3), nn.Hardswish(), nn.Linear(3, 1)], 1, "not supported"),
         ([nn.Linear(2, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 1)], 1, "approximate='none'"),
         ([nn.Linear(2, 3), nn.ELU(alpha=0.5), nn.Linear(3, 1)], 1, "alpha=1.0"),

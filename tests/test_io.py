@@ -128,8 +128,8 @@ def test_header_is_strict_json_of_documented_fields(saved) -> None:
     text = raw.tobytes().decode("utf-8")
     header = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
     assert header["format"] == fio.FORMAT_NAME == "fastbp-model"
-    # Version 2 added optimizer settings (weight_decay, adamw), version 3 the loss parameters
-    # (huber_delta, quantile); files without them stay at 1.
+    # Version 2 added optimizer settings (weight_decay, adamw), version 3 spec fields (the loss
+    # parameters huber_delta and quantile, dropout); files without them stay at 1.
     assert header["format_version"] == 1 and fio.FORMAT_VERSION == 3
     assert header["fastbp_version"] == fastbp.__version__
     assert header["spec"] == net.spec.to_dict()

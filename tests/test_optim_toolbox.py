@@ -27,7 +27,8 @@ import pytest
 
 import fastbp as fb
 from fastbp import reference as ref
-from fastbp.io import _version_for, read_header
+from fastbp.format_version import version_for as _version_for
+from fastbp.io import read_header
 from fastbp.optim import OPTIMIZERS, Optimizer
 from fastbp.toolbox_kernels import toolbox_step
 from fastbp.train import toolbox

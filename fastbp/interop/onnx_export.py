@@ -254,6 +254,9 @@ def onnx_model(
 ) -> Any:
     """The ONNX model of ``net`` (an ``onnx.ModelProto``, checked with ``full_check=True``).
 
+    The graph computes inference, ``net.forward``: a spec's ``dropout`` (training only) adds no
+    node; the spec in the metadata keeps its rates.
+
     Parameters
     ----------
     net : fastbp.Network

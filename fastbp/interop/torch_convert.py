@@ -28,10 +28,16 @@ torch module                       fastbp
 ``Sigmoid``                        after the last ``Linear`` only, with ``loss="logistic"``
 ``fastbp.interop.torch_convert.``  after the last ``Linear`` only, with ``loss="poisson"``
 ``exp_module_class()`` (``Exp``)   (torch.nn has no exponential module)
+``Dropout(p)``                     the spec's ``dropout`` rate of a hidden layer: after the
+                                   layer's activation (or its ``Linear`` for ``identity``),
+                                   never after the last ``Linear``; ``to_torch`` writes one after
+                                   each hidden layer with a rate > 0 (the module is in ``eval()``
+                                   mode, so it computes the inference ``net.forward``)
 =================================  ==============================================================
 
-Anything else (another slope, a ``Linear`` without bias, ``Dropout``, nested containers, two
-activations in a row, an activation after the last ``Linear`` that is not the loss's output)
+Anything else (another slope, a ``Linear`` without bias, another dropout module, nested
+containers, two activations in a row, an activation after the last ``Linear`` that is not the
+loss's output)
 raises ValueError naming the module by its index and repr.
 """
 
@@ -170,6 +176,8 @@ def to_torch(net: Any, *, logits: bool = False, preprocessing: bool = True) -> A
         modules.append(lin)
         if k < r:
             modules.append(_hidden_module(nn, spec.activations[k - 1]))
+            if spec.dropout[k - 1] > 0:
+                modules.append(nn.Dropout(spec.dropout[k - 1]))
     if not logits:
         if spec.output_activation == "softmax":
             modules.append(nn.Softmax(dim=-1))
@@ -255,8 +263,16 @@ def torch_network(
     acts: list[str] = []
     pending: tuple[int, str] | None = None  # activation seen since the last Linear
     output_module: tuple[int, Any] | None = None
+    rates: list[float] = []  # dropout of each hidden layer
+    drop: tuple[int, float] | None = None  # Dropout seen since the last Linear
     for i, m in enumerate(items):
         if isinstance(m, nn.Identity):
+            continue
+        if type(m) is nn.Dropout:
+            if not linears or drop is not None or output_module is not None:
+                raise ValueError(f"{_describe(i, m)}: fastbp drops once per hidden layer, after "
+                                 "its activation")  # fmt: skip
+            drop = (i, float(m.p))
             continue
         if isinstance(m, nn.Linear):
             if output_module is not None:
@@ -267,7 +283,8 @@ def torch_network(
                 )
             if linears:
                 acts.append("identity" if pending is None else pending[1])
-            pending = None
+                rates.append(0.0 if drop is None else drop[1])
+            pending = drop = None
             if m.bias is None:
                 raise ValueError(
                     f"{_describe(i, m)} has no bias; fastbp layers are z = W a + b (a Linear "
@@ -308,6 +325,9 @@ def torch_network(
             )
         if not linears:
             raise ValueError(f"{_describe(i, m)} comes before the first Linear")
+        if drop is not None:
+            raise ValueError(f"{_describe(i, m)} follows {_describe(drop[0], items[drop[0]])}; "
+                             "fastbp drops after a layer's activation")  # fmt: skip
         blocker = pending if pending is not None else output_module
         if blocker is not None:
             j = blocker[0]
@@ -318,6 +338,9 @@ def torch_network(
         pending = (i, name)
     if not linears:
         raise ValueError("the Sequential holds no Linear layer")
+    if drop is not None:
+        raise ValueError(f"{_describe(drop[0], items[drop[0]])} follows the last Linear; "
+                         "fastbp's output layer never drops")  # fmt: skip
     # What follows the last Linear must be the loss's output activation (or nothing: logits).
     out_act = LOSSES[loss][1]
     if output_module is not None:
@@ -348,7 +371,11 @@ def torch_network(
     if len(dtypes) != 1:
         raise ValueError(f"the Linear layers mix dtypes {sorted(dtypes)}; convert them to one")
     widths = [linears[0][1].in_features] + [lin.out_features for _, lin in linears]
-    spec = NetworkSpec(widths, acts, loss, dtypes.pop(), huber_delta=huber_delta, quantile=quantile)
+    try:
+        spec = NetworkSpec(widths, acts, loss, dtypes.pop(), dropout=rates,
+                           huber_delta=huber_delta, quantile=quantile)  # fmt: skip
+    except ValueError as exc:  # a rate outside [0, 1), a loss parameter out of range
+        raise ValueError(f"from_torch: {exc}") from None
     layers = []
     for i, lin in linears:
         weight = lin.weight.detach().cpu().numpy()

@@ -62,6 +62,8 @@ scikit-learn parameter         fastbp
 ``noise_multiplier``           and noise; stochastic solvers, dense X, no ``sample_weight``
 ``weight_decay``,              fastbp only: PyTorch's weight decay (coupled, weights only)
 ``clip_norm``                  and global gradient-norm clipping per step; stochastic solvers
+``dropout``                    fastbp only: inverted dropout on the hidden layers in training
+                               (:mod:`fastbp.dropout`); stochastic solvers, no ``sample_weight``
 ``class_weight`` (classifier)  fastbp only: a dict, one dict per label, or ``"balanced"``
                                (scikit-learn's rule), multiplying ``sample_weight``
 ``loss`` (regressor)           ``"squared_error"`` → ``"squared"``; ``"poisson"`` → ``"poisson"``

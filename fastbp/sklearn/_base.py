@@ -104,6 +104,7 @@ class _BaseMLP(BaseEstimator):
         noise_multiplier=0.0,
         weight_decay=0.0,
         clip_norm=None,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -113,8 +114,7 @@ class _BaseMLP(BaseEstimator):
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
+        self.max_iter, self.shuffle = max_iter, shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
@@ -132,7 +132,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.progress = progress
         self.max_grad_norm, self.noise_multiplier = max_grad_norm, noise_multiplier
-        self.weight_decay, self.clip_norm = weight_decay, clip_norm
+        self.weight_decay, self.clip_norm, self.dropout = weight_decay, clip_norm, dropout
 
     # -------------------------------------------------------------- parameters
     def _check_settings(self) -> None:
@@ -199,7 +199,7 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, n_features: int, n_outputs: int, loss: str, rs, dtype: str) -> None:
         widths = [n_features, *self._hidden, n_outputs]
         spec = NetworkSpec(widths, [self._act] * len(self._hidden), loss, dtype,
-                           **self._loss_params(loss))  # fmt: skip
+                           dropout=self.dropout, **self._loss_params(loss))  # fmt: skip
         net = Network(spec, init="zeros")
         net.seed = (
             int(self.random_state) if isinstance(self.random_state, numbers.Integral) else None
@@ -254,7 +254,7 @@ class _BaseMLP(BaseEstimator):
             dtype = spec.dtype if self.dtype == "auto" else self.dtype
             wanted = NetworkSpec(
                 [X.shape[1], *self._hidden, Y.shape[1]], [self._act] * len(self._hidden), loss,
-                dtype, **self._loss_params(loss),
+                dtype, dropout=self.dropout, **self._loss_params(loss),
             )  # fmt: skip
             if wanted != spec:
                 raise ValueError(
@@ -415,7 +415,7 @@ class _BaseMLP(BaseEstimator):
                 _params.EPOCH_LOOP == "compiled" and not incremental and not self.early_stopping
                 and sample_weight is None and not verbose and type(epochs.X) is np.ndarray
                 and batch_size >= epochs.lowered.blas_min_rows and self._dp is None
-                and self._tools is None
+                and epochs.plain
             )  # fmt: skip
             if compiled:  # blocks of epochs in one compiled call (fastbp.sklearn._loop)
                 self._compiled_epochs(epochs, X, rs, sample_idx, bar, watch)

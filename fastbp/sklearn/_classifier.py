@@ -103,6 +103,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     clip_norm : float or None, default=None
         Global gradient-norm clipping (fastbp only, ``torch.nn.utils.clip_grad_norm_``): each
         step's gradient (with the α term) is scaled by min(1, C / (‖g‖ + 10⁻⁶)).
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout on the hidden layers in training (fastbp only, :mod:`fastbp.dropout`):
+        one rate in [0, 1) or one per hidden layer; masks drawn from ``random_state`` (an int
+        gives the same masks every fit); the stochastic solvers, no ``sample_weight``.
+        Predictions never drop.
     class_weight : dict, list of dict, "balanced" or None, default=None
         Weights of the classes (fastbp only; scikit-learn's ``MLPClassifier`` has none), as in
         scikit-learn's linear classifiers: ``{label: weight}`` (labels left out weigh 1), one
@@ -179,6 +184,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         weight_decay=0.0,
         clip_norm=None,
         class_weight=None,
+        dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss="log_loss",
@@ -190,6 +196,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
             noise_multiplier=noise_multiplier, weight_decay=weight_decay, clip_norm=clip_norm,
+            dropout=dropout,
         )  # fmt: skip
         self.class_weight = class_weight
 

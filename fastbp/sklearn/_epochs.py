@@ -24,7 +24,10 @@ scikit-learn's per batch.  Three ways through a part of the epoch:
 With ``weight_decay`` or ``clip_norm`` (``tools``), dense batches run
 :func:`fastbp.toolbox_kernels.minibatch_epoch_toolbox`, sparse ones that kernel on densified
 chunks, weighted ones :func:`fastbp.toolbox_kernels.toolbox_step`; the compiled epoch loop and
-the CSR kernel are left to the default settings.
+the CSR kernel are left to the default settings.  With ``dropout`` in the spec, dense batches
+(and sparse ones, densified) run :func:`fastbp.dropout_kernels.minibatch_epoch_dropout` with
+the toolbox step, its mask key from the network's seed (``random_state`` when an int); sample
+weights and DP-SGD are refused.
 
 Divergence (a non-finite loss or parameter) is settled by :func:`fastbp.row_kernels.settle`,
 the same compiled check and restore as the one-row fast paths: the parameters and optimizer
@@ -44,6 +47,7 @@ import scipy.sparse as sp
 import fastbp.sklearn._params as _params
 from fastbp import epochs as fastbp_epochs
 from fastbp import privacy, row_kernels, sparse_kernels
+from fastbp.dropout import DropoutRun, check_dropout
 from fastbp.history import FitDivergedError, History
 from fastbp.network import Network
 from fastbp.optim import Optimizer
@@ -142,6 +146,7 @@ class EpochRunner:
         else:
             self.X = csr_rows(X, dtype) if self.sparse else as_features(X, spec)
             self.Y = cast(np.ndarray, as_targets(Y, spec, self.X.shape[0]))  # Y is an array
+        check_dropout(spec, sw, dp, "the estimator's fit")
         self.sw = None if sw is None else as_sample_weight(sw, self.X.shape[0], dtype)
         self.batch_size = batch_size
         previous = net.optimizer
@@ -156,6 +161,9 @@ class EpochRunner:
         self.info = np.zeros(4, dtype=np.float64)  # info[3]: DP-SGD's clipped examples
         self.dp, self.dp_rng, self.dp_divisor = dp, dp_rng, 1.0
         self.tools = tools
+        self.drop = DropoutRun(net.lowered, batch_size, net.seed) if spec.has_dropout else None
+        #: Neither toolbox options nor dropout: the compiled epoch loop may run the fit.
+        self.plain = tools is None and self.drop is None
         self.norms = np.zeros(batch_size if dp is not None else 0, dtype=np.float64)
         self.good = np.empty_like(net.params)
         self.good1, self.good2 = np.empty_like(opt.s1), np.empty_like(opt.s2)
@@ -251,6 +259,9 @@ class EpochRunner:
         low, opt, info = self.lowered, self.opt, self.info
         p, ws = low.plan, low.ws
         Xb, Yb = self.gather_buffers(m)
+        if self.drop is not None:
+            self.drop(low, X, Y, idx, m, Xb, Yb, opt, lr, l2, info, self.tools)
+            return
         if self.tools is not None:
             minibatch_epoch_toolbox(
                 X, Y, idx, m, low.params, p.widths, p.acts, p.out_kind, p.loss_param, p.w_off,
@@ -302,7 +313,7 @@ class EpochRunner:
             self._weighted_batches(self.sw, idx, m, lr, alpha)
         elif not self.sparse:
             self._call(self.X, self.Y, idx, m, lr, alpha / m)
-        elif _params.SPARSE_TRAINING == "csr" and self.tools is None:
+        elif _params.SPARSE_TRAINING == "csr" and self.plain:
             self._csr_call(idx, m, lr, alpha / m)
         else:
             step = max(1, _params.SPARSE_CHUNK_ROWS // m) * m

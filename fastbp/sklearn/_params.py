@@ -15,6 +15,7 @@ import numpy as np
 from fastbp.activations import ACTIVATIONS, RECORDS
 from fastbp.losses import RECORDS as LOSS_RECORDS
 from fastbp.optim import Optimizer, check_toolbox
+from fastbp.spec import check_dropout_rates
 
 #: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are),
 #: from the activation records' ``sklearn`` field.
@@ -228,6 +229,7 @@ def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
     TypeError, ValueError
         A value of the wrong type or range, or one of them with DP-SGD or ``solver="lbfgs"``.
     """
+    check_dropout_param(est, dp)
     wd = check_number(est.weight_decay, "weight_decay", 0, np.inf, hi_open=True)
     clip = check_toolbox(est.clip_norm, 0)[0]
     if wd == 0.0 and clip == 0.0:
@@ -235,3 +237,29 @@ def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
     if dp or est.solver == "lbfgs":
         raise ValueError("weight_decay and clip_norm need a stochastic solver and no DP-SGD")
     return wd, clip, 0
+
+
+def check_dropout_param(est: Any, dp: bool) -> tuple[float, ...]:
+    """The estimator's ``dropout`` (fastbp only), checked after ``hidden_layer_sizes``.
+
+    Parameters
+    ----------
+    est : fastbp.sklearn.MLPClassifier or MLPRegressor
+        The estimator (``est._hidden`` set by its settings check).
+    dp : bool
+        Whether DP-SGD is on: it does not take dropout.
+
+    Returns
+    -------
+    tuple of float
+        One rate per hidden layer (:func:`fastbp.spec.check_dropout_rates`).
+
+    Raises
+    ------
+    ValueError
+        A bad rate, or dropout with ``solver="lbfgs"`` or DP-SGD.
+    """
+    rates = check_dropout_rates(est.dropout, len(est._hidden))
+    if any(p > 0 for p in rates) and (dp or est.solver == "lbfgs"):
+        raise ValueError("dropout needs a stochastic solver (not lbfgs) and no DP-SGD")
+    return rates
