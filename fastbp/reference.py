@@ -231,6 +231,7 @@ def loss_and_gradient(
     X: Sequence[Sequence[float]],
     Y: Sequence[Sequence[float]],
     loss_param: float | None = None,
+    *,
     scales: Sequence[Sequence[Sequence[float]]] | None = None,
 ) -> Pass:
     """Mean loss over the examples of X, Y and its gradient by backpropagation (``loss_param``:

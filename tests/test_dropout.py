@@ -96,7 +96,7 @@ def test_compiled_pass_matches_reference_with_mask(blas: bool) -> None:
     J, g = loss_and_gradient_with_masks(net, X, Y, keep)
     scales = [[list(keep[k][i] / (1 - RATES[k])) for k in range(2)] for i in range(m)]
     want = ref.loss_and_gradient(list(net.params), WIDTHS, net.spec.activations, "squared",
-                                 X.tolist(), Y.tolist(), scales)  # fmt: skip
+                                 X.tolist(), Y.tolist(), scales=scales)  # fmt: skip
     np.testing.assert_allclose(J, want.loss, rtol=1e-12)
     np.testing.assert_allclose(g, want.grad, rtol=1e-10, atol=1e-13)
     # a zero rate ignores its mask; all-ones masks with rates give a^T s = a / (1 - p) != plain
