@@ -730,7 +730,8 @@ def _check_header(header: dict, error) -> NetworkSpec:
         raise error(f"header holds an invalid spec: {exc}") from None
     if version < spec_version(spec):
         raise error(
-            f"the spec's {spec_fields_v3(spec)} need(s) format_version 3, the header says {version}"
+            f"the spec's {', '.join(spec_fields_v3(spec))} needs format_version 3, the header "
+            f"says {version}"
         )
     if header["dtype"] != spec.dtype:
         raise error(f"header dtype {header['dtype']!r} disagrees with the spec's {spec.dtype!r}")

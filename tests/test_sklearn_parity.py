@@ -52,7 +52,8 @@ def test_every_sklearn_parameter_is_accepted_with_its_default(ours, theirs):
     sk_params = theirs().get_params()
     fb_params = ours().get_params()
     assert set(sk_params) <= set(fb_params)
-    own = {"dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm"}
+    own = {"dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm",
+           "dropout"}  # fmt: skip
     if ours is MLPRegressor:  # the robust losses' parameters (HistGradientBoosting's names)
         own |= {"huber_delta", "quantile"}
     else:
