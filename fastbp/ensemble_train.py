@@ -38,9 +38,8 @@ from fastbp.ensemble_args import (
 from fastbp.ensemble_pass import Buffers, MemberState, member_outputs, run_pass, uses_lanes
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
-from fastbp.optim import Optimizer
 from fastbp.progress import Progress
-from fastbp.train import CHUNK_EXAMPLES, DEFAULT_LR, score, toolbox
+from fastbp.train import CHUNK_EXAMPLES, DEFAULT_LR, partial_fit_settings, score, toolbox
 from fastbp.validate import (
     positive_int,
 )
@@ -404,25 +403,16 @@ def partial_fit(
     with ens.writing("partial_fit"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ens.check_params()
         current = ens.state
-        # weight_decay=None keeps λ_wd while the optimizer's name stays (Network.partial_fit's rule)
-        given = weight_decay
-        if weight_decay is None and current is not None and optimizer in (
-            None, current.settings.name
-        ):  # fmt: skip
-            weight_decay = current.settings.weight_decay
-        if optimizer is None:
-            base = Optimizer("sgd") if current is None else current.settings
-            settings = Optimizer(**(base.settings() | {"weight_decay": weight_decay}))
-        elif isinstance(optimizer, str):
-            settings = Optimizer(optimizer, weight_decay=weight_decay)
-        elif isinstance(optimizer, Optimizer):
-            if given is not None:
-                raise TypeError("give weight_decay to the Optimizer, not beside one")
-            settings = Optimizer(**optimizer.settings())
-        else:
-            raise TypeError(
-                f"optimizer must be None, a name or a fastbp.optim.Optimizer, got {optimizer!r}"
-            )
+        # Network.partial_fit's rules for the optimizer and weight_decay (None keeps λ_wd while
+        # the name stays); momentum and lr are per member here (mus, lrs below).
+        settings, _ = partial_fit_settings(
+            None if current is None else current.settings,
+            None,
+            optimizer,
+            None,
+            None,
+            weight_decay,
+        )
         tools = toolbox(settings, clip_norm, warmup, dp=False)
         if momentum is None:
             uses_mu = current is not None and current.settings.name in ("momentum", "nesterov")
