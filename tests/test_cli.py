@@ -78,6 +78,28 @@ def test_train_passes_the_toolbox_options_to_fit(monkeypatch, capsys) -> None:
     ]
 
 
+def test_train_dropout_and_loss_parameters_reach_the_saved_spec(tmp_path: Path, capsys) -> None:
+    """--dropout (one rate, or one per hidden layer) and --huber-delta/--quantile go into the
+    spec of the trained model, which is saved with them; a run trains end to end."""
+    import fastbp as fb
+
+    argv = ["train", "--epochs", "1", "--no-progress", "--json"]
+    model = tmp_path / "d.fastbp"
+    assert main([*argv, "--hidden", "8,6", "--dropout", "0.1,0.25", "--out", str(model)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert np.isfinite(summary["final_loss"]) and summary["test_score"] > 0.2
+    assert fb.Network.load(model).spec.dropout == (0.1, 0.25)
+    assert main([*argv, "--hidden", "8,6", "--dropout", "0.3", "--out", str(model)]) == 0
+    assert fb.Network.load(model).spec.dropout == (0.3, 0.3)
+    for loss, flag, field, value in [("huber", "--huber-delta", "huber_delta", 2.5),
+                                     ("quantile", "--quantile", "quantile", 0.9)]:  # fmt: skip
+        assert main([*argv, "--dataset", "diabetes", "--hidden", "8", "--loss", loss, flag,
+                     str(value), "--out", str(model)]) == 0  # fmt: skip
+        spec = fb.Network.load(model).spec
+        assert spec.loss == loss and getattr(spec, field) == value
+    capsys.readouterr()
+
+
 def test_train_predict_info_round_trip(tmp_path: Path, capsys) -> None:
     model = tmp_path / "m.fastbp"
     assert main(["train", "--dataset", "diabetes", "--epochs", "5", "--no-progress",
@@ -154,6 +176,13 @@ def test_train_on_a_csv_file(tmp_path: Path, capsys) -> None:
         (["train", "--momentum", "1.5", "--optimizer", "momentum"], "momentum must be in"),
         (["train", "--weight-decay", "-1"], "--weight-decay"),
         (["train", "--clip-norm", "0"], "--clip-norm"),
+        (["train", "--dropout", "0.5,x"], "--dropout"),
+        (["train", "--dropout", "1"], "dropout"),
+        (["train", "--hidden", "8", "--dropout", "0.1,0.2"], "one rate per hidden layer"),
+        (["train", "--dataset", "diabetes", "--loss", "huber", "--quantile", "0.9"],
+         "--quantile is the parameter of --loss quantile"),
+        (["train", "--dataset", "diabetes", "--loss", "quantile", "--quantile", "1.5"],
+         "quantile = 1.5 must be in (0, 1)"),
         (["predict", "nope.fastbp", "--dataset", "x.csv"], "No such file"),
         (["info", "nope.fastbp"], "No such file"),
         (["gradcheck", "--widths", "4"], "at least an input and an output"),

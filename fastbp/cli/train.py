@@ -15,6 +15,7 @@ import numpy as np
 from fastbp.cli.argtypes import (
     UsageError,
     add_dataset_argument,
+    float_list,
     fraction,
     int_list,
     nonnegative_float,
@@ -157,6 +158,14 @@ def add_parser(sub: Any) -> None:
         default=0,
         help="steps of linear learning-rate warm-up in front of the schedule",
     )
+    t.add_argument(
+        "--dropout",
+        type=float_list,
+        default=None,
+        metavar="P[,P...]",
+        help="inverted dropout on the hidden layers, in training only: one rate 0 <= p < 1 for "
+        "every hidden layer, or one per hidden layer, comma-separated (default: none)",
+    )
     t.add_argument("--schedule", choices=list(SCHEDULES), default="constant")
     t.add_argument(
         "--test-fraction", type=fraction, default=0.2, help="held out for the test score"
@@ -226,6 +235,14 @@ def _loss_params(args: argparse.Namespace, loss: str) -> dict[str, float]:
         if value is not None:
             out[field] = value
     return out
+
+
+def _dropout(rates: list[float] | None) -> float | list[float]:
+    """``NetworkSpec``'s ``dropout`` from ``--dropout``: one rate for every hidden layer, or a
+    list (one per hidden layer; the spec checks the count and the range)."""
+    if not rates:
+        return 0.0
+    return rates[0] if len(rates) == 1 else rates
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -306,7 +323,7 @@ def train_command(args: argparse.Namespace) -> int:
     n_out = 1 if sigmoid else (n_classes if classification else 1)
     spec = fb.NetworkSpec(
         [data.n_features, *args.hidden, n_out], [args.activation] * len(args.hidden), loss,
-        args.dtype, **_loss_params(args, loss),
+        args.dtype, dropout=_dropout(args.dropout), **_loss_params(args, loss),
     )  # fmt: skip
     net = fb.Network(spec, init=args.init, seed=args.seed)
     if args.plot is not None:  # before training, so that a mistake here costs no time
