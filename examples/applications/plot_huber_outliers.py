@@ -45,7 +45,7 @@ for loss, params in (("squared", {}), ("huber", {"huber_delta": 0.3}), ("absolut
 fig, ax = plt.subplots(figsize=(6, 3.6))
 ax.scatter(x[~outlier, 0], y[~outlier, 0], s=4, color="grey", alpha=0.5, label="clean rows")
 ax.scatter(x[outlier, 0], y[outlier, 0], s=6, color="C3", alpha=0.6, label="gross errors")
-for (loss, pred), colour in zip(fits.items(), ("C0", "C1", "C2")):
+for (loss, pred), colour in zip(fits.items(), ("C0", "C1", "C2"), strict=True):
     ax.plot(x_test[:, 0], pred[:, 0], color=colour, label=loss)
 ax.plot(x_test[:, 0], np.sin(2 * x_test[:, 0]), color="k", lw=0.8, ls=":", label="sin(2x)")
 ax.set_xlabel("x")
