@@ -179,10 +179,14 @@ def test_train_on_a_csv_file(tmp_path: Path, capsys) -> None:
         (["train", "--dropout", "0.5,x"], "--dropout"),
         (["train", "--dropout", "1"], "dropout"),
         (["train", "--hidden", "8", "--dropout", "0.1,0.2"], "one rate per hidden layer"),
-        (["train", "--dataset", "diabetes", "--loss", "huber", "--quantile", "0.9"],
-         "--quantile is the parameter of --loss quantile"),
-        (["train", "--dataset", "diabetes", "--loss", "quantile", "--quantile", "1.5"],
-         "quantile = 1.5 must be in (0, 1)"),
+        (
+            ["train", "--dataset", "diabetes", "--loss", "huber", "--quantile", "0.9"],
+            "--quantile is the parameter of --loss quantile",
+        ),
+        (
+            ["train", "--dataset", "diabetes", "--loss", "quantile", "--quantile", "1.5"],
+            "quantile = 1.5 must be in (0, 1)",
+        ),
         (["predict", "nope.fastbp", "--dataset", "x.csv"], "No such file"),
         (["info", "nope.fastbp"], "No such file"),
         (["gradcheck", "--widths", "4"], "at least an input and an output"),
