@@ -341,12 +341,16 @@ def test_plain_settings_write_format_version_1(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("solver", "wd", "clip", "sparse", "weighted"),
     [("sgd", 0.1, 0.2, False, False), ("adam", 0.05, None, False, False),
-     ("adam", 0.0, 0.3, True, False), ("sgd", 0.2, 0.5, False, True)],
+     ("adam", 0.0, 0.3, True, False), ("sgd", 0.2, 0.5, False, True),
+     ("adamw", None, 0.3, False, False), ("adamw", 0.1, None, True, False)],
 )  # fmt: skip
-def test_estimator_steps_equal_the_core_fit(dtype, solver, wd, clip, sparse, weighted) -> None:
+@pytest.mark.parametrize("warmup", [0, 7])
+def test_estimator_steps_equal_the_core_fit(dtype, solver, wd, clip, sparse, weighted,
+                                            warmup) -> None:  # fmt: skip
     """The regressor (shuffle=False, alpha=0, constant rate) trains as Network.fit does with
     the same options, from the same parameters: dense, sparse (densified chunks) and unit
-    sample weights (the weighted per-batch path)."""
+    sample weights (the weighted per-batch path); ``solver="adamw"`` with its default
+    weight decay (None: 0.01) and given; with and without a warm-up."""
     import warnings
 
     import scipy.sparse as sp
@@ -364,15 +368,43 @@ def test_estimator_steps_equal_the_core_fit(dtype, solver, wd, clip, sparse, wei
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
         net = est.network_.copy()
-        est.set_params(warm_start=True, max_iter=3, weight_decay=wd, clip_norm=clip)
+        est.set_params(warm_start=True, max_iter=3, weight_decay=wd, clip_norm=clip,
+                       warmup=warmup)  # fmt: skip
         est.fit(sp.csr_matrix(X) if sparse else X, y,
                 sample_weight=np.ones(24) if weighted else None)  # fmt: skip
     assert est.n_iter_ == 3
     net.fit(X.astype(dtype), y.reshape(-1, 1).astype(dtype), epochs=3, batch_size=5,
-            optimizer="sgd" if solver == "sgd" else "adam", lr=0.05, weight_decay=wd,
-            clip_norm=clip, shuffle=False, progress=False)  # fmt: skip
-    close(est.network_.params, net.params, FIT_TOL[dtype], f"{solver} {wd} {clip}")
-    assert est.network_.optimizer.weight_decay == wd
+            optimizer=solver, lr=0.05, weight_decay=wd, clip_norm=clip, warmup=warmup,
+            shuffle=False, progress=False)  # fmt: skip
+    close(est.network_.params, net.params, FIT_TOL[dtype], f"{solver} {wd} {clip} {warmup}")
+    assert est.network_.optimizer.weight_decay == (0.01 if wd is None else wd)
+    assert est.network_.optimizer.name == solver
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_estimator_partial_fit_continues_the_warmup(dtype) -> None:
+    """Three partial_fit calls of the regressor (solver="adamw", a warm-up of 6 steps that
+    spans them, clipping) equal one call on the same rows: the step count and AdamW's state
+    carry over; without the warm-up the result differs."""
+    from fastbp.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(24, 4))
+    y = rng.normal(size=24)
+
+    def make(warmup):
+        return MLPRegressor((5,), activation="gelu", solver="adamw", alpha=0.0, batch_size=4,
+                            learning_rate_init=0.02, shuffle=False, random_state=0,
+                            dtype=dtype, warmup=warmup, clip_norm=0.5)  # fmt: skip
+
+    blocks, whole, plain = make(6), make(6), make(0)
+    for lo in (0, 8, 16):
+        blocks.partial_fit(X[lo : lo + 8], y[lo : lo + 8])
+    whole.partial_fit(X, y)
+    plain.partial_fit(X, y)
+    close(blocks.network_.params, whole.network_.params, FIT_TOL[dtype], "blocks")
+    assert blocks.network_.optimizer.step[0] == 6
+    assert not np.allclose(plain.network_.params, whole.network_.params)
 
 
 @pytest.mark.parametrize(
@@ -380,7 +412,10 @@ def test_estimator_steps_equal_the_core_fit(dtype, solver, wd, clip, sparse, wei
     [({"weight_decay": -1.0}, ValueError), ({"weight_decay": math.nan}, ValueError),
      ({"weight_decay": "0.1"}, TypeError), ({"clip_norm": 0.0}, ValueError),
      ({"clip_norm": "1"}, TypeError), ({"clip_norm": 1.0, "solver": "lbfgs"}, ValueError),
-     ({"weight_decay": 0.1, "max_grad_norm": 1.0}, ValueError)],
+     ({"weight_decay": 0.1, "max_grad_norm": 1.0}, ValueError),
+     ({"warmup": -1}, ValueError), ({"warmup": 2.5}, TypeError),
+     ({"warmup": 5, "solver": "lbfgs"}, ValueError),
+     ({"solver": "adamw", "max_grad_norm": 1.0}, ValueError)],
 )  # fmt: skip
 def test_estimators_refuse_bad_toolbox_settings(kwargs, error) -> None:
     from fastbp.sklearn import MLPClassifier

@@ -44,7 +44,11 @@ def _fit_both(make, X, y, monkeypatch, **fit_kw):
 def _agree(a, b, rtol: float) -> None:
     assert a.n_iter_ == b.n_iter_ and a.t_ == b.t_
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=rtol, atol=0)
-    np.testing.assert_allclose(a.network_.params, b.network_.params, rtol=rtol, atol=rtol * 1e-3)
+    # atol on the parameters' scale: a small entry carries the rounding of the larger terms it
+    # was summed from (float32: one ulp of 0.3 is 3e-8, so rtol 1e-5 alone fails entries ~1e-3).
+    scale = float(np.abs(b.network_.params).max())
+    np.testing.assert_allclose(a.network_.params, b.network_.params, rtol=rtol,
+                               atol=rtol * 1e-2 * scale)  # fmt: skip
     assert a._no_improvement_count == b._no_improvement_count
     np.testing.assert_allclose(a.best_loss_, b.best_loss_, rtol=rtol)
     np.testing.assert_allclose(a._lr, b._lr, rtol=1e-12)

@@ -32,7 +32,7 @@ def test_public_names_live_in_the_package() -> None:
         assert getattr(fbsk, cls.__name__) is cls
     for name in fbsk.__all__:
         assert hasattr(fbsk, name), name
-    assert fbsk.SOLVERS == ("lbfgs", "sgd", "adam", "momentum", "nesterov")
+    assert fbsk.SOLVERS == ("lbfgs", "sgd", "adam", "momentum", "nesterov", "adamw")
     assert fbsk.SPARSE_TRAINING == "csr" and fbsk.SPARSE_CHUNK_ROWS == 2048
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fbsk.nothing  # noqa: B018

@@ -53,7 +53,7 @@ def test_every_sklearn_parameter_is_accepted_with_its_default(ours, theirs):
     fb_params = ours().get_params()
     assert set(sk_params) <= set(fb_params)
     own = {"dtype", "progress", "max_grad_norm", "noise_multiplier", "weight_decay", "clip_norm",
-           "dropout"}  # fmt: skip
+           "dropout", "warmup"}  # fmt: skip
     if ours is MLPRegressor:  # the robust losses' parameters (HistGradientBoosting's names)
         own |= {"huber_delta", "quantile"}
     else:

@@ -264,6 +264,8 @@ def sklearn_estimator_from_fastbp(estimator: Any) -> Any:
     if params["solver"] in ("momentum", "nesterov"):  # the same updates under scikit-learn's names
         params["nesterovs_momentum"] = params["solver"] == "nesterov"
         params["solver"] = "sgd"
+    if params["solver"] == "adamw":  # Adam's settings; the weight decay is dropped with the rest
+        params["solver"] = "adam"
     theirs = peer(**params)
     for name in FITTED_COPIED:
         if hasattr(estimator, name):

@@ -60,8 +60,11 @@ scikit-learn parameter         fastbp
 ``progress``                   fastbp only: its progress bar (tqdm when installed)
 ``max_grad_norm``,             fastbp only: DP-SGD (:mod:`fastbp.privacy`), Opacus's clipping
 ``noise_multiplier``           and noise; stochastic solvers, dense X, no ``sample_weight``
-``weight_decay``,              fastbp only: PyTorch's weight decay (coupled, weights only)
-``clip_norm``                  and global gradient-norm clipping per step; stochastic solvers
+``solver="adamw"``             fastbp only: Adam with decoupled weight decay (torch's AdamW)
+``weight_decay``,              fastbp only: PyTorch's weight decay (weights only; coupled but
+``clip_norm``, ``warmup``      for adamw; None: 0.01 for adamw, else 0), global gradient-norm
+                               clipping per step, and steps of linear learning-rate warm-up;
+                               stochastic solvers
 ``dropout``                    fastbp only: inverted dropout on the hidden layers in training
                                (:mod:`fastbp.dropout`); stochastic solvers, no ``sample_weight``
 ``class_weight`` (classifier)  fastbp only: a dict, one dict per label, or ``"balanced"``

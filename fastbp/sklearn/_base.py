@@ -31,7 +31,7 @@ from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
 from fastbp.network import Network
-from fastbp.optim import Optimizer
+from fastbp.optim import ADAM_FAMILY, Optimizer
 from fastbp.privacy import check_privacy, noise_generator
 from fastbp.progress import Progress
 from fastbp.sklearn import _loop
@@ -102,9 +102,10 @@ class _BaseMLP(BaseEstimator):
         progress=False,
         max_grad_norm=None,
         noise_multiplier=0.0,
-        weight_decay=0.0,
+        weight_decay=None,
         clip_norm=None,
         dropout=0.0,
+        warmup=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -133,6 +134,7 @@ class _BaseMLP(BaseEstimator):
         self.progress = progress
         self.max_grad_norm, self.noise_multiplier = max_grad_norm, noise_multiplier
         self.weight_decay, self.clip_norm, self.dropout = weight_decay, clip_norm, dropout
+        self.warmup = warmup
 
     # -------------------------------------------------------------- parameters
     def _check_settings(self) -> None:
@@ -398,7 +400,7 @@ class _BaseMLP(BaseEstimator):
                                  self._resume_optimizer, sample_weight, checked, self._dp,
                                  dp_rng, self._tools)  # fmt: skip
         self._resume_optimizer = True
-        sgd_family = self.solver != "adam"
+        sgd_family = self.solver not in ADAM_FAMILY
         sample_idx = np.arange(n)
         verbose = bool(self.verbose)
         total = 1 if incremental else self.max_iter

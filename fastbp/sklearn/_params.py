@@ -14,17 +14,17 @@ import numpy as np
 
 from fastbp.activations import ACTIVATIONS, RECORDS
 from fastbp.losses import RECORDS as LOSS_RECORDS
-from fastbp.optim import Optimizer, check_toolbox
+from fastbp.optim import ADAM_FAMILY, DEFAULT_WEIGHT_DECAY, Optimizer, check_toolbox
 from fastbp.spec import check_dropout_rates
 
 #: scikit-learn activation names → fastbp names (fastbp's own names are accepted as they are),
 #: from the activation records' ``sklearn`` field.
 SKLEARN_ACTIVATIONS = {r.sklearn: r.name for r in RECORDS.values() if r.sklearn is not None}
 
-#: Solvers: scikit-learn's three plus fastbp's momentum methods by name.
-SOLVERS = ("lbfgs", "sgd", "adam", "momentum", "nesterov")
+#: Solvers: scikit-learn's three plus fastbp's momentum methods and AdamW by name.
+SOLVERS = ("lbfgs", "sgd", "adam", "momentum", "nesterov", "adamw")
 #: The solvers that train epoch by epoch (and so have ``partial_fit``).
-STOCHASTIC_SOLVERS = ("sgd", "adam", "momentum", "nesterov")
+STOCHASTIC_SOLVERS = ("sgd", "adam", "momentum", "nesterov", "adamw")
 #: MLPRegressor's losses → fastbp NetworkSpec losses (the records' ``sklearn`` names).
 REGRESSION_LOSSES = {r.sklearn: r.name for r in LOSS_RECORDS.values() if r.sklearn is not None}
 #: The values of the ``dtype`` parameter.
@@ -184,8 +184,9 @@ def check_hidden_layer_sizes(hidden: object) -> list[int]:
 def make_optimizer(est: Any) -> Optimizer:
     """The fastbp optimizer for the estimator's ``solver`` (the :mod:`fastbp.sklearn` mapping).
 
-    ``weight_decay`` λ_wd is PyTorch's coupled one for these solvers (torch.optim.SGD's and
-    Adam's): λ_wd W is added to each step's gradient after ``clip_norm``, on the weights only.
+    ``weight_decay`` λ_wd is PyTorch's coupled one for the SGD family and Adam (torch.optim.SGD's
+    and Adam's): λ_wd W is added to each step's gradient after ``clip_norm``, on the weights
+    only; ``solver="adamw"`` decouples it (torch.optim.AdamW: θ ← θ (1 − α λ_wd) on the weights).
 
     Parameters
     ----------
@@ -196,9 +197,9 @@ def make_optimizer(est: Any) -> Optimizer:
     -------
     Optimizer
     """
-    wd = float(est.weight_decay)
-    if est.solver == "adam":
-        return Optimizer("adam", beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon,
+    wd = weight_decay(est)
+    if est.solver in ADAM_FAMILY:
+        return Optimizer(est.solver, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon,
                          weight_decay=wd)  # fmt: skip
     if est.solver == "sgd":
         if est.momentum == 0:
@@ -208,8 +209,32 @@ def make_optimizer(est: Any) -> Optimizer:
     return Optimizer(est.solver, momentum=est.momentum, weight_decay=wd)
 
 
+def weight_decay(est: Any) -> float:
+    """The estimator's λ_wd: ``weight_decay``, or for None the solver's default (0.01 for
+    ``adamw``, torch.optim.AdamW's; else 0).
+
+    Parameters
+    ----------
+    est : fastbp.sklearn.MLPClassifier or MLPRegressor
+        The estimator.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        A value of the wrong type, negative or not finite.
+    """
+    if est.weight_decay is None:
+        return DEFAULT_WEIGHT_DECAY.get(est.solver, 0.0)
+    return check_number(est.weight_decay, "weight_decay", 0, np.inf, hi_open=True)
+
+
 def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
-    """The estimator's ``weight_decay`` (≥ 0) and ``clip_norm`` (None or > 0), checked.
+    """The estimator's ``weight_decay``, ``clip_norm`` (None or > 0) and ``warmup`` (steps, an
+    int ≥ 0), checked.
 
     Parameters
     ----------
@@ -221,8 +246,8 @@ def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
     Returns
     -------
     tuple of (float, float, int) or None
-        (λ_wd, C or 0, 0), the arguments :func:`fastbp.toolbox_kernels.toolbox_step` takes after
-        ``eps``; None when both are off (the epochs then run exactly as before).
+        (λ_wd, C or 0, W), the arguments :func:`fastbp.toolbox_kernels.toolbox_step` takes after
+        ``eps``; None when all three are off (the epochs then run exactly as before).
 
     Raises
     ------
@@ -230,13 +255,17 @@ def check_toolbox_params(est: Any, dp: bool) -> tuple[float, float, int] | None:
         A value of the wrong type or range, or one of them with DP-SGD or ``solver="lbfgs"``.
     """
     check_dropout_param(est, dp)
-    wd = check_number(est.weight_decay, "weight_decay", 0, np.inf, hi_open=True)
-    clip = check_toolbox(est.clip_norm, 0)[0]
-    if wd == 0.0 and clip == 0.0:
+    clip, warmup = check_toolbox(est.clip_norm, est.warmup)
+    if dp and est.solver == "adamw":
+        raise ValueError("DP-SGD (max_grad_norm) does not take solver='adamw'")
+    wd = weight_decay(est)
+    if wd == 0.0 and clip == 0.0 and warmup == 0:
         return None
     if dp or est.solver == "lbfgs":
-        raise ValueError("weight_decay and clip_norm need a stochastic solver and no DP-SGD")
-    return wd, clip, 0
+        raise ValueError(
+            "weight_decay, clip_norm and warmup need a stochastic solver and no DP-SGD"
+        )
+    return wd, clip, warmup
 
 
 def check_dropout_param(est: Any, dp: bool) -> tuple[float, ...]:

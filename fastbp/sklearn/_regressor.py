@@ -58,8 +58,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         The quantile τ in (0, 1) of ``loss="quantile"`` (the name
         ``HistGradientBoostingRegressor`` uses); only with that loss.  Beyond scikit-learn's
         MLPRegressor.
-    solver : {"adam", "sgd", "lbfgs", "momentum", "nesterov"}, default="adam"
-        The optimizer; ``"momentum"``/``"nesterov"`` are fastbp's names for sgd with momentum.
+    solver : {"adam", "sgd", "lbfgs", "momentum", "nesterov", "adamw"}, default="adam"
+        The optimizer; ``"momentum"``/``"nesterov"`` are fastbp's names for sgd with momentum,
+        ``"adamw"`` Adam with decoupled ``weight_decay`` (torch.optim.AdamW; fastbp only).
     alpha : float, default=0.0001
         The L2 strength: (α / 2m) Σ‖W‖² per batch of m rows (biases are not penalised).
     batch_size : int or "auto", default="auto"
@@ -111,9 +112,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     noise_multiplier : float, default=0.0
         DP-SGD's σ (fastbp only): Gaussian noise of standard deviation σ C on each batch's sum
         of clipped gradients, drawn from ``random_state`` (None: fresh entropy).
-    weight_decay : float, default=0.0
-        PyTorch's weight decay λ_wd (fastbp only; torch.optim.SGD's and Adam's, coupled): λ_wd W
-        is added to every step's gradient after clipping, weights only; the stochastic solvers.
+    weight_decay : float or None, default=None
+        PyTorch's weight decay λ_wd (fastbp only; the stochastic solvers): for ``"adamw"``
+        decoupled (torch.optim.AdamW, θ ← θ (1 − α λ_wd) on the weights; None is its 0.01),
+        for the others coupled (torch.optim.SGD's and Adam's: λ_wd W added to every step's
+        gradient after clipping, weights only; None is 0).
     clip_norm : float or None, default=None
         Global gradient-norm clipping (fastbp only, ``torch.nn.utils.clip_grad_norm_``): each
         step's gradient (with the α term) is scaled by min(1, C / (‖g‖ + 10⁻⁶)).
@@ -122,6 +125,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         one rate in [0, 1) or one per hidden layer; masks drawn from ``random_state`` (an int
         gives the same masks every fit); the stochastic solvers, no ``sample_weight``.
         Predictions never drop.
+    warmup : int, default=0
+        Steps (batches) of linear learning-rate warm-up, α_t = α · min(1, t / warmup), in front
+        of ``learning_rate``'s schedule (fastbp only; the stochastic solvers); the step count
+        continues across ``partial_fit`` calls.
 
     Attributes
     ----------
@@ -185,11 +192,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         progress=False,
         max_grad_norm=None,
         noise_multiplier=0.0,
-        weight_decay=0.0,
+        weight_decay=None,
         clip_norm=None,
         huber_delta=1.0,
         quantile=0.5,
         dropout=0.0,
+        warmup=0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss=loss,
@@ -201,7 +209,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, dtype=dtype, progress=progress, max_grad_norm=max_grad_norm,
             noise_multiplier=noise_multiplier, weight_decay=weight_decay, clip_norm=clip_norm,
-            dropout=dropout,
+            dropout=dropout, warmup=warmup,
         )  # fmt: skip
         self.huber_delta, self.quantile = huber_delta, quantile
 
