@@ -21,6 +21,7 @@ batches: float64 rtol 1e-10, float32 rtol 1e-4 with the absolute floor of confte
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -405,6 +406,22 @@ def test_estimator_partial_fit_continues_the_warmup(dtype) -> None:
     close(blocks.network_.params, whole.network_.params, FIT_TOL[dtype], "blocks")
     assert blocks.network_.optimizer.step[0] == 6
     assert not np.allclose(plain.network_.params, whole.network_.params)
+
+
+def test_estimator_adamw_without_decay_is_adam() -> None:
+    """solver="adamw" with weight_decay=0 trains as "adam" (the compiled epoch loop too, where
+    the sgd solvers' schedules must not apply): learning_rate="invscaling" is ignored."""
+    from fastbp.sklearn import MLPClassifier
+
+    X = np.random.default_rng(1).normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    kw = {"max_iter": 5, "random_state": 0, "learning_rate": "invscaling", "tol": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MLPClassifier((6,), solver="adam", **kw).fit(X, y)
+        b = MLPClassifier((6,), solver="adamw", weight_decay=0.0, **kw).fit(X, y)
+    np.testing.assert_array_equal(a.network_.params, b.network_.params)
+    assert a._lr == b._lr == 1e-3
 
 
 @pytest.mark.parametrize(

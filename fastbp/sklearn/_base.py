@@ -524,7 +524,7 @@ class _BaseMLP(BaseEstimator):
         schedule = LEARNING_RATES.index(self.learning_rate)
         rule[:] = (self.tol, float(self.n_iter_no_change), schedule, self.power_t,
                    self.learning_rate_init, self._loss_offset,
-                   net.spec.n_outputs if squared else 1, self.solver != "adam")  # fmt: skip
+                   net.spec.n_outputs if squared else 1, self.solver not in ADAM_FAMILY)  # fmt: skip
         state[_loop.S_LR] = self._lr
         state[_loop.S_BEST] = self.best_loss_
         state[_loop.S_COUNT] = self._no_improvement_count
