@@ -522,9 +522,10 @@ class _BaseMLP(BaseEstimator):
         rule, state = _loop.new_arrays()
         squared = net.spec.loss_record.mean_over_outputs  # scikit-learn's squared error
         schedule = LEARNING_RATES.index(self.learning_rate)
+        sgd_family = self.solver not in ADAM_FAMILY
         rule[:] = (self.tol, float(self.n_iter_no_change), schedule, self.power_t,
                    self.learning_rate_init, self._loss_offset,
-                   net.spec.n_outputs if squared else 1, self.solver not in ADAM_FAMILY)  # fmt: skip
+                   net.spec.n_outputs if squared else 1, sgd_family)  # fmt: skip
         state[_loop.S_LR] = self._lr
         state[_loop.S_BEST] = self.best_loss_
         state[_loop.S_COUNT] = self._no_improvement_count
