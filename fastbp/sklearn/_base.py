@@ -119,22 +119,19 @@ class _BaseMLP(BaseEstimator):
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
+        self.warm_start, self.momentum = warm_start, momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.loss = loss
         self.dtype = dtype
         self.progress = progress
         self.max_grad_norm, self.noise_multiplier = max_grad_norm, noise_multiplier
-        self.weight_decay, self.clip_norm, self.dropout = weight_decay, clip_norm, dropout
-        self.warmup = warmup
+        self.weight_decay, self.clip_norm = weight_decay, clip_norm
+        self.dropout, self.warmup = dropout, warmup
 
     # -------------------------------------------------------------- parameters
     def _check_settings(self) -> None:
