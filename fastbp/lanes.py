@@ -309,7 +309,7 @@ def _step(spec: NetworkSpec, l2: bool) -> list[str]:
         body.append(f"a{k}[j, l] = {_activation(acts[k - 1], 'v')}")
         lines += _indent(_lane(body))
     lines += _zero(r - 1)
-    if spec.loss == "softmax_cross_entropy":
+    if spec.loss_record.output == "softmax":
         lines += _softmax_output(r)
         lines += [f"for j in range(n{r}):"] + _indent(_lane([f"dd = dz{r}[j, l]"]))
     else:
@@ -329,7 +329,7 @@ def _buffers(spec: NetworkSpec) -> list[str]:
         lines += [f"a{k} = np.zeros((n{k}, L), DT)", f"da{k} = np.zeros((n{k}, L), DT)"]
         if RECORDS[acts[k - 1]].needs_z:
             lines.append(f"z{k} = np.zeros((n{k}, L), DT)")
-    if spec.loss == "softmax_cross_entropy":
+    if spec.loss_record.output == "softmax":
         lines += [f"{q}{r} = np.zeros((n{r}, L), DT)" for q in ("z", "a", "dz")]
     lines += [f"{name} = np.zeros(L, {t})" for name, t in _PER_LANE_TYPES.items()]
     return lines

@@ -74,12 +74,13 @@ def default_specs(
         One spec per activation, depth and loss the generator covers
         (:data:`fastbp.specialise.SPECIALISED_LOSSES`).
     """
+    from fastbp.losses import LOSSES
     from fastbp.spec import NetworkSpec
     from fastbp.specialise import SPECIALISED_LOSSES
 
     return [
         NetworkSpec(
-            [4, *[5] * depth, 3 if loss == "softmax_cross_entropy" else 1], act, loss, dtype
+            [4, *[5] * depth, 3 if LOSSES[loss][1] == "softmax" else 1], act, loss, dtype
         )  # fmt: skip
         for act in activations
         for depth in depths
@@ -132,7 +133,7 @@ def _network_steps(dtype: str) -> list[tuple[str, Callable[[], Any]]]:
                 net.forward(many)
                 net.loss_and_gradient(many, np.concatenate([Y] * 8))
                 net.trace(X[:2], Y[:2])
-            if net.spec.loss == "softmax_cross_entropy":
+            if net.spec.loss_record.output == "softmax":
                 net.predict_proba(X)
             net.forward(X[:1])  # the one-row fast paths
             net.predict(X[:1])

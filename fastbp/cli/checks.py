@@ -142,11 +142,12 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     for k in range(1, spec.n_layers + 1):  # random nonzero biases keep ReLU off its kink
         net.layer(k)[1][...] = rng.uniform(0.05, 0.3, size=widths[k])
     X = rng.normal(size=(args.batch, widths[0]))
-    if args.loss == "softmax_cross_entropy":
+    output = spec.loss_record.output  # targets in the range the loss's output takes
+    if output == "softmax":
         Y = rng.integers(0, widths[-1], size=args.batch)
-    elif args.loss == "logistic":
+    elif output == "sigmoid":
         Y = rng.uniform(size=(args.batch, widths[-1]))
-    elif args.loss == "poisson":
+    elif output == "exp":
         Y = rng.poisson(1.0, size=(args.batch, widths[-1])).astype(float)
     else:
         Y = rng.normal(size=(args.batch, widths[-1]))

@@ -157,12 +157,12 @@ def network_from_sklearn_mlp(network_class: Any, estimator: Any) -> Any:
             raise ValueError(f"{what}: coefs_[{k}] or intercepts_[{k}] contains NaN or inf")
         widths.append(int(c.shape[1]))
     loss = OUTPUT_TO_LOSS[out]
-    if loss == "softmax_cross_entropy" and widths[-1] < 2:
+    if out == "softmax" and widths[-1] < 2:
         raise ValueError(f"{what}: a softmax output needs at least 2 units, got {widths[-1]}")
     spec = NetworkSpec(widths, [SKLEARN_TO_FASTBP[act]] * (len(widths) - 2), loss, dtypes.pop())
     meta: dict[str, Any] = {"source": what}
     classes = getattr(estimator, "classes_", None)
-    multilabel = loss == "logistic" and widths[-1] > 1
+    multilabel = out == "logistic" and widths[-1] > 1
     if classes is not None and not multilabel:
         meta["target_names"] = [str(c) for c in classes]
     layers = [(np.asarray(c).T, np.asarray(b)) for c, b in zip(coefs, intercepts, strict=True)]

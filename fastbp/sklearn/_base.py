@@ -30,6 +30,7 @@ import fastbp.sklearn._params as _params
 from fastbp.compiling import COMPILING_MESSAGE, CompileWatch
 from fastbp.history import FitDivergedError, History
 from fastbp.interrupt import ctrl_c_deferred
+from fastbp.losses import RECORDS as LOSS_RECORDS
 from fastbp.network import Network
 from fastbp.optim import ADAM_FAMILY, Optimizer
 from fastbp.privacy import check_privacy, noise_generator
@@ -313,11 +314,9 @@ class _BaseMLP(BaseEstimator):
         """The z-free part of scikit-learn's Poisson loss, (weighted) mean of Σ_j y log y − y.
 
         fastbp's per-example Poisson loss is Σ_j exp(z_j) − y_j z_j; scikit-learn reports the
-        half deviance, which adds this constant.  It is added to ``loss_`` and the L-BFGS
-        objective so that both read as scikit-learn's (it changes L-BFGS-B's relative-decrease
-        stopping test, not the gradient).  0 for the other losses.
-        """
-        if self._loss_for(Y) != "poisson":
+        half deviance, which adds this constant, to ``loss_`` and the L-BFGS objective (it
+        changes L-BFGS-B's relative-decrease stopping test, not the gradient); 0 otherwise."""
+        if LOSS_RECORDS[self._loss_for(Y)].sklearn != "poisson":  # scikit-learn's deviance
             return 0.0
         Yd = np.asarray(Y, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -10,7 +10,7 @@ import numpy as np
 
 from fastbp.datasets import Dataset, Standardizer, load_named, train_test_split
 from fastbp.datasets._dataset import check_dtype
-from fastbp.losses import RECORDS
+from fastbp.losses import RECORDS, SPECIALISED
 from fastbp.spec import NetworkSpec
 from fastbp.sweep.config import SweepConfig
 
@@ -186,18 +186,20 @@ def spec_for(config: SweepConfig, data: SweepData) -> NetworkSpec:
     """
     if data.task == "classification":
         loss = config.loss or "softmax_cross_entropy"
-        if loss == "squared":
-            raise ValueError("loss 'squared' needs a regression dataset")
-        if loss == "logistic" and data.n_classes != 2:
-            raise ValueError(f"loss 'logistic' needs 2 classes, the dataset has {data.n_classes}")
-        n_out = 1 if loss == "logistic" else data.n_classes
+        sigmoid = RECORDS[loss].output == "sigmoid"  # one output: 2 classes
+        if RECORDS[loss].task == "regression":
+            raise ValueError(f"loss {loss!r} needs a regression dataset")
+        if sigmoid and data.n_classes != 2:
+            raise ValueError(f"loss {loss!r} needs 2 classes, the dataset has {data.n_classes}")
+        n_out = 1 if sigmoid else data.n_classes
     else:
         loss = config.loss or "squared"
         if RECORDS[loss].task == "classification":
             raise ValueError(f"loss {loss!r} needs a classification dataset")
-        if loss != "squared":
+        if not RECORDS[loss].specialised:  # the lanes kernels (fastbp.lanes) have the loss
             raise ValueError(
-                f"fastbp sweep trains regression with loss 'squared' only, not {loss!r}"
+                f"fastbp sweep trains the losses the generated kernels have "
+                f"({', '.join(sorted(SPECIALISED))}), not {loss!r}"
             )
         n_out = 1
     widths = [data.n_features, *config.hidden, n_out]
