@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import warm, workload_setup
+from .common import loss_args, warm, workload_setup
 
 
 class MinibatchKernel:
@@ -45,8 +45,8 @@ class MinibatchKernel:
         low, opt = self.net.lowered, self.opt
         p, ws = low.plan, low.ws
         epochs.minibatch_epoch(
-            self.X, self.Y, self.order, self.w.batch_size, low.params, p.widths, p.acts, p.out_kind,
-            p.loss_param, p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
+            self.X, self.Y, self.order, self.w.batch_size, low.params, p.widths, p.acts,
+            *loss_args(p), p.w_off, p.b_off, p.u_off, self.Xb, self.Yb, ws.Z, ws.A, ws.dZ, ws.dA,
             low.grad, p.weight_mask, 0.0, low.blas_min_rows, opt.code, 1e-4, opt.momentum,
             opt.beta1, opt.beta2, opt.eps, opt.s1, opt.s2, opt.step, self.info,
         )  # fmt: skip

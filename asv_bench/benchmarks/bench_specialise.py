@@ -14,7 +14,7 @@ from fastbp import epochs as ek
 from fastbp import specialise
 from fastbp.lowering import Workspace
 
-from .common import SEED, median_ratio, warm
+from .common import SEED, loss_args, median_ratio, warm
 
 
 def _setup(act: str, loss: str, dtype: str, n: int = 4000):
@@ -54,8 +54,8 @@ class SpecialisedEpoch:
     def _generic(self) -> None:
         p, ws = self.net.plan, self.ws
         ek.sgd_example_epoch(self.X, self.Y, self.order, self.net.params, p.widths, p.acts,
-                             p.out_kind, p.loss_param, p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ,
-                             ws.dA, 1e-4, 0.0, self.info)  # fmt: skip
+                             *loss_args(p), p.w_off, p.b_off, p.u_off, ws.Z, ws.A, ws.dZ, ws.dA,
+                             1e-4, 0.0, self.info)  # fmt: skip
 
     def time_epoch(self, kernel: str, act: str, loss: str, dtype: str) -> None:
         self.run()

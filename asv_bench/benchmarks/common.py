@@ -73,3 +73,13 @@ def median_ratio(
         mean_seconds(numerator, n_num) / mean_seconds(denominator, n_den) for _ in range(repeats)
     ]
     return statistics.median(ratios)
+
+
+def loss_args(plan) -> tuple:
+    """The loss arguments of a kernel after ``acts``: ``(out_kind, loss_param)``, or
+    ``(out_kind,)`` on a commit from before the loss records (``Plan.loss_param``), so that the
+    benchmarks calling kernels directly also run on older commits (``scripts/asv_ab.py``, asv's
+    runs over history use this benchmark code on every commit)."""
+    if hasattr(plan, "loss_param"):
+        return plan.out_kind, plan.loss_param
+    return (plan.out_kind,)
