@@ -2,7 +2,7 @@
 A prediction band from quantile losses
 ======================================
 
-Noise whose spread grows with x: y = sin(2x) + (0.1 + 0.25 |x|) ε, ε standard normal, 1,000
+Noise whose spread grows with x: y = sin(2x) + (0.1 + 0.25 abs(x)) ε, ε standard normal, 1,000
 training rows. Three 1-32-32-1 tanh networks are fitted with the pinball loss,
 ``NetworkSpec(..., "quantile", quantile=τ)`` for τ = 0.05, 0.5 and 0.95: each predicts the τ
 quantile of y given x, so the outer two bound a 90 % prediction band that widens where the
