@@ -406,13 +406,9 @@ def partial_fit(
         # Network.partial_fit's rules for the optimizer and weight_decay (None keeps λ_wd while
         # the name stays); momentum and lr are per member here (mus, lrs below).
         settings, _ = partial_fit_settings(
-            None if current is None else current.settings,
-            None,
-            optimizer,
-            None,
-            None,
-            weight_decay,
-        )
+            None if current is None else current.settings, last_lr=None, optimizer=optimizer,
+            lr=None, momentum=None, weight_decay=weight_decay,
+        )  # fmt: skip
         tools = toolbox(settings, clip_norm, warmup, dp=False)
         if momentum is None:
             uses_mu = current is not None and current.settings.name in ("momentum", "nesterov")
