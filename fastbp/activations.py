@@ -6,7 +6,8 @@ integer code (what kernels switch on), its value σ(z), derivative σ'(z) and se
 :mod:`fastbp.specialise` and :mod:`fastbp.lanes` generate, whether σ' needs z (not only a = σ(z)),
 whether σ' jumps (a kink) and whether σ'' vanishes, and its ONNX, PyTorch, circuit and
 scikit-learn mappings.  From :data:`RECORDS` come :data:`ACTIVATIONS` (name → code), the compiled
-switches :func:`act`, :func:`act_prime`, :func:`act_second` and :func:`piecewise_linear` (their
+switches :func:`act`, :func:`act_prime`, :func:`act_second`, :func:`piecewise_linear` and the
+vector forms :func:`act_vec`, :func:`act_prime_vec` (their
 source is written from the records when this module is imported and compiled like any kernel),
 the generators' expressions, the exporters, the CLI's and the estimators' choices, the docs'
 table and the tests' parameter lists.  Adding an activation is one record here plus its formulas
@@ -431,6 +432,11 @@ def _switch_source() -> str:
         switch("act_prime", "code, z, a", f"σ'(z), {given}.", lambda r: r.prime),
         switch("act_second", "code, z, a", f"σ''(z), {given}.", lambda r: r.second),
     ]
+    parts += [_vector_switch("act_vec", "zs, out", "out[j] = σ(zs[j])", lambda r: r.value)]
+    parts += [_vector_switch(
+        "act_prime_vec", "zs, avals, das, dzs", "dzs[j] = das[j] σ'(zs[j]) (given avals = σ(zs))",
+        lambda r: "relu_gate(z, g)" if r.code == RELU else f"g * ({r.prime})",
+    )]  # fmt: skip
     flat = [r.code for r in RECORDS.values() if not r.curved]
     parts.append([
         "def piecewise_linear(code):",
@@ -438,6 +444,24 @@ def _switch_source() -> str:
         "    return " + " or ".join(f"code == {c}" for c in flat),
     ])  # fmt: skip
     return "\n\n".join("\n".join(p) for p in parts) + "\n"
+
+
+def _vector_switch(name: str, args: str, doc: str, body: Callable[[Activation], str]) -> list[str]:
+    """A switch over the records with one loop per activation: ``code`` is tested once per call,
+    not per unit, and each loop inlines its rule (a per-unit call of :func:`act`, whose eleven
+    branches LLVM no longer inlines, cost the generic kernels' tanh layers about 20 %).  Inside
+    the loop z, a and g are unit j's z, σ(z) and dJ/da; the rules are the scalar switches'
+    expressions, so both give the same values bit for bit."""
+    lines = [f"def {name}(code, {args}):", f'    """{doc} for every j."""', "    n = zs.shape[0]"]
+    unit = ["        z = zs[j]"]
+    if "avals" in args:
+        unit += ["        a = avals[j]", "        g = das[j]"]
+    out = "dzs" if "dzs" in args else "out"
+    for r in RECORDS.values():
+        lines += [f"    if code == {r.code}:  # {r.name}", "        for j in range(n):"]
+        lines += ["    " + u for u in unit]
+        lines += [f"            {out}[j] = {body(r)}", "        return"]
+    return lines + ["    for j in range(n):  # an unknown code", f"        {out}[j] = math.nan"]
 
 
 def _compile_switches() -> dict[str, Callable]:
@@ -453,6 +477,8 @@ act = _SWITCHES["act"]
 act_prime = _SWITCHES["act_prime"]
 act_second = _SWITCHES["act_second"]
 piecewise_linear = _SWITCHES["piecewise_linear"]
+act_vec = _SWITCHES["act_vec"]
+act_prime_vec = _SWITCHES["act_prime_vec"]
 
 
 # ------------------------------------------------------------------------------ Python helpers

@@ -24,7 +24,7 @@ from fastbp._blas import (
     matmul_tn,
 )
 from fastbp._jit import jit, jit_inline
-from fastbp.activations import RELU, act, act_prime, relu, relu_gate
+from fastbp.activations import RELU, act_prime_vec, act_vec, relu, relu_gate
 from fastbp.losses import example_loss, output_seed, output_transform
 
 
@@ -103,11 +103,10 @@ def bias_activate(code, b, Z, A):
                 s = z[j] + b[j]
                 z[j] = s
                 a[j] = relu(s)
-        else:
+        else:  # the bias, then σ in the activation's own loop (act_vec: no per-unit switch)
             for j in range(n):
-                s = z[j] + b[j]
-                z[j] = s
-                a[j] = act(code, s)
+                z[j] += b[j]
+            act_vec(code, z, a)
 
 
 @jit
@@ -115,8 +114,11 @@ def activate(code, Z, A):
     """a = σ(z) elementwise for hidden activation ``code``.  Writes A."""
     m, n = Z.shape
     for i in range(m):
-        for j in range(n):
-            A[i, j] = act(code, Z[i, j])
+        if code == RELU:  # inline, as in activate_vec
+            for j in range(n):
+                A[i, j] = relu(Z[i, j])
+        else:
+            act_vec(code, Z[i], A[i])
 
 
 @jit
@@ -178,13 +180,11 @@ def forward(X, params, widths, acts, out_kind, w_off, b_off, u_off, Z, A, use_bl
 @jit
 def activate_vec(code, z, a):
     """a = σ(z) for one example's layer (the activation branch is outside the loop)."""
-    n = z.shape[0]
-    if code == RELU:
-        for j in range(n):
+    if code == RELU:  # inline here: act_vec is a call, its eleven loops too large to inline
+        for j in range(z.shape[0]):
             a[j] = relu(z[j])
     else:
-        for j in range(n):
-            a[j] = act(code, z[j])
+        act_vec(code, z, a)
 
 
 @jit
@@ -263,13 +263,11 @@ def backward_example(
 @jit
 def backprop_activation_vec(code, z, a, da, dz):
     """dz = da ⊙ σ'(z) for one example's layer (branch outside the loop)."""
-    n = z.shape[0]
-    if code == RELU:
-        for p in range(n):
+    if code == RELU:  # inline, as in activate_vec
+        for p in range(z.shape[0]):
             dz[p] = relu_gate(z[p], da[p])
     else:
-        for p in range(n):
-            dz[p] = da[p] * act_prime(code, z[p], a[p])
+        act_prime_vec(code, z, a, da, dz)
 
 
 @jit
@@ -358,9 +356,7 @@ def backprop_activation(code, Z, A, dA, dZ):
             for j in range(n):
                 dz[j] = relu_gate(z[j], da[j])
         else:
-            a = A[i]
-            for j in range(n):
-                dz[j] = da[j] * act_prime(code, z[j], a[j])
+            act_prime_vec(code, z, A[i], da, dz)
 
 
 @jit

@@ -262,7 +262,7 @@ def output_transform(out_kind, Z, A):
                 A[i, j] = math.nan
 
 
-@jit
+@jit_inline
 def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
     """J_i for the example whose output z[r], a[r] sit at z[lo:lo+n], a[lo:lo+n] (flat arrays).
 
@@ -271,7 +271,23 @@ def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
     Σ_j ½ r_j² if abs(r_j) ≤ δ else δ (abs(r_j) − ½ δ); absolute_error: Σ_j abs(r_j); quantile
     (τ = ``loss_param``): Σ_j max(τ (y_j − a_j), (τ − 1)(y_j − a_j)).  r = a − y.  All in a
     numerically stable form.
+
+    Squared error is written here, inlined into every caller; the other losses are one call
+    (:func:`other_example_loss`).  A call of one function holding all seven cost the generic
+    per-example epoch about 5 % once the robust losses made it too large for LLVM to inline.
     """
+    if out_kind == SQUARED:
+        total = 0.0
+        for j in range(n):
+            d = a[lo + j] - Y[i, j]
+            total += 0.5 * d * d
+        return total
+    return other_example_loss(out_kind, loss_param, z, a, lo, n, Y, i)
+
+
+@jit
+def other_example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
+    """:func:`example_loss` of every loss but squared error (NaN for squared and unknown codes)."""
     total = 0.0
     if out_kind == SOFTMAX_CE:
         zmax = z[lo]
@@ -290,10 +306,6 @@ def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
     elif out_kind == POISSON:
         for j in range(n):
             total += a[lo + j] - Y[i, j] * z[lo + j]
-    elif out_kind == SQUARED:
-        for j in range(n):
-            d = a[lo + j] - Y[i, j]
-            total += 0.5 * d * d
     elif out_kind == HUBER:
         for j in range(n):
             d = a[lo + j] - Y[i, j]
@@ -306,7 +318,7 @@ def example_loss(out_kind, loss_param, z, a, lo, n, Y, i):
         for j in range(n):
             e = Y[i, j] - a[lo + j]
             total += max(loss_param * e, (loss_param - 1.0) * e)
-    else:  # an unknown loss code: NaN, never another loss's value
+    else:  # squared (example_loss's own branch) or an unknown code: NaN, never another value
         total = math.nan
     return total
 
@@ -353,11 +365,18 @@ def output_seed(out_kind, loss_param, a, y, dz, s):
     (r > 0), −τ (r < 0), ½ − τ (r = 0, PyTorch's); ``s`` is the example's weight (1
     unweighted).  NaN in r stays NaN.  An unknown code writes NaN.
     """
-    n = dz.shape[0]
     if out_kind == SQUARED or out_kind == SOFTMAX_CE or out_kind == LOGISTIC or out_kind == POISSON:
-        for j in range(n):
+        for j in range(dz.shape[0]):
             dz[j] = s * (a[j] - y[j])
-    elif out_kind == HUBER:
+    else:  # one call: inlined, the robust losses' loops slowed the kernels around them
+        robust_seed(out_kind, loss_param, a, y, dz, s)
+
+
+@jit
+def robust_seed(out_kind, loss_param, a, y, dz, s):
+    """:func:`output_seed` of the losses whose ψ is not the identity (NaN for any other code)."""
+    n = dz.shape[0]
+    if out_kind == HUBER:
         for j in range(n):
             d = a[j] - y[j]
             dz[j] = s * (loss_param if d > loss_param else -loss_param if d < -loss_param else d)
@@ -370,7 +389,7 @@ def output_seed(out_kind, loss_param, a, y, dz, s):
             d = a[j] - y[j]
             g = 1.0 - loss_param if d > 0.0 else -loss_param if d < 0.0 else 0.5 - loss_param
             dz[j] = s * (g if d == d else d)
-    else:  # an unknown loss code: NaN, never another loss's seed
+    else:  # a matched pair (output_seed's own branch) or an unknown code: NaN
         for j in range(n):
             dz[j] = math.nan
 

@@ -43,12 +43,47 @@ def test_records_are_the_registry() -> None:
 def test_every_switch_has_a_branch_per_record_and_nan_for_an_unknown_code() -> None:
     source = activations._switch_source()
     for rec in RECORDS.values():
-        assert source.count(f"if code == {rec.code}:  # {rec.name}\n") == 3
+        assert source.count(f"if code == {rec.code}:  # {rec.name}\n") == 5
     for z in (0.5, -0.5):
         assert math.isnan(act(UNKNOWN, z))
         assert math.isnan(act_prime(UNKNOWN, z, z))
         assert math.isnan(act_second(UNKNOWN, z, z))
     assert not activations.piecewise_linear(UNKNOWN)
+    zs, out = np.array([0.5, -0.5]), np.zeros(2)
+    activations.act_vec(UNKNOWN, zs, out)
+    assert np.isnan(out).all()
+    out[:] = 0.0
+    activations.act_prime_vec(UNKNOWN, zs, zs, zs, out)
+    assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_switches_equal_the_scalar_ones(dtype: str) -> None:
+    """act_vec and act_prime_vec (one loop per activation, what the generic kernels call) store
+    what a per-unit call of act / act_prime gives, non-finite inputs included: σ(z) rounded to
+    the dtype, and dJ/da · σ'(z) formed in float64 and then rounded (relu: the one ReLU rule,
+    dJ/da where z > 0 and 0 elsewhere).  To 2 ulp of the dtype, not bit for bit: inlined into
+    the loop, the kernels' fastmath flags (arcp, reassoc) may regroup the product, e.g.
+    g · (1 / (1 + e^−z)) as g / (1 + e^−z) for softplus."""
+    t = np.dtype(dtype).type
+    zs = np.array([*GRID, np.nan, np.inf, -np.inf, -0.0], dtype=dtype)
+    g = np.random.default_rng(0).normal(size=zs.size).astype(dtype)
+    g[[1, 7]] = np.inf, np.nan
+    for name, code in ACTIVATIONS.items():
+        with np.errstate(invalid="ignore", over="ignore"):
+            a = np.empty_like(zs)
+            activations.act_vec(code, zs, a)
+            want_a = np.array([act(code, z) for z in zs]).astype(dtype)
+            dz = np.empty_like(zs)
+            activations.act_prime_vec(code, zs, a, g, dz)
+            if name == "relu":
+                want_dz = np.where(zs > 0, g, t(0.0))
+            else:
+                slopes = [act_prime(code, z, aj) for z, aj in zip(zs, a, strict=True)]
+                want_dz = (g.astype(np.float64) * np.array(slopes)).astype(dtype)
+        ulp2 = 2 * np.finfo(dtype).eps
+        np.testing.assert_allclose(a, want_a, rtol=ulp2, atol=0, err_msg=name)
+        np.testing.assert_allclose(dz, want_dz, rtol=ulp2, atol=0, err_msg=name)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
