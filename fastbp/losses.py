@@ -223,12 +223,31 @@ def table_rst() -> str:
 
 
 # ------------------------------------------------------------------------------ the switches
-@jit
+@jit_inline
 def output_transform(out_kind, Z, A):
     """Prediction a[r] from z[r]: identity, row-wise softmax, elementwise sigmoid or exp.
 
-    Writes A.
+    Writes A.  The identity (squared error and the robust losses) is written here, inlined into
+    every caller, the others are one call (:func:`other_output_transform`), as in
+    :func:`example_loss`.
     """
+    if (
+        out_kind == SQUARED
+        or out_kind == HUBER
+        or out_kind == ABSOLUTE_ERROR
+        or out_kind == QUANTILE
+    ):
+        m, n = Z.shape
+        for i in range(m):
+            for j in range(n):
+                A[i, j] = Z[i, j]
+    else:
+        other_output_transform(out_kind, Z, A)
+
+
+@jit
+def other_output_transform(out_kind, Z, A):
+    """:func:`output_transform` of the softmax, logistic and exp outputs (NaN for the others)."""
     m, n = Z.shape
     for i in range(m):
         if out_kind == SOFTMAX_CE:
@@ -249,15 +268,7 @@ def output_transform(out_kind, Z, A):
         elif out_kind == POISSON:
             for j in range(n):
                 A[i, j] = math.exp(Z[i, j])
-        elif (
-            out_kind == SQUARED
-            or out_kind == HUBER
-            or out_kind == ABSOLUTE_ERROR
-            or out_kind == QUANTILE
-        ):
-            for j in range(n):
-                A[i, j] = Z[i, j]
-        else:  # an unknown loss code: NaN, never another loss's output
+        else:  # identity (output_transform's own branch) or an unknown code: NaN
             for j in range(n):
                 A[i, j] = math.nan
 
