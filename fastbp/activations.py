@@ -451,7 +451,8 @@ def _vector_switch(name: str, args: str, doc: str, body: Callable[[Activation], 
     not per unit, and each loop inlines its rule (a per-unit call of :func:`act`, whose eleven
     branches LLVM no longer inlines, cost the generic kernels' tanh layers about 20 %).  Inside
     the loop z, a and g are unit j's z, σ(z) and dJ/da; the rules are the scalar switches'
-    expressions, so both give the same values bit for bit."""
+    expressions, so both give the same values, to an ulp where the fastmath flags regroup a
+    product once it is inlined (tests/test_activations.py)."""
     lines = [f"def {name}(code, {args}):", f'    """{doc} for every j."""', "    n = zs.shape[0]"]
     unit = ["        z = zs[j]"]
     if "avals" in args:
