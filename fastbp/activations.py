@@ -432,10 +432,10 @@ def _switch_source() -> str:
         switch("act_prime", "code, z, a", f"σ'(z), {given}.", lambda r: r.prime),
         switch("act_second", "code, z, a", f"σ''(z), {given}.", lambda r: r.second),
     ]
-    parts += [_vector_switch("act_vec", "zs, out", "out[j] = σ(zs[j])", lambda r: r.value)]
+    parts += [_vector_switch("act_vec", "out[j] = σ(zs[j])", lambda r: r.value, backward=False)]
     parts += [_vector_switch(
-        "act_prime_vec", "zs, avals, das, dzs", "dzs[j] = das[j] σ'(zs[j]) (given avals = σ(zs))",
-        lambda r: "relu_gate(z, g)" if r.code == RELU else f"g * ({r.prime})",
+        "act_prime_vec", "dzs[j] = das[j] σ'(zs[j]) (given avals = σ(zs))",
+        lambda r: "relu_gate(z, g)" if r.code == RELU else f"g * ({r.prime})", backward=True,
     )]  # fmt: skip
     flat = [r.code for r in RECORDS.values() if not r.curved]
     parts.append([
@@ -446,18 +446,20 @@ def _switch_source() -> str:
     return "\n\n".join("\n".join(p) for p in parts) + "\n"
 
 
-def _vector_switch(name: str, args: str, doc: str, body: Callable[[Activation], str]) -> list[str]:
+def _vector_switch(
+    name: str, doc: str, body: Callable[[Activation], str], *, backward: bool
+) -> list[str]:
     """A switch over the records with one loop per activation: ``code`` is tested once per call,
     not per unit, and each loop inlines its rule (a per-unit call of :func:`act`, whose eleven
     branches LLVM no longer inlines, cost the generic kernels' tanh layers about 20 %).  Inside
     the loop z, a and g are unit j's z, σ(z) and dJ/da; the rules are the scalar switches'
     expressions, so both give the same values, to an ulp where the fastmath flags regroup a
     product once it is inlined (tests/test_activations.py)."""
+    args, out = ("zs, avals, das, dzs", "dzs") if backward else ("zs, out", "out")
     lines = [f"def {name}(code, {args}):", f'    """{doc} for every j."""', "    n = zs.shape[0]"]
     unit = ["        z = zs[j]"]
-    if "avals" in args:
+    if backward:
         unit += ["        a = avals[j]", "        g = das[j]"]
-    out = "dzs" if "dzs" in args else "out"
     for r in RECORDS.values():
         lines += [f"    if code == {r.code}:  # {r.name}", "        for j in range(n):"]
         lines += ["    " + u for u in unit]

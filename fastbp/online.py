@@ -92,8 +92,6 @@ class FastPaths:
         self.order = np.arange(1, dtype=np.int64)
         self.order1 = self.order[:1]
         self.n0, self.n_out = spec.n_inputs, spec.n_outputs
-        #: The spec drops units in training (a generator over its rates: computed once here).
-        self.has_dropout = spec.has_dropout
         #: partial_fit's resolved settings (lean_settings), or None.
         self.lean: _Lean | None = None
         self.gather: tuple[np.ndarray, np.ndarray] | None = None
@@ -239,7 +237,7 @@ class FastPaths:
         float or None
             The mean loss of the rows, or None: nothing was changed and the checked path must run.
         """
-        if type(X) is not np.ndarray or X.ndim != 2 or self.has_dropout:
+        if type(X) is not np.ndarray or X.ndim != 2 or self.spec.has_dropout:
             return None  # dropout trains through train.partial_fit (fastbp.dropout)
         n, n0 = X.shape
         if n0 != self.n0 or not 1 <= n <= LEAN_MAX_ROWS:

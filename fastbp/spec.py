@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -167,9 +168,11 @@ class NetworkSpec:
         """The output activation implied by the loss."""
         return LOSSES[self.loss][1]
 
-    @property
+    @functools.cached_property
     def has_dropout(self) -> bool:
-        """Whether some hidden layer drops units in training (a rate > 0)."""
+        """Whether some hidden layer drops units in training (a rate > 0).
+
+        Computed once per spec (the one-row ``partial_fit`` asks on every call)."""
         return any(p > 0.0 for p in self.dropout)
 
     @property
